@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the platform needs, only those that are absent.
+#   system-deps.sh run   -> what `make run` needs (a CJK TrueType font for reports)
+#   system-deps.sh test  -> plus Chromium, PostgreSQL and pdftotext for the test suite
+set -euo pipefail
+want=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+need() { have_pkg "$1" || want+=("$1"); }
+
+need fonts-wqy-zenhei
+if [ "${1:-run}" = test ]; then
+    command -v chromium >/dev/null || need chromium
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need postgresql
+    command -v pdftotext >/dev/null || need poppler-utils
+fi
+[ ${#want[@]} -eq 0 ] && exit 0
+
+echo "installing Debian packages: ${want[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${want[@]}"
