@@ -1,0 +1,3 @@
+"""Telemedicine platform for custody facilities."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,131 @@
+"""Settings from environment variables, with an optional TOML file underneath.
+
+Precedence: environment > TOML file (``TELEMED_CONFIG``) > defaults. A bad value raises
+``ConfigError`` with one line that names the setting; the CLI prints it and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid."""
+
+
+DEFAULT_SECRET = "dev-insecure-secret-change-me"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/telemed.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key: str = DEFAULT_SECRET
+    timezone: str = "Asia/Shanghai"
+    data_dir: Path = Path("var/data")
+    token_ttl_seconds: int = 8 * 3600
+    ice_servers: tuple[str, ...] = ()
+    cookie_secure: bool = False
+    db_threads: int = 8
+    report_workers: int = 2
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+_ENV = {
+    "database_url": "TELEMED_DATABASE_URL",
+    "host": "TELEMED_HOST",
+    "port": "TELEMED_PORT",
+    "secret_key": "TELEMED_SECRET_KEY",
+    "timezone": "TELEMED_TIMEZONE",
+    "data_dir": "TELEMED_DATA_DIR",
+    "token_ttl_seconds": "TELEMED_TOKEN_TTL",
+    "ice_servers": "TELEMED_ICE_SERVERS",
+    "cookie_secure": "TELEMED_COOKIE_SECURE",
+    "db_threads": "TELEMED_DB_THREADS",
+    "report_workers": "TELEMED_REPORT_WORKERS",
+}
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    raw: dict[str, object] = {}
+    config_file = env.get("TELEMED_CONFIG")
+    if config_file:
+        raw.update(_read_toml(Path(config_file)))
+    for name, var in _ENV.items():
+        if var in env and env[var] != "":
+            raw[name] = env[var]
+    return _build(raw)
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"TELEMED_CONFIG: file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"TELEMED_CONFIG: {path} is not valid TOML: {exc}") from None
+    section = data.get("telemed", data)
+    unknown = set(section) - set(_ENV)
+    if unknown:
+        raise ConfigError(f"TELEMED_CONFIG: unknown setting(s) {', '.join(sorted(unknown))} in {path}")
+    return dict(section)
+
+
+def _build(raw: dict[str, object]) -> Settings:
+    kwargs: dict[str, object] = {}
+    types = {f.name: f.type for f in fields(Settings)}
+    for name, value in raw.items():
+        kwargs[name] = _coerce(name, types[name], value)
+    settings = Settings(**kwargs)  # type: ignore[arg-type]
+    _check(settings)
+    return settings
+
+
+def _coerce(name: str, type_name: object, value: object) -> object:
+    var = _ENV[name]
+    try:
+        if type_name == "int":
+            return int(value)  # type: ignore[arg-type]
+        if type_name == "bool":
+            return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes", "on"}
+        if type_name == "Path":
+            return Path(str(value))
+        if type_name == "tuple[str, ...]":
+            items = value if isinstance(value, list) else str(value).split(",")
+            return tuple(s.strip() for s in items if str(s).strip())
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{var}: expected {type_name}, got {value!r}") from None
+
+
+def _check(settings: Settings) -> None:
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"TELEMED_TIMEZONE: unknown time zone {settings.timezone!r}") from None
+    if not 0 < settings.port < 65536:
+        raise ConfigError(f"TELEMED_PORT: {settings.port} is not a TCP port")
+    if not settings.database_url.startswith(("sqlite", "postgresql", "postgres")):
+        raise ConfigError(
+            f"TELEMED_DATABASE_URL: unsupported database {settings.database_url.split(':')[0]!r} "
+            "(use sqlite:///path or postgresql://user@host/db)"
+        )
+    if len(settings.secret_key) < 16:
+        raise ConfigError("TELEMED_SECRET_KEY: must be at least 16 characters")
+    for url in settings.ice_servers:
+        if not url.startswith(("stun:", "turn:", "turns:")):
+            raise ConfigError(f"TELEMED_ICE_SERVERS: {url!r} is not a stun:/turn: URL")

@@ -1,0 +1,152 @@
+"""Foundation tables: organisations, users, tokens, detainee index, consult access, audit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from telemed.timeutil import UTCDateTime, utcnow
+
+
+def ts_column(nullable: bool = False, index: bool = False) -> Column:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class Role(StrEnum):
+    FACILITY_DOCTOR = "facility_doctor"
+    SPECIALIST = "specialist"
+    MEDICAL_OFFICER = "medical_officer"
+    ADMIN = "admin"
+
+
+class OrgKind(StrEnum):
+    FACILITY = "facility"
+    HOSPITAL = "hospital"
+
+
+class Organization(SQLModel, table=True):
+    __tablename__ = "organization"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    name_zh: str = Field(default="", max_length=200)
+    kind: str = Field(max_length=16)  # OrgKind
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    display_name: str = Field(max_length=200)
+    role: str = Field(max_length=32)  # Role
+    org_id: str = Field(foreign_key="organization.id", max_length=64, index=True)
+    password_hash: str = Field(max_length=256)
+    specialty: str | None = Field(default=None, max_length=64)
+    on_duty: bool = False
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    last_failed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+
+class TokenKind(StrEnum):
+    BEARER = "bearer"
+    SESSION = "session"
+
+
+class AuthToken(SQLModel, table=True):
+    __tablename__ = "auth_token"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    kind: str = Field(max_length=16)  # TokenKind
+    csrf_token: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+    expires_at: datetime = Field(sa_column=ts_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+
+
+class CustodyStatus(StrEnum):
+    IN_CUSTODY = "in-custody"
+    TRANSFERRED = "transferred"
+    RELEASED = "released"
+
+
+class Detainee(SQLModel, table=True):
+    """Index row kept in step with each Patient resource; the access policy reads it."""
+
+    __tablename__ = "detainee"
+    patient_id: str = Field(primary_key=True, max_length=64)
+    facility_id: str = Field(foreign_key="organization.id", max_length=64, index=True)
+    booking_number: str = Field(default="", max_length=64, index=True)
+    national_id: str = Field(default="", max_length=64)
+    name: str = Field(default="", max_length=200)
+    sex: str = Field(default="unknown", max_length=16)
+    birth_date: str = Field(default="", max_length=10)
+    cell: str = Field(default="", max_length=32)
+    admission_date: str = Field(default="", max_length=10)
+    status: str = Field(default=CustodyStatus.IN_CUSTODY, max_length=16)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+
+class ConsultAccess(SQLModel, table=True):
+    """A specialist's window onto one detainee, opened when they accept a consult."""
+
+    __tablename__ = "consult_access"
+    __table_args__ = (UniqueConstraint("consult_id", "specialist_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    consult_id: str = Field(max_length=64, index=True)
+    patient_id: str = Field(max_length=64, index=True)
+    specialist_id: int = Field(foreign_key="app_user.id", index=True)
+    accepted_at: datetime = Field(sa_column=ts_column())
+    closed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+
+
+class ConsultShare(SQLModel, table=True):
+    """A resource a consult shared with, or produced for, its specialists."""
+
+    __tablename__ = "consult_share"
+    __table_args__ = (UniqueConstraint("consult_id", "resource_type", "resource_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    consult_id: str = Field(max_length=64, index=True)
+    resource_type: str = Field(max_length=64)
+    resource_id: str = Field(max_length=64)
+    produced: bool = False
+
+
+class BreakGlass(SQLModel, table=True):
+    __tablename__ = "break_glass"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    patient_id: str = Field(max_length=64, index=True)
+    reason: str = Field(max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+    expires_at: datetime = Field(sa_column=ts_column())
+    reviewed_by: int | None = Field(default=None, foreign_key="app_user.id")
+    reviewed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only; each row's hash covers its content and the previous row's hash."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_patient_ts", "patient_id", "ts"),)
+    seq: int = Field(primary_key=True)
+    ts: datetime = Field(sa_column=ts_column())
+    user_id: int | None = None
+    username: str = Field(default="", max_length=64)
+    role: str = Field(default="", max_length=32)
+    action: str = Field(max_length=64)
+    patient_id: str | None = Field(default=None, max_length=64)
+    resource: str = Field(default="", max_length=200)
+    outcome: str = Field(max_length=16)  # allowed | denied | error
+    reason: str = Field(default="", max_length=2000)
+    ip: str = Field(default="", max_length=64)
+    request_id: str = Field(default="", max_length=64)
+    break_glass: bool = False
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
