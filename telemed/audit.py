@@ -1,0 +1,196 @@
+"""Append-only, hash-chained audit trail.
+
+Requests enqueue entries; one writer thread appends them in batches, so that auditing every
+read does not put a database commit on every request. The chain is extended inside a
+transaction that re-reads the tip, and ``seq`` is the primary key, so two writers (the server
+and a CLI import, say) can never fork it: the loser's insert fails and it retries on the new tip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import orjson
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, select
+
+from telemed.models import AuditEntry
+from telemed.timeutil import fhir_instant, utcnow
+
+log = logging.getLogger(__name__)
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    action: str
+    outcome: str  # allowed | denied | error
+    user_id: int | None = None
+    username: str = ""
+    role: str = ""
+    patient_id: str | None = None
+    resource: str = ""
+    reason: str = ""
+    ip: str = ""
+    request_id: str = ""
+    break_glass: bool = False
+    ts: datetime = field(default_factory=utcnow)
+
+
+def entry_hash(seq: int, prev_hash: str, event: dict) -> str:
+    body = {k: event[k] for k in sorted(event) if k not in {"seq", "hash", "prev_hash"}}
+    body["ts"] = fhir_instant(body["ts"]) if isinstance(body["ts"], datetime) else body["ts"]
+    payload = orjson.dumps({"seq": seq, "prev": prev_hash, "event": body}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(payload).hexdigest()
+
+
+def append(session: Session, events: Iterable[AuditEvent]) -> int:
+    """Extend the chain with ``events`` in the caller's transaction; returns the last seq."""
+    tip = session.exec(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
+    seq, prev = (tip.seq, tip.hash) if tip else (0, GENESIS)
+    for event in events:
+        seq += 1
+        data = asdict(event)
+        digest = entry_hash(seq, prev, data)
+        session.add(AuditEntry(seq=seq, prev_hash=prev, hash=digest, **data))
+        prev = digest
+    session.flush()
+    return seq
+
+
+class AuditLog:
+    def __init__(self, engine: Engine, *, batch: int = 500, interval: float = 0.05) -> None:
+        self.engine = engine
+        self.batch = batch
+        self.interval = interval
+        self._queue: queue.Queue[AuditEvent | None] = queue.Queue()
+        self._idle = threading.Condition()
+        self._pending = 0
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def record(self, event: AuditEvent) -> None:
+        with self._idle:
+            self._pending += 1
+        self._queue.put(event)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until every recorded event is in the database."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+    def close(self) -> None:
+        self.flush()
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            events = [first]
+            while len(events) < self.batch:
+                try:
+                    item = self._queue.get(timeout=self.interval if len(events) == 1 else 0)
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._write(events)
+                    return
+                events.append(item)
+            self._write(events)
+
+    def _write(self, events: list[AuditEvent]) -> None:
+        for attempt in range(20):
+            try:
+                with Session(self.engine) as session:
+                    append(session, events)
+                    session.commit()
+                break
+            except (IntegrityError, OperationalError):
+                log.warning("audit append retry %d", attempt + 1)
+        else:
+            log.error("audit append failed for %d events", len(events))
+        with self._idle:
+            self._pending -= len(events)
+            self._idle.notify_all()
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    problem: str
+
+
+def verify(session: Session, chunk: int = 5000) -> tuple[int, list[ChainProblem]]:
+    """Recompute the chain; returns (entries checked, problems)."""
+    problems: list[ChainProblem] = []
+    prev, expected_seq, checked, last = GENESIS, 1, 0, 0
+    while True:
+        rows = session.exec(select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(chunk)).all()
+        if not rows:
+            return checked, problems
+        for row in rows:
+            checked += 1
+            if row.seq != expected_seq:
+                problems.append(ChainProblem(row.seq, f"entries {expected_seq}..{row.seq - 1} are missing"))
+            if row.prev_hash != prev:
+                problems.append(ChainProblem(row.seq, "does not link to the entry before it"))
+            data = row.model_dump(exclude={"seq", "hash", "prev_hash"})
+            if entry_hash(row.seq, row.prev_hash, data) != row.hash:
+                problems.append(ChainProblem(row.seq, "content changed after it was written"))
+            prev, expected_seq, last = row.hash, row.seq + 1, row.seq
+
+
+AUDIT_ACTIONS = {  # our action prefix -> FHIR AuditEvent.action code
+    "read": "R", "search": "E", "create": "C", "update": "U", "delete": "D", "execute": "E",
+}
+
+
+def to_fhir(entry: AuditEntry) -> dict:
+    """An ``AuditEntry`` as a FHIR R4 AuditEvent resource."""
+    verb = entry.action.split(".")[-1]
+    outcome = {"allowed": "0", "denied": "4", "error": "8"}.get(entry.outcome, "8")
+    event: dict = {
+        "resourceType": "AuditEvent",
+        "id": f"audit-{entry.seq}",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": "urn:telemed:audit-action", "code": entry.action}],
+        "action": AUDIT_ACTIONS.get(verb, "E"),
+        "recorded": fhir_instant(entry.ts),
+        "outcome": outcome,
+        "agent": [{
+            "who": {"identifier": {"system": "urn:telemed:user", "value": entry.username or "anonymous"}},
+            "requestor": True,
+            "network": {"address": entry.ip or "unknown", "type": "2"},
+        }],
+        "source": {"observer": {"display": "telemed"}},
+        "extension": [
+            {"url": "urn:telemed:audit-hash", "valueString": entry.hash},
+            {"url": "urn:telemed:audit-prev-hash", "valueString": entry.prev_hash},
+        ],
+    }
+    if entry.role:
+        event["agent"][0]["role"] = [{"text": entry.role}]
+    if entry.reason:
+        event["outcomeDesc"] = entry.reason
+    if entry.break_glass:
+        event["purposeOfEvent"] = [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT", "display": "Emergency Treatment"}]}]
+    entities = []
+    if entry.patient_id:
+        entities.append({"what": {"reference": f"Patient/{entry.patient_id}"}, "type": {
+            "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1"}})
+    if entry.resource and entry.resource != f"Patient/{entry.patient_id}":
+        entities.append({"what": {"reference": entry.resource}})
+    if entities:
+        event["entity"] = entities
+    return event
