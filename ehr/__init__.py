@@ -1,0 +1,1 @@
+"""The FHIR R4 record store and REST API."""

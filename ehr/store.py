@@ -1,0 +1,182 @@
+"""Resource storage: create, read, vread, update, delete and history, on one SQL session.
+
+Callers own the transaction: a lab import or a signed consult note writes several resources
+in one session and commits once. Each write validates (once), stamps ``meta``, stores the
+bytes that reads will serve, appends a history row and refreshes the search index.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, select
+
+from ehr import index
+from ehr.custody import sync_detainee
+from ehr.errors import conflict, gone, not_found
+from ehr.models import FhirHistory, FhirResource
+from ehr.validation import validate
+from telemed.timeutil import fhir_instant, utcnow
+
+# Where each type points at its patient (its compartment), in the order tried.
+PATIENT_PATHS: dict[str, tuple[str, ...]] = {
+    "Encounter": ("subject",),
+    "Condition": ("subject",),
+    "AllergyIntolerance": ("patient",),
+    "MedicationRequest": ("subject",),
+    "MedicationStatement": ("subject",),
+    "Observation": ("subject",),
+    "DiagnosticReport": ("subject",),
+    "ServiceRequest": ("subject",),
+    "DocumentReference": ("subject",),
+    "Consent": ("patient",),
+}
+
+
+@dataclass(frozen=True)
+class Stored:
+    type: str
+    id: str
+    version: int
+    last_updated: datetime
+    deleted: bool
+    patient_id: str | None
+    content: bytes
+
+    @property
+    def resource(self) -> dict:
+        return orjson.loads(self.content)
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+    @classmethod
+    def of(cls, row: FhirResource | FhirHistory, patient_id: str | None = None) -> "Stored":
+        return cls(row.type, row.id, row.version, row.last_updated, row.deleted,
+                   getattr(row, "patient_id", patient_id), row.content)
+
+
+def patient_of(resource: dict) -> str | None:
+    rtype = resource["resourceType"]
+    if rtype == "Patient":
+        return resource.get("id")
+    if rtype == "Appointment":
+        refs = [p.get("actor", {}).get("reference", "") for p in resource.get("participant", [])]
+    elif rtype == "Provenance":
+        refs = [t.get("reference", "") for t in resource.get("target", [])]
+    else:
+        refs = [resource.get(path, {}).get("reference", "") for path in PATIENT_PATHS.get(rtype, ())]
+    return next((r.removeprefix("Patient/") for r in refs if r.startswith("Patient/")), None)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def create(session: Session, resource: dict, *, resource_id: str | None = None, validated: bool = False) -> Stored:
+    rtype = resource["resourceType"] if validated else validate(resource)
+    rid = resource_id or new_id()
+    return _write(session, rtype, rid, resource, version=1, method="POST")
+
+
+def read(session: Session, rtype: str, rid: str) -> Stored:
+    row = session.get(FhirResource, (rtype, rid))
+    if row is None:
+        raise not_found(rtype, rid)
+    if row.deleted:
+        raise gone(rtype, rid)
+    return Stored.of(row)
+
+
+def vread(session: Session, rtype: str, rid: str, version: int) -> Stored:
+    row = session.get(FhirHistory, (rtype, rid, version))
+    if row is None:
+        raise not_found(rtype, f"{rid}/_history/{version}")
+    if row.deleted:
+        raise gone(rtype, f"{rid}/_history/{version}")
+    current = session.get(FhirResource, (rtype, rid))
+    return Stored.of(row, current.patient_id if current else None)
+
+
+def update(session: Session, resource: dict, rid: str, *, if_match: int | None = None, validated: bool = False) -> tuple[Stored, bool]:
+    """Write a new version (or the first, update-as-create). Returns (stored, created)."""
+    rtype = resource["resourceType"] if validated else validate(resource)
+    current = session.get(FhirResource, (rtype, rid))
+    if if_match is not None and (current is None or current.version != if_match):
+        have = "none" if current is None else current.version
+        raise conflict(f"{rtype}/{rid} is at version {have}, not {if_match}")
+    version = current.version + 1 if current else 1
+    return _write(session, rtype, rid, resource, version=version, method="PUT", current=current), current is None
+
+
+def delete(session: Session, rtype: str, rid: str) -> Stored | None:
+    """Soft delete: the resource reads as 410 Gone and its versions stay in history."""
+    current = session.get(FhirResource, (rtype, rid))
+    if current is None or current.deleted:
+        return None
+    now = utcnow()
+    current.version += 1
+    current.deleted = True
+    current.last_updated = now
+    session.add(current)
+    session.add(FhirHistory(type=rtype, id=rid, version=current.version, last_updated=now,
+                            method="DELETE", deleted=True, content=current.content))
+    index.remove(session, rtype, rid)
+    session.flush()
+    return Stored.of(current)
+
+
+def history(session: Session, rtype: str | None = None, rid: str | None = None, *,
+            since: datetime | None = None, count: int = 100) -> list[Stored]:
+    query = select(FhirHistory)
+    if rtype:
+        query = query.where(FhirHistory.type == rtype)
+    if rid:
+        query = query.where(FhirHistory.id == rid)
+    if since:
+        query = query.where(FhirHistory.last_updated >= since)
+    rows = session.exec(query.order_by(FhirHistory.last_updated.desc(), FhirHistory.version.desc()).limit(count)).all()
+    return [Stored.of(r) for r in rows]
+
+
+def by_patient(session: Session, patient_id: str, types: tuple[str, ...] = ()) -> list[Stored]:
+    query = select(FhirResource).where(FhirResource.patient_id == patient_id, FhirResource.deleted == False)  # noqa: E712
+    if types:
+        query = query.where(FhirResource.type.in_(types))
+    rows = session.exec(query.order_by(FhirResource.last_updated)).all()
+    return [Stored.of(r) for r in rows]
+
+
+def exists(session: Session, rtype: str, rid: str) -> bool:
+    return session.execute(
+        sa_select(FhirResource.version).where(FhirResource.type == rtype, FhirResource.id == rid,
+                                              FhirResource.deleted == False)  # noqa: E712
+    ).first() is not None
+
+
+def _write(session: Session, rtype: str, rid: str, resource: dict, *, version: int, method: str,
+           current: FhirResource | None = None) -> Stored:
+    now = utcnow()
+    body = dict(resource)
+    body["id"] = rid
+    meta = dict(body.get("meta") or {})
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = fhir_instant(now)
+    body["meta"] = meta
+    content = orjson.dumps(body)
+    patient_id = patient_of(body)
+    if rtype == "Patient":
+        sync_detainee(session, body)
+    row = current or FhirResource(type=rtype, id=rid, version=version, last_updated=now, content=content)
+    row.version, row.last_updated, row.deleted = version, now, False
+    row.patient_id, row.content = patient_id, content
+    session.add(row)
+    session.add(FhirHistory(type=rtype, id=rid, version=version, last_updated=now, method=method, content=content))
+    index.reindex(session, rtype, rid, body)
+    session.flush()
+    return Stored(rtype, rid, version, now, False, patient_id, content)
