@@ -1,0 +1,1 @@
+"""Labs: catalogue, orders, results, flags, analyzer import."""

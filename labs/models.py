@@ -1,0 +1,3 @@
+"""Tables of the labs capability."""
+
+from __future__ import annotations

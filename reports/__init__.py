@@ -1,0 +1,1 @@
+"""Exam campaigns, batch exam PDFs and cohort statistics."""

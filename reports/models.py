@@ -1,0 +1,3 @@
+"""Tables of the reports capability."""
+
+from __future__ import annotations

@@ -1,0 +1,205 @@
+"""Administration (users, organisations), emergency access, audit review and the detainee list."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlmodel import Session, select
+
+from telemed.accounts import AccountError, add_org, add_user, org_view, user_view
+from telemed.audit import to_fhir
+from telemed.context import context_of
+from telemed.http import api_error, audit, json_response, principal, read_json, require
+from telemed.models import AuditEntry, BreakGlass, Detainee, Organization, User
+from telemed.policy import BreakGlassRefused, Capability, open_break_glass, patient_scope
+from telemed.security import Principal, unlock
+from telemed.timeutil import fhir_instant, utcnow
+
+MAX_PAGE = 200
+
+
+def _int(request: web.Request, name: str, default: int, maximum: int = MAX_PAGE) -> int:
+    try:
+        return max(1, min(int(request.query.get(name, default)), maximum))
+    except ValueError:
+        raise api_error(400, f"{name} must be a whole number") from None
+
+
+async def list_orgs(request: web.Request) -> web.Response:
+    require(request, Capability.MANAGE_ORGS, "admin.orgs.read")
+    orgs = await context_of(request).db.run(lambda s: s.exec(select(Organization).order_by(Organization.id)).all())
+    return json_response([org_view(o) for o in orgs])
+
+
+async def create_org(request: web.Request) -> web.Response:
+    require(request, Capability.MANAGE_ORGS, "admin.orgs.create")
+    body = await read_json(request)
+    try:
+        org = await context_of(request).db.run(
+            add_org, str(body.get("id", "")), str(body.get("name", "")), str(body.get("kind", "")),
+            str(body.get("name_zh", "")))
+    except AccountError as exc:
+        raise api_error(422, str(exc)) from None
+    audit(request, "admin.orgs.create", "allowed", resource=f"Organization/{org.id}")
+    return json_response(org_view(org), status=201)
+
+
+async def list_users(request: web.Request) -> web.Response:
+    require(request, Capability.MANAGE_USERS, "admin.users.read")
+    users = await context_of(request).db.run(lambda s: s.exec(select(User).order_by(User.username)).all())
+    return json_response([user_view(u) for u in users])
+
+
+async def create_user(request: web.Request) -> web.Response:
+    require(request, Capability.MANAGE_USERS, "admin.users.create")
+    body = await read_json(request)
+    try:
+        user = await context_of(request).db.run(
+            add_user, str(body.get("username", "")), str(body.get("password", "")),
+            role=str(body.get("role", "")), org_id=str(body.get("org_id", "")),
+            display_name=str(body.get("display_name", "")), specialty=body.get("specialty"),
+            on_duty=bool(body.get("on_duty", False)))
+    except AccountError as exc:
+        raise api_error(422, str(exc)) from None
+    audit(request, "admin.users.create", "allowed", resource=f"user/{user.username}")
+    return json_response(user_view(user), status=201)
+
+
+def _update_user(session: Session, user_id: int, action: str) -> User | None:
+    user = session.get(User, user_id)
+    if user is None:
+        return None
+    if action == "unlock":
+        unlock(session, user)
+    else:
+        user.active = action == "activate"
+        session.add(user)
+    return user
+
+
+async def change_user(request: web.Request) -> web.Response:
+    action = request.match_info["action"]
+    require(request, Capability.MANAGE_USERS, f"admin.users.{action}")
+    user = await context_of(request).db.run(_update_user, int(request.match_info["user_id"]), action)
+    if user is None:
+        raise api_error(404, "no such user")
+    audit(request, f"admin.users.{action}", "allowed", resource=f"user/{user.username}")
+    return json_response(user_view(user))
+
+
+async def break_glass(request: web.Request) -> web.Response:
+    who = require(request, Capability.BREAK_GLASS, "break_glass.open")
+    body = await read_json(request)
+    patient_id, reason = str(body.get("patient_id", "")), str(body.get("reason", ""))
+    try:
+        grant = await context_of(request).db.run(open_break_glass, who, patient_id, reason)
+    except BreakGlassRefused as exc:
+        audit(request, "break_glass.open", "denied", patient_id=patient_id or None, reason=str(exc))
+        raise api_error(422, str(exc)) from None
+    audit(request, "break_glass.open", "allowed", patient_id=patient_id, reason=reason, break_glass=True)
+    return json_response({"id": grant.id, "patient_id": patient_id, "expires_at": fhir_instant(grant.expires_at)},
+                         status=201)
+
+
+def _break_glass_for_review(session: Session, who: Principal, pending_only: bool) -> list[dict]:
+    query = (
+        select(BreakGlass, User, Detainee)
+        .join(User, BreakGlass.user_id == User.id)
+        .join(Detainee, BreakGlass.patient_id == Detainee.patient_id)
+        .where((User.org_id == who.org_id) | (Detainee.facility_id == who.org_id))
+        .order_by(BreakGlass.created_at.desc())
+    )
+    if pending_only:
+        query = query.where(BreakGlass.reviewed_at == None)  # noqa: E711
+    return [{
+        "id": grant.id, "user": user.username, "user_org": user.org_id, "patient_id": grant.patient_id,
+        "patient_facility": detainee.facility_id, "reason": grant.reason,
+        "created_at": fhir_instant(grant.created_at), "expires_at": fhir_instant(grant.expires_at),
+        "reviewed": grant.reviewed_at is not None,
+    } for grant, user, detainee in session.exec(query).all()]
+
+
+async def list_break_glass(request: web.Request) -> web.Response:
+    who = require(request, Capability.REVIEW_AUDIT, "break_glass.review")
+    rows = await context_of(request).db.run(_break_glass_for_review, who, request.query.get("pending") == "1")
+    audit(request, "break_glass.review", "allowed", reason=f"{len(rows)} entries listed")
+    return json_response(rows)
+
+
+def _mark_reviewed(session: Session, grant_id: int, who: Principal) -> bool:
+    rows = _break_glass_for_review(session, who, pending_only=False)
+    if grant_id not in {r["id"] for r in rows}:
+        return False
+    grant = session.get(BreakGlass, grant_id)
+    grant.reviewed_by, grant.reviewed_at = who.user_id, utcnow()
+    session.add(grant)
+    return True
+
+
+async def review_break_glass(request: web.Request) -> web.Response:
+    who = require(request, Capability.REVIEW_AUDIT, "break_glass.review")
+    grant_id = int(request.match_info["grant_id"])
+    if not await context_of(request).db.run(_mark_reviewed, grant_id, who):
+        raise api_error(404, "no such emergency access for your facility")
+    audit(request, "break_glass.reviewed", "allowed", resource=f"break_glass/{grant_id}")
+    return web.Response(status=204)
+
+
+def _audit_entries(session: Session, who: Principal, patient_id: str | None, limit: int) -> list[AuditEntry]:
+    scope = patient_scope(session, who)
+    query = (select(AuditEntry).join(Detainee, AuditEntry.patient_id == Detainee.patient_id)
+             .where(scope.where(Detainee.patient_id, Detainee.facility_id)))
+    if patient_id:
+        query = query.where(AuditEntry.patient_id == patient_id)
+    return list(session.exec(query.order_by(AuditEntry.seq.desc()).limit(limit)).all())
+
+
+async def list_audit(request: web.Request) -> web.Response:
+    """The trail for the reviewer's own facility, as a FHIR Bundle of AuditEvents."""
+    who = require(request, Capability.REVIEW_AUDIT, "audit.read")
+    ctx = context_of(request)
+    await ctx.db.run_plain(ctx.audit.flush)
+    entries = await ctx.db.run(_audit_entries, who, request.query.get("patient"), _int(request, "_count", 100, 1000))
+    audit(request, "audit.read", "allowed", patient_id=request.query.get("patient"))
+    bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(entries),
+              "entry": [{"resource": to_fhir(e)} for e in entries]}
+    return json_response(bundle, content_type="application/fhir+json")
+
+
+def _detainees(session: Session, who: Principal, text: str, status: str, limit: int, after: str) -> list[dict]:
+    scope = patient_scope(session, who)
+    query = select(Detainee).where(scope.where(Detainee.patient_id, Detainee.facility_id))
+    if text:
+        like = f"%{text}%"
+        query = query.where(Detainee.name.like(like) | Detainee.booking_number.like(like))
+    if status:
+        query = query.where(Detainee.status == status)
+    if after:
+        query = query.where(Detainee.booking_number > after)
+    rows = session.exec(query.order_by(Detainee.booking_number).limit(limit)).all()
+    return [{
+        "patient_id": d.patient_id, "booking_number": d.booking_number, "name": d.name, "sex": d.sex,
+        "birth_date": d.birth_date, "facility_id": d.facility_id, "cell": d.cell, "status": d.status,
+        "admission_date": d.admission_date, "own_facility": d.facility_id == who.org_id,
+    } for d in rows]
+
+
+async def list_detainees(request: web.Request) -> web.Response:
+    who = require(request, Capability.CLINICAL_READ, "detainee.search")
+    rows = await context_of(request).db.run(
+        _detainees, who, request.query.get("q", "").strip(), request.query.get("status", ""),
+        _int(request, "limit", 50), request.query.get("after", ""))
+    audit(request, "detainee.search", "allowed", reason=f"{len(rows)} listed")
+    return json_response(rows)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/admin/orgs", list_orgs)
+    app.router.add_post("/api/admin/orgs", create_org)
+    app.router.add_get("/api/admin/users", list_users)
+    app.router.add_post("/api/admin/users", create_user)
+    app.router.add_post(r"/api/admin/users/{user_id:\d+}/{action:unlock|activate|deactivate}", change_user)
+    app.router.add_post("/api/break-glass", break_glass)
+    app.router.add_get("/api/break-glass", list_break_glass)
+    app.router.add_post(r"/api/break-glass/{grant_id:\d+}/review", review_break_glass)
+    app.router.add_get("/api/audit", list_audit)
+    app.router.add_get("/api/detainees", list_detainees)

@@ -1,0 +1,173 @@
+"""The aiohttp application: middlewares, foundation routes, and each capability's routes."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+import uuid
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from telemed import admin_api, auth_api, events_api, ui
+from telemed.config import Settings
+from telemed.context import CONTEXT, Context, context_of
+from telemed.http import PRINCIPAL, REQUEST_ID, json_response
+from telemed.metrics import METRICS, Metrics, handle_metrics
+from telemed.models import TokenKind
+from telemed.security import Principal, resolve_token, token_hash
+
+log = logging.getLogger("telemed.access")
+
+SESSION_COOKIE = "telemed_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+PUBLIC_PATHS = {"/healthz", "/metrics", "/login", "/lang", "/api/auth/token", "/favicon.ico"}
+PUBLIC_PREFIXES = ("/static/",)
+MACHINE_PREFIXES = ("/api/", "/fhir", "/ws/")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler):
+    incoming = request.headers.get("X-Request-ID", "")
+    request[REQUEST_ID] = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex[:16]
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        route = _route_name(request)
+        metrics = request.app[METRICS]
+        metrics.requests.labels(route, request.method, str(status)).inc()
+        metrics.latency.labels(route).observe(elapsed)
+        if route not in ("/healthz", "/metrics"):
+            who = request.get(PRINCIPAL)
+            log.info("request", extra={
+                "request_id": request[REQUEST_ID], "method": request.method, "route": route,
+                "status": status, "ms": round(elapsed * 1000, 2), "user": who.username if who else None,
+            })
+
+
+@web.middleware
+async def headers_middleware(request: web.Request, handler):
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        _secure(exc, request)
+        raise
+    _secure(response, request)
+    return response
+
+
+def _secure(response: web.StreamResponse, request: web.Request) -> None:
+    if response.prepared:
+        return
+    response.headers.setdefault("X-Request-ID", request.get(REQUEST_ID, ""))
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if not request.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
+async def authenticate(request: web.Request) -> tuple[Principal | None, TokenKind | None]:
+    ctx = context_of(request)
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        raw, kind = header[7:].strip(), TokenKind.BEARER
+    elif SESSION_COOKIE in request.cookies:
+        raw, kind = request.cookies[SESSION_COOKIE], TokenKind.SESSION
+    else:
+        return None, None
+    cached = ctx.tokens.get(token_hash(raw))
+    if cached is not None:
+        return cached, kind
+    return await ctx.db.run(resolve_token, raw, kind, ctx.tokens), kind
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler):
+    if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
+        return await handler(request)
+    who, kind = await authenticate(request)
+    if who is None:
+        raise _unauthenticated(request)
+    request[PRINCIPAL] = who
+    if kind == TokenKind.SESSION and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent and request.content_type == "application/x-www-form-urlencoded":
+            sent = (await request.post()).get("csrf_token", "")
+        if not sent or not secrets.compare_digest(str(sent), who.csrf_token):
+            raise _machine_error(request, 403, "missing or wrong CSRF token")
+    return await handler(request)
+
+
+def _unauthenticated(request: web.Request) -> web.HTTPException:
+    if request.path.startswith(MACHINE_PREFIXES):
+        error = _machine_error(request, 401, "authentication required")
+        error.headers["WWW-Authenticate"] = 'Bearer realm="telemed"'
+        return error
+    return web.HTTPFound(f"/login?next={request.rel_url.path}")
+
+
+def _machine_error(request: web.Request, status: int, message: str) -> web.HTTPException:
+    cls = web.HTTPUnauthorized if status == 401 else web.HTTPForbidden
+    if request.path.startswith("/fhir"):
+        body = {"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": "login" if status == 401 else "forbidden", "diagnostics": message}]}
+        return cls(text=json_response(body).text, content_type="application/fhir+json")
+    return cls(text=json_response({"error": message}).text, content_type="application/json")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ok = await context_of(request).db.run_plain(context_of(request).db.ping)
+    return json_response({"status": "ok" if ok else "unavailable", "database": ok}, status=200 if ok else 503)
+
+
+def create_app(settings: Settings | None = None, *, context: Context | None = None) -> web.Application:
+    """Build the app. With ``context`` given the caller owns it; otherwise the app opens and closes one."""
+    from ehr import api as ehr_api
+    from labs import api as labs_api
+    from reports import api as reports_api
+    from webrtc import api as webrtc_api
+
+    if context is None:
+        assert settings is not None
+        context = Context.open(settings)
+        owned = True
+    else:
+        owned = False
+    app = web.Application(middlewares=[observe_middleware, headers_middleware, auth_middleware],
+                          client_max_size=64 * 1024 * 1024)
+    app[CONTEXT] = context
+    app[METRICS] = Metrics()
+    aiohttp_jinja2.setup(
+        app,
+        loader=ui.template_loader(),
+        autoescape=jinja2.select_autoescape(["html"]),
+        context_processors=[ui.template_context],
+    )
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", handle_metrics)
+    for feature in (auth_api, admin_api, events_api, ui, ehr_api, labs_api, webrtc_api, reports_api):
+        feature.setup(app)
+    if owned:
+        async def close_context(_app: web.Application) -> None:
+            context.close()
+        app.on_cleanup.append(close_context)
+    return app

@@ -1,0 +1,206 @@
+"""The ``telemed`` command."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import logging
+import sys
+
+from telemed import logs
+from telemed.config import ConfigError, Settings, load_settings
+
+# Capabilities that add subcommands, each as ``register(subparsers)``.
+FEATURE_CLIS = ("ehr.cli", "labs.cli", "reports.cli")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"telemed: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return args.run(args, settings) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="telemed", description="Telemedicine platform for custody facilities")
+    sub = parser.add_subparsers(title="commands")
+
+    serve = sub.add_parser("serve", help="serve the web app and APIs")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(title="db commands")
+    db.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(run=cmd_db_upgrade)
+    db.add_parser("current", help="print the schema version").set_defaults(run=cmd_db_current)
+
+    user = sub.add_parser("user", help="users").add_subparsers(title="user commands")
+    add = user.add_parser("add", help="add a user; the password is read from stdin or prompted for")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=["facility_doctor", "specialist", "medical_officer", "admin"])
+    add.add_argument("--org", required=True)
+    add.add_argument("--display-name", default="")
+    add.add_argument("--specialty")
+    add.add_argument("--on-duty", action="store_true")
+    add.set_defaults(run=cmd_user_add)
+
+    org = sub.add_parser("org", help="organisations").add_subparsers(title="org commands")
+    add_org = org.add_parser("add", help="add a custody facility or partner hospital")
+    add_org.add_argument("org_id")
+    add_org.add_argument("--name", required=True)
+    add_org.add_argument("--name-zh", default="")
+    add_org.add_argument("--kind", required=True, choices=["facility", "hospital"])
+    add_org.set_defaults(run=cmd_org_add)
+
+    demo = sub.add_parser("demo", help="load demo data into an empty database")
+    demo.add_argument("--if-needed", action="store_true", help="succeed quietly when the demo is already loaded")
+    demo.set_defaults(run=cmd_demo)
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(title="audit commands")
+    audit.add_parser("verify", help="check the hash chain").set_defaults(run=cmd_audit_verify)
+    export = audit.add_parser("export", help="write the trail as FHIR AuditEvent NDJSON")
+    export.add_argument("--out", default="-")
+    export.set_defaults(run=cmd_audit_export)
+
+    for name in FEATURE_CLIS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def open_database(settings: Settings):
+    from telemed.db import Database
+
+    return Database(settings.database_url, threads=2)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from telemed.app import create_app
+
+    logs.configure()
+    host, port = args.host or settings.host, args.port or settings.port
+    print(f"telemed: serving on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from telemed.schema import upgrade
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    upgrade(settings.database_url)
+    print("telemed: database schema is up to date")
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
+    from telemed.schema import current_revision, head_revision
+
+    db = open_database(settings)
+    current, head = current_revision(db.engine), head_revision(settings.database_url)
+    print(f"current: {current or 'none'}  head: {head}")
+    return 0 if current == head else 1
+
+
+def read_password(prompt: str = "password: ") -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        if first != getpass.getpass("again: "):
+            raise SystemExit("telemed: the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
+    from telemed.accounts import AccountError, add_user
+
+    password = read_password()
+    db = open_database(settings)
+    try:
+        user = db.call(add_user, args.username, password, role=args.role, org_id=args.org,
+                       display_name=args.display_name, specialty=args.specialty, on_duty=args.on_duty)
+    except AccountError as exc:
+        print(f"telemed: {exc}", file=sys.stderr)
+        return 1
+    print(f"telemed: added {user.username} ({user.role}, {user.org_id})")
+    return 0
+
+
+def cmd_org_add(args: argparse.Namespace, settings: Settings) -> int:
+    from telemed.accounts import AccountError, add_org
+
+    db = open_database(settings)
+    try:
+        org = db.call(add_org, args.org_id, args.name, args.kind, args.name_zh)
+    except AccountError as exc:
+        print(f"telemed: {exc}", file=sys.stderr)
+        return 1
+    print(f"telemed: added {org.kind} {org.id}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from telemed import demo
+
+    db = open_database(settings)
+    try:
+        demo.load(db, settings)
+    except demo.DemoRefused as exc:
+        if args.if_needed and db.call(demo.state) == "demo":
+            print_logins(settings)
+            return 0
+        print(f"telemed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    print(f"telemed: demo loaded: 1 facility, 1 partner hospital, {demo.DETAINEES} detainees")
+    print_logins(settings)
+    return 0
+
+
+def print_logins(settings: Settings) -> None:
+    from telemed.demo import USERS
+
+    print(f"\nOpen http://{settings.host}:{settings.port}/ and sign in as one of:")
+    for username, password, role, org, _display, _specialty in USERS:
+        print(f"  {role:<16} user {username:<11} password {password}   ({org})")
+    print()
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from telemed.audit import verify
+
+    checked, problems = open_database(settings).call(verify)
+    for problem in problems:
+        print(f"entry {problem.seq}: {problem.problem}")
+    print(f"telemed: {checked} audit entries checked, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+    from sqlmodel import select
+
+    from telemed.audit import to_fhir
+    from telemed.models import AuditEntry
+
+    out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")
+    db = open_database(settings)
+    with db.session() as session:
+        for entry in session.exec(select(AuditEntry).order_by(AuditEntry.seq)).yield_per(1000):
+            out.write(orjson.dumps(to_fhir(entry)) + b"\n")
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""What every handler needs, built once per process and kept on the aiohttp app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from telemed.audit import AuditLog
+from telemed.config import Settings
+from telemed.db import Database
+from telemed.events import Hub
+from telemed.security import TokenCache
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    audit: AuditLog
+    hub: Hub = field(default_factory=Hub)
+    tokens: TokenCache = field(default_factory=TokenCache)
+
+    @classmethod
+    def open(cls, settings: Settings) -> "Context":
+        db = Database(settings.database_url, threads=settings.db_threads)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings=settings, db=db, audit=AuditLog(db.engine))
+
+    def close(self) -> None:
+        self.audit.close()
+        self.db.close()
+
+
+CONTEXT = web.AppKey("context", Context)
+
+
+def context_of(request_or_app: web.Request | web.Application) -> Context:
+    app = request_or_app.app if isinstance(request_or_app, web.Request) else request_or_app
+    return app[CONTEXT]

@@ -1,0 +1,107 @@
+"""Handler helpers: the caller, JSON in and out, and policy checks that always leave an audit entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from telemed.audit import AuditEvent
+from telemed.context import context_of
+from telemed.policy import Capability, Decision, decide, may
+from telemed.security import Principal
+
+PRINCIPAL = "principal"
+REQUEST_ID = "request_id"
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None,
+                  content_type: str = "application/json") -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, headers=headers, content_type=content_type)
+
+
+def api_error(status: int, message: str, **extra: Any) -> web.HTTPException:
+    """A JSON error response to raise: ``{"error": message, ...}``."""
+    cls = _ERROR_CLASSES.get(status) or _ERROR_CLASSES.setdefault(
+        status, type(f"HTTP{status}", (web.HTTPClientError,), {"status_code": status}))
+    return cls(body=orjson.dumps({"error": message, **extra}), content_type="application/json")
+
+
+def _error_classes() -> dict[int, type[web.HTTPException]]:
+    found: dict[int, type[web.HTTPException]] = {}
+    pending = list(web.HTTPException.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        code = getattr(cls, "status_code", None)
+        if isinstance(code, int) and code >= 400:
+            found.setdefault(code, cls)
+    return found
+
+
+_ERROR_CLASSES = _error_classes()
+
+
+async def read_json(request: web.Request) -> dict:
+    try:
+        data = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise api_error(400, f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise api_error(400, "the body must be a JSON object")
+    return data
+
+
+def audit(request: web.Request, action: str, outcome: str, *, patient_id: str | None = None,
+          resource: str = "", reason: str = "", break_glass: bool = False) -> None:
+    who = request.get(PRINCIPAL)
+    context_of(request).audit.record(AuditEvent(
+        action=action,
+        outcome=outcome,
+        user_id=who.user_id if who else None,
+        username=who.username if who else "",
+        role=who.role if who else "",
+        patient_id=patient_id,
+        resource=resource,
+        reason=reason,
+        ip=request.remote or "",
+        request_id=request.get(REQUEST_ID, ""),
+        break_glass=break_glass,
+    ))
+
+
+def require(request: web.Request, capability: Capability, action: str) -> Principal:
+    """Role-level check (no detainee involved); a denial is audited and answered 403."""
+    who = principal(request)
+    if not may(who, capability):
+        reason = f"role {who.role} may not {capability.value}"
+        audit(request, action, "denied", reason=reason)
+        raise api_error(403, reason)
+    return who
+
+
+async def authorize(request: web.Request, capability: Capability, patient_id: str, action: str, *,
+                    resource: tuple[str, str] | None = None, raise_denied: bool = True) -> Decision:
+    """Ask the policy about one detainee, audit the answer, and answer 403 when it says no."""
+    who = principal(request)
+    decision = await context_of(request).db.run(decide, who, capability, patient_id, resource=resource)
+    audit_decision(request, decision, action, patient_id, resource)
+    if not decision.allowed and raise_denied:
+        raise api_error(403, decision.reason)
+    return decision
+
+
+def audit_decision(request: web.Request, decision: Decision, action: str, patient_id: str,
+                   resource: tuple[str, str] | None = None) -> None:
+    audit(
+        request, action, "allowed" if decision.allowed else "denied",
+        patient_id=patient_id,
+        resource="/".join(resource) if resource else f"Patient/{patient_id}",
+        reason="" if decision.allowed and not decision.break_glass else decision.reason,
+        break_glass=decision.break_glass,
+    )

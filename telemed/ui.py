@@ -1,0 +1,81 @@
+"""Server-rendered pages: login, the home page of each role, and the shared layout.
+
+Each capability renders its own templates (``<package>/templates/<package>/*.html``) on the
+same ``base.html``; the navigation below lists every page and the roles that see it.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from telemed.context import context_of
+from telemed.http import PRINCIPAL
+from telemed.i18n import LANGUAGES, pick_language, translate
+from telemed.models import Role
+from telemed.timeutil import local
+
+TEMPLATE_PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports")
+LANG_COOKIE = "telemed_lang"
+
+NAV = (
+    ("nav.home", "/", tuple(Role)),
+    ("nav.labs", "/labs", (Role.FACILITY_DOCTOR,)),
+    ("nav.consults", "/consults", (Role.FACILITY_DOCTOR, Role.SPECIALIST)),
+    ("nav.exams", "/exams", (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER)),
+)
+
+
+def language(request: web.Request) -> str:
+    return pick_language(request.query.get("lang"), request.cookies.get(LANG_COOKIE),
+                         request.headers.get("Accept-Language"))
+
+
+async def template_context(request: web.Request) -> dict:
+    lang = language(request)
+    who = request.get(PRINCIPAL)
+    tz = context_of(request).settings.tz
+
+    def _(key: str, **values: object) -> str:
+        return translate(lang, key, **values)
+
+    def localtime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return local(value, tz).strftime(fmt) if value else ""
+
+    nav = [(_(key), href) for key, href, roles in NAV if who and who.role in roles]
+    return {"_": _, "lang": lang, "languages": LANGUAGES, "principal": who, "nav": nav,
+            "csrf_token": who.csrf_token if who else "", "localtime": localtime,
+            "timezone": context_of(request).settings.timezone, "path": request.path}
+
+
+@aiohttp_jinja2.template("home.html")
+async def home(request: web.Request) -> dict:
+    return {}
+
+
+async def switch_language(request: web.Request) -> web.StreamResponse:
+    lang = request.query.get("to", "")
+    target = request.query.get("next", "/")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    response = web.HTTPSeeOther(target)
+    if lang in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax", path="/")
+    raise response
+
+
+def template_loader() -> jinja2.FileSystemLoader:
+    folders = [resources.files(p) / "templates" for p in TEMPLATE_PACKAGES]
+    return jinja2.FileSystemLoader([str(f) for f in folders if f.is_dir()])
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/", home)
+    app.router.add_get("/lang", switch_language)
+    for package in TEMPLATE_PACKAGES:
+        static = resources.files(package) / "static"
+        if static.is_dir():
+            app.router.add_static(f"/static/{package}/", str(static))

@@ -1,0 +1,1 @@
+"""Video consults: workflow, signaling and server-side aiortc peers."""

@@ -1,0 +1,9 @@
+"""Demo data of the webrtc capability."""
+
+from __future__ import annotations
+
+from telemed.demo import DemoContext
+
+
+def load(ctx: DemoContext) -> None:
+    """Add this capability's demo data."""

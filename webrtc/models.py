@@ -1,0 +1,3 @@
+"""Tables of the webrtc capability."""
+
+from __future__ import annotations
