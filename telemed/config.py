@@ -6,6 +6,7 @@ Precedence: environment > TOML file (``TELEMED_CONFIG``) > defaults. A bad value
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -30,6 +31,10 @@ class Settings:
     data_dir: Path = Path("var/data")
     token_ttl_seconds: int = 8 * 3600
     ice_servers: tuple[str, ...] = ()
+    turn_username: str = ""
+    turn_credential: str = ""
+    # "org-id=cidr" pairs: where each facility's clinic endpoints are. Empty: loopback only.
+    facility_networks: tuple[str, ...] = ()
     cookie_secure: bool = False
     db_threads: int = 8
     report_workers: int = 2
@@ -53,6 +58,9 @@ _ENV = {
     "data_dir": "TELEMED_DATA_DIR",
     "token_ttl_seconds": "TELEMED_TOKEN_TTL",
     "ice_servers": "TELEMED_ICE_SERVERS",
+    "turn_username": "TELEMED_TURN_USERNAME",
+    "turn_credential": "TELEMED_TURN_CREDENTIAL",
+    "facility_networks": "TELEMED_FACILITY_NETWORKS",
     "cookie_secure": "TELEMED_COOKIE_SECURE",
     "db_threads": "TELEMED_DB_THREADS",
     "report_workers": "TELEMED_REPORT_WORKERS",
@@ -126,6 +134,14 @@ def _check(settings: Settings) -> None:
         )
     if len(settings.secret_key) < 16:
         raise ConfigError("TELEMED_SECRET_KEY: must be at least 16 characters")
+    for pair in settings.facility_networks:
+        org, _, cidr = pair.partition("=")
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"TELEMED_FACILITY_NETWORKS: {pair!r} is not org-id=cidr") from None
+        if not org:
+            raise ConfigError(f"TELEMED_FACILITY_NETWORKS: {pair!r} is not org-id=cidr")
     for url in settings.ice_servers:
         if not url.startswith(("stun:", "turn:", "turns:")):
             raise ConfigError(f"TELEMED_ICE_SERVERS: {url!r} is not a stun:/turn: URL")
