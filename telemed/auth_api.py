@@ -7,7 +7,7 @@ from aiohttp import web
 from sqlmodel import Session
 
 from telemed.context import context_of
-from telemed.http import audit, api_error, json_response, principal, read_json
+from telemed.http import PRINCIPAL, api_error, audit, json_response, principal, read_json
 from telemed.metrics import METRICS
 from telemed.models import TokenKind, User
 from telemed.security import LoginRefused, authenticate, issue_token, principal_of, revoke_token
@@ -30,7 +30,7 @@ async def _attempt(request: web.Request, username: str, password: str, kind: Tok
         audit(request, "auth.login", "denied", resource=f"user/{username}"[:200], reason=refused.message)
         raise
     request.app[METRICS].logins.labels("ok").inc()
-    request["principal"] = principal_of(user)
+    request[PRINCIPAL] = principal_of(user)
     audit(request, "auth.login", "allowed", resource=f"user/{username}")
     return raw, user
 

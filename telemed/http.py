@@ -12,8 +12,8 @@ from telemed.context import context_of
 from telemed.policy import Capability, Decision, decide, may
 from telemed.security import Principal
 
-PRINCIPAL = "principal"
-REQUEST_ID = "request_id"
+PRINCIPAL = web.RequestKey("principal", Principal)
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 def principal(request: web.Request) -> Principal:
@@ -29,7 +29,7 @@ def api_error(status: int, message: str, **extra: Any) -> web.HTTPException:
     """A JSON error response to raise: ``{"error": message, ...}``."""
     cls = _ERROR_CLASSES.get(status) or _ERROR_CLASSES.setdefault(
         status, type(f"HTTP{status}", (web.HTTPClientError,), {"status_code": status}))
-    return cls(body=orjson.dumps({"error": message, **extra}), content_type="application/json")
+    return cls(text=orjson.dumps({"error": message, **extra}).decode(), content_type="application/json")
 
 
 def _error_classes() -> dict[int, type[web.HTTPException]]:

@@ -3,6 +3,8 @@
   const table = document.querySelector("#detainees tbody");
   if (table) {
     const more = document.getElementById("detainees-more");
+    const labels = JSON.parse(document.getElementById("detainees").dataset.labels);
+    const label = (code) => labels[code] || code;
     let query = "", last = "";
     async function load(reset) {
       if (reset) { table.replaceChildren(); last = ""; }
@@ -11,8 +13,8 @@
       for (const d of rows) {
         const tr = telemed.el("tr", { class: "clickable", "data-patient": d.patient_id,
           onclick: () => { location.href = `/detainees/${d.patient_id}`; } },
-          telemed.el("td", {}, d.booking_number), telemed.el("td", {}, d.name), telemed.el("td", {}, d.sex),
-          telemed.el("td", {}, d.birth_date), telemed.el("td", {}, d.cell), telemed.el("td", {}, d.status));
+          telemed.el("td", {}, d.booking_number), telemed.el("td", {}, d.name), telemed.el("td", {}, label(d.sex)),
+          telemed.el("td", {}, d.birth_date), telemed.el("td", {}, d.cell), telemed.el("td", {}, label(d.status)));
         table.append(tr);
         last = d.booking_number;
       }

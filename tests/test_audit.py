@@ -1,0 +1,71 @@
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from fhir.resources.R4B.auditevent import AuditEvent as FhirAuditEvent
+from sqlalchemy import text
+from sqlmodel import select
+
+from telemed.audit import AuditEvent, AuditLog, to_fhir, verify
+from telemed.models import AuditEntry
+from tests.conftest import both_databases
+
+
+def record_some(log: AuditLog, n: int, **fields) -> None:
+    for i in range(n):
+        log.record(AuditEvent(action="fhir.read", outcome="allowed", username="doc-a", role="facility_doctor",
+                              patient_id=f"p{i % 3}", resource=f"Observation/o{i}", ip="127.0.0.1", **fields))
+    log.flush()
+
+
+@both_databases
+def test_chain_verifies_and_detects_change_and_removal(context):
+    record_some(context.audit, 50)
+    checked, problems = context.db.call(verify)
+    assert (checked, problems) == (50, [])
+
+    with context.db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entry SET outcome = 'denied' WHERE seq = 7"))
+    _, problems = context.db.call(verify)
+    assert [(p.seq, p.problem) for p in problems] == [(7, "content changed after it was written")]
+
+    with context.db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entry SET outcome = 'allowed' WHERE seq = 7"))
+        conn.execute(text("DELETE FROM audit_entry WHERE seq = 20"))
+    _, problems = context.db.call(verify)
+    assert {p.seq for p in problems} == {21}
+    assert any("missing" in p.problem for p in problems)
+
+
+@both_databases
+def test_two_writers_never_fork_the_chain(context):
+    """The server and a CLI import append at the same time: one chain, no gaps."""
+    other = AuditLog(context.db.engine, batch=7)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda log: record_some(log, 120), [context.audit, other]))
+    other.close()
+    checked, problems = context.db.call(verify)
+    assert (checked, problems) == (240, [])
+
+
+def test_entries_export_as_valid_fhir_audit_events(context):
+    record_some(context.audit, 2, break_glass=True, reason="transferred last night")
+    entries = context.db.call(lambda s: s.exec(select(AuditEntry).order_by(AuditEntry.seq)).all())
+    event = to_fhir(entries[0])
+    FhirAuditEvent.model_validate(event)
+    assert event["entity"][0]["what"]["reference"] == "Patient/p0"
+    assert event["purposeOfEvent"][0]["coding"][0]["code"] == "ETREAT"
+    assert event["action"] == "R"
+
+
+def test_cli_verify_exit_codes(context, settings):
+    record_some(context.audit, 5)
+    env = {"TELEMED_DATABASE_URL": settings.database_url, "PATH": "/usr/bin:/bin"}
+    run = lambda: subprocess.run([sys.executable, "-m", "telemed.cli", "audit", "verify"],  # noqa: E731
+                                 capture_output=True, text=True, env=env)
+    ok = run()
+    assert ok.returncode == 0 and "5 audit entries checked, 0 problem(s)" in ok.stdout
+    with context.db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entry SET username = 'someone-else' WHERE seq = 3"))
+    bad = run()
+    assert bad.returncode == 1 and "entry 3: content changed" in bad.stdout
