@@ -15,6 +15,7 @@ test: $(STAMP) system-deps-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
+	$(BIN)/python bench/foundation.py
 	$(BIN)/python bench/ehr.py
 	$(BIN)/python bench/labs.py
 	$(BIN)/python bench/consults.py
