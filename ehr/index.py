@@ -2,12 +2,163 @@
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import delete, insert
 from sqlmodel import Session
 
+from ehr.models import FhirDate, FhirQuantity, FhirReference, FhirString, FhirToken
+from ehr.params import PARAMS, Kind, Param, extract
 
-def reindex(session: Session, rtype: str, rid: str, resource: dict) -> None:
-    """Replace the index rows of one resource (filled in by the search layer)."""
+TABLES = {
+    Kind.TOKEN: FhirToken.__table__, Kind.STRING: FhirString.__table__, Kind.DATE: FhirDate.__table__,
+    Kind.QUANTITY: FhirQuantity.__table__, Kind.REFERENCE: FhirReference.__table__,
+}
+STRING_MAX = 200
+DATE_MIN = -(2**62)
+DATE_MAX = 2**62
+
+
+def token_hash(*parts: str) -> int:
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def normalise(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))[:STRING_MAX]
+
+
+# -- values of each kind ---------------------------------------------------------------------
+
+def tokens(value: object) -> Iterable[tuple[str, str]]:
+    """(system, code) pairs of a CodeableConcept, Coding, Identifier, code or boolean."""
+    if isinstance(value, bool):
+        yield "", "true" if value else "false"
+    elif isinstance(value, str):
+        yield "", value
+    elif isinstance(value, dict):
+        if "coding" in value:
+            for coding in value["coding"]:
+                yield from tokens(coding)
+        elif "code" in value:
+            yield value.get("system", ""), str(value["code"])
+        elif "value" in value:
+            yield value.get("system", ""), str(value["value"])
+
+
+def strings(value: object) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):  # HumanName, Address
+        for key in ("text", "family", "given", "prefix", "suffix", "line", "city", "district", "state", "postalCode"):
+            part = value.get(key)
+            for item in part if isinstance(part, list) else [part] if part else []:
+                yield item
+
+
+def date_range(text: str) -> tuple[int, int]:
+    """The [low, high] milliseconds covered by a FHIR date, dateTime or instant of any precision."""
+    text = text.strip()
+    if len(text) <= 10:
+        parts = [int(p) for p in text.split("-")]
+        year, month, day = parts[0], parts[1] if len(parts) > 1 else None, parts[2] if len(parts) > 2 else None
+        start = date(year, month or 1, day or 1)
+        if day:
+            end = start + timedelta(days=1)
+        elif month:
+            end = date(year + (month == 12), month % 12 + 1, 1)
+        else:
+            end = date(year + 1, 1, 1)
+        return _ms(datetime.combine(start, time(), timezone.utc)), _ms(datetime.combine(end, time(), timezone.utc)) - 1
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    exact = _ms(moment)
+    has_seconds = text.count(":") >= 2
+    return exact, exact + (999 if has_seconds else 59_999)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def dates(value: object) -> Iterable[tuple[int, int]]:
+    if isinstance(value, str):
+        yield date_range(value)
+    elif isinstance(value, dict) and ("start" in value or "end" in value):  # Period
+        low = date_range(value["start"])[0] if value.get("start") else DATE_MIN
+        high = date_range(value["end"])[1] if value.get("end") else DATE_MAX
+        yield low, high
+
+
+def references(value: object, target: str | None) -> Iterable[tuple[str, str]]:
+    ref = value.get("reference", "") if isinstance(value, dict) else ""
+    parts = ref.split("/")
+    if len(parts) >= 2 and not ref.startswith(("urn:", "#")):
+        if parts[-2] == "_history" and len(parts) >= 4:
+            parts = parts[:-2]
+        rtype, rid = parts[-2], parts[-1]
+        if target is None or rtype == target:
+            yield rtype, rid
+
+
+# -- rows ------------------------------------------------------------------------------------
+
+def rows_of(rtype: str, rid: str, resource: dict) -> dict[Kind, list[dict]]:
+    rows: dict[Kind, dict[tuple, dict]] = {kind: {} for kind in Kind}
+    for p in PARAMS.get(rtype, ()):
+        for value in extract(resource, p):
+            for row in _rows(rtype, rid, p, value):
+                rows[p.kind][tuple(row.values())] = row
+    return {kind: list(found.values()) for kind, found in rows.items() if found}
+
+
+def _rows(rtype: str, rid: str, p: Param, value: object) -> Iterable[dict]:
+    base = {"res_type": rtype, "res_id": rid}
+    if p.kind is Kind.TOKEN:
+        for system, code in tokens(value):
+            yield base | {"h_full": token_hash(rtype, p.name, system, code), "h_code": token_hash(rtype, p.name, code)}
+    elif p.kind is Kind.STRING:
+        for text in strings(value):
+            yield base | {"param": p.name, "norm": normalise(text), "exact": text[:STRING_MAX]}
+    elif p.kind is Kind.DATE:
+        for low, high in _safe_dates(value):
+            yield base | {"param": p.name, "low": low, "high": high}
+    elif p.kind is Kind.QUANTITY:
+        if isinstance(value, dict) and isinstance(value.get("value"), int | float):
+            code = value.get("code") or value.get("unit") or ""
+            yield base | {"param": p.name, "value": float(value["value"]), "system": value.get("system", "")[:200], "code": code[:64]}
+    else:
+        for target_type, target_id in references(value, p.target):
+            yield base | {"param": p.name, "target_type": target_type, "target_id": target_id}
+
+
+def _safe_dates(value: object) -> list[tuple[int, int]]:
+    try:
+        return list(dates(value))
+    except ValueError:  # validation has already vetted the format; this only guards odd years
+        return []
+
+
+def write_rows(session: Session, rows: dict[Kind, list[dict]]) -> None:
+    for kind, found in rows.items():
+        session.execute(insert(TABLES[kind]), found)
+
+
+def reindex(session: Session, rtype: str, rid: str, resource: dict, *, fresh: bool = False) -> None:
+    """Replace the index rows of one resource; ``fresh``: it had none (a first version)."""
+    if not fresh:
+        remove(session, rtype, rid)
+    write_rows(session, rows_of(rtype, rid, resource))
 
 
 def remove(session: Session, rtype: str, rid: str) -> None:
     """Drop the index rows of a deleted resource."""
+    if rtype not in PARAMS:
+        return
+    for table in TABLES.values():
+        session.execute(delete(table).where(table.c.res_type == rtype, table.c.res_id == rid))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, LargeBinary
+from sqlalchemy import BigInteger, Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from telemed.models import ts_column
@@ -36,3 +36,70 @@ class FhirHistory(SQLModel, table=True):
     method: str = Field(max_length=8)  # POST | PUT | DELETE
     deleted: bool = False
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+# Search-parameter index: narrow tables, one per value kind, each row naming its resource by
+# (res_type, res_id). Every column is in the primary key, so a resource's duplicate values
+# collapse and the key itself serves the per-resource delete on rewrite.
+
+
+class FhirToken(SQLModel, table=True):
+    """Token values, as two 64-bit hashes: of (type, param, system, code) and of (type, param, code)."""
+
+    __tablename__ = "fhir_token"
+    __table_args__ = (
+        Index("ix_fhir_token_full", "h_full", "res_id"),
+        Index("ix_fhir_token_code", "h_code", "res_id"),
+    )
+    res_type: str = Field(primary_key=True, max_length=64)
+    res_id: str = Field(primary_key=True, max_length=64)
+    h_full: int = Field(primary_key=True, sa_type=BigInteger)
+    h_code: int = Field(sa_type=BigInteger)
+
+
+class FhirString(SQLModel, table=True):
+    """String values, normalised (lower case, accents removed) for the default starts-with match."""
+
+    __tablename__ = "fhir_string"
+    __table_args__ = (Index("ix_fhir_string_value", "res_type", "param", "norm", "res_id"),)
+    res_type: str = Field(primary_key=True, max_length=64)
+    res_id: str = Field(primary_key=True, max_length=64)
+    param: str = Field(primary_key=True, max_length=64)
+    norm: str = Field(primary_key=True, max_length=200)
+    exact: str = Field(primary_key=True, max_length=200)
+
+
+class FhirDate(SQLModel, table=True):
+    """Dates as the range they cover, in milliseconds since the epoch (UTC), matched by overlap."""
+
+    __tablename__ = "fhir_date"
+    __table_args__ = (Index("ix_fhir_date_value", "res_type", "param", "low", "res_id"),)
+    res_type: str = Field(primary_key=True, max_length=64)
+    res_id: str = Field(primary_key=True, max_length=64)
+    param: str = Field(primary_key=True, max_length=64)
+    low: int = Field(primary_key=True, sa_type=BigInteger)
+    high: int = Field(primary_key=True, sa_type=BigInteger)
+
+
+class FhirQuantity(SQLModel, table=True):
+    __tablename__ = "fhir_quantity"
+    __table_args__ = (Index("ix_fhir_quantity_value", "res_type", "param", "value", "res_id"),)
+    res_type: str = Field(primary_key=True, max_length=64)
+    res_id: str = Field(primary_key=True, max_length=64)
+    param: str = Field(primary_key=True, max_length=64)
+    value: float = Field(primary_key=True)
+    system: str = Field(primary_key=True, max_length=200)
+    code: str = Field(primary_key=True, max_length=64)
+
+
+class FhirReference(SQLModel, table=True):
+    """Reference links, indexed both ways: forward by the key (``_include``), backward by the
+    target index (``_revinclude`` and reference search)."""
+
+    __tablename__ = "fhir_reference"
+    __table_args__ = (Index("ix_fhir_reference_target", "target_type", "target_id", "res_type", "param", "res_id"),)
+    res_type: str = Field(primary_key=True, max_length=64)
+    res_id: str = Field(primary_key=True, max_length=64)
+    param: str = Field(primary_key=True, max_length=64)
+    target_type: str = Field(primary_key=True, max_length=64)
+    target_id: str = Field(primary_key=True, max_length=64)

@@ -177,6 +177,6 @@ def _write(session: Session, rtype: str, rid: str, resource: dict, *, version: i
     row.patient_id, row.content = patient_id, content
     session.add(row)
     session.add(FhirHistory(type=rtype, id=rid, version=version, last_updated=now, method=method, content=content))
-    index.reindex(session, rtype, rid, body)
+    index.reindex(session, rtype, rid, body, fresh=current is None)
     session.flush()
     return Stored(rtype, rid, version, now, False, patient_id, content)

@@ -1,0 +1,439 @@
+"""FHIR search over the index tables: parse the query, build one SQL query, page by keyset.
+
+The most selective criterion (``_id``, then references, tokens, strings, dates, quantities)
+drives the query as ``id IN (index rows)``; the others probe their index per candidate with a
+correlated EXISTS, which keeps ``Observation?patient=X&code=Y`` at a few hundred index probes
+however many Observations are stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import orjson
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select
+from sqlmodel import Session
+
+from ehr.errors import FhirError, Issue
+from ehr.index import DATE_MAX, DATE_MIN, TABLES, date_range, normalise, token_hash
+from ehr.models import FhirResource
+from ehr.params import COMMON, RESULT_PARAMS, Kind, Param, param
+from ehr.store import Stored
+
+R = FhirResource.__table__
+DEFAULT_COUNT = 20
+MAX_COUNT = 500
+MAX_INCLUDED = 1000
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+DRIVER_ORDER = {"_id": 0, Kind.REFERENCE: 1, Kind.TOKEN: 2, Kind.STRING: 3, Kind.DATE: 4, Kind.QUANTITY: 5}
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+
+
+def bad(message: str, expression: str | None = None) -> FhirError:
+    return FhirError(400, Issue("invalid", message, [expression] if expression else []))
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str
+    modifier: str
+    values: tuple[str, ...]  # OR-ed
+    kind: Kind | str  # a Kind, or "_id" / "_lastUpdated"
+    param: Param | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    """``_include`` (forward) or ``_revinclude`` (backward): source type, its reference param, target type."""
+
+    source: str
+    param: str
+    target: str | None
+
+
+@dataclass
+class SearchRequest:
+    rtype: str
+    criteria: list[Criterion] = field(default_factory=list)
+    sort: tuple[str, bool] | None = None  # (param, descending)
+    count: int = DEFAULT_COUNT
+    cursor: tuple | None = None
+    includes: list[Link] = field(default_factory=list)
+    revincludes: list[Link] = field(default_factory=list)
+    summary_count: bool = False
+    total: bool = False
+    elements: tuple[str, ...] = ()
+
+    def patient_refs(self) -> set[str]:
+        """The Patient ids this search is limited to by a patient/subject criterion (AND-ed)."""
+        for c in self.criteria:
+            if c.kind is Kind.REFERENCE and not c.modifier and c.param and c.param.name in ("patient", "subject"):
+                ids = {_split_reference(v, "Patient")[1] for v in c.values}
+                if all(_split_reference(v, "Patient")[0] == "Patient" for v in c.values):
+                    return ids
+        if self.rtype == "Patient":
+            for c in self.criteria:
+                if c.kind == "_id" and not c.modifier:
+                    return set(c.values)
+        return set()
+
+
+@dataclass
+class SearchResult:
+    matches: list[Stored]
+    included: list[Stored]
+    next_cursor: str | None
+    total: int | None
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+def parse(rtype: str, query: Iterable[tuple[str, str]]) -> SearchRequest:
+    request = SearchRequest(rtype)
+    for key, value in query:
+        name, _, modifier = key.partition(":")
+        if name in RESULT_PARAMS:
+            _result_param(request, name, value)
+            continue
+        if not value:
+            continue
+        request.criteria.append(_criterion(rtype, name, modifier, value))
+    return request
+
+
+def _criterion(rtype: str, name: str, modifier: str, value: str) -> Criterion:
+    values = tuple(v for v in _split_or(value) if v)
+    if name in COMMON:
+        return Criterion(name, modifier, values, name)
+    p = param(rtype, name)
+    if p is None:
+        raise bad(f"unknown search parameter {name} for {rtype}", f"{rtype}?{name}")
+    allowed = {Kind.TOKEN: {"", "not"}, Kind.STRING: {"", "exact", "contains"}}.get(p.kind, {""})
+    if p.kind is Kind.REFERENCE:
+        allowed = {"", p.target or ""} | {"Patient", "Organization", "Practitioner", "Encounter", "ServiceRequest"}
+    if modifier not in allowed:
+        raise bad(f"modifier :{modifier} is not supported on {rtype}?{name}", f"{rtype}?{name}:{modifier}")
+    if p.kind is Kind.REFERENCE and modifier:  # subject:Patient=X is subject=Patient/X
+        values, modifier = tuple(v if "/" in v else f"{modifier}/{v}" for v in values), ""
+    return Criterion(name, modifier, values, p.kind, p)
+
+
+def _split_or(value: str) -> list[str]:
+    parts, current, escaped = [], "", False
+    for ch in value:
+        if escaped:
+            current, escaped = current + ch, False
+        elif ch == "\\":
+            escaped = True
+        elif ch == ",":
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return parts
+
+
+def _result_param(request: SearchRequest, name: str, value: str) -> None:
+    if name == "_count":
+        if not value.isdigit():
+            raise bad("_count must be a whole number", "_count")
+        request.count = min(int(value), MAX_COUNT)
+        request.summary_count = request.summary_count or request.count == 0
+    elif name == "_sort":
+        key = value.split(",")[0]
+        desc = key.startswith("-")
+        key = key.removeprefix("-")
+        p = param(request.rtype, key)
+        if key not in COMMON and (p is None or p.kind not in (Kind.DATE, Kind.STRING)):
+            raise bad(f"cannot sort {request.rtype} by {key}", "_sort")
+        request.sort = (key, desc)
+    elif name == "_cursor":
+        request.cursor = _decode_cursor(value)
+    elif name == "_include":
+        request.includes.append(_link(value, forward=True, rtype=request.rtype))
+    elif name == "_revinclude":
+        request.revincludes.append(_link(value, forward=False, rtype=request.rtype))
+    elif name == "_summary":
+        if value not in ("count", "false"):
+            raise bad(f"_summary={value} is not supported (count, false)", "_summary")
+        request.summary_count = value == "count"
+    elif name == "_total":
+        request.total = value == "accurate"
+    elif name == "_elements":
+        request.elements = tuple(e.strip() for e in value.split(",") if e.strip())
+
+
+def _link(value: str, *, forward: bool, rtype: str) -> Link:
+    parts = value.split(":")
+    if len(parts) not in (2, 3):
+        raise bad(f"{value}: expected Type:param[:target]", "_include" if forward else "_revinclude")
+    source, name = parts[0], parts[1]
+    p = param(source, name)
+    if p is None or p.kind is not Kind.REFERENCE:
+        raise bad(f"{source}:{name} is not a reference search parameter", value)
+    if forward and source != rtype:
+        raise bad(f"_include={value} must start with {rtype}", value)
+    target = parts[2] if len(parts) == 3 else p.target
+    if not forward:
+        target = rtype
+    return Link(source, name, target)
+
+
+def encode_cursor(values: list) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
+
+
+def _decode_cursor(value: str) -> tuple:
+    try:
+        decoded = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        raise bad("malformed _cursor", "_cursor") from None
+    if not isinstance(decoded, list) or len(decoded) != 2:
+        raise bad("malformed _cursor", "_cursor")
+    return tuple(decoded)
+
+
+# -- SQL ------------------------------------------------------------------------------------
+
+def _split_reference(value: str, default_type: str | None) -> tuple[str | None, str]:
+    parts = value.rstrip("/").split("/")
+    if len(parts) >= 2:
+        return parts[-2], parts[-1]
+    return default_type, parts[0]
+
+
+def _prefixed(value: str) -> tuple[str, str]:
+    if value[:2] in PREFIXES and len(value) > 2 and not value[2].isalpha():
+        return value[:2], value[2:]
+    return "eq", value
+
+
+def _range_condition(low, high, prefix: str, s_low, s_high) -> ColumnElement:
+    if prefix == "eq" or prefix == "ap":
+        return and_(low >= s_low, high <= s_high)
+    if prefix == "ne":
+        return or_(low < s_low, high > s_high)
+    return {
+        "gt": high > s_high, "lt": low < s_low, "ge": high >= s_low, "le": low <= s_high,
+        "sa": low > s_high, "eb": high < s_low,
+    }[prefix]
+
+
+def _date_bounds(text: str, name: str) -> tuple[int, int]:
+    try:
+        return date_range(text)
+    except (ValueError, IndexError):
+        raise bad(f"{name}: {text!r} is not a FHIR date", name) from None
+
+
+def _to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(max(min(ms, 253402300799000), -62135596800000) / 1000, timezone.utc)
+
+
+def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
+    if c.kind is Kind.TOKEN:
+        hashes = [_token_key(rtype, c.name, v) for v in c.values]
+        full = [h for kind, h in hashes if kind == "full"]
+        code = [h for kind, h in hashes if kind == "code"]
+        terms = ([table.c.h_full.in_(full)] if full else []) + ([table.c.h_code.in_(code)] if code else [])
+        return or_(*terms)
+    conditions = []
+    for value in c.values:
+        if c.kind is Kind.STRING:
+            norm = normalise(value)
+            if c.modifier == "exact":
+                conditions.append(table.c.exact == value)
+            elif c.modifier == "contains":
+                conditions.append(table.c.norm.like(f"%{_like_escape(norm)}%", escape="\\"))
+            else:
+                conditions.append(and_(table.c.norm >= norm, table.c.norm < norm + "\U0010ffff"))
+        elif c.kind is Kind.DATE:
+            prefix, text = _prefixed(value)
+            s_low, s_high = _date_bounds(text, c.name)
+            conditions.append(_range_condition(table.c.low, table.c.high, prefix, s_low, s_high))
+        elif c.kind is Kind.QUANTITY:
+            conditions.append(_quantity_condition(table, c.name, value))
+        else:
+            target_type, target_id = _split_reference(value, c.param.target if c.param else None)
+            term = table.c.target_id == target_id
+            conditions.append(and_(term, table.c.target_type == target_type) if target_type else term)
+    condition = or_(*conditions)
+    return and_(table.c.param == c.name, condition)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _token_key(rtype: str, name: str, value: str) -> tuple[str, int]:
+    if "|" in value:
+        system, code = value.split("|", 1)
+        if not code:
+            raise bad(f"{name}={value}: a code is required after the system", name)
+        return "full", token_hash(rtype, name, system, code)
+    return "code", token_hash(rtype, name, value)
+
+
+def _quantity_condition(table, name: str, value: str) -> ColumnElement:
+    number, system, code = (value.split("|") + ["", ""])[:3]
+    prefix, number = _prefixed(number)
+    if not _NUMBER.match(number):
+        raise bad(f"{name}: {number!r} is not a number", name)
+    decimals = len(number.split(".")[1]) if "." in number else 0
+    half = 0.5 * 10 ** -decimals
+    amount = float(number)
+    col = table.c.value
+    condition = {
+        "eq": and_(col >= amount - half, col < amount + half), "ap": and_(col >= amount * 0.9, col <= amount * 1.1),
+        "ne": or_(col < amount - half, col >= amount + half), "gt": col > amount, "lt": col < amount,
+        "ge": col >= amount, "le": col <= amount, "sa": col > amount, "eb": col < amount,
+    }[prefix]
+    if system:
+        condition = and_(condition, table.c.system == system)
+    if code:
+        condition = and_(condition, table.c.code == code)
+    return condition
+
+
+def _resource_condition(c: Criterion) -> ColumnElement:
+    if c.kind == "_id":
+        return R.c.id.in_(c.values)
+    conditions = []
+    for value in c.values:
+        prefix, text = _prefixed(value)
+        s_low, s_high = _date_bounds(text, c.name)
+        conditions.append(_range_condition(R.c.last_updated, R.c.last_updated, prefix, _to_datetime(s_low), _to_datetime(s_high)))
+    return or_(*conditions)
+
+
+def _criterion_condition(rtype: str, c: Criterion, driver: bool) -> ColumnElement:
+    if c.kind in COMMON:
+        return _resource_condition(c)
+    table = TABLES[c.kind]
+    value = _value_condition(rtype, c, table)
+    if driver:
+        return R.c.id.in_(select(table.c.res_id).where(table.c.res_type == rtype, value))
+    probe = exists().where(table.c.res_type == R.c.type, table.c.res_id == R.c.id, value)
+    return not_(probe) if c.modifier == "not" else probe
+
+
+def _driver(criteria: list[Criterion]) -> Criterion | None:
+    usable = [c for c in criteria if c.modifier != "not" and c.kind != "_lastUpdated"]
+    return min(usable, key=lambda c: DRIVER_ORDER[c.kind], default=None)
+
+
+def _sort_expression(rtype: str, sort: tuple[str, bool] | None):
+    if sort is None or sort[0] == "_id":
+        return None
+    key, desc = sort
+    if key == "_lastUpdated":
+        return R.c.last_updated
+    p = param(rtype, key)
+    table = TABLES[p.kind]
+    if p.kind is Kind.DATE:
+        column, missing = (func.max(table.c.high), DATE_MIN) if desc else (func.min(table.c.low), DATE_MAX)
+    else:
+        column, missing = (func.max(table.c.norm), "") if desc else (func.min(table.c.norm), "\U0010ffff")
+    value = select(column).where(table.c.res_type == R.c.type, table.c.res_id == R.c.id, table.c.param == key).scalar_subquery()
+    return func.coalesce(value, missing)
+
+
+def base_query(request: SearchRequest, restrict: ColumnElement | None):
+    conditions = [R.c.type == request.rtype, R.c.deleted == false()]
+    driver = _driver(request.criteria)
+    for c in request.criteria:
+        conditions.append(_criterion_condition(request.rtype, c, c is driver))
+    if restrict is not None:
+        conditions.append(restrict)
+    return conditions
+
+
+def search(session: Session, request: SearchRequest, restrict: ColumnElement | None = None,
+           include_filter: Callable[[list[Stored]], list[Stored]] | None = None) -> SearchResult:
+    conditions = base_query(request, restrict)
+    total = None
+    if request.summary_count or request.total:
+        total = session.execute(select(func.count()).select_from(R).where(*conditions)).scalar_one()
+        if request.summary_count:
+            return SearchResult([], [], None, total)
+    sort_value = _sort_expression(request.rtype, request.sort)
+    desc = bool(request.sort and request.sort[1])
+    columns = [R.c.type, R.c.id, R.c.version, R.c.last_updated, R.c.deleted, R.c.patient_id, R.c.content]
+    if sort_value is not None:
+        columns.append(sort_value.label("sort_value"))
+    query = select(*columns).where(*conditions)
+    if request.cursor is not None:
+        query = query.where(_after(request.cursor, sort_value, desc))
+    order = [sort_value.desc() if desc else sort_value] if sort_value is not None else []
+    order.append(R.c.id.desc() if desc else R.c.id)
+    rows = session.execute(query.order_by(*order).limit(request.count + 1)).all()
+    page = rows[: request.count]
+    matches = [Stored(*row[:7]) for row in page]
+    next_cursor = None
+    if len(rows) > request.count and page:
+        last = page[-1]
+        key = last[7] if sort_value is not None else None
+        next_cursor = encode_cursor([_jsonable(key), last[1]])
+    included = _included(session, request, matches)
+    if include_filter is not None:
+        included = include_filter(included)
+    return SearchResult(matches, included, next_cursor, total)
+
+
+def _jsonable(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _after(cursor: tuple, sort_value, desc: bool) -> ColumnElement:
+    key, last_id = cursor
+    if not isinstance(last_id, str):
+        raise bad("malformed _cursor", "_cursor")
+    if sort_value is None:
+        return R.c.id < last_id if desc else R.c.id > last_id
+    if not isinstance(key, int | float | str):
+        raise bad("malformed _cursor", "_cursor")
+    if isinstance(key, str) and sort_value is R.c.last_updated:
+        key = datetime.fromisoformat(key)
+    if desc:
+        return or_(sort_value < key, and_(sort_value == key, R.c.id < last_id))
+    return or_(sort_value > key, and_(sort_value == key, R.c.id > last_id))
+
+
+# -- _include / _revinclude ------------------------------------------------------------------
+
+def _included(session: Session, request: SearchRequest, matches: list[Stored]) -> list[Stored]:
+    if not matches or not (request.includes or request.revincludes):
+        return []
+    ids = [m.id for m in matches]
+    refs = TABLES[Kind.REFERENCE]
+    wanted: set[tuple[str, str]] = set()
+    for link in request.includes:
+        query = select(refs.c.target_type, refs.c.target_id).where(
+            refs.c.res_type == link.source, refs.c.param == link.param, refs.c.res_id.in_(ids))
+        if link.target:
+            query = query.where(refs.c.target_type == link.target)
+        wanted.update(session.execute(query).all())
+    for link in request.revincludes:
+        query = select(refs.c.res_type, refs.c.res_id).where(
+            refs.c.target_type == request.rtype, refs.c.target_id.in_(ids),
+            refs.c.res_type == link.source, refs.c.param == link.param)
+        wanted.update(session.execute(query.limit(MAX_INCLUDED)).all())
+    wanted -= {(m.type, m.id) for m in matches}
+    return load_many(session, wanted)
+
+
+def load_many(session: Session, keys: Iterable[tuple[str, str]]) -> list[Stored]:
+    by_type: dict[str, list[str]] = {}
+    for rtype, rid in keys:
+        by_type.setdefault(rtype, []).append(rid)
+    found: list[Stored] = []
+    for rtype, rids in by_type.items():
+        rows = session.execute(select(R.c.type, R.c.id, R.c.version, R.c.last_updated, R.c.deleted, R.c.patient_id,
+                                      R.c.content).where(R.c.type == rtype, R.c.id.in_(rids), R.c.deleted == false())).all()
+        found.extend(Stored(*row) for row in rows)
+    return sorted(found, key=lambda s: (s.type, s.id))
