@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from webrtc import consult_api
+
 
 def setup(app: web.Application) -> None:
     """Add this capability's routes to the app."""
+    consult_api.setup(app)

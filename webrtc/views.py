@@ -1,0 +1,128 @@
+"""What the consult pages and API show: one consult as JSON, the work lists, the outcome counts.
+Who sees which consult is decided here, over the foundation's access window."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_
+from sqlmodel import Session, func, select
+
+from telemed.models import ConsultAccess, ConsultShare, Detainee, Role
+from telemed.policy import active_consults
+from telemed.security import Principal
+from telemed.timeutil import as_utc, utcnow
+from webrtc.deadlines import breached
+from webrtc.models import Consult, ConsultInvite, ConsultStatus, Outcome
+from webrtc.workflow import is_facility_doctor, is_triager
+
+S = ConsultStatus
+LISTS = ("awaiting_decision", "scheduled", "referred_not_seen", "awaiting_signature")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return as_utc(value).isoformat() if value else None
+
+
+def flags(consult: Consult, now: datetime) -> dict[str, bool]:
+    return {
+        "decision_overdue": breached(consult.decision_due, consult.decided_at, now),
+        "signature_overdue": consult.call_started_at is not None and breached(consult.sign_due, consult.signed_at, now),
+    }
+
+
+def summary(consult: Consult, detainee: Detainee | None, now: datetime, *, identified: bool) -> dict:
+    """``identified``: the caller may see who the detainee is (not a specialist still triaging)."""
+    data = {
+        "id": consult.id, "status": consult.status, "urgency": consult.urgency, "specialty": consult.specialty,
+        "question": consult.question, "facility_id": consult.facility_id, "hospital_id": consult.hospital_id,
+        "requested_at": _iso(consult.requested_at), "decision_due": _iso(consult.decision_due),
+        "decided_at": _iso(consult.decided_at), "decision_reason": consult.decision_reason,
+        "proposed_start": _iso(consult.proposed_start), "scheduled_start": _iso(consult.scheduled_start),
+        "specialist_id": consult.specialist_id, "requester_id": consult.requester_id,
+        "call_started_at": _iso(consult.call_started_at), "sign_due": _iso(consult.sign_due),
+        "signed_at": _iso(consult.signed_at), "outcome": consult.outcome, "note_id": consult.note_id,
+        "appointment_id": consult.appointment_id, "recording_id": consult.recording_id,
+        "custody": {"recorded": consult.consult_consent_id is not None, "officer_present": consult.officer_present,
+                    "security_note": consult.security_note, "consult_consent_id": consult.consult_consent_id,
+                    "recording_consent_id": consult.recording_consent_id},
+        "flags": flags(consult, now),
+    }
+    if detainee is not None:
+        data["detainee"] = {"sex": detainee.sex, "birth_date": detainee.birth_date}
+        if identified:
+            data["patient_id"] = consult.patient_id
+            data["detainee"].update(name=detainee.name, booking_number=detainee.booking_number)
+    return data
+
+
+def role_in(session: Session, who: Principal, consult: Consult, now: datetime | None = None) -> str | None:
+    """'facility', 'specialist' (assigned or invited, window open), 'triage' (may only see the
+    request to decide on it) or None."""
+    if is_facility_doctor(who, consult):
+        return "facility"
+    if who.role == Role.SPECIALIST and consult.id in active_consults(session, who, consult.patient_id, now):
+        return "specialist"
+    if consult.status == S.REQUESTED and is_triager(who, consult):
+        return "triage"
+    return None
+
+
+def consult_view(session: Session, who: Principal, consult: Consult) -> dict:
+    now = utcnow()
+    data = summary(consult, session.get(Detainee, consult.patient_id), now,
+                   identified=role_in(session, who, consult, now) in ("facility", "specialist"))
+    data["shared"] = [{"type": r.resource_type, "id": r.resource_id, "produced": r.produced}
+                      for r in session.exec(select(ConsultShare).where(ConsultShare.consult_id == consult.id))]
+    data["invited"] = [{"user_id": i.user_id, "kind": i.kind}
+                       for i in session.exec(select(ConsultInvite).where(ConsultInvite.consult_id == consult.id))]
+    data["draft"] = consult.draft if who.user_id == consult.specialist_id else {}
+    return data
+
+
+def _visible(session: Session, who: Principal):
+    if who.role == Role.FACILITY_DOCTOR:
+        return Consult.facility_id == who.org_id
+    accessible = select(ConsultAccess.consult_id).where(ConsultAccess.specialist_id == who.user_id)
+    triage = (Consult.status == S.REQUESTED) & (Consult.hospital_id == who.org_id) & \
+        (Consult.specialty == (who.specialty or ""))
+    return or_(Consult.id.in_(accessible), triage)
+
+
+def work_lists(session: Session, who: Principal) -> dict[str, list[dict]]:
+    now = utcnow()
+    lists: dict[str, list[dict]] = {name: [] for name in LISTS}
+    if who.role not in (Role.FACILITY_DOCTOR, Role.SPECIALIST):
+        return lists
+    rows = session.exec(
+        select(Consult, Detainee).join(Detainee, Detainee.patient_id == Consult.patient_id, isouter=True)
+        .where(_visible(session, who), Consult.status.in_((S.REQUESTED, S.ACCEPTED, S.SCHEDULED, S.HELD)))
+        .order_by(Consult.requested_at)
+    ).all()
+    for consult, detainee in rows:
+        role = role_in(session, who, consult, now)
+        if role is None:
+            continue
+        name = _list_of(consult, now)
+        lists[name].append(summary(consult, detainee, now, identified=role != "triage"))
+    return lists
+
+
+def _list_of(consult: Consult, now: datetime) -> str:
+    if consult.status == S.REQUESTED:
+        return "awaiting_decision"
+    if consult.status == S.HELD:
+        return "awaiting_signature"
+    start = consult.scheduled_start or consult.proposed_start
+    return "referred_not_seen" if start is not None and as_utc(start) < now else "scheduled"
+
+
+def outcome_counts(session: Session, who: Principal) -> dict[str, int]:
+    """Signed consults of the caller's organisation by outcome; not a transfer = a trip avoided."""
+    column = Consult.facility_id if who.role in (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER) else Consult.hospital_id
+    rows = dict(session.exec(select(Consult.outcome, func.count()).where(
+        column == who.org_id, Consult.status == S.SIGNED).group_by(Consult.outcome)).all())
+    counts = {o.value: int(rows.get(o.value, 0)) for o in Outcome}
+    counts["signed"] = sum(counts.values())
+    counts["trips_avoided"] = counts["signed"] - counts[Outcome.TRANSFER]
+    return counts
