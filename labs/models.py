@@ -1,3 +1,80 @@
-"""Tables of the labs capability."""
+"""Tables of the labs capability: narrow rows beside the FHIR resources, for fast delta checks,
+trends, de-duplication and bulk import; plus critical alerts and messages held for review."""
 
 from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from telemed.models import ts_column
+from telemed.timeutil import utcnow
+
+
+class LabOrder(SQLModel, table=True):
+    """One order (a FHIR ServiceRequest with the same id) for panels and/or single tests."""
+
+    __tablename__ = "lab_order"
+    id: str = Field(primary_key=True, max_length=64)
+    patient_id: str = Field(max_length=64, index=True)
+    facility_id: str = Field(max_length=64, index=True)
+    tests: str = Field(max_length=2000)  # LOINC codes, comma separated
+    note: str = Field(default="", max_length=500)
+    status: str = Field(default="active", max_length=16)  # active | completed
+    ordered_by: int = Field(foreign_key="app_user.id")
+    ordered_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+
+class LabResult(SQLModel, table=True):
+    """One reported value (a FHIR Observation with id ``observation_id``)."""
+
+    __tablename__ = "lab_result"
+    __table_args__ = (Index("ix_lab_result_patient_loinc_at", "patient_id", "loinc", "effective_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: str = Field(max_length=64)
+    facility_id: str = Field(max_length=64, index=True)
+    loinc: str = Field(max_length=16)
+    value_num: float | None = None
+    value_code: str = Field(default="", max_length=32)  # qualitative value, e.g. "neg", "2+"
+    unit: str = Field(default="", max_length=32)
+    flag: str = Field(max_length=2)
+    delta_flag: bool = False
+    effective_at: datetime = Field(sa_column=ts_column())
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+    source: str = Field(max_length=16)  # manual | import | hl7
+    import_key: str = Field(max_length=64, unique=True)
+    observation_id: str = Field(max_length=64)
+    report_id: str = Field(max_length=64)
+    order_id: str | None = Field(default=None, max_length=64)
+
+
+class LabAlert(SQLModel, table=True):
+    """A critical result, open until a doctor acknowledges it."""
+
+    __tablename__ = "lab_alert"
+    id: int | None = Field(default=None, primary_key=True)
+    result_id: int = Field(foreign_key="lab_result.id", index=True)
+    patient_id: str = Field(max_length=64)
+    facility_id: str = Field(max_length=64, index=True)
+    loinc: str = Field(max_length=16)
+    value: str = Field(max_length=64)
+    flag: str = Field(max_length=2)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+    pushed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True, index=True))
+    acknowledged_by: int | None = Field(default=None, foreign_key="app_user.id")
+    acknowledged_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+
+
+class HeldMessage(SQLModel, table=True):
+    """An analyzer message (or part of one) that could not be filed: kept for a person to review."""
+
+    __tablename__ = "lab_held_message"
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow, sa_column=ts_column(index=True))
+    channel: str = Field(max_length=16)  # hl7 | import
+    sender: str = Field(default="", max_length=200)
+    reason: str = Field(max_length=2000)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    resolved_by: int | None = Field(default=None, foreign_key="app_user.id")

@@ -1,0 +1,76 @@
+"""Interpretation flags (HL7 table 0078 / FHIR v3-ObservationInterpretation) and delta checks.
+
+A value exactly on a limit is inside it: L/H when strictly beyond the reference interval,
+LL/HH when strictly beyond a critical limit. Values are flagged as reported, i.e. rounded to
+the test's decimal places.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from labs import qualitative
+from labs.catalog import Band, Scale, Test
+
+INTERPRETATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+# A change is compared with the previous result only if that one is this recent (CLSI EP33).
+DELTA_WINDOW = timedelta(days=30)
+
+
+class Flag(StrEnum):
+    NORMAL = "N"
+    LOW = "L"
+    HIGH = "H"
+    CRITICAL_LOW = "LL"
+    CRITICAL_HIGH = "HH"
+    ABNORMAL = "A"
+    CRITICAL_ABNORMAL = "AA"
+
+
+CRITICAL = frozenset({Flag.CRITICAL_LOW, Flag.CRITICAL_HIGH, Flag.CRITICAL_ABNORMAL})
+DISPLAY = {
+    Flag.NORMAL: "Normal", Flag.LOW: "Low", Flag.HIGH: "High", Flag.CRITICAL_LOW: "Critical low",
+    Flag.CRITICAL_HIGH: "Critical high", Flag.ABNORMAL: "Abnormal", Flag.CRITICAL_ABNORMAL: "Critical abnormal",
+}
+
+
+def flag_quantity(test: Test, value: float, band: Band | None) -> Flag:
+    value = round(value, test.decimals)
+    if test.crit_low is not None and value < test.crit_low:
+        return Flag.CRITICAL_LOW
+    if test.crit_high is not None and value > test.crit_high:
+        return Flag.CRITICAL_HIGH
+    if band is not None and band.low is not None and value < band.low:
+        return Flag.LOW
+    if band is not None and band.high is not None and value > band.high:
+        return Flag.HIGH
+    return Flag.NORMAL
+
+
+def flag_quality(test: Test, code: str) -> Flag:
+    """A for a value outside the normal ones (ordinal: ranked above the highest normal grade)."""
+    if test.scale == Scale.NOMINAL:
+        return Flag.NORMAL if code in test.normal else Flag.ABNORMAL
+    if qualitative.rank(test, code) > qualitative.rank(test, test.normal[0]):
+        return Flag.ABNORMAL
+    return Flag.NORMAL
+
+
+@dataclass(frozen=True)
+class Previous:
+    value: float
+    at: datetime
+
+
+def delta_exceeded(test: Test, value: float, previous: Previous | None, at: datetime) -> bool:
+    """True when the change from the previous result is beyond the test's absolute or percent limit."""
+    if previous is None or not test.quantitative or at - previous.at > DELTA_WINDOW or at < previous.at:
+        return False
+    change = abs(value - previous.value)
+    if test.delta_abs is not None and change > test.delta_abs:
+        return True
+    if test.delta_pct is not None and previous.value and change / abs(previous.value) * 100 > test.delta_pct:
+        return True
+    return False
