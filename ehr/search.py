@@ -207,13 +207,13 @@ def _split_reference(value: str, default_type: str | None) -> tuple[str | None, 
     return default_type, parts[0]
 
 
-def _prefixed(value: str) -> tuple[str, str]:
+def prefixed(value: str) -> tuple[str, str]:
     if value[:2] in PREFIXES and len(value) > 2 and not value[2].isalpha():
         return value[:2], value[2:]
     return "eq", value
 
 
-def _range_condition(low, high, prefix: str, s_low, s_high) -> ColumnElement:
+def range_condition(low, high, prefix: str, s_low, s_high) -> ColumnElement:
     if prefix == "eq" or prefix == "ap":
         return and_(low >= s_low, high <= s_high)
     if prefix == "ne":
@@ -224,14 +224,14 @@ def _range_condition(low, high, prefix: str, s_low, s_high) -> ColumnElement:
     }[prefix]
 
 
-def _date_bounds(text: str, name: str) -> tuple[int, int]:
+def date_bounds(text: str, name: str) -> tuple[int, int]:
     try:
         return date_range(text)
     except (ValueError, IndexError):
         raise bad(f"{name}: {text!r} is not a FHIR date", name) from None
 
 
-def _to_datetime(ms: int) -> datetime:
+def to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(max(min(ms, 253402300799000), -62135596800000) / 1000, timezone.utc)
 
 
@@ -253,9 +253,9 @@ def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
             else:
                 conditions.append(and_(table.c.norm >= norm, table.c.norm < norm + "\U0010ffff"))
         elif c.kind is Kind.DATE:
-            prefix, text = _prefixed(value)
-            s_low, s_high = _date_bounds(text, c.name)
-            conditions.append(_range_condition(table.c.low, table.c.high, prefix, s_low, s_high))
+            prefix, text = prefixed(value)
+            s_low, s_high = date_bounds(text, c.name)
+            conditions.append(range_condition(table.c.low, table.c.high, prefix, s_low, s_high))
         elif c.kind is Kind.QUANTITY:
             conditions.append(_quantity_condition(table, c.name, value))
         else:
@@ -281,7 +281,7 @@ def _token_key(rtype: str, name: str, value: str) -> tuple[str, int]:
 
 def _quantity_condition(table, name: str, value: str) -> ColumnElement:
     number, system, code = (value.split("|") + ["", ""])[:3]
-    prefix, number = _prefixed(number)
+    prefix, number = prefixed(number)
     if not _NUMBER.match(number):
         raise bad(f"{name}: {number!r} is not a number", name)
     decimals = len(number.split(".")[1]) if "." in number else 0
@@ -305,9 +305,9 @@ def _resource_condition(c: Criterion) -> ColumnElement:
         return R.c.id.in_(c.values)
     conditions = []
     for value in c.values:
-        prefix, text = _prefixed(value)
-        s_low, s_high = _date_bounds(text, c.name)
-        conditions.append(_range_condition(R.c.last_updated, R.c.last_updated, prefix, _to_datetime(s_low), _to_datetime(s_high)))
+        prefix, text = prefixed(value)
+        s_low, s_high = date_bounds(text, c.name)
+        conditions.append(range_condition(R.c.last_updated, R.c.last_updated, prefix, to_datetime(s_low), to_datetime(s_high)))
     return or_(*conditions)
 
 

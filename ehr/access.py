@@ -1,0 +1,137 @@
+"""The access policy applied to FHIR resources: one Gate per request decides inside the
+request's transaction (so a denied entry rolls a transaction Bundle back) and remembers every
+decision, which the handler audits afterwards, allowed and denied alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, exists, select
+from sqlmodel import Session
+
+from ehr.custody import custody_of
+from ehr.errors import forbidden
+from ehr.models import FhirResource
+from ehr.store import Stored
+from telemed.models import ConsultShare, Detainee, Role
+from telemed.policy import (FACILITY_STAFF, Capability, Decision, active_consults, decide, decide_facility, may,
+                            patient_scope)
+from telemed.security import Principal
+
+R = FhirResource.__table__
+# Shared reference data, not part of any detainee's record.
+CATALOG_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "ObservationDefinition"})
+READ, WRITE = Capability.CLINICAL_READ, Capability.CLINICAL_WRITE
+
+
+@dataclass(frozen=True)
+class Noted:
+    """One decision to audit."""
+
+    action: str
+    allowed: bool
+    reason: str
+    patient_id: str | None
+    resource: str
+    break_glass: bool = False
+
+
+def catalog_decision(who: Principal, capability: Capability) -> Decision:
+    if not may(who, capability):
+        return Decision(False, f"role {who.role} may not {capability.value}")
+    if capability is WRITE and who.role not in FACILITY_STAFF:
+        return Decision(False, "only facility staff maintain shared reference data")
+    return Decision(True, "reference data")
+
+
+@dataclass
+class Gate:
+    who: Principal
+    noted: list[Noted] = field(default_factory=list)
+    _decided: dict[tuple, Decision] = field(default_factory=dict)
+
+    def note(self, action: str, decision: Decision, patient_id: str | None, resource: str) -> Decision:
+        reason = "" if decision.allowed and not decision.break_glass else decision.reason
+        self.noted.append(Noted(action, decision.allowed, reason, patient_id, resource, decision.break_glass))
+        return decision
+
+    def decide(self, session: Session, capability: Capability, rtype: str, rid: str, patient_id: str | None) -> Decision:
+        if rtype in CATALOG_TYPES:
+            return catalog_decision(self.who, capability)
+        if patient_id is None:
+            return Decision(False, f"{rtype}/{rid} belongs to no detainee")
+        resource = (rtype, rid) if capability is READ else None
+        key = (capability, patient_id, resource)
+        if key not in self._decided:
+            self._decided[key] = decide(session, self.who, capability, patient_id, resource=resource)
+        return self._decided[key]
+
+    def check(self, session: Session, capability: Capability, action: str, rtype: str, rid: str,
+              patient_id: str | None) -> Decision:
+        """Decide, note for the audit trail, and raise 403 when denied."""
+        decision = self.note(action, self.decide(session, capability, rtype, rid, patient_id), patient_id, f"{rtype}/{rid}")
+        if not decision.allowed:
+            raise forbidden(decision.reason)
+        return decision
+
+    def check_read(self, session: Session, stored: Stored, action: str) -> Decision:
+        return self.check(session, READ, action, stored.type, stored.id, stored.patient_id)
+
+    def check_write(self, session: Session, action: str, resource: dict, rid: str, patient_id: str | None,
+                    current: Stored | None) -> None:
+        """A write needs CLINICAL_WRITE on the detainee it names and on the one it held before;
+        a new Patient needs it in the facility that will hold the detainee."""
+        rtype = resource["resourceType"]
+        if rtype == "Patient" and current is None:
+            facility = custody_of(resource).get("facility", "")
+            decision = decide_facility(self.who, WRITE, facility)
+            self.note(action, decision, rid, f"Patient/{rid}")
+            if not decision.allowed:
+                raise forbidden(decision.reason)
+            return
+        self.check(session, WRITE, action, rtype, rid, patient_id)
+        if current is not None and current.patient_id != patient_id:
+            self.check(session, WRITE, action, rtype, rid, current.patient_id)
+
+    def visible(self, session: Session, found: list[Stored], action: str) -> list[Stored]:
+        """The resources this principal may read (``_include``d ones, say), each decision noted."""
+        kept = []
+        for stored in found:
+            decision = self.decide(session, READ, stored.type, stored.id, stored.patient_id)
+            self.note(action, decision, stored.patient_id, f"{stored.type}/{stored.id}")
+            if decision.allowed:
+                kept.append(stored)
+        return kept
+
+    def require_clinical(self, action: str, resource: str) -> None:
+        decision = catalog_decision(self.who, READ)
+        if not decision.allowed:
+            self.note(action, decision, None, resource)
+            raise forbidden(decision.reason)
+
+    def restriction(self, session: Session, rtype: str) -> ColumnElement | None:
+        """The SQL condition limiting a search of ``rtype`` to what this principal may read."""
+        if rtype in CATALOG_TYPES:
+            return None
+        scope = patient_scope(session, self.who)
+        if self.who.role == Role.SPECIALIST:
+            if rtype == "Patient":
+                return R.c.id.in_(scope.patient_ids)
+            consults = [c for pid in scope.patient_ids for c in active_consults(session, self.who, pid)]
+            return exists().where(ConsultShare.consult_id.in_(consults), ConsultShare.resource_type == R.c.type,
+                                  ConsultShare.resource_id == R.c.id)
+        in_scope = select(Detainee.patient_id).where(scope.where(Detainee.patient_id, Detainee.facility_id))
+        return R.c.patient_id.in_(in_scope)
+
+    def note_results(self, session: Session, action: str, found: list[Stored], resource: str) -> None:
+        """Audit a search page: one entry per detainee whose data it returns, flagged when the
+        detainee is outside the caller's facility (break-the-glass)."""
+        patients = sorted({s.patient_id for s in found if s.patient_id})
+        if not patients:
+            return
+        facilities = dict(session.execute(
+            select(Detainee.patient_id, Detainee.facility_id).where(Detainee.patient_id.in_(patients))).all())
+        for pid in patients:
+            flagged = self.who.role == Role.FACILITY_DOCTOR and facilities.get(pid) != self.who.org_id
+            reason = "break-the-glass" if flagged else ""
+            self.noted.append(Noted(action, True, reason, pid, resource, flagged))

@@ -1,0 +1,168 @@
+"""Batch and transaction Bundles.
+
+A transaction runs in the caller's one database transaction: any failing entry raises, so
+nothing is written, and the error names the entry. ``urn:uuid:`` fullUrls of created entries
+get their server ids before anything is written, and every reference to them is rewritten.
+A batch runs each entry in a savepoint and reports each outcome in its own response entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+from sqlmodel import Session
+
+from ehr import interactions, store
+from ehr.access import Gate
+from ehr.errors import FhirError, Issue, invalid
+from ehr.responses import http_date
+from ehr.store import Stored
+
+# Processing order the specification sets for a transaction.
+METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
+
+
+@dataclass
+class Entry:
+    index: int
+    method: str
+    url: str
+    resource: dict | None
+    full_url: str
+    if_none_exist: str | None
+    if_match: int | None
+
+
+def entries_of(bundle: dict) -> tuple[str, list[Entry]]:
+    kind = bundle.get("type")
+    if bundle.get("resourceType") != "Bundle" or kind not in ("batch", "transaction"):
+        raise invalid("POST /fhir takes a Bundle of type batch or transaction", ["Bundle.type"], status=400)
+    found = []
+    for i, raw in enumerate(bundle.get("entry", [])):
+        request = raw.get("request") or {}
+        method = str(request.get("method", "")).upper()
+        if method not in METHOD_ORDER or not request.get("url"):
+            raise invalid(f"entry {i}: request.method (GET, POST, PUT, DELETE) and request.url are required",
+                          [f"Bundle.entry[{i}].request"], status=400)
+        if method in ("POST", "PUT") and not isinstance(raw.get("resource"), dict):
+            raise invalid(f"entry {i}: a {method} needs a resource", [f"Bundle.entry[{i}].resource"], status=400)
+        found.append(Entry(i, method, request["url"].lstrip("/"), raw.get("resource"), raw.get("fullUrl", ""),
+                           request.get("ifNoneExist"), _version(request.get("ifMatch"), i)))
+    return kind, found
+
+
+def _version(etag: str | None, index: int) -> int | None:
+    if not etag:
+        return None
+    text = etag.removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise invalid(f"entry {index}: ifMatch must be an ETag such as W/\"1\"", [f"Bundle.entry[{index}].request.ifMatch"], status=400)
+    return int(text)
+
+
+def _assign_ids(entries: list[Entry]) -> dict[str, str]:
+    """urn:uuid fullUrl -> "Type/id" for every created entry."""
+    mapping = {}
+    for e in entries:
+        if e.method == "POST" and e.full_url.startswith("urn:uuid:"):
+            mapping[e.full_url] = f"{e.resource.get('resourceType')}/{store.new_id()}"
+        elif e.method == "PUT" and e.full_url.startswith("urn:uuid:"):
+            mapping[e.full_url] = e.url.split("?")[0]
+    return mapping
+
+
+def _rewrite(value, mapping: dict[str, str]):
+    if isinstance(value, dict):
+        return {k: _rewrite(v, mapping) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(v, mapping) for v in value]
+    if isinstance(value, str) and value.startswith("urn:uuid:"):
+        return mapping.get(value, value)
+    return value
+
+
+def _located(stored: Stored, status: str) -> dict:
+    return {"response": {"status": status, "location": f"{stored.type}/{stored.id}/_history/{stored.version}",
+                         "etag": stored.etag, "lastModified": http_date(stored.last_updated)}}
+
+
+def _run_entry(session: Session, gate: Gate, e: Entry, mapping: dict[str, str]) -> dict:
+    path = urlsplit(e.url).path
+    parts = [p for p in path.split("/") if p]
+    if e.method == "POST":
+        rid = mapping.get(e.full_url, "/").split("/")[1] or None
+        stored, created = interactions.create(session, gate, e.resource, expected=parts[0] if parts else None,
+                                              if_none_exist=e.if_none_exist, resource_id=rid)
+        return _located(stored, "201 Created" if created else "200 OK")
+    if e.method == "PUT":
+        if len(parts) != 2:
+            raise invalid(f"PUT {e.url}: expected Type/id", ["Bundle.entry.request.url"], status=400)
+        stored, created = interactions.update(session, gate, e.resource, parts[0], parts[1], e.if_match)
+        return _located(stored, "201 Created" if created else "200 OK")
+    if e.method == "DELETE":
+        if len(parts) != 2:
+            raise invalid(f"DELETE {e.url}: expected Type/id", ["Bundle.entry.request.url"], status=400)
+        interactions.delete(session, gate, parts[0], parts[1])
+        return {"response": {"status": "204 No Content"}}
+    return _get(session, gate, parts, urlsplit(e.url).query)
+
+
+def _get(session: Session, gate: Gate, parts: list[str], query: str) -> dict:
+    if len(parts) == 2:
+        stored = interactions.read(session, gate, parts[0], parts[1])
+        return {"resource": orjson.loads(stored.content), **_located(stored, "200 OK")}
+    if len(parts) == 1:
+        _, result = interactions.search(session, gate, parts[0], parse_qsl(query, keep_blank_values=True))
+        entries = [{"resource": s.resource, "search": {"mode": "match"}} for s in result.matches]
+        entries += [{"resource": s.resource, "search": {"mode": "include"}} for s in result.included]
+        searchset = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+        return {"resource": searchset, "response": {"status": "200 OK"}}
+    raise invalid("GET entries take Type/id or Type?search", ["Bundle.entry.request.url"], status=400)
+
+
+def _outcome_entry(error: FhirError) -> dict:
+    return {"response": {"status": str(error.status), "outcome": error.outcome()}}
+
+
+def _entry_error(error: FhirError, e: Entry) -> FhirError:
+    prefix = f"Bundle.entry[{e.index}]"
+    issues = [Issue(i.code, f"entry {e.index} ({e.method} {e.url}): {i.diagnostics}",
+                    [f"{prefix}.resource.{x.split('.', 1)[1]}" if "." in x else prefix for x in i.expression] or [prefix],
+                    i.severity) for i in error.issues]
+    return FhirError(error.status, issues)
+
+
+def process(session: Session, gate: Gate, bundle: dict) -> dict:
+    kind, entries = entries_of(bundle)
+    if kind == "transaction":
+        return _transaction(session, gate, entries)
+    responses = []
+    for e in entries:
+        try:
+            with session.begin_nested():
+                responses.append(_run_entry(session, gate, e, {}))
+        except FhirError as error:
+            responses.append(_outcome_entry(error))
+    return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
+
+
+def _transaction(session: Session, gate: Gate, entries: list[Entry]) -> dict:
+    mapping = _assign_ids(entries)
+    for e in entries:  # a conditional create that matches points its references at the match
+        if e.method == "POST" and e.if_none_exist and e.full_url in mapping:
+            rtype = mapping[e.full_url].split("/")[0]
+            found = interactions.conditional_match(session, gate, rtype, e.if_none_exist)
+            if found is not None:
+                mapping[e.full_url] = f"{found.type}/{found.id}"
+    for e in entries:
+        if e.resource is not None:
+            e.resource = _rewrite(e.resource, mapping)
+    responses: dict[int, dict] = {}
+    for e in sorted(entries, key=lambda e: METHOD_ORDER[e.method]):
+        try:
+            responses[e.index] = _run_entry(session, gate, e, mapping)
+        except FhirError as error:
+            raise _entry_error(error, e) from None
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": [responses[e.index] for e in entries]}

@@ -1,0 +1,78 @@
+"""FHIR HTTP responses: stored bytes served as they are, Bundles assembled from those bytes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import format_datetime
+
+import orjson
+from aiohttp import web
+
+from ehr.errors import FhirError
+from ehr.store import Stored
+from telemed.timeutil import as_utc, fhir_instant, utcnow
+
+FHIR_JSON = "application/fhir+json"
+SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+
+
+def base_url(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}/fhir"
+
+
+def http_date(moment: datetime) -> str:
+    return format_datetime(as_utc(moment), usegmt=True)
+
+
+def fhir_response(body: bytes | dict, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    return web.Response(body=data, status=status, headers=headers, content_type=FHIR_JSON, charset="utf-8")
+
+
+def version_headers(stored: Stored) -> dict[str, str]:
+    return {"ETag": stored.etag, "Last-Modified": http_date(stored.last_updated)}
+
+
+def resource_response(stored: Stored, status: int = 200, *, location: str | None = None,
+                      minimal: bool = False) -> web.Response:
+    headers = version_headers(stored)
+    if location:
+        headers["Location"] = location
+    if minimal:
+        return web.Response(status=status, headers=headers)
+    return fhir_response(stored.content, status, headers)
+
+
+def outcome_response(error: FhirError) -> web.Response:
+    return fhir_response(error.outcome(), error.status)
+
+
+def information(message: str) -> dict:
+    return {"resourceType": "OperationOutcome",
+            "issue": [{"severity": "information", "code": "informational", "diagnostics": message}]}
+
+
+def subset(content: bytes, elements: tuple[str, ...]) -> bytes:
+    """``_elements``: keep the named top-level elements (and the mandatory ones), tag as subsetted."""
+    resource = orjson.loads(content)
+    kept = {k: v for k, v in resource.items() if k in elements or k in ("resourceType", "id", "meta")}
+    meta = dict(kept.get("meta", {}))
+    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+    kept["meta"] = meta
+    return orjson.dumps(kept)
+
+
+def entry(base: str, stored: Stored, mode: str | None = None, elements: tuple[str, ...] = ()) -> bytes:
+    content = subset(stored.content, elements) if elements else stored.content
+    search = b',"search":{"mode":"' + mode.encode() + b'"}' if mode else b""
+    full_url = orjson.dumps(f"{base}/{stored.type}/{stored.id}")
+    return b'{"fullUrl":' + full_url + b',"resource":' + content + search + b"}"
+
+
+def bundle(kind: str, entries: list[bytes], *, total: int | None = None, links: dict[str, str] | None = None) -> bytes:
+    head: dict = {"resourceType": "Bundle", "type": kind, "timestamp": fhir_instant(utcnow())}
+    if total is not None:
+        head["total"] = total
+    if links:
+        head["link"] = [{"relation": rel, "url": url} for rel, url in links.items()]
+    return orjson.dumps(head)[:-1] + b',"entry":[' + b",".join(entries) + b"]}"
