@@ -175,6 +175,11 @@ async def _audit_search(request: web.Request, query: list[tuple[str, str]]) -> w
 
 
 @fhir_route
+async def audit_search(request: web.Request) -> web.Response:
+    return await _search(request, "AuditEvent", list(request.query.items()))
+
+
+@fhir_route
 async def audit_read(request: web.Request) -> web.Response:
     return fhir_response(await run(request, auditevents.read, request.match_info["id"]))
 
@@ -283,7 +288,7 @@ def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/fhir/metadata", metadata)
     r.add_post("/fhir", transaction)
-    r.add_get("/fhir/AuditEvent", search_get)
+    r.add_get("/fhir/AuditEvent", audit_search)
     r.add_get("/fhir/AuditEvent/{id}", audit_read)
     for method in ("POST", "PUT", "DELETE"):
         r.add_route(method, "/fhir/AuditEvent", audit_write)

@@ -3,8 +3,8 @@ to entries about their own facility's detainees."""
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlalchemy import or_
+from sqlmodel import Session, select
 
 from ehr.access import Gate
 from ehr.errors import FhirError, Issue, forbidden, not_found
@@ -32,7 +32,7 @@ def read(session: Session, gate: Gate, event_id: str) -> dict:
     entry = session.exec(select(AuditEntry).where(AuditEntry.seq == int(seq), scope)).first() if seq.isdigit() else None
     if entry is None:
         raise not_found("AuditEvent", event_id)
-    return to_fhir(entry[0] if isinstance(entry, tuple) else entry)
+    return to_fhir(entry)
 
 
 def search(session: Session, gate: Gate, query: list[tuple[str, str]]) -> tuple[list[dict], int | None]:

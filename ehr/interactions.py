@@ -78,9 +78,9 @@ def create(session: Session, gate: Gate, resource: dict, *, expected: str | None
         found = conditional_match(session, gate, rtype, if_none_exist)
         if found is not None:
             return found, False
-    patient_id = _patient_required(resource)
     rid = resource_id or store.new_id()
-    gate.check_write(session, "fhir.create", resource, rid, patient_id if rtype != "Patient" else rid, None)
+    patient_id = rid if rtype == "Patient" else _patient_required(resource)
+    gate.check_write(session, "fhir.create", resource, rid, patient_id, None)
     return store.create(session, resource, resource_id=rid, validated=True), True
 
 
