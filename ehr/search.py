@@ -99,8 +99,8 @@ def parse(rtype: str, query: Iterable[tuple[str, str]]) -> SearchRequest:
         if name in RESULT_PARAMS:
             _result_param(request, name, value)
             continue
-        if not value:
-            continue
+        if not value or (name.startswith("_") and name not in COMMON):
+            continue  # other servers' result parameters (e.g. _totalMethod) change nothing here
         request.criteria.append(_criterion(rtype, name, modifier, value))
     return request
 
