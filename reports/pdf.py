@@ -1,0 +1,232 @@
+"""One detainee's exam report as a PDF (reportlab platypus).
+
+Layout of a Chinese health-check report: identifiers, the numbered summary of abnormal
+findings (总检结论) first, then vitals, each department, one lab table per panel
+(项目 | 结果 | 提示 | 单位 | 参考区间), the conclusion, the doctors and the date. Out-of-range values
+carry an arrow and bold type (the font has no bold face, so the glyphs are drawn filled and
+stroked), never colour alone. ``invariant=1`` makes the same data give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import partial
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from xml.sax.saxutils import escape
+
+from reports import fonts
+from reports.exam_data import NORMAL_FLAGS, ExamData, LabRow, arrow
+from telemed.i18n import translate
+
+PAGE_W, PAGE_H = A4
+MARGIN = 15 * mm
+BODY_W = PAGE_W - 2 * MARGIN
+LAB_COLUMNS = (62 * mm, 32 * mm, 16 * mm, 30 * mm, 40 * mm)
+SUMMARY_COLUMNS = (10 * mm, 38 * mm, 40 * mm, 92 * mm)
+# A panel this short moves to the next page whole rather than split (header stays with rows anyway).
+KEEP_WHOLE_ROWS = 25
+
+
+class Strong(Flowable):
+    """Bold-looking text in a face without a bold variant: fill and stroke the glyphs."""
+
+    def __init__(self, text: str, size: float) -> None:
+        super().__init__()
+        self.text, self.size = text, size
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        return stringWidth(self.text, fonts.FONT, self.size), self.size * 1.2
+
+    def draw(self) -> None:
+        canvas = self.canv
+        canvas.saveState()
+        canvas.setLineWidth(self.size * 0.045)
+        text = canvas.beginText(0, self.size * 0.25)
+        text.setFont(fonts.FONT, self.size)
+        text.setTextRenderMode(2)
+        text.textOut(self.text)
+        canvas.drawText(text)
+        canvas.restoreState()
+
+
+class NumberedCanvas(Canvas):
+    """Holds each page until the end so every footer can say "page x / y"."""
+
+    def __init__(self, *args, header: str, footer: str, page_label, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pages: list[dict] = []
+        self._header, self._footer, self._page_label = header, footer, page_label
+
+    def showPage(self) -> None:
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for number, state in enumerate(self._pages, 1):
+            self.__dict__.update(state)
+            self._decorate(number, total)
+            super().showPage()
+        super().save()
+
+    def _decorate(self, number: int, total: int) -> None:
+        self.setFont(fonts.FONT, 8)
+        self.drawString(MARGIN, PAGE_H - 10 * mm, self._header)
+        self.line(MARGIN, PAGE_H - 11.5 * mm, PAGE_W - MARGIN, PAGE_H - 11.5 * mm)
+        self.line(MARGIN, 12 * mm, PAGE_W - MARGIN, 12 * mm)
+        self.drawString(MARGIN, 8 * mm, self._footer)
+        self.drawRightString(PAGE_W - MARGIN, 8 * mm, self._page_label(page=number, pages=total))
+
+
+class Styles:
+    def __init__(self) -> None:
+        font = fonts.register()
+        self.title = ParagraphStyle("title", fontName=font, fontSize=18, leading=24, alignment=1, spaceAfter=4)
+        self.h1 = ParagraphStyle("h1", fontName=font, fontSize=13, leading=18, spaceBefore=8, spaceAfter=4)
+        self.h2 = ParagraphStyle("h2", fontName=font, fontSize=11, leading=15, spaceBefore=6, spaceAfter=2)
+        self.body = ParagraphStyle("body", fontName=font, fontSize=9.5, leading=13, wordWrap="CJK")
+        self.small = ParagraphStyle("small", parent=self.body, fontSize=8, leading=11)
+
+
+_STYLES: Styles | None = None
+
+
+def styles() -> Styles:
+    global _STYLES
+    if _STYLES is None:
+        _STYLES = Styles()
+    return _STYLES
+
+
+def render(data: ExamData) -> tuple[bytes, int]:
+    """The report's PDF bytes and its page count."""
+    t = partial(translate, data.lang)
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=16 * mm,
+                            bottomMargin=16 * mm, invariant=1, title=f"{t('reports.title')} {data.booking_number}",
+                            author=data.facility, creator="telemed reports", subject=data.campaign)
+    header = f"{data.facility} · {t('reports.title')} · {data.name} {data.booking_number}"
+    maker = partial(NumberedCanvas, header=header, footer=t("reports.footer"), page_label=partial(t, "reports.page"))
+    doc.build(story(data), canvasmaker=maker)
+    pages = doc.page
+    return buffer.getvalue(), pages
+
+
+def story(data: ExamData) -> list[Flowable]:
+    s, t = styles(), partial(translate, data.lang)
+    out: list[Flowable] = [Paragraph(escape(data.facility), s.h2), Paragraph(t("reports.title"), s.title),
+                           identity_table(data)]
+    if data.status == "refused":
+        out.append(Paragraph(t("reports.refused"), s.h1))
+        out.append(Paragraph(f"{t('reports.refusal_reason')}: {escape(data.refusal_reason)}", s.body))
+        return out + signatures(data)
+    out += summary(data)
+    out.append(Paragraph(t("reports.legend"), s.small))
+    if data.vitals:
+        out.append(lab_block(t("reports.vitals"), data.vitals, data.lang))
+    out += sections(data)
+    out.append(Paragraph(t("reports.labs"), s.h1))
+    if not data.panels:
+        out.append(Paragraph(t("reports.no_labs"), s.body))
+    for panel in data.panels:
+        out.append(lab_block(panel.name, panel.rows, data.lang))
+    out.append(Paragraph(t("reports.conclusion"), s.h1))
+    out.append(Paragraph(escape(data.conclusion) or "-", s.body))
+    out.append(Paragraph(t("reports.recommendations"), s.h2))
+    out.append(Paragraph(escape(data.recommendations) or "-", s.body))
+    return out + signatures(data)
+
+
+def identity_table(data: ExamData) -> Table:
+    t = partial(translate, data.lang)
+    sex = t(f"reports.sex_{data.sex}")
+    age = "" if data.age is None else str(data.age)
+    cells = [
+        [t("reports.name"), data.name, t("reports.sex"), sex, t("reports.age"), age],
+        [t("reports.booking"), data.booking_number, t("reports.national_id"), data.national_id, t("reports.cell"), data.cell],
+        [t("reports.exam_date"), data.exam_date, t("reports.exam_no"), str(data.exam_id), t("reports.campaign"), data.campaign],
+    ]
+    s = styles()
+    rows = [[Paragraph(escape(c), s.small) for c in row] for row in cells]
+    table = Table(rows, colWidths=(20 * mm, 34 * mm, 20 * mm, 44 * mm, 18 * mm, 44 * mm))
+    table.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 0.6, colors.black),
+                               ("INNERGRID", (0, 0), (-1, -1), 0.25, colors.black),
+                               ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
+    return table
+
+
+def summary(data: ExamData) -> list[Flowable]:
+    s, t = styles(), partial(translate, data.lang)
+    out: list[Flowable] = [Paragraph(t("reports.summary_title"), s.h1)]
+    if not data.findings:
+        return out + [Paragraph(t("reports.no_findings"), s.body)]
+    rows: list[list] = [[t("reports.col_no"), t("reports.col_item"), t("reports.col_result"), t("reports.col_advice")]]
+    for number, finding in enumerate(data.findings, 1):
+        shown = f"{finding.value} {arrow(finding.flag)}".strip()
+        rows.append([str(number), Paragraph(escape(finding.name), s.body), Strong(shown, 9.5),
+                     Paragraph(escape(finding.advice), s.body)])
+    table = Table(rows, colWidths=SUMMARY_COLUMNS, repeatRows=1)
+    table.setStyle(_grid_style())
+    return out + [table]
+
+
+def _grid_style() -> TableStyle:
+    return TableStyle([
+        ("FONT", (0, 0), (-1, -1), fonts.FONT, 9),
+        ("LINEABOVE", (0, 0), (-1, 0), 0.8, colors.black),
+        ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black),
+        ("LINEBELOW", (0, -1), (-1, -1), 0.8, colors.black),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+    ])
+
+
+def lab_block(title: str, rows: list[LabRow], lang: str) -> Flowable:
+    """One panel: its title and a fixed-width table whose header repeats on every page it spans."""
+    s, t = styles(), partial(translate, lang)
+    head = [t("reports.col_item"), t("reports.col_result"), t("reports.col_flag"), t("reports.col_unit"),
+            t("reports.col_reference")]
+    body = [[row.name, _result_cell(row), arrow(row.flag), row.unit, row.reference] for row in rows]
+    table = Table([head, *body], colWidths=LAB_COLUMNS, repeatRows=1)
+    table.setStyle(_grid_style())
+    heading = Paragraph(escape(title), s.h2)
+    if len(rows) <= KEEP_WHOLE_ROWS:
+        return KeepTogether([heading, table])
+    heading.keepWithNext = True
+    return KeepTogether([heading, table], maxHeight=0)
+
+
+def _result_cell(row: LabRow) -> str | Strong:
+    return row.value if row.flag in NORMAL_FLAGS else Strong(row.value, 9)
+
+
+def sections(data: ExamData) -> list[Flowable]:
+    s, t = styles(), partial(translate, data.lang)
+    if not data.sections:
+        return [Paragraph(t("reports.no_sections"), s.body)]
+    out: list[Flowable] = []
+    for section in data.sections:
+        marker = f" 【{t('reports.abnormal')}】" if section.abnormal else ""
+        lines = [Paragraph(escape(section.title) + marker, s.h2),
+                 Paragraph(f"{t('reports.finding')}: {escape(section.text)}", s.body)]
+        if section.advice:
+            lines.append(Paragraph(f"{t('reports.advice')}: {escape(section.advice)}", s.body))
+        lines.append(Paragraph(f"{t('reports.doctor')}: {escape(section.doctor)}", s.small))
+        out.append(KeepTogether(lines))
+    return out
+
+
+def signatures(data: ExamData) -> list[Flowable]:
+    s, t = styles(), partial(translate, data.lang)
+    reviewer = data.reviewer or t("reports.not_reviewed")
+    line = (f"{t('reports.examiner')}: {escape(data.examiner)}　　{t('reports.reviewer')}: {escape(reviewer)}"
+            f"　　{t('reports.report_date')}: {data.exam_date}")
+    return [Spacer(1, 8 * mm), Paragraph(line, s.body)]
