@@ -134,6 +134,11 @@ def _entry_error(error: FhirError, e: Entry) -> FhirError:
     return FhirError(error.status, issues)
 
 
+def _order(e: Entry) -> tuple[int, int]:
+    """Method order; within a method, Patients first: their detainee rows decide access to the rest."""
+    return METHOD_ORDER[e.method], 0 if (e.resource or {}).get("resourceType") == "Patient" else 1
+
+
 def process(session: Session, gate: Gate, bundle: dict) -> dict:
     kind, entries = entries_of(bundle)
     if kind == "transaction":
@@ -160,7 +165,7 @@ def _transaction(session: Session, gate: Gate, entries: list[Entry]) -> dict:
         if e.resource is not None:
             e.resource = _rewrite(e.resource, mapping)
     responses: dict[int, dict] = {}
-    for e in sorted(entries, key=lambda e: METHOD_ORDER[e.method]):
+    for e in sorted(entries, key=_order):
         try:
             responses[e.index] = _run_entry(session, gate, e, mapping)
         except FhirError as error:

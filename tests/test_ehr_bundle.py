@@ -1,0 +1,120 @@
+"""Batch and transaction Bundles, $everything and $validate, through the API."""
+
+from __future__ import annotations
+
+from ehr import store
+from ehr.custody import BOOKING_SYSTEM, custody_extension
+from tests.conftest import both_databases
+from tests.ehr_support import condition, fhir, ids, observation
+
+
+def new_patient(facility: str = "fac-a", booking: str = "T-1") -> dict:
+    return {"resourceType": "Patient", "identifier": [{"system": BOOKING_SYSTEM, "value": booking}],
+            "name": [{"family": "Chen", "given": ["Jie"]}], "gender": "male", "birthDate": "1990-01-01",
+            "managingOrganization": {"reference": f"Organization/{facility}"},
+            "extension": [custody_extension(facility, "5-02", "2026-05-01")]}
+
+
+def transaction(*entries: dict) -> dict:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
+
+
+def post(resource: dict, full_url: str = "", **request) -> dict:
+    return {"fullUrl": full_url, "resource": resource,
+            "request": {"method": "POST", "url": resource["resourceType"], **request}}
+
+
+def linked_bundle(facility: str = "fac-a") -> dict:
+    patient_url = "urn:uuid:6f0c1c1e-0000-4000-8000-000000000001"
+    obs = observation("x")
+    obs["subject"] = {"reference": patient_url}
+    cond = condition("x")
+    cond["subject"] = {"reference": patient_url}
+    return transaction(post(obs), post(new_patient(facility), patient_url), post(cond))
+
+
+@both_databases
+async def test_transaction_resolves_urn_uuid_references(client, login, context):
+    doc = await login("doc-a")
+    status, result, _ = await fhir(client, "POST", "/fhir", doc, linked_bundle())
+    assert status == 200, result
+    assert result["type"] == "transaction-response"
+    assert [e["response"]["status"] for e in result["entry"]] == ["201 Created"] * 3
+    patient_id = result["entry"][1]["response"]["location"].split("/")[1]
+    stored = context.db.call(lambda s: store.by_patient(s, patient_id))
+    assert sorted(s.type for s in stored) == ["Condition", "Observation", "Patient"]
+    assert all("urn:uuid" not in s.content.decode() for s in stored)
+
+
+@both_databases
+async def test_transaction_is_all_or_nothing(client, login, context):
+    doc = await login("doc-a")
+    bundle = linked_bundle()
+    bundle["entry"][2]["resource"]["code"] = "not a CodeableConcept"
+    status, outcome, _ = await fhir(client, "POST", "/fhir", doc, bundle)
+    assert status == 422
+    assert outcome["issue"][0]["expression"][0].startswith("Bundle.entry[2].resource.code")
+    assert len(context.db.call(lambda s: store.history(s, "Patient", count=1000))) == 6  # the world's, no more
+
+    denied = linked_bundle("fac-b")  # doc-a may not admit a detainee to another facility
+    status, outcome, _ = await fhir(client, "POST", "/fhir", doc, denied)
+    assert status == 403
+    assert context.db.call(lambda s: store.history(s, "Observation")) == []
+
+
+async def test_batch_reports_each_entry(client, login, context):
+    doc = await login("doc-a")
+    bad = observation("fac-a-p1")
+    del bad["status"]
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+        post(observation("fac-a-p1")), post(bad), post(observation("fac-b-p1")),
+        {"request": {"method": "GET", "url": "Patient/fac-a-p1"}},
+        {"request": {"method": "GET", "url": "Observation?patient=fac-a-p1"}},
+    ]}
+    status, result, _ = await fhir(client, "POST", "/fhir", doc, batch)
+    assert status == 200 and result["type"] == "batch-response"
+    statuses = [e["response"]["status"] for e in result["entry"]]
+    assert statuses == ["201 Created", "422", "403", "200 OK", "200 OK"]
+    assert result["entry"][1]["response"]["outcome"]["resourceType"] == "OperationOutcome"
+    assert len(result["entry"][4]["resource"]["entry"]) == 1
+    assert len(context.db.call(lambda s: store.by_patient(s, "fac-a-p1", ("Observation",)))) == 1
+
+
+async def test_transaction_conditional_create_and_update(client, login, context):
+    doc = await login("doc-a")
+    existing = context.db.call(lambda s: store.read(s, "Patient", "fac-a-p1"))
+    ref = "urn:uuid:6f0c1c1e-0000-4000-8000-00000000000a"
+    obs = observation("x")
+    obs["subject"] = {"reference": ref}
+    patient = existing.resource
+    del patient["id"]
+    bundle = transaction(post(patient, ref, ifNoneExist=f"identifier={BOOKING_SYSTEM}|fac-a-1"), post(obs),
+                         {"resource": dict(existing.resource, id="fac-a-p1", gender="female"),
+                          "request": {"method": "PUT", "url": "Patient/fac-a-p1", "ifMatch": 'W/"1"'}})
+    status, result, _ = await fhir(client, "POST", "/fhir", doc, bundle)
+    assert status == 200, result
+    assert result["entry"][0]["response"]["status"] == "200 OK"
+    assert result["entry"][2]["response"]["etag"] == 'W/"2"'
+    stored = context.db.call(lambda s: store.by_patient(s, "fac-a-p1", ("Observation",)))
+    assert len(stored) == 1
+    status, _, _ = await fhir(client, "POST", "/fhir", doc, bundle)
+    assert status == 412  # the PUT's ifMatch is stale now, so nothing of the second run is kept
+    assert len(context.db.call(lambda s: store.by_patient(s, "fac-a-p1", ("Observation",)))) == 1
+
+
+async def test_everything_and_validate(client, login, context):
+    context.db.call(lambda s: [store.create(s, observation("fac-a-p1")), store.create(s, condition("fac-a-p1"))])
+    doc = await login("doc-a")
+    status, bundle, _ = await fhir(client, "GET", "/fhir/Patient/fac-a-p1/$everything", doc)
+    assert status == 200
+    assert sorted(e["resource"]["resourceType"] for e in bundle["entry"]) == ["Condition", "Observation", "Patient"]
+    assert ids(bundle)[0] == "fac-a-p1"
+    status, outcome, _ = await fhir(client, "POST", "/fhir/Observation/$validate", doc, observation("fac-a-p1"))
+    assert status == 200 and outcome["issue"][0]["severity"] == "information"
+    bad = observation("fac-a-p1")
+    bad["subject"] = "Patient/fac-a-p1"
+    status, outcome, _ = await fhir(client, "POST", "/fhir/Observation/$validate", doc,
+                                    {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": bad}]})
+    assert status == 200 and outcome["issue"][0]["severity"] == "error"
+    assert "Observation.subject" in outcome["issue"][0]["expression"]
+    assert (await fhir(client, "GET", "/fhir/Patient/fac-b-p1/$everything", doc))[0] == 403
