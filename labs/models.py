@@ -73,6 +73,7 @@ class HeldMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     received_at: datetime = Field(default_factory=utcnow, sa_column=ts_column(index=True))
     channel: str = Field(max_length=16)  # hl7 | import
+    facility_id: str = Field(max_length=64, index=True)  # where the analyzer or upload is
     sender: str = Field(default="", max_length=200)
     reason: str = Field(max_length=2000)
     content: str = Field(sa_column=Column(Text, nullable=False))

@@ -61,6 +61,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('received_at', telemed.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('facility_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('sender', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
     sa.Column('content', sa.Text(), nullable=False),
@@ -69,6 +70,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['resolved_by'], ['app_user.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_index(op.f('ix_lab_held_message_facility_id'), 'lab_held_message', ['facility_id'], unique=False)
     op.create_index(op.f('ix_lab_held_message_received_at'), 'lab_held_message', ['received_at'], unique=False)
     op.create_table('lab_order',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -91,6 +93,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_lab_order_facility_id'), table_name='lab_order')
     op.drop_table('lab_order')
     op.drop_index(op.f('ix_lab_held_message_received_at'), table_name='lab_held_message')
+    op.drop_index(op.f('ix_lab_held_message_facility_id'), table_name='lab_held_message')
     op.drop_table('lab_held_message')
     op.drop_index(op.f('ix_lab_alert_result_id'), table_name='lab_alert')
     op.drop_index(op.f('ix_lab_alert_pushed_at'), table_name='lab_alert')

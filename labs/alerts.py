@@ -1,0 +1,113 @@
+"""Critical-result alerts: listed until a doctor acknowledges them, and pushed to the facility's
+doctors by whichever web process sees them first (results may arrive in another process)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiohttp import web
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from labs.catalog import catalogue
+from labs.models import LabAlert
+from telemed.context import context_of
+from telemed.events import staff_of
+from telemed.models import Detainee, Role
+from telemed.timeutil import utcnow
+
+log = logging.getLogger("telemed.labs.alerts")
+PUSH_INTERVAL = 1.0
+WAKE = web.AppKey("labs_alert_wake", asyncio.Event)
+
+
+def alert_json(alert: LabAlert, name: str = "", booking: str = "") -> dict:
+    test = catalogue().test(alert.loinc)
+    return {"id": alert.id, "patient_id": alert.patient_id, "name": name, "booking_number": booking,
+            "loinc": alert.loinc, "test": test.abbr if test else alert.loinc,
+            "test_zh": test.name_zh if test else "", "test_en": test.name_en if test else "",
+            "value": alert.value, "flag": alert.flag, "created_at": alert.created_at.isoformat(),
+            "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
+            "acknowledged_by": alert.acknowledged_by}
+
+
+def _with_names(session: Session, query) -> list[dict]:
+    rows = session.execute(query.join(Detainee, Detainee.patient_id == LabAlert.patient_id, isouter=True)
+                           .add_columns(Detainee.name, Detainee.booking_number)).all()
+    return [alert_json(a, name or "", booking or "") for a, name, booking in rows]
+
+
+def open_alerts(session: Session, facility_id: str) -> list[dict]:
+    return _with_names(session, select(LabAlert).where(LabAlert.facility_id == facility_id,
+                                                       LabAlert.acknowledged_at.is_(None))
+                       .order_by(LabAlert.created_at.desc()))
+
+
+def acknowledge(session: Session, alert_id: int, user_id: int) -> LabAlert | None:
+    """Record who acknowledged and when; the first acknowledgement stands."""
+    alert = session.get(LabAlert, alert_id)
+    if alert is not None and alert.acknowledged_at is None:
+        alert.acknowledged_at, alert.acknowledged_by = utcnow(), user_id
+        session.add(alert)
+    return alert
+
+
+def claim_unpushed(session: Session) -> list[dict]:
+    """Alerts no process has pushed yet, marked pushed by this one (the UPDATE decides races)."""
+    candidates = session.execute(select(LabAlert.id).where(LabAlert.pushed_at.is_(None)).limit(500)).scalars().all()
+    claimed = []
+    for alert_id in candidates:
+        done = session.execute(update(LabAlert).where(LabAlert.id == alert_id, LabAlert.pushed_at.is_(None))
+                               .values(pushed_at=utcnow()))
+        if done.rowcount:
+            claimed.append(alert_id)
+    if not claimed:
+        return []
+    found = _with_names(session, select(LabAlert).where(LabAlert.id.in_(claimed)))
+    facilities = dict(session.execute(select(LabAlert.id, LabAlert.facility_id).where(LabAlert.id.in_(claimed))).all())
+    return [a | {"facility_id": facilities[a["id"]]} for a in found]
+
+
+def push_message(alert: dict) -> dict:
+    toast = f"危急值 Critical: {alert['name']} {alert['test']} {alert['value']} ({alert['flag']})"
+    return {"type": "lab.critical", "toast": toast, "severity": "critical", "alert": alert}
+
+
+async def publish_pending(app: web.Application) -> int:
+    ctx = context_of(app)
+    alerts = await ctx.db.run(claim_unpushed)
+    for alert in alerts:
+        ctx.hub.publish(push_message(alert), staff_of(alert["facility_id"], Role.FACILITY_DOCTOR))
+    return len(alerts)
+
+
+def wake(app: web.Application) -> None:
+    """Push now rather than at the next tick (results filed by this process)."""
+    app[WAKE].set()
+
+
+async def _pusher(app: web.Application) -> None:
+    event = app[WAKE]
+    while True:
+        try:
+            await publish_pending(app)
+        except Exception:  # noqa: BLE001 - a database hiccup must not end the pusher; retried next tick
+            log.exception("pushing lab alerts failed")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(event.wait(), PUSH_INTERVAL)
+        event.clear()
+
+
+def setup(app: web.Application) -> None:
+    app[WAKE] = asyncio.Event()
+
+    async def start(app: web.Application):
+        task = asyncio.create_task(_pusher(app))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(start)

@@ -1,0 +1,41 @@
+"""Messages (or rows) that could not be filed, kept for a person to review: never dropped."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from labs.models import HeldMessage
+from telemed.timeutil import utcnow
+
+
+def hold(session: Session, *, channel: str, facility_id: str, sender: str, reason: str, content: str) -> HeldMessage:
+    held = HeldMessage(channel=channel, facility_id=facility_id, sender=sender[:200], reason=reason[:2000],
+                       content=content)
+    session.add(held)
+    session.flush()
+    return held
+
+
+def held_json(held: HeldMessage) -> dict:
+    return {"id": held.id, "received_at": held.received_at.isoformat(), "channel": held.channel,
+            "sender": held.sender, "reason": held.reason, "content": held.content,
+            "resolved_at": held.resolved_at.isoformat() if held.resolved_at else None}
+
+
+def list_held(session: Session, facility_id: str, include_resolved: bool = False) -> list[dict]:
+    query = select(HeldMessage).where(HeldMessage.facility_id == facility_id)
+    if not include_resolved:
+        query = query.where(HeldMessage.resolved_at.is_(None))
+    rows = session.execute(query.order_by(HeldMessage.received_at.desc()).limit(200)).scalars()
+    return [held_json(h) for h in rows]
+
+
+def resolve(session: Session, held_id: int, facility_id: str, user_id: int) -> HeldMessage | None:
+    held = session.get(HeldMessage, held_id)
+    if held is None or held.facility_id != facility_id:
+        return None
+    if held.resolved_at is None:
+        held.resolved_at, held.resolved_by = utcnow(), user_id
+        session.add(held)
+    return held

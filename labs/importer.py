@@ -1,0 +1,188 @@
+"""Analyzer exports (CSV, Excel) through a column-mapping profile, in large batches.
+
+Each row goes through the same check as every other result; a bad row is reported with its
+spreadsheet row number (the header is row 1) and the good rows are kept.
+"""
+
+from __future__ import annotations
+
+import io
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from labs.results import Checked, Rejected, Submission, check, file, subjects
+from telemed.db import Database
+
+BATCH = 5000
+MAX_ERRORS = 1000  # reported in full; beyond this only counted
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    layout: str  # long: one result per row; wide: one sample per row, one column per test
+    columns: dict[str, str]
+    items: dict[str, tuple[str, str]] = field(default_factory=dict)  # wide: column -> (LOINC, unit)
+
+
+@cache
+def profiles() -> dict[str, Profile]:
+    data = tomllib.loads((resources.files("labs") / "data" / "profiles.toml").read_text(encoding="utf-8"))
+    return {name: Profile(name, spec.pop("description"), spec.pop("layout"),
+                          {k: v for k, v in spec.items() if isinstance(v, str)},
+                          {col: tuple(item) for col, item in spec.get("items", {}).items()})
+            for name, spec in data.items()}
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    reason: str
+    column: str = ""
+
+    def text(self) -> str:
+        return f"row {self.row}{f' ({self.column})' if self.column else ''}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    results: int = 0
+    added: int = 0
+    duplicates: int = 0
+    alerts: int = 0
+    error_count: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    patients: set[str] = field(default_factory=set)
+
+    def reject(self, error: RowError) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(error)
+
+    def as_json(self) -> dict:
+        return {"rows": self.rows, "results": self.results, "added": self.added, "duplicates": self.duplicates,
+                "alerts": self.alerts, "error_count": self.error_count,
+                "errors": [{"row": e.row, "column": e.column, "reason": e.reason} for e in self.errors]}
+
+
+class ImportFailed(ValueError):
+    """The file as a whole cannot be read with this profile."""
+
+
+def read_frame(data: bytes | Path, filename: str = "") -> pd.DataFrame:
+    name = (filename or str(data)).lower()
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    try:
+        if name.endswith((".xlsx", ".xlsm", ".xls")):
+            return pd.read_excel(source, dtype=str, keep_default_na=False)
+        return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ImportFailed(f"cannot read {filename or data}: {exc}") from None
+
+
+def _times(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> pd.Series:
+    text = frame[profile.columns["time"]]
+    if profile.layout == "wide" and "date" in profile.columns:
+        text = frame[profile.columns["date"]] + " " + text
+    parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    parsed = pd.Series([_aware(t, tz) for t in parsed], index=frame.index, dtype=object)
+    return parsed
+
+
+def _aware(moment, tz: ZoneInfo) -> datetime | None:
+    if moment is pd.NaT or pd.isna(moment):
+        return None
+    value = moment.to_pydatetime()
+    return value.replace(tzinfo=tz) if value.tzinfo is None else value
+
+
+def submissions(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterator[tuple[int, str, Submission | RowError]]:
+    """(row number, booking number, submission or error) for each result in the frame."""
+    missing = [c for c in [*profile.columns.values(), *profile.items] if c not in frame.columns]
+    required_missing = [c for c in missing if c not in profile.items]
+    if required_missing:
+        raise ImportFailed(f"profile {profile.name}: missing column(s) {', '.join(required_missing)}")
+    times = _times(frame, profile, tz)
+    bookings = frame[profile.columns["booking"]].str.strip()
+    if profile.layout == "long":
+        cols = [frame[profile.columns[k]] for k in ("code", "value")]
+        units = frame[profile.columns["unit"]] if profile.columns.get("unit") in frame else None
+        for pos, (code, value) in enumerate(zip(*cols)):
+            row = pos + 2
+            at = times.iat[pos]
+            if at is None:
+                yield row, bookings.iat[pos], RowError(row, "missing or unreadable collection time")
+                continue
+            unit = units.iat[pos] if units is not None else ""
+            yield row, bookings.iat[pos], Submission(None, code, value, at, unit=unit, line=row)
+        return
+    items = [(col, loinc, unit) for col, (loinc, unit) in profile.items.items() if col in frame.columns]
+    for pos in range(len(frame)):
+        row, at = pos + 2, times.iat[pos]
+        if at is None:
+            yield row, bookings.iat[pos], RowError(row, "missing or unreadable collection time")
+            continue
+        for col, loinc, unit in items:
+            value = frame[col].iat[pos]
+            if value.strip():
+                yield row, bookings.iat[pos], Submission(None, loinc, value, at, unit=unit, line=row)
+
+
+def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneInfo, *, source: str = "import",
+                 facility_id: str | None = None, progress: Callable[[int, int], None] | None = None) -> ImportReport:
+    """Check and file every result in ``frame``; ``facility_id`` limits it to that facility's detainees."""
+    report = ImportReport(rows=len(frame))
+    batch: list[tuple[int, str, Submission]] = []
+    done = 0
+    for row, booking, item in submissions(frame, profile, tz):
+        if isinstance(item, RowError):
+            report.reject(item)
+            continue
+        report.results += 1
+        batch.append((row, booking, item))
+        if len(batch) >= BATCH:
+            done = _flush(db, batch, report, source, facility_id, done, progress)
+    _flush(db, batch, report, source, facility_id, done, progress)
+    return report
+
+
+def _flush(db: Database, batch: list, report: ImportReport, source: str, facility_id: str | None, done: int,
+           progress: Callable[[int, int], None] | None) -> int:
+    if batch:
+        db.call(_file_batch, batch, report, source, facility_id)
+        done = batch[-1][0] - 1
+        batch.clear()
+    if progress:
+        progress(done, report.rows)
+    return done
+
+
+def _file_batch(session, batch: list[tuple[int, str, Submission]], report: ImportReport, source: str,
+                facility_id: str | None) -> None:
+    people = subjects(session, bookings={b for _, b, _ in batch})
+    checked: list[Checked] = []
+    for row, booking, item in batch:
+        subject = people.get(booking)
+        if subject is not None and facility_id and subject.facility_id != facility_id:
+            report.reject(RowError(row, f"detainee {booking} belongs to another facility"))
+            continue
+        try:
+            checked.append(check(Submission(subject.patient_id if subject else booking, item.loinc, item.value,
+                                            item.effective_at, unit=item.unit, line=row), subject))
+        except Rejected as exc:
+            report.reject(RowError(row, str(exc)))
+    filed = file(session, checked, source)
+    report.added += len(filed.results)
+    report.duplicates += filed.duplicates
+    report.alerts += len(filed.alert_ids)
+    report.patients.update(c.subject.patient_id for c in checked)

@@ -1,0 +1,170 @@
+// The /labs page: critical alerts (pushed), held messages, orders, manual entry with live flags, import.
+"use strict";
+(() => {
+  const root = document.getElementById("labs");
+  if (!root) return;
+  const T = JSON.parse(document.getElementById("labs-text").textContent);
+  const lang = root.dataset.lang;
+  const $ = (sel) => root.querySelector(sel);
+  const el = telemed.el;
+  let catalog = null, patient = null;
+  const people = new Map();
+
+  const when = (iso) => new Date(iso).toLocaleString(lang, { dateStyle: "short", timeStyle: "short" });
+  const fail = (err) => telemed.toast(err.message, "critical");
+
+  // -- critical alerts ------------------------------------------------------------------------
+  function alertRow(a) {
+    const button = el("button", { class: "danger", onclick: async () => {
+      try { await telemed.api("POST", `/api/labs/alerts/${a.id}/ack`); row.remove(); countAlerts(); } catch (e) { fail(e); }
+    } }, T.ack);
+    const row = el("tr", { "data-alert": a.id }, el("td", {}, when(a.created_at)), el("td", {}, `${a.name} ${a.booking_number}`),
+      el("td", {}, `${a.test} ${lang === "en" ? a.test_en : a.test_zh}`),
+      el("td", { class: `flag-${a.flag}` }, `${a.value} ${a.flag}`), el("td", {}, button));
+    return row;
+  }
+  function countAlerts() { $("#alert-count").textContent = $("#alerts tbody").children.length; }
+  async function loadAlerts() {
+    const rows = await telemed.api("GET", "/api/labs/alerts");
+    $("#alerts tbody").replaceChildren(...rows.map(alertRow));
+    countAlerts();
+  }
+  telemed.on("lab.critical", (m) => {
+    if (!$(`#alerts tr[data-alert="${m.alert.id}"]`)) $("#alerts tbody").prepend(alertRow(m.alert));
+    countAlerts();
+  });
+
+  // -- held messages --------------------------------------------------------------------------
+  async function loadHeld() {
+    const rows = await telemed.api("GET", "/api/labs/held");
+    $("#held tbody").replaceChildren(...rows.map(h => {
+      const button = el("button", { class: "link", onclick: async () => {
+        await telemed.api("POST", `/api/labs/held/${h.id}/resolve`); tr.remove(); } }, T.resolve);
+      const tr = el("tr", {}, el("td", {}, when(h.received_at)), el("td", {}, `${h.channel} ${h.sender}`),
+        el("td", {}, h.reason, el("pre", { class: "held" }, h.content)), el("td", {}, button));
+      return tr;
+    }));
+  }
+
+  // -- the detainee ---------------------------------------------------------------------------
+  const age = (birth) => {
+    if (!birth) return null;
+    const b = new Date(birth), n = new Date();
+    return n.getFullYear() - b.getFullYear() - ((n.getMonth() < b.getMonth() || (n.getMonth() === b.getMonth() && n.getDate() < b.getDate())) ? 1 : 0);
+  };
+  let searchTimer = null;
+  $("#patient-form input").addEventListener("input", (e) => {
+    const text = e.target.value.trim();
+    if (people.has(text)) { choose(people.get(text)); return; }
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(async () => {
+      const rows = await telemed.api("GET", `/api/detainees?${new URLSearchParams({ q: text, limit: 10 })}`);
+      $("#patient-options").replaceChildren(...rows.map(d => {
+        const label = `${d.booking_number} ${d.name}`;
+        people.set(label, d);
+        return el("option", { value: label });
+      }));
+    }, 250);
+  });
+  $("#patient-form").addEventListener("submit", (e) => e.preventDefault());
+
+  function choose(d) {
+    patient = d;
+    $("#patient-info").textContent = `${d.name} · ${d.sex} · ${age(d.birth_date) ?? "?"} · ${d.cell || ""}`;
+    renderEntry();
+    loadOrders();
+  }
+
+  // -- orders ---------------------------------------------------------------------------------
+  async function loadOrders() {
+    const rows = await telemed.api("GET", "/api/labs/orders");
+    $("#orders tbody").replaceChildren(...rows.map(o => el("tr", {}, el("td", {}, when(o.ordered_at)),
+      el("td", {}, `${o.name} ${o.booking_number}`), el("td", {}, o.tests.map(abbr).join(" ")))));
+    const mine = rows.filter(o => patient && o.patient_id === patient.patient_id);
+    $("#entry-form select[name=order_id]").replaceChildren(el("option", { value: "" }, "—"),
+      ...mine.map(o => el("option", { value: o.id }, `${when(o.ordered_at)} ${o.tests.map(abbr).slice(0, 6).join(" ")}`)));
+  }
+  const abbr = (loinc) => catalog?.tests.find(t => t.loinc === loinc)?.abbr || loinc;
+
+  $("#order-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!patient) return telemed.toast(T.no_patient);
+    const panels = [...e.target.querySelectorAll("input[name=panels]:checked")].map(i => i.value);
+    try {
+      await telemed.api("POST", "/api/labs/orders", { patient_id: patient.patient_id, panels, note: e.target.note.value });
+      telemed.toast(T.ordered, "ok"); e.target.reset(); loadOrders();
+    } catch (err) { fail(err); }
+  });
+
+  // -- manual entry with live flags -----------------------------------------------------------
+  function rangeText(t) {
+    if (t.scale !== "Qn") return t.normal.join("|");
+    const bands = t.ranges[patient?.sex === "female" ? "female" : "male"];
+    if (!bands) return "—";
+    const years = age(patient?.birth_date);
+    const b = bands.find(x => years == null || (x.age_min <= years && years <= x.age_max)) || bands[0];
+    return b.low == null ? `≤ ${b.high}` : b.high == null ? `≥ ${b.low}` : `${b.low} – ${b.high}`;
+  }
+  function renderEntry() {
+    if (!catalog) return;
+    const panel = catalog.panels.find(p => p.code === $("#entry-form select[name=panel]").value);
+    $("#entry tbody").replaceChildren(...panel.tests.map(code => {
+      const t = catalog.tests.find(x => x.loinc === code);
+      const input = el("input", { name: code, "data-loinc": code, list: t.scale === "Qn" ? null : `values-${code}`,
+        inputmode: t.scale === "Qn" ? "decimal" : null, oninput: schedulePreview });
+      return el("tr", {}, el("td", {}, `${t.abbr} ${t.name}`),
+        el("td", {}, input, t.scale === "Qn" ? "" : el("datalist", { id: `values-${code}` }, ...t.values.map(v => el("option", { value: v })))),
+        el("td", {}, t.unit), el("td", { class: "range" }, rangeText(t)), el("td", { class: "flag", "data-flag": code }));
+    }));
+  }
+  const entries = () => [...root.querySelectorAll("#entry input[data-loinc]")]
+    .filter(i => i.value.trim()).map(i => ({ loinc: i.dataset.loinc, value: i.value.trim() }));
+  let previewTimer = null;
+  function schedulePreview() {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(async () => {
+      if (!patient) return;
+      const found = await telemed.api("POST", "/api/labs/check", { patient_id: patient.patient_id, results: entries() });
+      root.querySelectorAll("#entry td.flag").forEach(td => { td.textContent = ""; td.className = "flag"; td.title = ""; });
+      for (const f of found) {
+        const td = $(`#entry td[data-flag="${f.loinc}"]`);
+        if (f.error) { td.textContent = "✗"; td.title = f.error; td.className = "flag flag-AA"; }
+        else { td.textContent = f.flag === "N" ? "" : f.flag; td.className = `flag flag-${f.flag}`; }
+      }
+    }, 250);
+  }
+  $("#entry-form select[name=panel]").addEventListener("change", renderEntry);
+  $("#entry-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!patient) return telemed.toast(T.no_patient);
+    const local = e.target.effective_at.value;
+    const body = { patient_id: patient.patient_id, results: entries(), order_id: e.target.order_id.value || null,
+      effective_at: local ? new Date(local).toISOString() : null };
+    try {
+      const saved = await telemed.api("POST", "/api/labs/results", body);
+      telemed.toast(`${T.saved}: ${saved.results.length}`, "ok"); renderEntry(); loadOrders();
+    } catch (err) { fail(err); }
+  });
+
+  // -- import with pushed progress ------------------------------------------------------------
+  telemed.on("lab.import.progress", (m) => {
+    $("#import-progress > div").style.width = `${m.total ? Math.round(100 * m.done / m.total) : 100}%`;
+  });
+  $("#import-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    $("#import-progress > div").style.width = "0";
+    const response = await fetch("/api/labs/import", { method: "POST", body: new FormData(e.target),
+      headers: { "X-CSRF-Token": telemed.csrf }, credentials: "same-origin" });
+    const report = await response.json();
+    if (!response.ok) return telemed.toast(report.error, "critical");
+    $("#import-progress > div").style.width = "100%";
+    $("#import-report").replaceChildren(
+      el("p", {}, `${T.imported}: ${report.added} / ${report.results} · dup ${report.duplicates} · ${T.errors} ${report.error_count}`),
+      el("ul", {}, ...report.errors.slice(0, 50).map(x => el("li", {}, `#${x.row} ${x.column} ${x.reason}`))));
+    loadAlerts();
+  });
+
+  telemed.api("GET", `/api/labs/catalog?lang=${lang}`).then(c => { catalog = c; renderEntry(); loadOrders(); });
+  loadAlerts().catch(fail);
+  loadHeld().catch(fail);
+})();

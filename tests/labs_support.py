@@ -1,0 +1,40 @@
+"""Shared helpers of the labs tests: results through the API, HL7 messages, an MLLP client."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hl7.mllp import open_hl7_connection
+
+POTASSIUM, HGB, HBSAG = "2823-3", "718-7", "5196-1"
+
+
+async def enter(client, headers: dict, patient: str, results: list[tuple[str, object]],
+                when: str = "2026-03-01T08:00:00Z", order_id: str | None = None):
+    body = {"patient_id": patient, "effective_at": when, "order_id": order_id,
+            "results": [{"loinc": code, "value": value} for code, value in results]}
+    return await client.post("/api/labs/results", json=body, headers=headers)
+
+
+def oru(booking: str, observations: list[tuple[str, str, str, str]], *, control: str = "MSG1",
+        sender: str = "BC-5380^Mindray", when: str = "20260301080000") -> str:
+    """An ORU^R01 (v2.3.1) with OBX rows (value type, code^text^system, value, unit)."""
+    segments = [
+        f"MSH|^~\\&|{sender}|LAB||TELEMED|{when}||ORU^R01|{control}|P|2.3.1||||||UNICODE",
+        f"PID|1||{booking}^^^^MR||王^小明||19800501|M",
+        f"OBR|1||S{control}|00001^Automated Count^99MRC|||{when}",
+    ]
+    for n, (kind, code, value, unit) in enumerate(observations, start=1):
+        segments.append(f"OBX|{n}|{kind}|{code}||{value}|{unit}|||||F")
+    return "\r".join(segments)
+
+
+async def send_mllp(port: int, message: str, timeout: float = 10) -> str:
+    reader, writer = await open_hl7_connection("127.0.0.1", port, encoding="utf-8")
+    try:
+        writer.writeblock(message.encode("utf-8"))
+        await writer.drain()
+        return (await asyncio.wait_for(reader.readblock(), timeout)).decode("utf-8")
+    finally:
+        writer.close()
+        await writer.wait_closed()
