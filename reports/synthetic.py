@@ -124,7 +124,7 @@ def lab_resources(patient_id: str, prefix: str, when: datetime, sex: str, *, ove
 def exam_resources(ref: ExamRef, sex: str, when: datetime, author: Author, rng: random.Random) -> list[tuple[str, dict]]:
     """A complete synthetic exam: about one detainee in three has some abnormal finding."""
     height = round(rng.gauss(170 if sex == "male" else 158, 6))
-    weight = round(rng.gauss(70 if sex == "male" else 56, 10), 1)
+    weight = round(rng.gauss(66 if sex == "male" else 54, 9), 1)
     hypertensive = rng.random() < 0.2
     values = {"height": height, "weight": max(weight, 40), "pulse": rng.randint(58, 96),
               "temperature": round(rng.uniform(36.1, 37.1), 1),
