@@ -1,0 +1,139 @@
+"""HL7 v2 ORU^R01 from analyzers: parse, file through the common result path, answer with an ACK.
+
+Answers: AA when every observation was filed; AE when some were not (bad value, or held for
+review), saying why in MSA-3 and ERR; AR when the message itself cannot be processed. Unknown
+test codes and unknown detainees are held for review, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import hl7
+from sqlmodel import Session
+
+from labs.catalog import catalogue
+from labs.held import hold
+from labs.results import Rejected, Submission, check, file, subjects
+from telemed.timeutil import utcnow
+
+SKIPPED_VALUE_TYPES = {"ED", "RP"}  # histograms and scattergrams travel as Base64 images
+PERCENT_UNITS = {"%", ""}
+
+
+@dataclass(frozen=True)
+class Ack:
+    code: str  # AA | AE | AR
+    text: str
+    message: str  # the ACK to send
+
+    @property
+    def accepted(self) -> bool:
+        return self.code == "AA"
+
+
+def escape(text: str) -> str:
+    for raw, escaped in (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\")):
+        text = text.replace(raw, escaped)
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def ack(code: str, text: str, *, control_id: str = "", receiver: tuple[str, str] = ("", ""),
+        version: str = "2.3.1") -> Ack:
+    stamp = utcnow().strftime("%Y%m%d%H%M%S")
+    segments = [f"MSH|^~\\&|TELEMED|LAB|{receiver[0]}|{receiver[1]}|{stamp}||ACK^R01|ACK{control_id}|P|{version}",
+                f"MSA|{code}|{control_id}|{escape(text)[:800]}"]
+    if code != "AA":
+        error = "207&Application internal error&HL70357" if code == "AE" else "200&Unsupported message&HL70357"
+        segments.append(f"ERR|^^^{error}|||E||||{escape(text)[:800]}")
+    return Ack(code, text, "\r".join(segments))
+
+
+def _field(segment, index: int, component: int = 1) -> str:
+    """Component ``component`` of the first repetition of field ``index`` (HL7 numbering), as text."""
+    try:
+        raw = str(segment(index))
+    except (IndexError, KeyError):
+        return ""
+    parts = raw.split("~")[0].split("^")
+    return parts[component - 1].strip() if component <= len(parts) else ""
+
+
+def _time(text: str, tz: ZoneInfo) -> datetime | None:
+    digits = text.split("+")[0].split("-")[0].split(".")[0]
+    for fmt in ("%Y%m%d%H%M%S", "%Y%m%d%H%M", "%Y%m%d"):
+        try:
+            return datetime.strptime(digits, fmt).replace(tzinfo=tz)
+        except ValueError:
+            continue
+    return None
+
+
+def _is_mindray(sender: str) -> bool:
+    return "MINDRAY" in sender.upper() or sender.upper().startswith("BC-")
+
+
+def process(session: Session, text: str, facility_id: str, tz: ZoneInfo) -> Ack:
+    """File what can be filed, hold what needs a person, and say so in the ACK."""
+    text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+    try:
+        message = hl7.parse(text)
+        msh = message.segment("MSH")
+    except Exception as exc:  # noqa: BLE001 - python-hl7 raises assorted errors on garbage
+        return ack("AR", f"malformed HL7 message: {exc}")
+    control_id = _field(msh, 10)
+    sender = " ".join(filter(None, (_field(msh, 3), _field(msh, 3, 2), _field(msh, 4))))
+    reply = {"control_id": control_id, "receiver": (_field(msh, 3), _field(msh, 4)), "version": _field(msh, 12) or "2.3.1"}
+    kind = f"{_field(msh, 9)}^{_field(msh, 9, 2)}"
+    if kind != "ORU^R01":
+        return ack("AR", f"unsupported message type {kind}; this interface accepts ORU^R01", **reply)
+    try:
+        pid = message.segment("PID")
+        obr = message.segment("OBR")
+    except KeyError as exc:
+        return ack("AR", f"missing segment {exc}", **reply)
+    booking = _field(pid, 3)
+    if not booking:
+        return ack("AR", "PID-3 (booking number) is empty", **reply)
+    at = _time(_field(obr, 7), tz) or _time(_field(msh, 7), tz)
+    if at is None:
+        return ack("AR", "no observation time in OBR-7 or MSH-7", **reply)
+    subject = subjects(session, bookings={booking}).get(booking)
+    if subject is None or subject.facility_id != facility_id:
+        reason = f"unknown detainee {booking} in this facility: held for review"
+        hold(session, channel="hl7", facility_id=facility_id, sender=sender, reason=reason, content=text)
+        return ack("AE", reason, **reply)
+    checked, problems, unknown = [], [], []
+    fractions = _is_mindray(sender)
+    for obx in _segments(message, "OBX"):
+        value_type, code, value, unit = _field(obx, 2), _field(obx, 3), _field(obx, 5), _field(obx, 6)
+        if value_type in SKIPPED_VALUE_TYPES or not value.strip():
+            continue
+        test = catalogue().test(code)
+        if fractions and test is not None and test.unit == "%" and unit in PERCENT_UNITS:
+            unit = "1"  # Mindray sends percentages and HCT as fractions (0.405)
+        try:
+            checked.append(check(Submission(subject.patient_id, code, value, at, unit=unit, line=_set_id(obx)), subject))
+        except Rejected as exc:
+            (unknown if exc.hold else problems).append(f"OBX {_set_id(obx)}: {exc}")
+    filed = file(session, checked, "hl7")
+    if unknown:
+        hold(session, channel="hl7", facility_id=facility_id, sender=sender,
+             reason="; ".join(unknown) + " (other observations filed)", content=text)
+    if not unknown and not problems:
+        return ack("AA", f"filed {len(filed.results)}, duplicates {filed.duplicates}", **reply)
+    notes = problems + [f"{u}: held for review" for u in unknown]
+    return ack("AE", f"filed {len(filed.results)}; " + "; ".join(notes), **reply)
+
+
+def _segments(message, name: str) -> list:
+    try:
+        return list(message.segments(name))
+    except KeyError:
+        return []
+
+
+def _set_id(obx) -> str:
+    return _field(obx, 1)

@@ -1,0 +1,108 @@
+"""HL7 ORU^R01 over a real MLLP socket: ACK/NAK content, Mindray fractions, held messages."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from labs.mllp import serve
+from labs.models import HeldMessage, LabResult
+from tests.conftest import both_databases
+from tests.labs_support import oru, send_mllp
+
+
+@pytest.fixture
+async def listener(context, world, unused_tcp_port_factory):
+    port = unused_tcp_port_factory()
+    server = await serve(context.db, context.settings, "fac-a", "127.0.0.1", port)
+    yield port
+    server.close()
+    await server.wait_closed()
+
+
+def results(context) -> dict[str, LabResult]:
+    return {r.loinc: r for r in context.db.call(lambda s: s.execute(select(LabResult)).scalars().all())}
+
+
+def held(context) -> list[HeldMessage]:
+    return context.db.call(lambda s: s.execute(select(HeldMessage)).scalars().all())
+
+
+def msa(answer: str) -> list[str]:
+    return next(seg for seg in answer.split("\r") if seg.startswith("MSA")).split("|")
+
+
+@both_databases
+async def test_mindray_message_is_filed_with_fractions_scaled(context, listener):
+    message = oru("fac-a-1", [
+        ("NM", "6690-2^WBC^LN", "6.52", "10*9/L"),
+        ("NM", "4544-3^HCT^LN", "0.405", "%"),
+        ("NM", "770-8^NEU%^LN", "0.612", "%"),
+        ("NM", "718-7^HGB^LN", "45", "g/L"),
+        ("ED", "15001^WBC Histogram. BMP^99MRC", "^Image^BMP^Base64^Qk02AAAAAAAAADYAAAAoAAAA", ""),
+    ], control="C100")
+    answer = await send_mllp(listener, message)
+    assert msa(answer)[1:3] == ["AA", "C100"]
+    assert "ACK^R01" in answer
+    filed = results(context)
+    assert filed["4544-3"].value_num == pytest.approx(40.5) and filed["4544-3"].flag == "N"
+    assert filed["770-8"].value_num == pytest.approx(61.2)
+    assert filed["718-7"].flag == "LL" and filed["6690-2"].source == "hl7"
+    again = await send_mllp(listener, message)  # an analyzer re-sends when an ACK is late
+    assert msa(again)[1] == "AA" and "duplicates 4" in msa(again)[3]
+    assert len(results(context)) == 4
+
+
+async def test_unknown_codes_are_held_and_the_rest_filed(context, listener):
+    answer = await send_mllp(listener, oru("fac-a-1", [
+        ("NM", "2823-3^K^LN", "4.1", "mmol/L"),
+        ("NM", "99999^XYZ^99MRC", "12", ""),
+    ], control="C101", sender="LIS^Generic"))
+    code, control, text = msa(answer)[1:4]
+    assert (code, control) == ("AE", "C101")
+    assert "unknown test code" in text and "held for review" in text and "filed 1" in text
+    assert "ERR|" in answer
+    assert set(results(context)) == {"2823-3"}
+    [kept] = held(context)
+    assert "99999" in kept.reason and "OBX|2|NM|99999" in kept.content and kept.facility_id == "fac-a"
+
+
+async def test_unknown_detainee_is_held(context, listener):
+    message = oru("NOBODY-7", [("NM", "2823-3^K^LN", "4.1", "mmol/L")], control="C102")
+    answer = await send_mllp(listener, message)
+    assert msa(answer)[1] == "AE" and "unknown detainee NOBODY-7" in msa(answer)[3]
+    assert results(context) == {}
+    [kept] = held(context)
+    assert kept.channel == "hl7" and kept.content.startswith("MSH|")
+    other_facility = await send_mllp(listener, oru("fac-b-1", [("NM", "2823-3^K^LN", "4.1", "mmol/L")],
+                                                   control="C103"))
+    assert msa(other_facility)[1] == "AE" and len(held(context)) == 2 and results(context) == {}
+
+
+async def test_bad_values_and_malformed_messages(context, listener):
+    answer = await send_mllp(listener, oru("fac-a-1", [("NM", "2823-3^K^LN", "high", "mmol/L"),
+                                                       ("NM", "2951-2^Na^LN", "140", "g/L")], control="C104"))
+    code, _, text = msa(answer)[1:4]
+    assert code == "AE" and "not a number" in text and "not accepted" in text
+    wrong_type = await send_mllp(listener, "MSH|^~\\&|HIS||TELEMED||20260301||ADT^A01|C105|P|2.3.1\rPID|1||fac-a-1")
+    assert msa(wrong_type)[1:3] == ["AR", "C105"] and r"ADT\S\A01" in msa(wrong_type)[3]  # "^" escaped
+    garbage = await send_mllp(listener, "this is not HL7")
+    assert msa(garbage)[1] == "AR" and "malformed" in msa(garbage)[3]
+    no_pid = await send_mllp(listener, "MSH|^~\\&|A||B||20260301||ORU^R01|C106|P|2.3.1\rOBR|1")
+    assert msa(no_pid)[1] == "AR" and "PID" in msa(no_pid)[3]
+    assert results(context) == {}
+
+
+async def test_one_connection_many_messages(context, listener):
+    from hl7.mllp import open_hl7_connection
+
+    reader, writer = await open_hl7_connection("127.0.0.1", listener, encoding="utf-8")
+    for n in range(3):
+        writer.writeblock(oru("fac-a-1", [("NM", "2823-3^K^LN", f"4.{n}", "mmol/L")], control=f"M{n}",
+                              when=f"2026030108{n:02d}00").encode())
+        await writer.drain()
+        assert msa((await asyncio.wait_for(reader.readblock(), 5)).decode())[1:3] == ["AA", f"M{n}"]
+    writer.close()
+    assert len(context.db.call(lambda s: s.execute(select(LabResult)).scalars().all())) == 3
