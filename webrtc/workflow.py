@@ -246,6 +246,18 @@ def mark_call_ended(session: Session, consult_id: str) -> None:
     session.add(consult)
 
 
+def attach_recording(session: Session, consult_id: str, url: str, size: int, duration_s: float) -> str:
+    consult = get_consult(session, consult_id)
+    stored = store.create(session, resources.recording(
+        patient_id=consult.patient_id, consult_id=consult.id, url=url, size=size, duration_s=duration_s,
+        at=utcnow()), validated=True)
+    session.add(ConsultShare(consult_id=consult.id, resource_type="DocumentReference", resource_id=stored.id,
+                             produced=True))
+    consult.recording_id = stored.id
+    session.add(consult)
+    return stored.id
+
+
 def save_draft(session: Session, who: Principal, consult_id: str, body: dict) -> Consult:
     consult = get_consult(session, consult_id)
     _need(who.user_id == consult.specialist_id, "only the assigned specialist writes the note", 403)

@@ -1,0 +1,134 @@
+"""Real calls through the server's aiortc relay between two aiortc clients: frames both ways,
+chat, statistics, recording, a drop and a rejoin; and who may not join."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+import aiohttp
+import av
+import pytest
+
+from ehr import store
+from telemed.context import Context
+from tests.consults_support import call, requested, scheduled
+from webrtc.client import Participant
+from webrtc.models import Consult
+
+
+async def _join(client, login, cid: str, username: str) -> Participant:
+    participant = Participant(str(client.make_url("")).rstrip("/"), await login(username), cid)
+    await participant.connect()
+    return participant
+
+
+async def _next(participant: Participant, kind: str) -> dict:
+    while (message := await asyncio.wait_for(participant.messages.get(), 5))["type"] != kind:
+        pass
+    return message
+
+
+def _in_order(counters: list[int]) -> bool:
+    """The sender's frames, forward in time: each step advances the counter (mod 16) a little."""
+    steps = [(b - a) % 16 for a, b in zip(counters, counters[1:])]
+    return len(steps) > 10 and all(s < 8 for s in steps) and sum(s > 0 for s in steps) > 0.8 * len(steps)
+
+
+async def test_call_relays_both_ways_records_and_keeps_stats(client, login, context, world):
+    cid = (await scheduled(client, login, recording=True))["id"]
+    doc = await _join(client, login, cid, "doc-a")
+    assert (await _next(doc, "state"))["waiting_for"] == ["specialist"]
+    spec = await _join(client, login, cid, "spec-1")
+    started = time.monotonic()
+    await asyncio.gather(doc.wait_live(), spec.wait_live())
+    assert doc.state["recording"] is True
+    await asyncio.gather(doc.call(), spec.call())
+    from_spec, from_doc = await asyncio.gather(doc.wait_frames(60), spec.wait_frames(60))
+    assert _in_order(from_spec.counters) and _in_order(from_doc.counters)
+    await doc.send({"type": "chat", "text": "血压 130/85"})
+    for _ in range(50):
+        if spec.chat:
+            break
+        await asyncio.sleep(0.1)
+    assert spec.chat[0]["text"] == "血压 130/85" and spec.chat[0]["user_id"] == world.users["doc-a"]
+    await asyncio.sleep(max(0.0, 7.0 - (time.monotonic() - started)))  # two stats samples at least
+    await doc.close()
+    await spec.close()
+    duration = time.monotonic() - started
+
+    consult = await _wait_for(context, cid, lambda c: c.recording_id)
+    assert consult.status == "held" and consult.call_started_at and consult.call_ended_at
+    document = context.db.call(store.read, "DocumentReference", consult.recording_id).resource
+    path = context.settings.data_dir / "recordings" / document["content"][0]["attachment"]["url"].rsplit("/", 1)[1]
+    with av.open(str(path)) as recording:
+        kinds = sorted(s.type for s in recording.streams)
+        seconds = recording.duration / av.time_base
+        frames = sum(1 for _ in recording.decode(recording.streams.video[0]))
+    assert kinds == ["audio", "audio", "video", "video"]
+    assert duration - 3.0 < seconds <= duration + 0.5
+    assert frames > 20 * (seconds - 2)
+
+    shown = await call(client, "GET", f"/api/consults/{cid}/stats", await login("doc-a"))
+    rates = [p["frame_rate"] for p in shown["participants"]]
+    assert len(rates) == 2 and all(r and r > 10 for r in rates)
+    assert all(p["bitrate_kbps"] and p["bitrate_kbps"] > 50 for p in shown["participants"])
+
+
+async def _wait_for(context, cid: str, ready, timeout: float = 15) -> Consult:
+    deadline = time.monotonic() + timeout
+    while True:
+        consult = context.db.call(lambda s: s.get(Consult, cid))
+        if ready(consult) or time.monotonic() > deadline:
+            return consult
+        await asyncio.sleep(0.2)
+
+
+async def test_a_dropped_participant_rejoins_without_restarting_the_other(client, login, context, world):
+    cid = (await scheduled(client, login, recording=False))["id"]
+    doc = await _join(client, login, cid, "doc-a")
+    spec = await _join(client, login, cid, "spec-1")
+    await asyncio.gather(doc.wait_live(), spec.wait_live())
+    await asyncio.gather(doc.call(), spec.call())
+    await asyncio.gather(doc.wait_frames(15), spec.wait_frames(15))
+    doc_pc = doc.pc
+
+    await spec.go_silent()
+    dropped_at = time.monotonic()
+    while len(doc.state["participants"]) != 1:
+        assert time.monotonic() - dropped_at < 7, "the silent participant was not dropped in time"
+        await asyncio.sleep(0.1)
+    detected = time.monotonic() - dropped_at
+    assert detected < 6.5
+
+    again = await _join(client, login, cid, "spec-1")
+    await again.wait_live()
+    await again.call()
+    await asyncio.gather(doc.wait_frames(30), again.wait_frames(30))
+    assert doc.pc is doc_pc and doc_pc.connectionState == "connected"
+    assert doc.state["slots"][0] == world.users["spec-1"]
+    await asyncio.gather(doc.close(), again.close(), spec.close())
+
+
+async def test_outsiders_and_wrong_places_cannot_join(client, login, context, world, aiohttp_client):
+    cid = (await requested(client, login))["id"]
+    base = str(client.make_url("")).rstrip("/")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as early:
+        await Participant(base, await login("doc-a"), cid).connect()
+    assert early.value.status == 409  # not scheduled yet
+
+    cid = (await scheduled(client, login))["id"]
+    for outsider in ("spec-2", "doc-b", "officer-a"):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await Participant(base, await login(outsider), cid).connect()
+        assert refused.value.status == 403
+
+    from telemed.app import create_app
+    elsewhere = Context(settings=replace(context.settings, facility_networks=("fac-a=10.20.0.0/16",)),
+                        db=context.db, audit=context.audit)
+    other = await aiohttp_client(create_app(context=elsewhere))
+    token = await login("doc-a")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as outside:
+        await Participant(str(other.make_url("")).rstrip("/"), token, cid).connect()
+    assert outside.value.status == 403

@@ -1,0 +1,179 @@
+"""A headless consult participant on aiortc: synthetic camera and microphone, the signaling
+protocol, the heartbeat. Used by the tests and the benchmark; also a smoke check of a server.
+
+The synthetic camera writes a frame counter into the picture, so a receiver can tell that the
+frames it decodes are the sender's, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+import av
+import numpy as np
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+
+from webrtc.media import SLOTS
+
+HEARTBEAT_SECONDS = 1.0
+
+
+class CounterVideoTrack(VideoStreamTrack):
+    """640x480 at 30 fps; the top-left 32x32 block holds the frame counter (mod 16) as one of 16
+    grey levels, far enough apart to survive lossy coding."""
+
+    def __init__(self, width: int = 640, height: int = 480) -> None:
+        super().__init__()
+        self.width, self.height = width, height
+        self.sent = 0
+
+    async def recv(self) -> av.VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        image = np.full((self.height, self.width, 3), 90, dtype=np.uint8)
+        image[:, (self.sent * 4) % self.width] = 255  # a moving line: real motion for the encoder
+        image[:32, :32] = (self.sent % 16) * 16 + 8
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts, frame.time_base = pts, time_base
+        self.sent += 1
+        return frame
+
+
+def counter_of(frame: av.VideoFrame) -> int:
+    """The sender's frame counter, mod 16."""
+    return int(np.median(frame.to_ndarray(format="gray")[8:24, 8:24])) // 16
+
+
+class ToneAudioTrack(AudioStreamTrack):
+    """A 440 Hz tone, 20 ms frames of 48 kHz mono s16."""
+
+    async def recv(self) -> av.AudioFrame:
+        frame = await super().recv()
+        start = frame.pts
+        samples = np.arange(start, start + frame.samples)
+        tone = (3000 * np.sin(2 * np.pi * 440 * samples / frame.sample_rate)).astype(np.int16)
+        out = av.AudioFrame.from_ndarray(tone.reshape(1, -1), format="s16", layout="mono")
+        out.sample_rate, out.pts, out.time_base = frame.sample_rate, frame.pts, fractions.Fraction(1, frame.sample_rate)
+        return out
+
+
+@dataclass
+class Received:
+    frames: int = 0
+    counters: list[int] = field(default_factory=list)
+    first_at: float | None = None
+    times: list[float] = field(default_factory=list)
+
+
+class Participant:
+    def __init__(self, base_url: str, headers: dict[str, str], consult_id: str, *, keep_counters: bool = True) -> None:
+        self.url = f"{base_url.replace('http', 'ws', 1)}/ws/consults/{consult_id}"
+        self.headers = headers
+        self.keep_counters = keep_counters
+        self.messages: asyncio.Queue = asyncio.Queue()
+        self.state: dict = {}
+        self.chat: list[dict] = []
+        self.received: dict[str, Received] = {}  # mid -> what arrived there
+        self.pc: RTCPeerConnection | None = None
+        self.video = CounterVideoTrack()
+        self.offer_sent_at = 0.0
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._live = asyncio.Event()
+        self._answer: asyncio.Future | None = None
+
+    async def connect(self) -> None:
+        self._session = aiohttp.ClientSession()
+        self._ws = await self._session.ws_connect(self.url, headers=self.headers)
+        self._tasks = [asyncio.ensure_future(self._read()), asyncio.ensure_future(self._heartbeat())]
+
+    async def _read(self) -> None:
+        async for message in self._ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                break
+            data = message.json()
+            if data["type"] == "state":
+                self.state = data
+                if data["state"] == "live":
+                    self._live.set()
+            elif data["type"] == "answer" and self._answer and not self._answer.done():
+                self._answer.set_result(data["sdp"])
+            elif data["type"] == "chat":
+                self.chat.append(data)
+            await self.messages.put(data)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await self._ws.send_json({"type": "ping", "t": time.time()})
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    async def send(self, message: dict) -> None:
+        await self._ws.send_json(message)
+
+    async def wait_live(self, timeout: float = 10) -> None:
+        await asyncio.wait_for(self._live.wait(), timeout)
+
+    async def call(self, timeout: float = 10) -> None:
+        """Offer the slot layout (own media out and the first other in, then receive-only slots)."""
+        self.pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTransceiver(ToneAudioTrack(), direction="sendrecv")
+        pc.addTransceiver(self.video, direction="sendrecv")
+        for _ in range(SLOTS - 1):
+            pc.addTransceiver("audio", direction="recvonly")
+            pc.addTransceiver("video", direction="recvonly")
+        pc.on("track", lambda track: self._tasks.append(asyncio.ensure_future(self._consume(pc, track))))
+        await pc.setLocalDescription(await pc.createOffer())
+        self._answer = asyncio.get_running_loop().create_future()
+        self.offer_sent_at = time.perf_counter()
+        await self.send({"type": "offer", "sdp": pc.localDescription.sdp})
+        sdp = await asyncio.wait_for(self._answer, timeout)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def _consume(self, pc: RTCPeerConnection, track) -> None:
+        mid = next(t.mid for t in pc.getTransceivers() if t.receiver.track is track)
+        received = self.received.setdefault(f"{mid}:{track.kind}", Received())
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                now = time.perf_counter()
+                received.frames += 1
+                received.first_at = received.first_at or now
+                if track.kind == "video":
+                    received.times.append(now)
+                    if self.keep_counters:
+                        received.counters.append(counter_of(frame))
+
+    def video_in(self, slot: int = 0) -> Received:
+        """Video arriving in a slot (slot 0 is the transceiver pair 0/1)."""
+        return self.received.get(f"{2 * slot + 1}:video", Received())
+
+    async def wait_frames(self, count: int, slot: int = 0, timeout: float = 10) -> Received:
+        start = self.video_in(slot).frames
+        deadline = time.monotonic() + timeout
+        while self.video_in(slot).frames < start + count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.video_in(slot).frames - start} of {count} frames in {timeout} s")
+            await asyncio.sleep(0.05)
+        return self.video_in(slot)
+
+    async def go_silent(self) -> None:
+        """A network cut as the server sees it: no heartbeat, no media, no goodbye."""
+        for task in self._tasks:
+            task.cancel()
+        if self.pc is not None:
+            await self.pc.close()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self.pc is not None:
+            await self.pc.close()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._session is not None:
+            await self._session.close()

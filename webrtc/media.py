@@ -1,0 +1,70 @@
+"""The media layer's small interface, so that an SFU (Janus, LiveKit) can replace the embedded
+aiortc relay, and the pieces every implementation shares: ICE configuration and the slot
+layout of an offer.
+
+Slot layout: every participant offers ``SLOTS`` (audio, video) transceiver pairs, in that
+order. Pair 0 is sendrecv: the participant's own camera and microphone out, the first other
+participant in. Pairs 1.. are recvonly: the further participants (a second specialist, an
+interpreter). The server fills each slot with whoever holds it, and refills it when that
+person drops and rejoins, so nobody else renegotiates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from aiortc import RTCConfiguration, RTCIceServer
+
+from telemed.config import Settings
+from webrtc.stats import Sample
+
+SLOTS = 2  # other participants a viewer sees: the counterpart, plus one invited guest
+
+
+def ice_configuration(settings: Settings) -> RTCConfiguration:
+    """ICE servers only from configuration. An empty list, not None: with None aiortc falls back
+    to a public STUN server, which stalls every join on a network without internet."""
+    servers = [RTCIceServer(urls=url, username=settings.turn_username or None,
+                            credential=settings.turn_credential or None) if url.startswith("turn")
+               else RTCIceServer(urls=url) for url in settings.ice_servers]
+    return RTCConfiguration(iceServers=servers)
+
+
+def browser_ice_servers(settings: Settings) -> list[dict]:
+    """The same servers for the browser's RTCPeerConnection."""
+    servers: list[dict] = []
+    for url in settings.ice_servers:
+        entry: dict = {"urls": url}
+        if url.startswith("turn"):
+            entry.update(username=settings.turn_username, credential=settings.turn_credential)
+        servers.append(entry)
+    return servers
+
+
+@dataclass(frozen=True)
+class Description:
+    sdp: str
+    type: str
+
+
+class MediaBackend(Protocol):
+    """Media for consult rooms. ``participant`` is a user id: one connection per user and room;
+    joining again replaces that user's connection (a rejoin) without touching the others."""
+
+    async def join(self, room: str, participant: int, offer: Description) -> Description: ...
+
+    async def leave(self, room: str, participant: int) -> None: ...
+
+    def slots(self, room: str, viewer: int) -> list[int | None]:
+        """Who is in each of ``viewer``'s slots."""
+
+    async def stats(self, room: str) -> list[Sample]: ...
+
+    async def start_recording(self, room: str, folder: Path) -> None: ...
+
+    async def stop_recording(self, room: str) -> Path | None:
+        """Stop, combine the participants' files, and return the combined file (None: nothing)."""
+
+    async def close(self) -> None: ...

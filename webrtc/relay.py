@@ -1,0 +1,300 @@
+"""The embedded media backend: one server-side aiortc RTCPeerConnection per participant, media
+relayed between them (never peer to peer), all on a media event loop in its own thread so that
+RTP, DTLS and SRTP work never delays an HTTP request on the application's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, TypeVar
+
+import av
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamError
+
+from telemed.config import Settings
+from webrtc.media import SLOTS, Description, ice_configuration
+from webrtc.recording import ParticipantRecorder, combine
+from webrtc.stats import Sample
+
+log = logging.getLogger("telemed.webrtc.relay")
+T = TypeVar("T")
+KINDS = ("audio", "video")
+EPOCH = time.monotonic()
+
+
+class SlotTrack(MediaStreamTrack):
+    """What one viewer receives in one slot: whoever holds the slot now. Its source can change
+    (a drop, a rejoin) while the viewer's sender keeps running: no renegotiation."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.source: MediaStreamTrack | None = None
+        self._proxy: MediaStreamTrack | None = None
+        self._pump: asyncio.Task | None = None
+        self._latest: av.VideoFrame | av.AudioFrame | None = None
+        self._ready = asyncio.Event()
+        self._samples = 0
+
+    def feed(self, source: MediaStreamTrack | None, relay: MediaRelay) -> None:
+        if source is self.source:
+            return
+        self._unfeed()
+        self.source = source
+        if source is not None:
+            # Unbuffered: a slow viewer skips frames instead of queueing them without bound.
+            self._proxy = relay.subscribe(source, buffered=False)
+            self._pump = asyncio.ensure_future(self._run(self._proxy))
+
+    def _unfeed(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+        if self._proxy is not None:
+            self._proxy.stop()
+        self._pump = self._proxy = self.source = None
+
+    async def _run(self, proxy: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                self._latest = await proxy.recv()
+                self._ready.set()
+
+    async def recv(self) -> av.VideoFrame | av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        await self._ready.wait()
+        self._ready.clear()
+        return self._restamp(self._latest)
+
+    def _restamp(self, frame):
+        # Sources change under a running encoder: timestamps must keep counting from one clock.
+        if self.kind == "video":
+            frame.pts, frame.time_base = int((time.monotonic() - EPOCH) * 90000), Fraction(1, 90000)
+            return frame
+        copy = av.AudioFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name, layout=frame.layout.name)
+        copy.sample_rate, copy.pts, copy.time_base = frame.sample_rate, self._samples, Fraction(1, frame.sample_rate)
+        self._samples += frame.samples
+        return copy
+
+    def stop(self) -> None:
+        self._unfeed()
+        super().stop()
+
+
+@dataclass(eq=False)
+class Peer:
+    user_id: int
+    pc: RTCPeerConnection
+    inbound: dict[str, MediaStreamTrack] = field(default_factory=dict)
+    slots: list[dict[str, SlotTrack]] = field(default_factory=list)
+    frames: int = 0  # video frames received from this participant
+    first_frame: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    last: tuple[float, int, int] = (0.0, 0, 0)  # at, bytes received, frames: for rates
+
+
+@dataclass(eq=False)
+class Room:
+    name: str
+    relay: MediaRelay = field(default_factory=MediaRelay)
+    peers: dict[int, Peer] = field(default_factory=dict)
+    order: list[int] = field(default_factory=list)
+    recorders: dict[int, ParticipantRecorder] | None = None
+    recording_folder: Path | None = None
+    recording_started: float = 0.0
+
+    def others(self, viewer: int) -> list[int]:
+        return [u for u in self.order if u != viewer and u in self.peers]
+
+
+class MediaLoop:
+    """An event loop in its own thread; coroutines are submitted from the application's loop."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+
+
+class AiortcBackend:
+    """``MediaBackend`` on aiortc: decode each participant once, fan the frames out through an
+    unbuffered MediaRelay, encode per viewer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.media = MediaLoop("media")
+        self.rooms: dict[str, Room] = {}
+
+    async def join(self, room: str, participant: int, offer: Description) -> Description:
+        return await self.media.call(self._join(room, participant, offer))
+
+    async def leave(self, room: str, participant: int) -> None:
+        await self.media.call(self._leave(room, participant))
+
+    def slots(self, room: str, viewer: int) -> list[int | None]:
+        current = self.rooms.get(room)
+        others = current.others(viewer) if current else []
+        return [others[i] if i < len(others) else None for i in range(SLOTS)]
+
+    async def stats(self, room: str) -> list[Sample]:
+        return await self.media.call(self._stats(room))
+
+    async def first_frame(self, room: str, participant: int, timeout: float) -> bool:
+        return await self.media.call(self._first_frame(room, participant, timeout))
+
+    async def start_recording(self, room: str, folder: Path) -> None:
+        await self.media.call(self._start_recording(room, folder))
+
+    async def stop_recording(self, room: str) -> Path | None:
+        parts = await self.media.call(self._stop_recording(room))
+        if not parts:
+            return None
+        return await asyncio.get_running_loop().run_in_executor(None, _finish_recording, room, parts)
+
+    async def close(self) -> None:
+        for name in list(self.rooms):
+            for user_id in list(self.rooms[name].peers):
+                await self.leave(name, user_id)
+        self.media.stop()
+
+    # --- on the media loop ------------------------------------------------------------------
+
+    async def _join(self, name: str, user_id: int, offer: Description) -> Description:
+        room = self.rooms.setdefault(name, Room(name))
+        if user_id in room.peers:
+            await self._leave(name, user_id, keep_room=True)  # a rejoin replaces the old connection
+        pc = RTCPeerConnection(ice_configuration(self.settings))
+        peer = Peer(user_id, pc)
+        pc.on("track", lambda track: peer.inbound.__setitem__(track.kind, track))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type=offer.type))
+        for _ in range(SLOTS):
+            slot = {kind: SlotTrack(kind) for kind in KINDS}
+            for kind in KINDS:
+                pc.addTrack(slot[kind])
+            peer.slots.append(slot)
+        # aiortc gathers every candidate here before answering: there is no trickle ICE.
+        await pc.setLocalDescription(await pc.createAnswer())
+        room.peers[user_id] = peer
+        if user_id not in room.order:
+            room.order.append(user_id)
+        self._tap(room, peer)
+        self._rewire(room)
+        return Description(pc.localDescription.sdp, pc.localDescription.type)
+
+    def _tap(self, room: Room, peer: Peer) -> None:
+        """Keep every inbound track drained (counting frames), and record it when recording."""
+        for kind, track in peer.inbound.items():
+            peer.tasks.append(asyncio.ensure_future(self._drain(room, peer, kind, track)))
+
+    async def _drain(self, room: Room, peer: Peer, kind: str, track: MediaStreamTrack) -> None:
+        proxy = room.relay.subscribe(track, buffered=False)
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await proxy.recv()
+                if kind == "video":
+                    peer.frames += 1
+                    peer.first_frame.set()
+                if room.recorders is not None:
+                    self._recorder(room, peer.user_id).feed(frame)
+
+    def _recorder(self, room: Room, user_id: int) -> ParticipantRecorder:
+        if user_id not in room.recorders:
+            room.recorders[user_id] = ParticipantRecorder(room.recording_folder, f"{room.name}-{user_id}",
+                                                          room.recording_started)
+        return room.recorders[user_id]
+
+    def _rewire(self, room: Room) -> None:
+        for viewer in room.peers.values():
+            others = room.others(viewer.user_id)
+            for index, slot in enumerate(viewer.slots):
+                source = room.peers[others[index]] if index < len(others) else None
+                for kind in KINDS:
+                    slot[kind].feed(source.inbound.get(kind) if source else None, room.relay)
+
+    async def _leave(self, name: str, user_id: int, keep_room: bool = False) -> None:
+        room = self.rooms.get(name)
+        peer = room.peers.pop(user_id, None) if room else None
+        if peer is None:
+            return
+        for task in peer.tasks:
+            task.cancel()
+        for slot in peer.slots:
+            for track in slot.values():
+                track.stop()
+        await peer.pc.close()
+        if not keep_room:
+            room.order.remove(user_id)
+        self._rewire(room)
+        if not room.peers and room.recorders is None and not keep_room:
+            del self.rooms[name]
+
+    async def _first_frame(self, name: str, user_id: int, timeout: float) -> bool:
+        peer = self.rooms[name].peers[user_id]
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(peer.first_frame.wait(), timeout)
+        return peer.first_frame.is_set()
+
+    async def _stats(self, name: str) -> list[Sample]:
+        room = self.rooms.get(name)
+        return [await _sample(peer) for peer in list(room.peers.values())] if room else []
+
+    async def _start_recording(self, name: str, folder: Path) -> None:
+        room = self.rooms.setdefault(name, Room(name))
+        if room.recorders is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            room.recording_folder, room.recording_started, room.recorders = folder, time.monotonic(), {}
+
+    async def _stop_recording(self, name: str) -> list[ParticipantRecorder]:
+        room = self.rooms.get(name)
+        if room is None or room.recorders is None:
+            return []
+        recorders, room.recorders = list(room.recorders.values()), None
+        if not room.peers:
+            del self.rooms[name]
+        return recorders
+
+
+def _finish_recording(name: str, recorders: list[ParticipantRecorder]) -> Path | None:
+    parts = [path for recorder in recorders for path in recorder.close()]
+    if not parts:
+        return None
+    target = parts[0].with_name(f"{name}-{int(time.time())}.mkv")
+    combine(parts, target)
+    for part in parts:
+        part.unlink(missing_ok=True)
+    return target
+
+
+async def _sample(peer: Peer) -> Sample:
+    report = await peer.pc.getStats()
+    rtt = [s.roundTripTime for s in report.values() if s.type == "remote-inbound-rtp"]
+    inbound = [s for s in report.values() if s.type == "inbound-rtp"]
+    received = sum(s.bytesReceived for s in report.values() if s.type == "transport")
+    now = time.monotonic()
+    at, before, frames_before = peer.last
+    peer.last = (now, received, peer.frames)
+    elapsed = now - at if at else 0.0
+    return Sample(
+        user_id=peer.user_id,
+        rtt_ms=round(1000 * max(rtt), 1) if rtt else None,
+        bitrate_kbps=round(8 * (received - before) / elapsed / 1000, 1) if elapsed else None,
+        frame_rate=round((peer.frames - frames_before) / elapsed, 1) if elapsed else None,
+        packets_lost=sum(s.packetsLost for s in inbound) if inbound else None,
+        packets_received=sum(s.packetsReceived for s in inbound) if inbound else None,
+    )

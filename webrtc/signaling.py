@@ -1,0 +1,256 @@
+"""``/ws/consults/{id}``: the consult room's signaling socket.
+
+One socket per participant (authenticated by the app's middleware: the session cookie in a
+browser, a Bearer header for a program). The server holds the room: a waiting room until the
+on-site doctor and a specialist are both there and the custody facts are recorded, then the
+call. Participants send a heartbeat every second; one silent for ``HEARTBEAT_TIMEOUT`` is
+dropped at once (aiortc itself would notice only after about 30 s), and rejoins with a new
+socket and a new peer connection while the others' calls go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+from aiohttp import WSMsgType, web
+
+from telemed.context import context_of
+from telemed.http import api_error, audit, authorize, principal
+from telemed.policy import Capability
+from telemed.security import Principal
+from telemed.timeutil import utcnow
+from webrtc import stats, views, workflow
+from webrtc.endpoints import is_facility_endpoint
+from webrtc.media import Description, MediaBackend, browser_ice_servers
+from webrtc.models import Consult, ConsultStatus
+from webrtc.relay import AiortcBackend
+
+log = logging.getLogger("telemed.webrtc.signaling")
+HEARTBEAT_TIMEOUT = 5.0
+WATCH_SECONDS = 0.5
+STATS_SECONDS = 3.0
+JOINABLE = (ConsultStatus.SCHEDULED, ConsultStatus.HELD)
+MEDIA = web.AppKey("consult_media", dict)  # "backend": created on first use
+ROOMS = web.AppKey("consult_rooms", dict)
+
+
+@dataclass(eq=False)
+class Member:
+    who: Principal
+    part: str  # facility | specialist
+    ws: web.WebSocketResponse
+    last_seen: float = field(default_factory=time.monotonic)
+
+
+@dataclass(eq=False)
+class ConsultRoom:
+    consult_id: str
+    app: web.Application
+    members: dict[int, Member] = field(default_factory=dict)
+    live: bool = False
+    recording: bool = False
+    consent_given: bool = False
+    recording_consent: bool = False
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    @property
+    def media(self) -> MediaBackend:
+        return media_of(self.app)
+
+    async def add(self, member: Member) -> None:
+        old = self.members.get(member.who.user_id)
+        self.members[member.who.user_id] = member
+        if old is not None:
+            await _close(old.ws)
+        if not self.tasks:
+            self.tasks = [asyncio.ensure_future(self._watch()), asyncio.ensure_future(self._sample())]
+        await self.recheck()
+
+    async def recheck(self) -> None:
+        """Re-read the custody facts (recorded meanwhile, perhaps) and go live when ready."""
+        ctx = context_of(self.app)
+        consult = await ctx.db.run(workflow.get_consult, self.consult_id)
+        self.consent_given = await ctx.db.run(workflow.consent_given, consult.consult_consent_id)
+        self.recording_consent = await ctx.db.run(workflow.consent_given, consult.recording_consent_id)
+        parts = {m.part for m in self.members.values()}
+        if not self.live and self.consent_given and {"facility", "specialist"} <= parts:
+            self.live = True
+            await ctx.db.run(workflow.mark_call_started, self.consult_id, ctx.settings.tz)
+            if self.recording_consent:
+                await self.media.start_recording(self.consult_id, ctx.settings.data_dir / "recordings")
+                self.recording = True
+        await self.announce()
+
+    async def announce(self) -> None:
+        people = [{"user_id": m.who.user_id, "name": m.who.display_name, "part": m.part} for m in self.members.values()]
+        waiting_for = [] if self.live else self._waiting_for()
+        for member in list(self.members.values()):
+            await _send(member.ws, {
+                "type": "state", "state": "live" if self.live else "waiting", "waiting_for": waiting_for,
+                "participants": people, "recording": self.recording,
+                "slots": self.media.slots(self.consult_id, member.who.user_id)})
+
+    def _waiting_for(self) -> list[str]:
+        parts = {m.part for m in self.members.values()}
+        missing = [p for p in ("facility", "specialist") if p not in parts]
+        return missing + ([] if self.consent_given else ["consent"])
+
+    async def remove(self, member: Member) -> None:
+        """Drop one participant (closed, silent or replaced); only their media stops."""
+        if self.members.get(member.who.user_id) is not member:
+            return
+        del self.members[member.who.user_id]
+        await self.media.leave(self.consult_id, member.who.user_id)
+        asyncio.ensure_future(_close(member.ws))
+        if self.members:
+            await self.announce()
+        else:
+            await self.end()
+
+    async def end(self) -> None:
+        self.app[ROOMS].pop(self.consult_id, None)
+        for task in self.tasks:
+            task.cancel()
+        ctx = context_of(self.app)
+        if self.live:
+            await ctx.db.run(workflow.mark_call_ended, self.consult_id)
+        if self.recording:
+            await _store_recording(self.app, self.consult_id, await self.media.stop_recording(self.consult_id))
+
+    async def broadcast(self, message: dict) -> None:
+        for member in list(self.members.values()):
+            await _send(member.ws, message)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            deadline = time.monotonic() - HEARTBEAT_TIMEOUT
+            for member in [m for m in self.members.values() if m.last_seen < deadline]:
+                log.info("consult %s: user %s silent, dropped", self.consult_id, member.who.username)
+                await self.remove(member)
+
+    async def _sample(self) -> None:
+        ctx = context_of(self.app)
+        while True:
+            await asyncio.sleep(STATS_SECONDS)
+            samples = await self.media.stats(self.consult_id)
+            if samples:
+                await ctx.db.run(stats.record, self.consult_id, samples)
+                await self.broadcast({"type": "quality", "samples": [s.__dict__ for s in samples]})
+
+
+async def _store_recording(app: web.Application, consult_id: str, path: Path | None) -> None:
+    if path is None:
+        return
+    ctx = context_of(app)
+    duration = await asyncio.get_running_loop().run_in_executor(None, _duration, path)
+    url = f"/api/consults/{consult_id}/recording/{path.name}"
+    await ctx.db.run(workflow.attach_recording, consult_id, url, path.stat().st_size, duration)
+
+
+def _duration(path: Path) -> float:
+    with av.open(str(path)) as container:
+        return (container.duration or 0) / av.time_base
+
+
+async def _send(ws: web.WebSocketResponse, message: dict) -> None:
+    if not ws.closed:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_json(message)
+
+
+async def _close(ws: web.WebSocketResponse) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+        await asyncio.wait_for(ws.close(), 2)
+
+
+def media_of(app: web.Application) -> MediaBackend:
+    holder = app[MEDIA]
+    if "backend" not in holder:
+        holder["backend"] = AiortcBackend(context_of(app).settings)
+    return holder["backend"]
+
+
+async def admit(request: web.Request, consult: Consult) -> str:
+    """May the caller join this consult's room, from where they are? Audited either way."""
+    who = principal(request)
+    ctx = context_of(request)
+    part = await ctx.db.run(views.role_in, who, consult)
+    resource = f"ServiceRequest/{consult.id}"
+    refusal = None
+    if part not in ("facility", "specialist"):
+        refusal = (403, "you are not a participant of this consult")
+    elif part == "facility" and not is_facility_endpoint(ctx.settings, who.org_id, request.remote):
+        refusal = (403, f"{request.remote} is not a clinic endpoint of {who.org_id}")
+    elif consult.status not in JOINABLE:
+        refusal = (409, f"consult is {consult.status}; the room opens once it is scheduled")
+    if refusal:
+        audit(request, "consult.join", "denied", patient_id=consult.patient_id, resource=resource, reason=refusal[1])
+        raise api_error(*refusal)
+    await authorize(request, Capability.JOIN_CONSULT, consult.patient_id, "consult.join")
+    return part
+
+
+async def room_socket(request: web.Request) -> web.WebSocketResponse:
+    ctx = context_of(request)
+    try:
+        consult = await ctx.db.run(workflow.get_consult, request.match_info["consult_id"])
+    except workflow.WorkflowError as error:
+        raise api_error(error.status, error.message) from None
+    part = await admit(request, consult)
+    ws = web.WebSocketResponse(max_msg_size=1024 * 1024)
+    await ws.prepare(request)
+    rooms = request.app[ROOMS]
+    room = rooms.get(consult.id) or rooms.setdefault(consult.id, ConsultRoom(consult.id, request.app))
+    member = Member(principal(request), part, ws)
+    await _send(ws, {"type": "welcome", "user_id": member.who.user_id, "part": part,
+                     "ice_servers": browser_ice_servers(ctx.settings), "heartbeat_timeout": HEARTBEAT_TIMEOUT})
+    await room.add(member)
+    try:
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                break
+            member.last_seen = time.monotonic()
+            await _handle(room, member, message.json())
+    finally:
+        # Shielded: aiohttp cancels this handler when the peer goes away, and the leaving
+        # (media, recording, the call's end) must still complete.
+        await asyncio.shield(room.remove(member))
+    return ws
+
+
+async def _handle(room: ConsultRoom, member: Member, data: dict) -> None:
+    kind = data.get("type")
+    if kind == "ping":
+        await _send(member.ws, {"type": "pong", "t": data.get("t")})
+    elif kind == "offer" and room.live:
+        answer = await room.media.join(room.consult_id, member.who.user_id,
+                                       Description(str(data.get("sdp", "")), "offer"))
+        await _send(member.ws, {"type": "answer", "sdp": answer.sdp})
+        await room.announce()  # everyone's slots changed
+    elif kind == "chat" and str(data.get("text", "")).strip():
+        await room.broadcast({"type": "chat", "user_id": member.who.user_id, "name": member.who.display_name,
+                              "text": str(data["text"])[:2000], "at": utcnow().isoformat()})
+    elif kind == "recheck":
+        await room.recheck()
+
+
+async def _shutdown(app: web.Application) -> None:
+    for room in list(app[ROOMS].values()):
+        for member in list(room.members.values()):
+            await room.remove(member)
+    if "backend" in app[MEDIA]:
+        await app[MEDIA].pop("backend").close()
+
+
+def setup(app: web.Application) -> None:
+    app[ROOMS] = {}
+    app[MEDIA] = {}
+    app.router.add_get("/ws/consults/{consult_id}", room_socket)
+    app.on_shutdown.append(_shutdown)
