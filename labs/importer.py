@@ -90,20 +90,21 @@ def read_frame(data: bytes | Path, filename: str = "") -> pd.DataFrame:
         raise ImportFailed(f"cannot read {filename or data}: {exc}") from None
 
 
-def _times(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> pd.Series:
+def _times(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> list[datetime | None]:
     text = frame[profile.columns["time"]]
     if profile.layout == "wide" and "date" in profile.columns:
         text = frame[profile.columns["date"]] + " " + text
-    parsed = pd.to_datetime(text, errors="coerce", format="mixed")
-    parsed = pd.Series([_aware(t, tz) for t in parsed], index=frame.index, dtype=object)
-    return parsed
+    parsed: dict[str, datetime | None] = {}  # analyzer files repeat each time many times
+    return [parsed[t] if t in parsed else parsed.setdefault(t, parse_time(t, tz)) for t in text]
 
 
-def _aware(moment, tz: ZoneInfo) -> datetime | None:
-    if moment is pd.NaT or pd.isna(moment):
+def parse_time(text: str, tz: ZoneInfo) -> datetime | None:
+    """ISO 8601 or ``YYYY/MM/DD HH:MM[:SS]``; without an offset, in the facility time zone."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("/", "-"))
+    except ValueError:
         return None
-    value = moment.to_pydatetime()
-    return value.replace(tzinfo=tz) if value.tzinfo is None else value
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
 def submissions(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterator[tuple[int, str, Submission | RowError]]:
@@ -119,7 +120,7 @@ def submissions(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterator
         units = frame[profile.columns["unit"]] if profile.columns.get("unit") in frame else None
         for pos, (code, value) in enumerate(zip(*cols)):
             row = pos + 2
-            at = times.iat[pos]
+            at = times[pos]
             if at is None:
                 yield row, bookings.iat[pos], RowError(row, "missing or unreadable collection time")
                 continue
@@ -128,7 +129,7 @@ def submissions(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterator
         return
     items = [(col, loinc, unit) for col, (loinc, unit) in profile.items.items() if col in frame.columns]
     for pos in range(len(frame)):
-        row, at = pos + 2, times.iat[pos]
+        row, at = pos + 2, times[pos]
         if at is None:
             yield row, bookings.iat[pos], RowError(row, "missing or unreadable collection time")
             continue
@@ -153,6 +154,7 @@ def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneIn
         if len(batch) >= BATCH:
             done = _flush(db, batch, report, source, facility_id, done, progress)
     _flush(db, batch, report, source, facility_id, done, progress)
+    report.errors.sort(key=lambda e: e.row)
     return report
 
 
