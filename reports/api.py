@@ -6,58 +6,20 @@ one detainee's exam go through ``authorize`` so that each read and write is audi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from aiohttp import web
 
 from reports import batch_api, views
+from reports.api_support import VIEW_CAPS, campaign_for, exam_for, require_any, run
 from reports.campaigns import (
-    CampaignError, CampaignSpec, campaign_json, close_campaign, completion, create_campaign, get_campaign,
-    list_campaigns, roster,
+    CampaignSpec, campaign_json, close_campaign, completion, create_campaign, get_campaign, list_campaigns, roster,
 )
-from reports.exam_fhir import Author
 from reports.exam_data import entered_values
-from reports.exams import enter_section, exam_json, get_exam, review
-from reports.models import ExamCampaign
+from reports.exam_fhir import Author
+from reports.exams import enter_section, exam_json, review
 from telemed.context import context_of
 from telemed.events import staff_of
-from telemed.http import api_error, audit, authorize, json_response, principal, read_json, require
+from telemed.http import api_error, audit, json_response, principal, read_json, require
 from telemed.policy import Capability, decide_facility, may
-
-VIEW_CAPS = (Capability.MANAGE_CAMPAIGNS, Capability.ENTER_EXAMS)
-
-
-async def run(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
-    """Run ``fn(session, *args)`` in a database thread; campaign rule errors become JSON errors."""
-    try:
-        return await context_of(request).db.run(fn, *args)
-    except CampaignError as exc:
-        raise api_error(exc.status, str(exc)) from None
-
-
-def require_any(request: web.Request, caps: tuple[Capability, ...], action: str) -> None:
-    if not any(may(principal(request), c) for c in caps):
-        require(request, caps[0], action)  # audits the denial and raises 403
-
-
-async def campaign_for(request: web.Request, caps: tuple[Capability, ...], action: str) -> ExamCampaign:
-    """The campaign in the URL, if the caller holds one of ``caps`` in its facility (audited)."""
-    require_any(request, caps, action)
-    campaign = await run(request, get_campaign, request.match_info["campaign_id"])
-    decision = next(d for d in (decide_facility(principal(request), c, campaign.facility_id) for c in caps
-                                if may(principal(request), c)))
-    audit(request, action, "allowed" if decision.allowed else "denied", resource=f"ExamCampaign/{campaign.id}",
-          reason="" if decision.allowed else decision.reason)
-    if not decision.allowed:
-        raise api_error(403, decision.reason)
-    return campaign
-
-
-async def exam_for(request: web.Request, capability: Capability, action: str):
-    exam, campaign = await run(request, get_exam, int(request.match_info["exam_id"]))
-    await authorize(request, capability, exam.patient_id, action, resource=("Encounter", f"exam-{exam.id}"))
-    return exam, campaign
 
 
 async def campaigns_index(request: web.Request) -> web.Response:

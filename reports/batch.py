@@ -17,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import re
 import secrets
+import threading
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -170,16 +171,18 @@ def open_pool(settings: Settings, workers: int | None = None) -> ProcessPoolExec
 # -- running a job ---------------------------------------------------------------------------
 
 def run_job(settings: Settings, job_id: str, *, db: Database | None = None, pool: ProcessPoolExecutor | None = None,
-            on_progress: Progress | None = None) -> BatchResult:
-    """Render what is missing of ``job_id``, then the campaign files. Blocks until done or cancelled."""
+            on_progress: Progress | None = None, stop: threading.Event | None = None) -> BatchResult:
+    """Render what is missing of ``job_id``, then the campaign files. Blocks until done or cancelled;
+    ``stop`` (a server shutting down) leaves the job running in the database, to be resumed."""
+    stop = stop or threading.Event()
     own_db, own_pool = db is None, pool is None
     db = db or Database(settings.database_url, threads=1)
     pool = pool or open_pool(settings)
     try:
         job, todo = db.call(_begin, job_id)
         if job.status == JobStatus.RUNNING:
-            job = _render_all(db, pool, job, todo, on_progress)
-        if job.status == JobStatus.RUNNING:
+            job = _render_all(db, pool, job, todo, on_progress, stop)
+        if job.status == JobStatus.RUNNING and not stop.is_set():
             job = _finalise(db, pool, job, on_progress)
         return _result(db, job_id)
     except Exception as exc:
@@ -193,14 +196,14 @@ def run_job(settings: Settings, job_id: str, *, db: Database | None = None, pool
 
 
 def _render_all(db: Database, pool: ProcessPoolExecutor, job: ReportJob, todo: list[tuple[int, int, str]],
-                on_progress: Progress | None) -> ReportJob:
+                on_progress: Progress | None, stop: threading.Event) -> ReportJob:
     out = Path(job.out_dir) / "pdf"
     out.mkdir(parents=True, exist_ok=True)
     queue = iter(todo)
     running: set[Future] = set()
     limit = max(pool._max_workers * 4, 4)  # bounded: cancellation is prompt and memory stays flat
     while True:
-        while len(running) < limit and job.status == JobStatus.RUNNING:
+        while len(running) < limit and job.status == JobStatus.RUNNING and not stop.is_set():
             item = next(queue, None)
             if item is None:
                 break
@@ -209,16 +212,22 @@ def _render_all(db: Database, pool: ProcessPoolExecutor, job: ReportJob, todo: l
         if not running:
             return job
         finished, running = wait(running, return_when=FIRST_COMPLETED)
-        for future in finished:
-            item_id, pages, findings = future.result()
-            job = db.call(_record, job.id, item_id, pages, findings)
+        job = _collect(db, job, finished)
         if on_progress:
             on_progress(job)
-        if job.status != JobStatus.RUNNING:
+        if job.status != JobStatus.RUNNING or stop.is_set():
             for future in running:
                 future.cancel()
-            wait(running)
-            return job
+            return _collect(db, job, wait(running).done)
+
+
+def _collect(db: Database, job: ReportJob, finished: set[Future]) -> ReportJob:
+    """Record the reports that were rendered (a cancelled future rendered nothing)."""
+    for future in finished:
+        if not future.cancelled():
+            item_id, pages, findings = future.result()
+            job = db.call(_record, job.id, item_id, pages, findings)
+    return job
 
 
 def _finalise(db: Database, pool: ProcessPoolExecutor, job: ReportJob, on_progress: Progress | None) -> ReportJob:
