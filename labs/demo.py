@@ -1,9 +1,85 @@
-"""Demo data of the labs capability."""
+"""Demo data of the labs capability: the catalogue as FHIR, a few months of results for some
+detainees (some abnormal, one critical alert open), open orders and a held HL7 message."""
 
 from __future__ import annotations
 
+import random
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from labs import hl7
+from labs.catalog import Band, Test, catalogue
+from labs.orders import place_order
+from labs.results import Submission, check, file, subjects
+from labs.sync import sync_catalogue
 from telemed.demo import DemoContext
+from telemed.models import Role
+from telemed.security import Principal
+from telemed.timeutil import utcnow
+
+PATIENTS = 24
+MONTHS = 4
+ROUTINE = ("cbc", "liver", "renal", "lipids", "glucose", "electrolytes")
+# Per-detainee conditions: LOINC -> factor on the upper reference limit.
+CONDITIONS = (
+    {"1742-6": 2.6, "1920-8": 1.9, "2324-2": 2.2},  # raised liver enzymes
+    {"14749-6": 1.45, "4548-4": 1.35, "14927-8": 1.8},  # poorly controlled diabetes
+    {"14682-9": 1.6, "22664-7": 1.5, "14933-1": 1.3},  # reduced kidney function
+    {"14647-2": 1.3, "22748-8": 1.35},  # hypercholesterolaemia
+)
+CRITICAL_POTASSIUM = "6.6"
 
 
 def load(ctx: DemoContext) -> None:
     """Add this capability's demo data."""
+    ctx.db.call(sync_catalogue)
+    patients = ctx.patient_ids[:PATIENTS]
+    ctx.db.call(_results, patients, ctx.rng, ctx.settings.tz)
+    doctor = Principal(user_id=ctx.users["doctor"], username="doctor", display_name="王建国 (Dr Wang)",
+                       role=Role.FACILITY_DOCTOR, org_id=ctx.facility_id)
+    for patient_id, panels in ((patients[0], ["cbc", "electrolytes"]), (patients[5], ["hbv", "hcv", "hiv", "syphilis"]),
+                               (ctx.patient_ids[PATIENTS], ["drugs"])):
+        ctx.db.call(place_order, doctor, patient_id, panels, [], "demo")
+    unknown = ("MSH|^~\\&|BC-5380|Mindray|||20260301080000||ORU^R01|DEMO-HELD|P|2.3.1\r"
+               "PID|1||KS-UNKNOWN^^^^MR\rOBR|1||S1|||20260301080000\rOBX|1|NM|6690-2^WBC^LN||6.1|10*9/L|||||F")
+    ctx.db.call(hl7.process, unknown, ctx.facility_id, ctx.settings.tz)
+
+
+def _results(session, patients: list[str], rng: random.Random, tz: ZoneInfo) -> None:
+    people = subjects(session, patient_ids=set(patients))
+    cat = catalogue()
+    today = utcnow().date()
+    checked = []
+    for n, patient_id in enumerate(patients):
+        subject = people[patient_id]
+        condition = CONDITIONS[n % len(CONDITIONS)] if n % 3 == 0 else {}
+        for month in range(MONTHS):
+            day = today - timedelta(days=30 * (MONTHS - month) - n % 7)
+            at = datetime.combine(day, time(7, 30), tzinfo=tz)
+            for panel in ROUTINE:
+                for loinc in cat.panels[panel].tests:
+                    test = cat.tests[loinc]
+                    band = test.band(subject.sex, subject.age_at(at))
+                    value = _value(test, band, condition.get(loinc), rng)
+                    if value is not None:
+                        checked.append(check(Submission(patient_id, loinc, value, at), subject))
+        if n == 1:
+            at = datetime.combine(today - timedelta(days=1), time(8, 0), tzinfo=tz)
+            checked.append(check(Submission(patient_id, "2823-3", CRITICAL_POTASSIUM, at), subject))
+    file(session, checked, "import")
+
+
+def _value(test: Test, band: Band | None, factor: float | None, rng: random.Random) -> str | None:
+    if not test.quantitative:
+        return test.normal[0] if test.normal else None
+    if band is None:
+        return None
+    if factor is not None and band.high is not None:
+        value = band.high * factor * rng.uniform(0.92, 1.08)
+    elif band.low is not None and band.high is not None:
+        value = band.low + (band.high - band.low) * rng.uniform(0.15, 0.85)
+    elif band.high is not None:
+        value = band.high * rng.uniform(0.35, 0.9)
+    else:
+        value = band.low * rng.uniform(1.1, 1.6)
+    return f"{value:.{test.decimals}f}"
