@@ -77,6 +77,7 @@ async def test_whole_workflow_writes_the_record_and_audits(client, login, contex
     assert len(await call(client, "GET", f"/api/consults/{cid}/items", spec)) == 4
     assert (await call(client, "GET", "/api/consults/outcomes", doc))["trips_avoided"] == 1
 
+    context.audit.flush()
     actions = set(context.db.call(lambda s: s.exec(select(AuditEntry.action).where(
         AuditEntry.patient_id == PATIENT, AuditEntry.outcome == "allowed")).all()))
     assert {"consult.request", "consult.triage", "consult.confirm", "consult.custody", "consult.sign"} <= actions
@@ -97,6 +98,7 @@ async def test_outsiders_can_neither_read_nor_act(client, login, context, world)
     await call(client, "GET", f"/api/consults/{cid}", other, status=403)
     await call(client, "GET", f"/api/consults/{cid}/items", other, status=403)
     await call(client, "GET", f"/api/consults/{cid}", await login("doc-b"), status=403)
+    context.audit.flush()
     denied = context.db.call(lambda s: s.exec(select(AuditEntry.username).where(
         AuditEntry.patient_id == PATIENT, AuditEntry.outcome == "denied")).all())
     assert {"spec-x", "spec-2", "doc-b"} <= set(denied)
