@@ -151,6 +151,8 @@ def study(ref: ExamRef, section: Section, conclusion: str, abnormal: bool, advic
 def summary(ref: ExamRef, conclusion: str, recommendations: str, when: datetime, author: Author) -> list[tuple[str, dict]]:
     out = []
     for section, text in ((CONCLUSION, conclusion), (RECOMMENDATIONS, recommendations)):
+        if not text:
+            continue
         obs = _base(ref, "exam", _section_code(section), when, author)
         obs["valueString"] = text
         out.append((ref.rid(section.key), obs))

@@ -130,13 +130,13 @@ def story(data: ExamData) -> list[Flowable]:
     out += summary(data)
     out.append(Paragraph(t("reports.legend"), s.small))
     if data.vitals:
-        out.append(lab_block(t("reports.vitals"), data.vitals, data.lang))
+        out += lab_block(t("reports.vitals"), data.vitals, data.lang)
     out += sections(data)
     out.append(Paragraph(t("reports.labs"), s.h1))
     if not data.panels:
         out.append(Paragraph(t("reports.no_labs"), s.body))
     for panel in data.panels:
-        out.append(lab_block(panel.name, panel.rows, data.lang))
+        out += lab_block(panel.name, panel.rows, data.lang)
     out.append(Paragraph(t("reports.conclusion"), s.h1))
     out.append(Paragraph(escape(data.conclusion) or "-", s.body))
     out.append(Paragraph(t("reports.recommendations"), s.h2))
@@ -189,19 +189,26 @@ def _grid_style() -> TableStyle:
     ])
 
 
-def lab_block(title: str, rows: list[LabRow], lang: str) -> Flowable:
+def lab_block(title: str, rows: list[LabRow], lang: str) -> list[Flowable]:
     """One panel: its title and a fixed-width table whose header repeats on every page it spans."""
     s, t = styles(), partial(translate, lang)
     head = [t("reports.col_item"), t("reports.col_result"), t("reports.col_flag"), t("reports.col_unit"),
             t("reports.col_reference")]
-    body = [[row.name, _result_cell(row), arrow(row.flag), row.unit, row.reference] for row in rows]
+    body = [[_name_cell(row.name), _result_cell(row), arrow(row.flag), row.unit, row.reference] for row in rows]
     table = Table([head, *body], colWidths=LAB_COLUMNS, repeatRows=1)
     table.setStyle(_grid_style())
     heading = Paragraph(escape(title), s.h2)
     if len(rows) <= KEEP_WHOLE_ROWS:
-        return KeepTogether([heading, table])
+        return [KeepTogether([heading, table])]
     heading.keepWithNext = True
-    return KeepTogether([heading, table], maxHeight=0)
+    return [heading, table]
+
+
+def _name_cell(name: str) -> str | Paragraph:
+    # Plain strings are much faster to lay out; only names too wide for the column get wrapped.
+    if stringWidth(name, fonts.FONT, 9) < LAB_COLUMNS[0] - 6:
+        return name
+    return Paragraph(escape(name), styles().small)
 
 
 def _result_cell(row: LabRow) -> str | Strong:
