@@ -9,12 +9,12 @@ resources built by our own code from trusted templates, with fresh ids.
 from __future__ import annotations
 
 import orjson
-from sqlalchemy import insert
 from sqlmodel import Session
 
 from ehr import index
 from ehr.models import FhirHistory, FhirResource
 from ehr.store import patient_of
+from labs.fast_insert import insert_rows
 from telemed.timeutil import fhir_instant, utcnow
 
 
@@ -35,6 +35,7 @@ def write_new(session: Session, resources: list[dict]) -> None:
                         "deleted": False, "content": content})
         for kind, rows in index.rows_of(rtype, rid, resource).items():
             search.setdefault(kind, []).extend(rows)
-    session.execute(insert(FhirResource.__table__), current)
-    session.execute(insert(FhirHistory.__table__), history)
-    index.write_rows(session, search)
+    insert_rows(session, FhirResource.__table__, current)
+    insert_rows(session, FhirHistory.__table__, history)
+    for kind, rows in search.items():
+        insert_rows(session, index.TABLES[kind], rows)

@@ -11,12 +11,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from ehr import store
 from labs import fhir, fhir_bulk, qualitative
 from labs.catalog import Band, Test, catalogue
+from labs.fast_insert import insert_rows
 from labs.flags import CRITICAL, DELTA_WINDOW, Previous, delta_exceeded, flag_quality, flag_quantity
 from labs.models import LabAlert, LabOrder, LabResult
 from labs.units import UnitError, to_catalogue_unit
@@ -177,7 +178,7 @@ def file(session: Session, checked: list[Checked], source: str) -> Filed:
         resources.append(report)
         filed.report_ids.append(report_id)
     fhir_bulk.write_new(session, resources)
-    session.execute(insert(LabResult.__table__), rows)
+    insert_rows(session, LabResult.__table__, rows)
     filed.alert_ids = _raise_alerts(session, [r for r in rows if r["flag"] in CRITICAL])
     _complete_orders(session, {r["order_id"] for r in rows if r["order_id"]})
     filed.results = rows

@@ -1,0 +1,40 @@
+"""Many-row INSERTs without per-row SQLAlchemy parameter processing.
+
+On SQLite the rows go straight to ``sqlite3.executemany`` after each column's bind processor
+(timestamps to text, and so on), which is several times cheaper per row than a Core
+executemany; other databases take the ordinary Core path.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Table, insert
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        session.execute(insert(table), rows)
+        return
+    names = list(rows[0])
+    processors = [_processor(table.c[name].type, dialect) for name in names]
+    converters = [(i, p) for i, p in enumerate(processors) if p is not None]
+    values = []
+    for row in rows:
+        record = [row[name] for name in names]
+        for i, convert in converters:
+            if record[i] is not None:
+                record[i] = convert(record[i])
+        values.append(tuple(record))
+    columns = ", ".join(f'"{name}"' for name in names)
+    marks = ", ".join("?" * len(names))
+    connection.exec_driver_sql(f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})', values)
+
+
+def _processor(column_type, dialect):
+    impl = column_type if isinstance(column_type, TypeDecorator) else column_type.dialect_impl(dialect)
+    return impl.bind_processor(dialect)
