@@ -1,9 +1,48 @@
-"""Pages (filled in below)."""
+"""Pages: the campaign list, one campaign (completion, cohort, batch with a live progress bar)
+and the exam entry page. The pages hold little data; their script calls the JSON routes."""
 
 from __future__ import annotations
 
+import aiohttp_jinja2
 from aiohttp import web
+
+from reports.api_support import VIEW_CAPS, campaign_for, exam_for, require_any
+from reports.campaigns import campaign_json
+from reports.codes import SECTIONS, VITALS, label
+from reports.models import ExamCampaign
+from telemed.http import principal
+from telemed.policy import Capability, may
+from telemed.ui import language
+
+
+def _role_flags(request: web.Request) -> dict:
+    who = principal(request)
+    return {"can_manage": may(who, Capability.MANAGE_CAMPAIGNS), "can_enter": may(who, Capability.ENTER_EXAMS),
+            "can_print": may(who, Capability.PRINT_REPORTS)}
+
+
+@aiohttp_jinja2.template("reports/campaigns.html")
+async def campaigns_page(request: web.Request) -> dict:
+    require_any(request, VIEW_CAPS, "exams.page")
+    return _role_flags(request)
+
+
+@aiohttp_jinja2.template("reports/campaign.html")
+async def campaign_page(request: web.Request) -> dict:
+    campaign: ExamCampaign = await campaign_for(request, VIEW_CAPS, "exams.campaign.read")
+    return {"campaign": campaign_json(campaign), **_role_flags(request)}
+
+
+@aiohttp_jinja2.template("reports/entry.html")
+async def entry_page(request: web.Request) -> dict:
+    exam, campaign = await exam_for(request, Capability.ENTER_EXAMS, "exams.read")
+    lang = language(request)
+    return {"exam_id": exam.id, "campaign": campaign_json(campaign), "patient_id": exam.patient_id,
+            "vitals": [(v.key, label(v, lang), v.unit) for v in VITALS],
+            "sections": [(s.key, label(s, lang)) for s in SECTIONS]}
 
 
 def setup(app: web.Application) -> None:
-    """Pages."""
+    app.router.add_get("/exams", campaigns_page)
+    app.router.add_get("/exams/{campaign_id}", campaign_page)
+    app.router.add_get("/exams/entry/{exam_id:\\d+}", entry_page)

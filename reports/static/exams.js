@@ -1,0 +1,124 @@
+// Exam campaigns: the list, one campaign (completion, cohort, batches with live progress), exam entry.
+"use strict";
+(() => {
+  const { api, el, on, toast, formData } = telemed;
+
+  const list = document.querySelector("#campaigns tbody");
+  if (list) {
+    const load = async () => {
+      const rows = await api("GET", "/api/campaigns");
+      list.replaceChildren(...rows.map(c => el("tr", { class: "clickable", onclick: () => { location.href = `/exams/${c.id}`; } },
+        el("td", {}, c.name), el("td", {}, c.period_start), el("td", {}, c.period_end), el("td", {}, c.status),
+        el("td", {}, String(c.completion.examined)), el("td", {}, String(c.completion.total)))));
+    };
+    const form = document.getElementById("campaign-form");
+    form?.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const body = formData(form);
+      body.patient_ids = body.patient_ids ? body.patient_ids.split(",").map(s => s.trim()).filter(Boolean) : [];
+      if (body.patient_ids.length) delete body.cohort_date;
+      try { const c = await api("POST", "/api/campaigns", body); location.href = `/exams/${c.id}`; }
+      catch (err) { toast(err.message, "critical"); }
+    });
+    load();
+  }
+
+  const campaignBox = document.getElementById("campaign");
+  if (campaignBox) {
+    const id = campaignBox.dataset.id;
+    const labels = JSON.parse(campaignBox.dataset.labels);
+    const canEnter = campaignBox.dataset.canEnter === "1";
+    const showCompletion = (counts) => {
+      for (const [key, value] of Object.entries(counts)) {
+        const node = document.querySelector(`[data-count="${key}"]`);
+        if (node) node.textContent = value;
+      }
+      const done = counts.examined + counts.refused;
+      document.getElementById("completion-bar").style.width = `${counts.total ? (100 * done / counts.total) : 0}%`;
+    };
+    const load = async () => {
+      const data = await api("GET", `/api/campaigns/${id}`);
+      showCompletion(data.completion);
+      document.getElementById("campaign-status").textContent = labels[data.status] || data.status;
+      document.querySelector("#roster tbody").replaceChildren(...data.exams.map(x => el("tr", {},
+        el("td", {}, x.booking_number), el("td", {}, x.name), el("td", {}, labels[x.custody] || x.custody),
+        el("td", {}, el("span", { class: `badge ${x.status === "examined" ? "ok" : x.status === "refused" ? "warn" : ""}` },
+          labels[x.status] || x.status)),
+        el("td", { class: "muted" }, x.sections.join(", ")),
+        el("td", {}, canEnter && data.status === "open" ? el("a", { href: `/exams/entry/${x.exam_id}` }, labels.enter) : ""))));
+    };
+    on("exams.completion", (m) => { if (m.campaign_id === id) showCompletion(m.completion); });
+
+    const batches = document.getElementById("batches");
+    const jobRow = (job) => {
+      const bar = el("div", { style: `width:${job.total ? 100 * job.done / job.total : 0}%` });
+      const links = el("div", { class: "row", "data-files": job.id });
+      const cancel = job.status === "running" || job.status === "queued"
+        ? el("button", { class: "link", onclick: () => api("POST", `/api/batches/${job.id}/cancel`).then(showJob) }, "✕") : "";
+      return el("div", { class: "card", id: `job-${job.id}` },
+        el("div", { class: "row" }, el("b", {}, `${job.lang} · ${job.status}`), el("span", {}, `${job.done} / ${job.total}`), cancel),
+        el("div", { class: "progress" }, bar), links, job.error ? el("p", { class: "error" }, job.error) : "");
+    };
+    const showJob = async (job) => {
+      const node = jobRow(job);
+      const old = document.getElementById(`job-${job.id}`);
+      old ? old.replaceWith(node) : batches?.prepend(node);
+      if (job.status === "done") {
+        const detail = await api("GET", `/api/batches/${job.id}`);
+        node.querySelector("[data-files]").replaceChildren(...detail.files.map(name =>
+          el("a", { href: `/api/batches/${job.id}/files/${name}` }, name)));
+      }
+    };
+    if (batches) {
+      api("GET", `/api/campaigns/${id}/batches`).then(jobs => jobs.reverse().forEach(showJob));
+      on("reports.batch", (m) => { if (m.job.campaign_id === id) showJob(m.job); });
+      const form = document.getElementById("batch-form");
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        try { showJob(await api("POST", `/api/campaigns/${id}/batches`, formData(form))); }
+        catch (err) { toast(err.message, "critical"); }
+      });
+    }
+    document.getElementById("close-campaign")?.addEventListener("click", async () => {
+      try { await api("POST", `/api/campaigns/${id}/close`); load(); } catch (err) { toast(err.message, "critical"); }
+    });
+    load();
+  }
+
+  const entry = document.getElementById("entry");
+  if (entry) {
+    const exam = entry.dataset.exam;
+    const fill = (data) => {
+      document.getElementById("exam-status").textContent = data.status;
+      const values = data.values;
+      const vitals = document.querySelector('[data-section="vitals"]');
+      for (const key of ["height", "weight", "pulse", "temperature"]) {
+        if (values[key]) vitals.elements[key].value = values[key].valueQuantity.value;
+      }
+      if (values.bp) [vitals.elements.sbp.value, vitals.elements.dbp.value] = values.bp.component.map(c => c.valueQuantity.value);
+      for (const form of document.querySelectorAll(".section-form")) {
+        const found = values[form.dataset.section.replace("_", "-")];
+        if (!found || !form.elements.text) continue;
+        form.elements.text.value = found.valueString || "";
+        form.elements.abnormal.checked = found.interpretation?.[0]?.coding?.[0]?.code === "A";
+        form.elements.advice.value = found.note?.[0]?.text || "";
+      }
+      const conclusion = document.querySelector('[data-section="conclusion"]');
+      if (values.conclusion) conclusion.elements.conclusion.value = values.conclusion.valueString;
+      if (values.recommendations) conclusion.elements.recommendations.value = values.recommendations.valueString;
+    };
+    for (const form of document.querySelectorAll(".section-form")) {
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        const body = formData(form);
+        if (form.elements.abnormal) body.abnormal = form.elements.abnormal.checked;
+        try {
+          const saved = await api("PUT", `/api/exams/${exam}/sections/${form.dataset.section}`, body);
+          document.getElementById("exam-status").textContent = saved.status;
+          toast(entry.dataset.saved);
+        } catch (err) { toast(err.message, "critical"); }
+      });
+    }
+    api("GET", `/api/exams/${exam}`).then(fill);
+  }
+})();
