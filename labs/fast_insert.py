@@ -11,6 +11,8 @@ from sqlalchemy import Table, insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
+CACHE_KIB = 256 * 1024
+
 
 def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
     if not rows:
@@ -20,6 +22,8 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
     if dialect.name != "sqlite":
         session.execute(insert(table), rows)
         return
+    # A big page cache keeps the growing index B-trees in memory (per connection; default 2 MB).
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KIB}")
     names = list(rows[0])
     processors = [_processor(table.c[name].type, dialect) for name in names]
     converters = [(i, p) for i, p in enumerate(processors) if p is not None]

@@ -7,6 +7,7 @@ such as the Mindray BC series wait up to 10 s for each ACK.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from functools import partial
 
@@ -21,10 +22,13 @@ MAX_MESSAGE = 32 * 1024 * 1024  # histograms ride inside the message as Base64 i
 
 
 async def serve(db: Database, settings: Settings, facility_id: str, host: str, port: int) -> asyncio.Server:
-    return await start_hl7_server(partial(_client, db, settings, facility_id), host, port, limit=MAX_MESSAGE)
+    # SQLite has one writer: concurrent senders queue here instead of spinning on its busy lock.
+    writer_lock = asyncio.Lock() if db.is_sqlite else contextlib.nullcontext()
+    handler = partial(_client, db, settings, facility_id, writer_lock)
+    return await start_hl7_server(handler, host, port, limit=MAX_MESSAGE)
 
 
-async def _client(db: Database, settings: Settings, facility_id: str, reader, writer) -> None:
+async def _client(db: Database, settings: Settings, facility_id: str, writer_lock, reader, writer) -> None:
     peer = writer.get_extra_info("peername")
     try:
         while True:
@@ -35,7 +39,8 @@ async def _client(db: Database, settings: Settings, facility_id: str, reader, wr
             except (InvalidBlockError, ValueError) as exc:
                 log.warning("dropping connection from %s: bad MLLP framing: %s", peer, exc)
                 return
-            answer = await db.run(process, block.decode("utf-8", errors="replace"), facility_id, settings.tz)
+            async with writer_lock:
+                answer = await db.run(process, block.decode("utf-8", errors="replace"), facility_id, settings.tz)
             log.info("hl7 from %s: %s %s", peer, answer.code, answer.text)
             writer.writeblock(answer.message.encode("utf-8"))
             await writer.drain()
