@@ -60,8 +60,10 @@ def _safe(name: str) -> str:
 
 # -- jobs in the database ------------------------------------------------------------------
 
-def create_job(session: Session, campaign_id: str, lang: str, data_dir: Path, created_by: int | None = None) -> ReportJob:
-    """A job with one item per examined or refused detainee, files named by booking number."""
+def create_job(session: Session, campaign_id: str, lang: str, data_dir: Path, created_by: int | None = None,
+               out_dir: Path | None = None) -> ReportJob:
+    """A job with one item per examined or refused detainee, files named by booking number; its files go to
+    ``out_dir`` (default: ``<data_dir>/reports/<campaign>/<job>``)."""
     job_id = "j" + secrets.token_hex(6)
     rows = session.exec(
         select(Exam.id, Exam.patient_id, Detainee.booking_number).join(Detainee, Detainee.patient_id == Exam.patient_id)
@@ -70,7 +72,7 @@ def create_job(session: Session, campaign_id: str, lang: str, data_dir: Path, cr
     ).all()
     if not rows:
         raise BatchError("no examined detainees in this campaign yet")
-    out_dir = Path(data_dir) / "reports" / campaign_id / job_id
+    out_dir = out_dir or Path(data_dir) / "reports" / campaign_id / job_id
     job = ReportJob(id=job_id, campaign_id=campaign_id, lang=lang, total=len(rows), out_dir=str(out_dir),
                     created_by=created_by)
     session.add(job)
@@ -260,13 +262,14 @@ def _result(db: Database, job_id: str) -> BatchResult:
 
 
 def run_batch(settings: Settings, campaign_id: str, *, lang: str = "zh-CN", workers: int | None = None,
-              on_progress: Progress | None = None, created_by: int | None = None) -> BatchResult:
+              on_progress: Progress | None = None, created_by: int | None = None,
+              out_dir: Path | None = None) -> BatchResult:
     """Resume this campaign's unfinished batch in ``lang`` if there is one, else start a new one; block until done."""
     db = Database(settings.database_url, threads=1)
     try:
         job_id = db.call(_resumable, campaign_id, lang)
         if job_id is None:
-            job_id = db.call(create_job, campaign_id, lang, settings.data_dir, created_by).id
+            job_id = db.call(create_job, campaign_id, lang, settings.data_dir, created_by, out_dir).id
         with open_pool(settings, workers) as pool:
             return run_job(settings, job_id, db=db, pool=pool, on_progress=on_progress)
     finally:

@@ -25,7 +25,7 @@ from reports.lab_catalogue import HBSAG, PANELS, TEST_BY_CODE, LabTest, flag
 from reports.models import Exam, ExamCampaign, ExamStatus
 from telemed.db import Database
 from telemed.demo import synthetic_patient
-from telemed.models import Role, User
+from telemed.models import Detainee, Role, User
 from telemed.timeutil import fhir_instant
 
 SNOMED = "http://snomed.info/sct"
@@ -165,28 +165,32 @@ def seed_campaign(db: Database, facility_id: str, n: int, *, seed: int = 1, refu
     tag = secrets.token_hex(3)
     patients = db.call(_seed_patients, facility_id, n, tag, rng)
     campaign_id = db.call(_seed_campaign_row, facility_id, patients, start, name or f"Synthetic exam campaign {tag}")
-    for offset in range(0, n, 200):
-        db.call(_seed_exams, campaign_id, patients[offset:offset + 200], start, random.Random(seed * 7919 + offset),
-                refused, pending)
+    examine(db, campaign_id, patients, seed=seed, refused=refused, pending=pending)
     return campaign_id
 
 
-def _seed_patients(session: Session, facility_id: str, n: int, tag: str, rng: random.Random) -> list[tuple[str, str]]:
+def examine(db: Database, campaign_id: str, patient_ids: list[str], *, seed: int = 1, refused: float = 0.04,
+            pending: float = 0.03) -> None:
+    """Write complete synthetic exams (or refusals) for these members of the campaign."""
+    for offset in range(0, len(patient_ids), 200):
+        db.call(_seed_exams, campaign_id, patient_ids[offset:offset + 200], random.Random(seed * 7919 + offset),
+                refused, pending)
+
+
+def _seed_patients(session: Session, facility_id: str, n: int, tag: str, rng: random.Random) -> list[str]:
     today = date.today()
     out = []
     for i in range(1, n + 1):
         patient = synthetic_patient(rng, i, facility_id, today)
         patient["identifier"][0]["value"] = f"{patient['identifier'][0]['value']}-{tag}"
-        stored = store.create(session, patient, resource_id=f"syn-{tag}-{i:05d}", validated=True)
-        out.append((stored.id, patient["gender"]))
+        out.append(store.create(session, patient, resource_id=f"syn-{tag}-{i:05d}", validated=True).id)
     return out
 
 
-def _seed_campaign_row(session: Session, facility_id: str, patients: list[tuple[str, str]], start: date,
-                       name: str) -> str:
+def _seed_campaign_row(session: Session, facility_id: str, patients: list[str], start: date, name: str) -> str:
     officer = _staff(session, facility_id, Role.MEDICAL_OFFICER)
     end = start + timedelta(days=60)
-    spec = CampaignSpec(facility_id, name, start.isoformat(), end.isoformat(), patient_ids=tuple(p for p, _ in patients))
+    spec = CampaignSpec(facility_id, name, start.isoformat(), end.isoformat(), patient_ids=tuple(patients))
     return create_campaign(session, spec, officer.id).id
 
 
@@ -197,15 +201,18 @@ def _staff(session: Session, facility_id: str, role: str) -> User:
     return user
 
 
-def _seed_exams(session: Session, campaign_id: str, patients: list[tuple[str, str]], start: date,
-                rng: random.Random, refused: float, pending: float) -> None:
-    doctor = _staff(session, session.get(ExamCampaign, campaign_id).facility_id, Role.FACILITY_DOCTOR)
+def _seed_exams(session: Session, campaign_id: str, patient_ids: list[str], rng: random.Random, refused: float,
+                pending: float) -> None:
+    campaign = session.get(ExamCampaign, campaign_id)
+    start = date.fromisoformat(campaign.period_start)
+    doctor = _staff(session, campaign.facility_id, Role.FACILITY_DOCTOR)
     author = Author(doctor.id, doctor.display_name)
-    exams = {e.patient_id: e for e in session.exec(select(Exam).where(
-        Exam.campaign_id == campaign_id, Exam.patient_id.in_([p for p, _ in patients]))).all()}
+    rows = session.exec(select(Exam, Detainee.sex).join(Detainee, Detainee.patient_id == Exam.patient_id).where(
+        Exam.campaign_id == campaign_id, Exam.patient_id.in_(patient_ids))).all()
+    sexes = {exam.patient_id: (exam, sex) for exam, sex in rows}
     batch: list[tuple[str, dict]] = []
-    for patient_id, sex in patients:
-        exam = exams[patient_id]
+    for patient_id in patient_ids:
+        exam, sex = sexes[patient_id]
         roll = rng.random()
         if roll < pending:
             continue
