@@ -183,6 +183,16 @@ async def call_stats(request: web.Request) -> web.Response:
     return json_response(await context_of(request).db.run(stats.summary, consult.id))
 
 
+async def recording_file(request: web.Request) -> web.StreamResponse:
+    consult = await _consult(request)
+    await _check_reader(request, consult, "consult.recording", triage_ok=False)
+    name = request.match_info["name"]
+    path = context_of(request).settings.data_dir / "recordings" / name
+    if not name.startswith(consult.id) or "/" in name or not path.is_file():
+        raise api_error(404, "no such recording")
+    return web.FileResponse(path, headers={"Content-Type": "video/x-matroska"})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/consults", lists)
     app.router.add_post("/api/consults", create)
@@ -196,3 +206,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/consults/{consult_id}/sign", sign)
     app.router.add_get("/api/consults/{consult_id}/items", items)
     app.router.add_get("/api/consults/{consult_id}/stats", call_stats)
+    app.router.add_get("/api/consults/{consult_id}/recording/{name}", recording_file)

@@ -1,0 +1,50 @@
+"""A real call in headless Chromium (fake camera and microphone) between the facility's page
+and the specialist's page, through the server's relay."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.conftest import PASSWORD
+from tests.consults_support import scheduled
+
+CHROMIUM_ARGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                 "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"]
+PLAYING = "(() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; })()"
+
+
+async def _open_room(browser: Browser, base: str, username: str, room: str) -> Page:
+    page = await (await browser.new_context(locale="en-US")).new_page()
+    await page.goto(f"{base}/login?next={room}")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}{room}", wait_until="domcontentloaded")
+    return page
+
+
+@pytest.mark.browser
+async def test_facility_and_specialist_pages_see_each_other(client, login, context, world):
+    cid = (await scheduled(client, login, recording=True))["id"]
+    base = str(client.make_url("")).rstrip("/")
+    room = f"/consults/{cid}/room"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            doctor = await _open_room(browser, base, "doc-a", room)
+            await doctor.wait_for_selector("[data-testid=waiting]:not([hidden])")
+            specialist = await _open_room(browser, base, "spec-1", room)
+            for page in (doctor, specialist):
+                await page.wait_for_function(PLAYING, timeout=15000)
+                assert await page.text_content("[data-testid=room-state]") == "In call"
+                assert await page.is_visible("[data-testid=rec]")
+            await doctor.click("[data-tab=chat]")
+            await doctor.fill("#chat-form input[name=text]", "BP 130/85")
+            await doctor.click("#chat-form button")
+            await specialist.click("[data-tab=chat]")
+            await specialist.wait_for_selector("[data-testid=chat-log] li:has-text('BP 130/85')", timeout=5000)
+            await specialist.click("[data-testid=mute]")
+            assert await specialist.text_content("[data-testid=mute]") == "Unmute"
+        finally:
+            await browser.close()

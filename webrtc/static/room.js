@@ -1,0 +1,202 @@
+// The consult room: one RTCPeerConnection to the server's relay, signaling and heartbeat over
+// a WebSocket, a rejoin with a fresh peer connection whenever the path dies.
+"use strict";
+(() => {
+  const cfg = JSON.parse(document.getElementById("room-config").textContent);
+  const t = JSON.parse(document.getElementById("room-strings").textContent);
+  const $ = (id) => document.getElementById(id);
+  const SLOTS = 2, HEARTBEAT_MS = 1000, DEAD_MS = 5000;
+  const remote = [...Array(SLOTS)].map((_, i) => ({ stream: new MediaStream(), video: $(`remote-${i}`) }));
+  remote.forEach(r => { r.video.srcObject = r.stream; });
+  let ws = null, pc = null, local = null, beat = null, lastPong = 0, leaving = false, iceServers = cfg.ice_servers;
+  let names = {};
+
+  function send(message) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message)); }
+
+  async function openCamera() {
+    try {
+      local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+      $("local").srcObject = local;
+    } catch (error) {
+      telemed.toast(`${t.camera_error}: ${error.message}`, "critical");
+    }
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    ws = new WebSocket(`${scheme}://${location.host}/ws/consults/${cfg.consult_id}`);
+    ws.onopen = () => { lastPong = Date.now(); beat = setInterval(heartbeat, HEARTBEAT_MS); };
+    ws.onmessage = (event) => handle(JSON.parse(event.data));
+    ws.onclose = () => { if (!leaving) rejoin(); };
+  }
+
+  function heartbeat() {
+    if (Date.now() - lastPong > DEAD_MS) { rejoin(); return; }
+    send({ type: "ping", t: Date.now() });
+  }
+
+  function rejoin() {
+    clearInterval(beat);
+    if (ws) { ws.onclose = null; ws.close(); }
+    if (pc) pc.close();
+    pc = null;
+    remote.forEach(r => r.stream.getTracks().forEach(track => r.stream.removeTrack(track)));
+    $("room-state").textContent = t.reconnecting;
+    setTimeout(connect, 1000);
+  }
+
+  function handle(message) {
+    lastPong = Date.now();  // any message proves the path alive
+    if (message.type === "welcome") iceServers = message.ice_servers;
+    else if (message.type === "state") showState(message);
+    else if (message.type === "answer") pc && pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+    else if (message.type === "chat") showChat(message);
+    else if (message.type === "quality") showQuality(message.samples);
+  }
+
+  function showState(state) {
+    const live = state.state === "live";
+    $("room-state").textContent = live ? t.live : t.waiting;
+    $("room-state").className = `badge ${live ? "ok" : "warn"}`;
+    $("waiting").hidden = live;
+    $("waiting-for").textContent = `${t.waiting_for}: ${state.waiting_for.map(w => t[w] || w).join(", ")}`;
+    $("rec").hidden = !state.recording;
+    names = Object.fromEntries(state.participants.map(p => [p.user_id, p.name]));
+    $("participants").textContent = `${t.in_call}: ${state.participants.map(p => p.name).join(", ")}`;
+    state.slots.forEach((userId, i) => { $(`remote-${i}-name`).textContent = userId ? names[userId] || "" : ""; });
+    if (live && !pc) negotiate();
+  }
+
+  async function negotiate() {
+    pc = new RTCPeerConnection({ iceServers });
+    const mine = pc;
+    // The slot layout the server expects: own audio+video (sendrecv), then receive-only slots.
+    const audio = local?.getAudioTracks()[0], video = local?.getVideoTracks()[0];
+    pc.addTransceiver(audio || "audio", { direction: audio ? "sendrecv" : "recvonly" });
+    pc.addTransceiver(video || "video", { direction: video ? "sendrecv" : "recvonly" });
+    for (let i = 1; i < SLOTS; i++) {
+      pc.addTransceiver("audio", { direction: "recvonly" });
+      pc.addTransceiver("video", { direction: "recvonly" });
+    }
+    pc.ontrack = (event) => {
+      const slot = Math.floor(Number(event.transceiver.mid) / 2);
+      if (remote[slot]) remote[slot].stream.addTrack(event.track);
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);  // the server's aiortc takes no trickled candidates: send them all at once
+    if (pc === mine) send({ type: "offer", sdp: pc.localDescription.sdp });
+  }
+
+  function gathered(connection) {
+    if (connection.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise(resolve => {
+      const done = () => { if (connection.iceGatheringState === "complete") resolve(); };
+      connection.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, 3000);  // send what we have rather than wait forever
+    });
+  }
+
+  function showQuality(samples) {
+    const mine = samples.find(s => s.user_id === cfg.user_id);
+    if (!mine) return;
+    const total = (mine.packets_lost || 0) + (mine.packets_received || 0);
+    const loss = total ? 100 * (mine.packets_lost || 0) / total : 0;
+    const rtt = mine.rtt_ms || 0;
+    const level = loss > 5 || rtt > 400 ? "poor" : loss > 1 || rtt > 200 ? "fair" : "good";
+    const badge = $("quality");
+    badge.textContent = `${t.quality}: ${t[level]}`;
+    badge.className = `badge ${{ good: "ok", fair: "warn", poor: "danger" }[level]}`;
+    badge.title = `${t.rtt} ${rtt} ms · ${t.loss} ${loss.toFixed(1)}% · ${t.fps} ${mine.frame_rate ?? "–"} · ${t.bitrate} ${mine.bitrate_kbps ?? "–"} kbit/s`;
+  }
+
+  function showChat(message) {
+    const when = new Date(message.at).toLocaleTimeString(telemed.lang);
+    $("chat-log").append(telemed.el("li", {}, telemed.el("b", {}, `${message.name} `), telemed.el("span", { class: "muted" }, when), " ", message.text));
+    $("chat-log").scrollTop = 1e9;
+  }
+
+  $("chat-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    send({ type: "chat", text: event.target.text.value });
+    event.target.reset();
+  });
+
+  $("mute").addEventListener("click", () => toggle("audio", "mute", t.mute, t.unmute));
+  $("camera").addEventListener("click", () => toggle("video", "camera", t.camera_off, t.camera_on));
+  function toggle(kind, button, offLabel, onLabel) {
+    const track = local?.getTracks().find(x => x.kind === kind);
+    if (!track) return;
+    track.enabled = !track.enabled;
+    $(button).textContent = track.enabled ? offLabel : onLabel;
+    $(button).classList.toggle("active", !track.enabled);
+  }
+  $("leave").addEventListener("click", () => {
+    leaving = true;
+    clearInterval(beat);
+    ws?.close();
+    pc?.close();
+    local?.getTracks().forEach(track => track.stop());
+    location.href = "/consults";
+  });
+
+  document.querySelectorAll("[data-tab]").forEach(button => button.addEventListener("click", () => {
+    document.querySelectorAll("[data-tab]").forEach(b => b.classList.toggle("active", b === button));
+    document.querySelectorAll("[data-pane]").forEach(p => { p.hidden = p.dataset.pane !== button.dataset.tab; });
+    if (button.dataset.tab === "stats") loadStats();
+    if (button.dataset.tab === "items") loadItems();
+  }));
+
+  window.consultItems.bind(cfg, t);
+  const loadItems = () => window.consultItems.load($("items"));
+  const loadStats = () => window.consultItems.stats($("stats"));
+
+  async function loadConsult() {
+    const consult = await telemed.api("GET", `/api/consults/${cfg.consult_id}`);
+    const who = consult.detainee?.name ? `${consult.detainee.name} · ` : "";
+    $("consult-title").textContent = `${who}${consult.specialty} — ${consult.question}`;
+    const custody = $("custody-form");
+    if (custody && consult.custody.recorded) {
+      custody.officer_present.checked = !!consult.custody.officer_present;
+      custody.security_note.value = consult.custody.security_note || "";
+    }
+    const closing = $("closing-form");
+    if (closing && consult.draft) {
+      for (const key of ["note", "recommendations", "outcome"]) if (consult.draft[key]) closing[key].value = consult.draft[key];
+    }
+  }
+
+  $("custody-form")?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    await telemed.api("POST", `/api/consults/${cfg.consult_id}/custody`, {
+      consult_consent: form.consult_consent.checked, recording_consent: form.recording_consent.checked,
+      officer_present: form.officer_present.checked, security_note: form.security_note.value,
+    }).then(() => { telemed.toast(t.saved); send({ type: "recheck" }); }, (error) => telemed.toast(error.message, "critical"));
+  });
+
+  function closingBody(form) {
+    const list = (value) => value.split(";").map(s => s.trim()).filter(Boolean);
+    return {
+      note: form.note.value, recommendations: form.recommendations.value, outcome: form.outcome.value,
+      diagnoses: list(form.diagnoses.value).map(d => {
+        const [code, ...rest] = d.split(" ");
+        return /^[A-Z][0-9]/.test(code) ? { code, display: rest.join(" ") || code } : { display: d };
+      }),
+      prescriptions: list(form.prescriptions.value).map(p => {
+        const [medication, dosage = ""] = p.split("|").map(s => s.trim());
+        return { medication, dosage };
+      }),
+    };
+  }
+  $("save-draft")?.addEventListener("click", () => telemed.api("PUT", `/api/consults/${cfg.consult_id}/draft`, closingBody($("closing-form")))
+    .then(() => telemed.toast(t.saved), (error) => telemed.toast(error.message, "critical")));
+  $("closing-form")?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    telemed.api("POST", `/api/consults/${cfg.consult_id}/sign`, closingBody(event.target))
+      .then(() => { telemed.toast(t.signed); loadItems(); }, (error) => telemed.toast(error.message, "critical"));
+  });
+
+  loadConsult().catch(error => telemed.toast(error.message, "critical"));
+  loadItems();
+  openCamera().then(connect);
+})();
