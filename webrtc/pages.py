@@ -25,8 +25,9 @@ def _consult_staff(request: web.Request) -> None:
 
 @aiohttp_jinja2.template("webrtc/consults.html")
 async def consults_page(request: web.Request) -> dict:
+    """``?patient=`` pre-fills the request form (the record page links here)."""
     _consult_staff(request)
-    return {}
+    return {"patient": request.query.get("patient", "")}
 
 
 @aiohttp_jinja2.template("webrtc/room.html")

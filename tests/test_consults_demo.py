@@ -1,0 +1,18 @@
+"""The demo fills every consult work list of the demo doctor and specialist."""
+
+from __future__ import annotations
+
+from telemed import demo
+from telemed.models import User
+from telemed.security import principal_of
+from webrtc.views import LISTS, work_lists
+
+
+def test_demo_fills_every_work_list(context):
+    loaded = demo.load(context.db, context.settings, detainees=60)
+    for role in ("doctor", "specialist"):
+        who = context.db.call(lambda s: principal_of(s.get(User, loaded.users[role])))
+        lists = context.db.call(work_lists, who)
+        filled = {name for name in LISTS if lists[name]}
+        assert filled >= {"awaiting_decision", "awaiting_signature"}, (role, filled)
+        assert any(c["flags"]["decision_overdue"] for c in lists["awaiting_decision"])

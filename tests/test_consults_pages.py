@@ -1,0 +1,24 @@
+"""The consult pages render for their roles only; the request form's helpers answer."""
+
+from __future__ import annotations
+
+from tests.consults_support import PATIENT, call, observation, scheduled
+
+
+async def test_pages_and_form_helpers(client, login, context, world):
+    obs = context.db.call(observation)
+    cid = (await scheduled(client, login))["id"]
+    doc = await login("doc-a")
+    page = await client.get("/consults?lang=en", headers=doc)
+    assert page.status == 200 and 'data-testid="list-awaiting_decision"' in await page.text()
+    room = await client.get(f"/consults/{cid}/room?lang=zh-CN", headers=doc)
+    assert room.status == 200 and "会诊室" in await room.text()
+    assert (await client.get("/consults", headers=await login("officer-a"))).status == 403
+    assert (await client.get(f"/consults/{cid}/room", headers=await login("spec-2"))).status == 403
+
+    options = await call(client, "GET", "/api/consult-options", doc)
+    assert options["hospitals"] == [{"id": "hosp-1", "name": "Partner Hospital", "name_zh": "合作医院",
+                                     "specialties": ["cardiology"]}]
+    items = await call(client, "GET", f"/api/consult-shareable?patient_id={PATIENT}", doc)
+    assert [(i["type"], i["id"], i["label"]) for i in items] == [("Observation", obs, "Potassium")]
+    await call(client, "GET", f"/api/consult-shareable?patient_id={PATIENT}", await login("doc-b"), status=403)
