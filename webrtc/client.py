@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import av
 import numpy as np
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 
 from webrtc.media import SLOTS
@@ -70,7 +70,8 @@ class Received:
 
 
 class Participant:
-    def __init__(self, base_url: str, headers: dict[str, str], consult_id: str, *, keep_counters: bool = True) -> None:
+    def __init__(self, base_url: str, headers: dict[str, str], consult_id: str, *, keep_counters: bool = True,
+                 video: MediaStreamTrack | None = None) -> None:
         self.url = f"{base_url.replace('http', 'ws', 1)}/ws/consults/{consult_id}"
         self.headers = headers
         self.keep_counters = keep_counters
@@ -79,7 +80,7 @@ class Participant:
         self.chat: list[dict] = []
         self.received: dict[str, Received] = {}  # mid -> what arrived there
         self.pc: RTCPeerConnection | None = None
-        self.video = CounterVideoTrack()
+        self.video = video or CounterVideoTrack()
         self.offer_sent_at = 0.0
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None

@@ -1,0 +1,303 @@
+"""Consult media benchmark: N concurrent 1:1 calls relayed by the server (640x480 at 30 fps
+plus audio each way), then the same calls with a 300-report batch running beside them.
+
+    .venv/bin/python bench/consults.py            # N = 1, 2, ... until a stream drops below 25 fps
+    .venv/bin/python bench/consults.py --quick    # N = 1, 2 and a 30-report batch
+
+The server runs as its own process (``telemed serve``), as in production; the call
+participants are aiortc clients in this process. To keep the clients' own cost small they
+send pre-encoded VP8 (encoded once, looped), but they do decode what they receive.
+Baseline, same run: the frame rate the synthetic source produces with no relay at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp  # noqa: E402
+import av  # noqa: E402
+from aiortc.mediastreams import VideoStreamTrack  # noqa: E402
+
+from ehr import store  # noqa: E402
+from ehr.custody import custody_extension  # noqa: E402
+from telemed.accounts import add_org, add_user  # noqa: E402
+from telemed.config import Settings  # noqa: E402
+from telemed.db import Database  # noqa: E402
+from telemed.models import OrgKind, Role, TokenKind, User  # noqa: E402
+from telemed.schema import upgrade  # noqa: E402
+from telemed.security import issue_token, principal_of  # noqa: E402
+from telemed.timeutil import utcnow  # noqa: E402
+from webrtc import workflow  # noqa: E402
+from webrtc.client import CounterVideoTrack, Participant  # noqa: E402
+
+TARGET_FPS = 25.0
+WARM_UP = 2.0
+PASSWORD = "bench-password-2026"
+
+
+class LoopedVp8Track(VideoStreamTrack):
+    """Pre-encoded VP8 of the counter source, looped: the sender packs, it does not encode."""
+
+    def __init__(self, packets: list[bytes]) -> None:
+        super().__init__()
+        self.packets = packets
+        self.sent = 0
+
+    async def recv(self) -> av.Packet:
+        pts, time_base = await self.next_timestamp()
+        packet = av.Packet(self.packets[self.sent % len(self.packets)])
+        packet.pts, packet.time_base = pts, time_base
+        self.sent += 1
+        return packet
+
+
+async def encode_source(frames: int = 60) -> list[bytes]:
+    """Two seconds of the counter source as VP8, one key frame first (the loop restarts there)."""
+    source = CounterVideoTrack()
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height, codec.pix_fmt = 640, 480, "yuv420p"
+    codec.bit_rate, codec.time_base = 1_000_000, Fraction(1, 30)
+    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    packets: list[bytes] = []
+    for n in range(frames):
+        frame = (await source.recv()).reformat(format="yuv420p")
+        frame.pts, frame.time_base = n, Fraction(1, 30)
+        packets += [bytes(p) for p in codec.encode(frame)]
+    packets += [bytes(p) for p in codec.encode(None)]
+    return packets
+
+
+async def source_baseline(seconds: float) -> float:
+    """Frames per second the synthetic camera produces with nothing else in the way."""
+    track, count, started = CounterVideoTrack(), 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        await track.recv()
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+# --- the server and its data -------------------------------------------------------------------
+
+@dataclass
+class World:
+    settings: Settings
+    consults: list[str]
+    doctor: dict[str, str]
+    specialist: dict[str, str]
+
+
+def seed(settings: Settings, calls: int) -> World:
+    db = Database(settings.database_url, threads=2)
+
+    def build(session):
+        add_org(session, "bench-fac", "Bench Facility", OrgKind.FACILITY)
+        add_org(session, "bench-hosp", "Bench Hospital", OrgKind.HOSPITAL)
+        users = {}
+        for name, role, org, specialty in (("doctor", Role.FACILITY_DOCTOR, "bench-fac", None),
+                                           ("officer", Role.MEDICAL_OFFICER, "bench-fac", None),
+                                           ("specialist", Role.SPECIALIST, "bench-hosp", "cardiology")):
+            users[name] = add_user(session, name, PASSWORD, role=role, org_id=org, display_name=name,
+                                   specialty=specialty)
+        doctor, specialist = principal_of(users["doctor"]), principal_of(users["specialist"])
+        consults = []
+        for n in range(calls):
+            patient = store.create(session, {
+                "resourceType": "Patient", "gender": "male", "birthDate": "1980-01-01",
+                "managingOrganization": {"reference": "Organization/bench-fac"},
+                "extension": [custody_extension("bench-fac", "1-01", "2026-01-01")]}, resource_id=f"bench-p{n}").id
+            consult = workflow.request_consult(session, doctor, {
+                "patient_id": patient, "hospital_id": "bench-hosp", "specialty": "cardiology",
+                "urgency": "routine", "question": "benchmark call"}, settings.tz)
+            workflow.triage(session, specialist, consult.id, {"decision": "accept",
+                                                              "proposed_start": utcnow().isoformat()})
+            workflow.confirm(session, doctor, consult.id, {})
+            workflow.record_custody_facts(session, doctor, consult.id, {
+                "consult_consent": True, "recording_consent": False, "officer_present": True})
+            consults.append(consult.id)
+        tokens = {name: issue_token(session, session.get(User, users[name].id), TokenKind.BEARER, 86400)[0]
+                  for name in ("doctor", "specialist")}
+        return consults, tokens
+
+    consults, tokens = db.call(build)
+    db.close()
+    return World(settings, consults, {"Authorization": f"Bearer {tokens['doctor']}"},
+                 {"Authorization": f"Bearer {tokens['specialist']}"})
+
+
+def start_server(settings: Settings, port: int) -> subprocess.Popen:
+    env = {**os.environ, "TELEMED_DATABASE_URL": settings.database_url, "TELEMED_DATA_DIR": str(settings.data_dir),
+           "TELEMED_SECRET_KEY": settings.secret_key, "TELEMED_PORT": str(port)}
+    return subprocess.Popen([sys.executable, "-c", "from telemed.cli import main; raise SystemExit(main(['serve']))"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def wait_healthy(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            try:
+                async with session.get(f"{base}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the server did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --- one round of N calls ----------------------------------------------------------------------
+
+@dataclass
+class Round:
+    calls: int
+    fps: list[float]  # per received stream, over the measuring window
+    worst_second: float  # the lowest one-second frame count of any stream
+    gap_p99_ms: float  # 99th percentile of the gaps between received frames
+    join_s: list[float]  # offer sent -> first frame of the other side
+    server_cores: float
+    client_cores: float
+
+    def line(self, label: str, baseline: float) -> str:
+        low = min(self.fps)
+        return (f"{label:<22} N={self.calls}  fps min {low:5.1f} mean {statistics.mean(self.fps):5.1f}"
+                f" ({low / baseline:4.0%} of source)  worst 1 s {self.worst_second:3.0f}"
+                f"  gap p99 {self.gap_p99_ms:4.0f} ms  join p50 {statistics.median(self.join_s):.2f} s"
+                f" max {max(self.join_s):.2f} s  server {self.server_cores / self.calls:4.2f} core/call"
+                f"  clients {self.client_cores:4.2f} cores")
+
+
+async def run_round(world: World, base: str, server_pid: int, calls: int, seconds: float,
+                    packets: list[bytes]) -> Round:
+    people = []
+    for consult_id in world.consults[:calls]:
+        for headers in (world.doctor, world.specialist):
+            people.append(Participant(base, headers, consult_id, keep_counters=False, video=LoopedVp8Track(packets)))
+    try:
+        await asyncio.gather(*(p.connect() for p in people))
+        await asyncio.gather(*(p.wait_live(20) for p in people))
+        await asyncio.gather(*(p.call(20) for p in people))
+        await asyncio.gather(*(p.wait_frames(1, timeout=20) for p in people))
+        join = [p.video_in().first_at - p.offer_sent_at for p in people]
+        await asyncio.sleep(WARM_UP)
+        server0, client0, start = cpu_seconds(server_pid), own_cpu_seconds(), time.perf_counter()
+        await asyncio.sleep(seconds)
+        end = time.perf_counter()
+        server1, client1 = cpu_seconds(server_pid), own_cpu_seconds()
+        windows = [[t for t in p.video_in().times if start <= t <= end] for p in people]
+    finally:
+        await asyncio.gather(*(p.close() for p in people), return_exceptions=True)
+        await asyncio.sleep(1.0)  # let the server end the rooms before the next round
+    span = end - start
+    per_second = [sum(1 for t in times if start + s <= t < start + s + 1) for times in windows
+                  for s in range(int(span))]
+    gaps = sorted(1000 * (b - a) for times in windows for a, b in zip(times, times[1:]))
+    return Round(calls, [len(t) / span for t in windows], min(per_second), gaps[int(0.99 * (len(gaps) - 1))],
+                 join, (server1 - server0) / span, (client1 - client0) / span)
+
+
+# --- the report batch beside the calls ---------------------------------------------------------
+
+def seed_batch(settings: Settings, detainees: int) -> str | None:
+    """A campaign of ``detainees`` exams to print; None when the reports package offers no batch API."""
+    try:
+        from reports.synthetic import seed_campaign
+    except ImportError:
+        return None
+    db = Database(settings.database_url, threads=2)
+    try:
+        return seed_campaign(db, "bench-fac", detainees)
+    finally:
+        db.close()
+
+
+def run_report_batch(settings: Settings, campaign_id: str) -> tuple[float, int]:
+    from reports.batch import run_batch
+
+    started = time.perf_counter()
+    result = run_batch(settings, campaign_id)
+    return time.perf_counter() - started, result.done
+
+
+async def with_batch(world: World, base: str, server_pid: int, calls: int, seconds: float, packets: list[bytes],
+                     campaign_id: str) -> tuple[Round, float, int, bool]:
+    """Returns the round, the batch's duration and size, and whether it outlasted the round."""
+    loop = asyncio.get_running_loop()
+    batch = loop.run_in_executor(None, functools.partial(run_report_batch, world.settings, campaign_id))
+    measured = await run_round(world, base, server_pid, calls, seconds, packets)
+    outlasted = not batch.done()
+    batch_seconds, reports = await batch
+    return measured, batch_seconds, reports, outlasted
+
+
+async def main(quick: bool) -> None:
+    seconds = 4.0 if quick else 10.0
+    max_calls = 2 if quick else 8
+    reports = 30 if quick else 300
+    folder = Path(tempfile.mkdtemp(prefix="bench-consults-"))
+    settings = Settings(database_url=f"sqlite:///{folder / 'bench.db'}", data_dir=folder / "data",
+                        secret_key="bench-secret-key-0123456789", report_workers=2)
+    upgrade(settings.database_url)
+    world = seed(settings, max_calls)
+    port = 18000 + os.getpid() % 1000
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(settings, port)
+    try:
+        await wait_healthy(base)
+        baseline = await source_baseline(3.0)
+        packets = await encode_source()
+        print(f"machine: {os.cpu_count()} cores; {seconds:.0f} s per round after {WARM_UP:.0f} s warm-up")
+        print(f"baseline: synthetic 640x480 source, no relay: {baseline:.1f} fps")
+        rounds: list[Round] = []
+        for calls in range(1, max_calls + 1):
+            rounds.append(await run_round(world, base, server.pid, calls, seconds, packets))
+            print(rounds[-1].line("relayed calls", baseline), flush=True)
+            if min(rounds[-1].fps) < TARGET_FPS:
+                break
+        passing = [r.calls for r in rounds if min(r.fps) >= TARGET_FPS]
+        best = max(passing) if passing else 0
+        print(f"largest N with every stream >= {TARGET_FPS:.0f} fps: {best}")
+        campaign_id = seed_batch(settings, reports)
+        if campaign_id is None:
+            print("report batch: reports.synthetic/reports.batch not available; hook seed_batch() skipped")
+            return
+        calls = max(best, 1)
+        alone = next(r for r in rounds if r.calls == calls)
+        measured, batch_seconds, done, outlasted = await with_batch(world, base, server.pid, calls, seconds, packets,
+                                                         campaign_id)
+        print(measured.line("calls + report batch", baseline))
+        cost = 1 - statistics.mean(measured.fps) / statistics.mean(alone.fps)
+        print(f"report batch: {done} reports in {batch_seconds:.1f} s beside {calls} call(s); "
+              f"the calls lost {cost:.1%} of their mean frame rate (min {min(measured.fps):.1f} vs "
+              f"{min(alone.fps):.1f} fps alone){'' if outlasted else '; the batch ended before the round did'}")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small smoke run")
+    asyncio.run(main(parser.parse_args().quick))
