@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from ehr import store
-from labs import fhir, fhir_bulk, qualitative
+from labs import fhir, qualitative
 from labs.catalog import Band, Test, catalogue
 from labs.fast_insert import insert_rows
 from labs.flags import CRITICAL, DELTA_WINDOW, Previous, delta_exceeded, flag_quality, flag_quantity
@@ -162,7 +162,7 @@ def file(session: Session, checked: list[Checked], source: str) -> Filed:
     for item in sorted(fresh, key=lambda c: c.submission.effective_at):
         groups[(item.subject.patient_id, item.test.panel, as_utc(item.submission.effective_at),
                 item.submission.order_id)].append(item)
-    resources, rows = [], []
+    resources, ids, rows = [], [], []
     for (patient_id, panel, at, order_id), items in groups.items():
         report_id = new_id()
         obs_ids = []
@@ -174,7 +174,7 @@ def file(session: Session, checked: list[Checked], source: str) -> Filed:
                 item.test, patient_id=patient_id, effective_at=at, value_num=item.value_num,
                 value_code=item.value_code, flag=item.flag, band=item.band, report_id=report_id,
                 order_id=order_id, delta=delta))
-            resources[-1]["id"] = obs_id
+            ids.append(obs_id)
             rows.append({"patient_id": patient_id, "facility_id": item.subject.facility_id, "loinc": item.test.loinc,
                          "value_num": item.value_num, "value_code": item.value_code, "unit": item.test.unit,
                          "flag": item.flag, "delta_flag": delta, "effective_at": at, "recorded_at": utcnow(),
@@ -182,10 +182,10 @@ def file(session: Session, checked: list[Checked], source: str) -> Filed:
                          "order_id": order_id})
         report = fhir.diagnostic_report(catalogue().panels[panel], patient_id=patient_id, effective_at=at,
                                         observation_ids=obs_ids, order_id=order_id)
-        report["id"] = report_id
         resources.append(report)
+        ids.append(report_id)
         filed.report_ids.append(report_id)
-    fhir_bulk.write_new(session, resources)
+    store.create_many(session, resources, ids=ids, validated=True)  # built from templates: no validation
     insert_rows(session, LabResult.__table__, rows)
     filed.alert_ids = _raise_alerts(session, [r for r in rows if r["flag"] in CRITICAL])
     _complete_orders(session, {r["order_id"] for r in rows if r["order_id"]})
