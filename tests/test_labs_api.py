@@ -144,7 +144,11 @@ async def test_trends_and_specialist_sharing(client, login, context, world):
     assert [p["value"] for p in series["points"]] == [150, 125] and series["low"] == 130 and series["high"] == 175
     listing = await (await client.get("/api/labs/trends?patient=fac-a-p1", headers=doc_a)).json()
     assert listing[0]["loinc"] == HGB and listing[0]["count"] == 2
-    assert (await client.get(f"/api/labs/trends?patient=fac-a-p1&loinc={HGB}", headers=await login("doc-b"))).status == 403
+    for username in ("doc-b", "admin", "officer-b"):
+        denied = await client.get(f"/api/labs/trends?patient=fac-a-p1&loinc={HGB}", headers=await login(username))
+        assert denied.status == 403, username
+    officer = await client.get(f"/api/labs/trends?patient=fac-a-p1&loinc={HGB}", headers=await login("officer-a"))
+    assert officer.status == 200
     spec = await login("spec-1")
     assert (await client.get(f"/api/labs/trends?patient=fac-a-p1&loinc={HGB}", headers=spec)).status == 403
 

@@ -106,3 +106,16 @@ async def test_one_connection_many_messages(context, listener):
         assert msa((await asyncio.wait_for(reader.readblock(), 5)).decode())[1:3] == ["AA", f"M{n}"]
     writer.close()
     assert len(context.db.call(lambda s: s.execute(select(LabResult)).scalars().all())) == 3
+
+
+async def test_held_messages_listed_and_resolved_per_facility(client, login, context, listener):
+    await send_mllp(listener, oru("NOBODY-9", [("NM", "2823-3^K^LN", "4.1", "mmol/L")], control="C200"))
+    doc_a, doc_b = await login("doc-a"), await login("doc-b")
+    [item] = await (await client.get("/api/labs/held", headers=doc_a)).json()
+    assert "NOBODY-9" in item["reason"] and "OBX|1|NM|2823-3" in item["content"]
+    assert await (await client.get("/api/labs/held", headers=doc_b)).json() == []
+    assert (await client.post(f"/api/labs/held/{item['id']}/resolve", headers=doc_b)).status == 404
+    assert (await client.get("/api/labs/held", headers=await login("spec-1"))).status == 403
+    resolved = await (await client.post(f"/api/labs/held/{item['id']}/resolve", headers=doc_a)).json()
+    assert resolved["resolved_at"]
+    assert await (await client.get("/api/labs/held", headers=doc_a)).json() == []
