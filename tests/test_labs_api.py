@@ -172,6 +172,9 @@ async def test_catalogue_synced_as_observation_definitions(context, world):
     definition = context.db.call(store.read, "ObservationDefinition", "lab-2823-3").resource
     assert definition["code"]["coding"][0]["code"] == POTASSIUM
     assert orjson.dumps(definition).count(b"critical") == 2
+    context.db.call(store.delete, "ObservationDefinition", "lab-2823-3")
+    assert context.db.call(sync_catalogue) == 1  # a deleted definition is written again
+    assert context.db.call(store.read, "ObservationDefinition", "lab-2823-3").version == 3
 
 
 async def test_labs_page(client, login):
