@@ -7,7 +7,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from labs import alerts, held, importer, pages, trends
+from labs import alerts, held, hl7, importer, pages, trends
 from labs.catalog import catalogue
 from labs.orders import open_orders, order_json, place_order
 from labs.results import Rejected, Submission, check, file, subjects
@@ -174,6 +174,20 @@ async def post_resolve(request: web.Request) -> web.Response:
     return json_response(held.held_json(found))
 
 
+async def post_retry(request: web.Request) -> web.Response:
+    """Process a held HL7 message again (e.g. once the detainee is registered); resolved when accepted."""
+    who = require(request, Capability.ENTER_RESULTS, "labs.held.retry")
+    ctx = context_of(request)
+    outcome = await ctx.db.run(hl7.retry_held, int(request.match_info["held_id"]), who.org_id, who.user_id,
+                               ctx.settings.tz)
+    if outcome is None:
+        raise api_error(404, "no such held HL7 message in your facility")
+    audit(request, "labs.held.retry", "allowed", resource=f"HeldMessage/{request.match_info['held_id']}",
+          reason=outcome.text)
+    alerts.wake(request.app)
+    return json_response({"code": outcome.code, "text": outcome.text})
+
+
 async def post_import(request: web.Request) -> web.Response:
     """Upload an analyzer export (multipart: file, profile); progress is pushed to the uploader."""
     who = require(request, Capability.ENTER_RESULTS, "labs.import")
@@ -224,6 +238,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/labs/alerts/{alert_id:\\d+}/ack", post_ack)
     app.router.add_get("/api/labs/held", get_held)
     app.router.add_post("/api/labs/held/{held_id:\\d+}/resolve", post_resolve)
+    app.router.add_post("/api/labs/held/{held_id:\\d+}/retry", post_retry)
     app.router.add_post("/api/labs/import", post_import)
     trends.setup(app)
     pages.setup(app)

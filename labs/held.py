@@ -39,3 +39,4 @@ def resolve(session: Session, held_id: int, facility_id: str, user_id: int) -> H
         held.resolved_at, held.resolved_by = utcnow(), user_id
         session.add(held)
     return held
+

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from labs.catalog import catalogue
 from labs.held import hold
+from labs.models import HeldMessage
 from labs.results import Rejected, Submission, check, file, subjects
 from telemed.timeutil import utcnow
 
@@ -126,6 +127,18 @@ def process(session: Session, text: str, facility_id: str, tz: ZoneInfo) -> Ack:
         return ack("AA", f"filed {len(filed.results)}, duplicates {filed.duplicates}", **reply)
     notes = problems + [f"{u}: held for review" for u in unknown]
     return ack("AE", f"filed {len(filed.results)}; " + "; ".join(notes), **reply)
+
+
+def retry_held(session: Session, held_id: int, facility_id: str, user_id: int, tz: ZoneInfo) -> Ack | None:
+    """Process a held message again (say, once the detainee is registered). The held row is
+    resolved either way: whatever is still unknown is held again as a new row."""
+    held = session.get(HeldMessage, held_id)
+    if held is None or held.facility_id != facility_id or held.channel != "hl7" or held.resolved_at is not None:
+        return None
+    outcome = process(session, held.content, facility_id, tz)
+    held.resolved_at, held.resolved_by = utcnow(), user_id
+    session.add(held)
+    return outcome
 
 
 def _segments(message, name: str) -> list:

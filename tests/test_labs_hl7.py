@@ -119,3 +119,18 @@ async def test_held_messages_listed_and_resolved_per_facility(client, login, con
     resolved = await (await client.post(f"/api/labs/held/{item['id']}/resolve", headers=doc_a)).json()
     assert resolved["resolved_at"]
     assert await (await client.get("/api/labs/held", headers=doc_a)).json() == []
+
+
+async def test_held_message_filed_once_the_detainee_is_known(client, login, context, listener):
+    from tests.conftest import make_patient
+
+    await send_mllp(listener, oru("LATE-1", [("NM", "2823-3^K^LN", "7.1", "mmol/L")], control="C300"))
+    doc_a = await login("doc-a")
+    [item] = await (await client.get("/api/labs/held", headers=doc_a)).json()
+    context.db.call(make_patient, "fac-a", "LATE-1", resource_id="late-1")
+    assert (await client.post(f"/api/labs/held/{item['id']}/retry", headers=await login("doc-b"))).status == 404
+    outcome = await (await client.post(f"/api/labs/held/{item['id']}/retry", headers=doc_a)).json()
+    assert outcome["code"] == "AA"
+    assert results(context)["2823-3"].patient_id == "late-1" and results(context)["2823-3"].flag == "HH"
+    assert await (await client.get("/api/labs/held", headers=doc_a)).json() == []
+    assert (await client.post(f"/api/labs/held/{item['id']}/retry", headers=doc_a)).status == 404  # done

@@ -38,10 +38,16 @@
   async function loadHeld() {
     const rows = await telemed.api("GET", "/api/labs/held");
     $("#held tbody").replaceChildren(...rows.map(h => {
-      const button = el("button", { class: "link", onclick: async () => {
+      const resolve = el("button", { class: "link", onclick: async () => {
         await telemed.api("POST", `/api/labs/held/${h.id}/resolve`); tr.remove(); } }, T.resolve);
+      const retry = h.channel === "hl7" ? el("button", { class: "link", onclick: async () => {
+        try {
+          const outcome = await telemed.api("POST", `/api/labs/held/${h.id}/retry`);
+          telemed.toast(`${outcome.code}: ${outcome.text}`, outcome.code === "AA" ? "ok" : "");
+          loadHeld();
+        } catch (e) { fail(e); } } }, T.retry) : "";
       const tr = el("tr", {}, el("td", {}, when(h.received_at)), el("td", {}, `${h.channel} ${h.sender}`),
-        el("td", {}, h.reason, el("pre", { class: "held" }, h.content)), el("td", {}, button));
+        el("td", {}, h.reason, el("pre", { class: "held" }, h.content)), el("td", {}, retry, " ", resolve));
       return tr;
     }));
   }
