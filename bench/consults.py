@@ -138,9 +138,10 @@ def seed(settings: Settings, calls: int) -> World:
                  {"Authorization": f"Bearer {tokens['specialist']}"})
 
 
-def start_server(settings: Settings, port: int) -> subprocess.Popen:
+def start_server(settings: Settings, port: int, passthrough: bool = True) -> subprocess.Popen:
     env = {**os.environ, "TELEMED_DATABASE_URL": settings.database_url, "TELEMED_DATA_DIR": str(settings.data_dir),
-           "TELEMED_SECRET_KEY": settings.secret_key, "TELEMED_PORT": str(port)}
+           "TELEMED_SECRET_KEY": settings.secret_key, "TELEMED_PORT": str(port),
+           "TELEMED_WEBRTC_PASSTHROUGH": "1" if passthrough else "0"}
     return subprocess.Popen([sys.executable, "-c", "from telemed.cli import main; raise SystemExit(main(['serve']))"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -252,6 +253,21 @@ async def with_batch(world: World, base: str, server_pid: int, calls: int, secon
     return measured, batch_seconds, reports, outlasted
 
 
+async def compare_transcoding(world: World, port: int, passed: Round, seconds: float, packets: list[bytes],
+                              baseline: float) -> None:
+    """The same single call on a server that decodes and re-encodes all video."""
+    server = start_server(world.settings, port, passthrough=False)
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}")
+        transcoded = await run_round(world, f"http://127.0.0.1:{port}", server.pid, passed.calls, seconds, packets)
+    finally:
+        server.terminate()
+        server.wait(10)
+    print(transcoded.line("re-encoding relay", baseline))
+    print(f"passthrough: the server spends {passed.server_cores / transcoded.server_cores:.0%} of the CPU "
+          f"re-encoding needs for the same call")
+
+
 async def main(quick: bool) -> None:
     seconds = 4.0 if quick else 10.0
     max_calls = 2 if quick else 8
@@ -279,6 +295,7 @@ async def main(quick: bool) -> None:
         passing = [r.calls for r in rounds if min(r.fps) >= TARGET_FPS]
         best = max(passing) if passing else 0
         print(f"largest N with every stream >= {TARGET_FPS:.0f} fps: {best}")
+        await compare_transcoding(world, port + 1, rounds[0], seconds, packets, baseline)
         campaign_id = seed_batch(settings, reports)
         if campaign_id is None:
             print("report batch: reports.synthetic/reports.batch not available; hook seed_batch() skipped")

@@ -16,6 +16,7 @@ from telemed.context import Context
 from tests.consults_support import call, requested, scheduled
 from webrtc.client import Participant
 from webrtc.models import Consult
+from webrtc.signaling import MEDIA
 
 
 async def _join(client, login, cid: str, username: str) -> Participant:
@@ -93,6 +94,10 @@ async def test_a_dropped_participant_rejoins_without_restarting_the_other(client
     await asyncio.gather(doc.call(), spec.call())
     await asyncio.gather(doc.wait_frames(15), spec.wait_frames(15))
     doc_pc = doc.pc
+    room = client.app[MEDIA]["backend"].rooms[cid]
+    # Not recording, both on VP8: the server passes video through and decodes none of it.
+    assert all(p.tee is not None and not p.tee.decode for p in room.peers.values())
+    assert all(p.slots[0]["video"].encoded for p in room.peers.values())
 
     await spec.go_silent()
     dropped_at = time.monotonic()

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import av
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
 from telemed.config import Settings
 from webrtc.media import SLOTS, Description, ice_configuration
+from webrtc.passthrough import PASSTHROUGH_CODEC, EncodedTee, install_tee, is_keyframe, request_keyframe, video_codec
 from webrtc.recording import ParticipantRecorder, combine
 from webrtc.stats import Sample
 
@@ -29,30 +31,40 @@ log = logging.getLogger("telemed.webrtc.relay")
 T = TypeVar("T")
 KINDS = ("audio", "video")
 EPOCH = time.monotonic()
+VIDEO_TIME_BASE = Fraction(1, 90000)
 
 
 class SlotTrack(MediaStreamTrack):
     """What one viewer receives in one slot: whoever holds the slot now. Its source can change
-    (a drop, a rejoin) while the viewer's sender keeps running: no renegotiation."""
+    (a drop, a rejoin) while the viewer's sender keeps running: no renegotiation. Video is
+    passed through encoded when source and viewer both use VP8, and decoded otherwise."""
 
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
-        self.source: MediaStreamTrack | None = None
+        self.source: Peer | None = None
+        self.encoded = False
         self._proxy: MediaStreamTrack | None = None
         self._pump: asyncio.Task | None = None
-        self._latest: av.VideoFrame | av.AudioFrame | None = None
+        self._latest: av.VideoFrame | av.AudioFrame | JitterFrame | None = None
         self._ready = asyncio.Event()
+        self._await_keyframe = False
         self._samples = 0
 
-    def feed(self, source: MediaStreamTrack | None, relay: MediaRelay) -> None:
-        if source is self.source:
+    def feed(self, source: Peer | None, relay: MediaRelay, encoded: bool) -> None:
+        if (source, encoded) == (self.source, self.encoded):
             return
         self._unfeed()
-        self.source = source
-        if source is not None:
+        self.source, self.encoded = source, encoded
+        if source is None:
+            return
+        if encoded:
+            self._await_keyframe = True
+            source.tee.viewers.add(self)
+            self.request_keyframe()
+        elif source.inbound.get(self.kind) is not None:
             # Unbuffered: a slow viewer skips frames instead of queueing them without bound.
-            self._proxy = relay.subscribe(source, buffered=False)
+            self._proxy = relay.subscribe(source.inbound[self.kind], buffered=False)
             self._pump = asyncio.ensure_future(self._run(self._proxy))
 
     def _unfeed(self) -> None:
@@ -60,7 +72,21 @@ class SlotTrack(MediaStreamTrack):
             self._pump.cancel()
         if self._proxy is not None:
             self._proxy.stop()
+        if self.source is not None and self.source.tee is not None:
+            self.source.tee.viewers.discard(self)
         self._pump = self._proxy = self.source = None
+
+    def request_keyframe(self) -> None:
+        """Also stands in for the viewer's sender's own key frame logic (a PLI from the viewer)."""
+        if self.encoded and self.source is not None:
+            request_keyframe(self.source.video_receiver)
+
+    def push_encoded(self, frame: JitterFrame) -> None:
+        if self._await_keyframe and not is_keyframe(frame):
+            return
+        self._await_keyframe = False
+        self._latest = frame
+        self._ready.set()
 
     async def _run(self, proxy: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
@@ -68,7 +94,7 @@ class SlotTrack(MediaStreamTrack):
                 self._latest = await proxy.recv()
                 self._ready.set()
 
-    async def recv(self) -> av.VideoFrame | av.AudioFrame:
+    async def recv(self) -> av.VideoFrame | av.AudioFrame | av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         await self._ready.wait()
@@ -76,9 +102,13 @@ class SlotTrack(MediaStreamTrack):
         return self._restamp(self._latest)
 
     def _restamp(self, frame):
-        # Sources change under a running encoder: timestamps must keep counting from one clock.
+        # Sources change under a running sender: timestamps must keep counting from one clock.
+        if isinstance(frame, JitterFrame):
+            packet = av.Packet(frame.data)
+            packet.pts, packet.time_base = int((time.monotonic() - EPOCH) * 90000), VIDEO_TIME_BASE
+            return packet
         if self.kind == "video":
-            frame.pts, frame.time_base = int((time.monotonic() - EPOCH) * 90000), Fraction(1, 90000)
+            frame.pts, frame.time_base = int((time.monotonic() - EPOCH) * 90000), VIDEO_TIME_BASE
             return frame
         copy = av.AudioFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name, layout=frame.layout.name)
         copy.sample_rate, copy.pts, copy.time_base = frame.sample_rate, self._samples, Fraction(1, frame.sample_rate)
@@ -95,6 +125,9 @@ class Peer:
     user_id: int
     pc: RTCPeerConnection
     inbound: dict[str, MediaStreamTrack] = field(default_factory=dict)
+    codec: str | None = None  # negotiated video codec
+    tee: EncodedTee | None = None
+    video_receiver: RTCRtpReceiver | None = None
     slots: list[dict[str, SlotTrack]] = field(default_factory=list)
     frames: int = 0  # video frames received from this participant
     first_frame: asyncio.Event = field(default_factory=asyncio.Event)
@@ -133,11 +166,13 @@ class MediaLoop:
 
 
 class AiortcBackend:
-    """``MediaBackend`` on aiortc: decode each participant once, fan the frames out through an
-    unbuffered MediaRelay, encode per viewer."""
+    """``MediaBackend`` on aiortc. VP8 video is passed through encoded (see ``passthrough``);
+    audio, and video between differing codecs, is decoded once per participant, fanned out
+    through an unbuffered MediaRelay and encoded per viewer."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, passthrough: bool = True) -> None:
         self.settings = settings
+        self.passthrough = passthrough
         self.media = MediaLoop("media")
         self.rooms: dict[str, Room] = {}
 
@@ -183,10 +218,16 @@ class AiortcBackend:
         peer = Peer(user_id, pc)
         pc.on("track", lambda track: peer.inbound.__setitem__(track.kind, track))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type=offer.type))
+        peer.codec = video_codec(pc)
+        installed = install_tee(pc, lambda: _count_frame(peer))
+        if installed:
+            peer.tee, peer.video_receiver = installed
         for _ in range(SLOTS):
             slot = {kind: SlotTrack(kind) for kind in KINDS}
             for kind in KINDS:
-                pc.addTrack(slot[kind])
+                sender = pc.addTrack(slot[kind])
+                if kind == "video":
+                    sender._send_keyframe = slot[kind].request_keyframe  # forward the viewer's PLI
             peer.slots.append(slot)
         # aiortc gathers every candidate here before answering: there is no trickle ICE.
         await pc.setLocalDescription(await pc.createAnswer())
@@ -207,9 +248,8 @@ class AiortcBackend:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await proxy.recv()
-                if kind == "video":
-                    peer.frames += 1
-                    peer.first_frame.set()
+                if peer.tee is None and kind == "video":
+                    _count_frame(peer)
                 if room.recorders is not None:
                     self._recorder(room, peer.user_id).feed(frame)
 
@@ -225,7 +265,24 @@ class AiortcBackend:
             for index, slot in enumerate(viewer.slots):
                 source = room.peers[others[index]] if index < len(others) else None
                 for kind in KINDS:
-                    slot[kind].feed(source.inbound.get(kind) if source else None, room.relay)
+                    slot[kind].feed(source, room.relay, kind == "video" and self._can_pass(source, viewer))
+        self._decide_decoding(room)
+
+    def _can_pass(self, source: Peer | None, viewer: Peer) -> bool:
+        return (self.passthrough and source is not None and source.tee is not None
+                and source.codec == viewer.codec == PASSTHROUGH_CODEC)
+
+    def _decide_decoding(self, room: Room) -> None:
+        """Decode a participant's video only while a recording or a non-VP8 viewer needs pictures."""
+        for peer in room.peers.values():
+            if peer.tee is None:
+                continue
+            needs = room.recorders is not None or any(
+                slot["video"].source is peer and not slot["video"].encoded
+                for other in room.peers.values() for slot in other.slots)
+            if needs and not peer.tee.decode:
+                request_keyframe(peer.video_receiver)  # the decoder starts from a key frame
+            peer.tee.decode = needs
 
     async def _leave(self, name: str, user_id: int, keep_room: bool = False) -> None:
         room = self.rooms.get(name)
@@ -259,15 +316,22 @@ class AiortcBackend:
         if room.recorders is None:
             folder.mkdir(parents=True, exist_ok=True)
             room.recording_folder, room.recording_started, room.recorders = folder, time.monotonic(), {}
+            self._decide_decoding(room)
 
     async def _stop_recording(self, name: str) -> list[ParticipantRecorder]:
         room = self.rooms.get(name)
         if room is None or room.recorders is None:
             return []
         recorders, room.recorders = list(room.recorders.values()), None
+        self._decide_decoding(room)
         if not room.peers:
             del self.rooms[name]
         return recorders
+
+
+def _count_frame(peer: Peer) -> None:
+    peer.frames += 1
+    peer.first_frame.set()
 
 
 def _finish_recording(name: str, recorders: list[ParticipantRecorder]) -> Path | None:

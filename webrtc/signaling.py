@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,7 +174,9 @@ async def _close(ws: web.WebSocketResponse) -> None:
 def media_of(app: web.Application) -> MediaBackend:
     holder = app[MEDIA]
     if "backend" not in holder:
-        holder["backend"] = AiortcBackend(context_of(app).settings)
+        # TELEMED_WEBRTC_PASSTHROUGH=0 re-encodes all video (for comparison and codec trouble).
+        passthrough = os.environ.get("TELEMED_WEBRTC_PASSTHROUGH", "1") != "0"
+        holder["backend"] = AiortcBackend(context_of(app).settings, passthrough=passthrough)
     return holder["backend"]
 
 
