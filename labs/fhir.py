@@ -4,9 +4,10 @@ tests validate one representative of each test against the R4B models)."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 from labs import qualitative
-from labs.catalog import LOINC, PANEL_SYSTEM, SPECIMENS, UCUM, Band, Panel, Test
+from labs.catalog import LOINC, PANEL_SYSTEM, SPECIMENS, UCUM, Band, Panel, Test, catalogue
 from labs.flags import DISPLAY, INTERPRETATION_SYSTEM, Flag
 from telemed.timeutil import fhir_instant
 
@@ -25,6 +26,11 @@ def definition_id(loinc: str) -> str:
 def test_code(test: Test) -> dict:
     return {"coding": [{"system": LOINC, "code": test.loinc, "display": test.name_en}],
             "text": f"{test.name_zh} ({test.abbr})"}
+
+
+@cache
+def _code_of(loinc: str) -> dict:
+    return test_code(catalogue().tests[loinc])
 
 
 def panel_code(panel: Panel) -> dict:
@@ -57,6 +63,7 @@ def reference_range(test: Test, band: Band | None, applies_to: str | None = None
     return found
 
 
+@cache
 def interpretation(flag: str) -> list[dict]:
     return [{"coding": [{"system": INTERPRETATION_SYSTEM, "code": flag, "display": DISPLAY[Flag(flag)]}]}]
 
@@ -67,7 +74,7 @@ def observation(test: Test, *, patient_id: str, effective_at: datetime, value_nu
         "resourceType": "Observation",
         "status": "final",
         "category": CATEGORY,
-        "code": test_code(test),
+        "code": _code_of(test.loinc),
         "subject": {"reference": f"Patient/{patient_id}"},
         "effectiveDateTime": fhir_instant(effective_at),
         "interpretation": interpretation(flag),
@@ -79,14 +86,21 @@ def observation(test: Test, *, patient_id: str, effective_at: datetime, value_nu
     else:
         resource["valueCodeableConcept"] = {"coding": [{"system": VALUE_SYSTEM, "code": value_code}],
                                             "text": qualitative.label(value_code, "zh-CN")}
-    ref = reference_range(test, band)
+    ref = _observation_range(test.loinc, band)
     if ref:
-        resource["referenceRange"] = [ref]
+        resource["referenceRange"] = ref
     if order_id:
         resource["basedOn"] = [{"reference": f"ServiceRequest/{order_id}"}]
     if delta:
         resource["extension"] = [{"url": DELTA_EXTENSION, "valueBoolean": True}]
     return resource
+
+
+@cache
+def _observation_range(loinc: str, band: Band | None) -> list[dict] | None:
+    """Shared by every Observation of that test and band (bulk imports build thousands)."""
+    ref = reference_range(catalogue().tests[loinc], band)
+    return [ref] if ref else None
 
 
 def diagnostic_report(panel: Panel, *, patient_id: str, effective_at: datetime, observation_ids: list[str],
