@@ -42,6 +42,14 @@ async def test_order_and_denials(client, login, context):
     listed = await (await client.get("/api/labs/orders", headers=doc_a)).json()
     assert [o["id"] for o in listed] == [order["id"]]
     assert await (await client.get("/api/labs/orders", headers=await login("doc-b"))).json() == []
+    assert (await client.get("/api/labs/orders?patient=fac-a-p1", headers=await login("doc-b"))).status == 403
+
+    filed = await (await enter(client, doc_a, "fac-a-p1", [(HGB, "140"), (POTASSIUM, "4.0")],
+                               order_id=order["id"])).json()
+    obs = context.db.call(store.read, "Observation", filed["results"][0]["observation_id"]).resource
+    assert obs["basedOn"] == [{"reference": f"ServiceRequest/{order['id']}"}]
+    assert context.db.call(store.read, "ServiceRequest", order["id"]).resource["status"] == "completed"
+    assert await (await client.get("/api/labs/orders?patient=fac-a-p1", headers=doc_a)).json() == []
 
 
 @both_databases

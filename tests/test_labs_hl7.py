@@ -134,3 +134,25 @@ async def test_held_message_filed_once_the_detainee_is_known(client, login, cont
     assert results(context)["2823-3"].patient_id == "late-1" and results(context)["2823-3"].flag == "HH"
     assert await (await client.get("/api/labs/held", headers=doc_a)).json() == []
     assert (await client.post(f"/api/labs/held/{item['id']}/retry", headers=doc_a)).status == 404  # done
+
+
+def test_listen_command_answers_over_a_real_socket(context, world, settings, unused_tcp_port):
+    """`telemed labs listen` as its own process, as an analyzer would reach it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TELEMED_DATABASE_URL": settings.database_url, "TELEMED_DATA_DIR": str(settings.data_dir),
+           "TELEMED_SECRET_KEY": settings.secret_key}
+    listener = subprocess.Popen([sys.executable, "-m", "telemed.cli", "labs", "listen", "--host", "127.0.0.1",
+                                 "--port", str(unused_tcp_port), "--facility", "fac-a"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "listening for HL7" in listener.stdout.readline()
+        answer = asyncio.run(send_mllp(unused_tcp_port, oru("fac-a-2", [("NM", "718-7^HGB^LN", "121", "g/L")],
+                                                            control="P1", sender="LIS")))
+        assert msa(answer)[1:3] == ["AA", "P1"]
+        assert results(context)["718-7"].patient_id == "fac-a-p2"
+    finally:
+        listener.terminate()
+        listener.wait(timeout=10)
