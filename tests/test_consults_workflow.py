@@ -149,27 +149,28 @@ async def test_invited_specialist_gets_their_own_window(client, login, context, 
                {"user_id": world.users["doc-b"], "kind": "interpreter"}, status=422)
 
 
+def _change(context, consult_id: str, **values) -> None:
+    def change(session) -> None:
+        consult = session.get(Consult, consult_id)
+        for name, value in values.items():
+            setattr(consult, name, value)
+        session.add(consult)
+    context.db.call(change)
+
+
 async def test_breached_deadlines_are_flagged(client, login, context, world):
     cid = (await requested(client, login))["id"]
     doc = await login("doc-a")
     assert (await call(client, "GET", f"/api/consults/{cid}", doc))["flags"]["decision_overdue"] is False
 
-    def backdate(session) -> None:
-        consult = session.get(Consult, cid)
-        consult.decision_due = utcnow() - timedelta(minutes=1)
-        session.add(consult)
-    context.db.call(backdate)
+    _change(context, cid, decision_due=utcnow() - timedelta(minutes=1))
     listed = (await call(client, "GET", "/api/consults", doc))["awaiting_decision"][0]
     assert listed["flags"] == {"decision_overdue": True, "signature_overdue": False}
 
     held = (await scheduled(client, login))["id"]
     start_call(context, held)
 
-    def call_long_ago(session) -> None:
-        consult = session.get(Consult, held)
-        consult.sign_due = utcnow() - timedelta(seconds=1)
-        session.add(consult)
-    context.db.call(call_long_ago)
+    _change(context, held, sign_due=utcnow() - timedelta(seconds=1))
     unsigned = (await call(client, "GET", "/api/consults", doc))["awaiting_signature"][0]
     assert unsigned["id"] == held and unsigned["flags"]["signature_overdue"] is True
 

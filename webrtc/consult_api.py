@@ -66,13 +66,15 @@ async def create(request: web.Request) -> web.Response:
     return await _answer(request, consult.id, status=201)
 
 
+def _push(request: web.Request, kind: str, consult_id: str, toast: str, audience, **extra) -> None:
+    """Tell the browsers concerned at once; the toast is bilingual, the audience's language unknown."""
+    context_of(request).hub.publish({"type": kind, "consult_id": consult_id, "toast": toast, **extra}, audience)
+
+
 async def _ring(request: web.Request, consult: Consult) -> None:
-    ctx = context_of(request)
-    on_duty = set(await ctx.db.run(workflow.on_duty_specialists, consult))
-    ctx.hub.publish({
-        "type": "consult.ring", "consult_id": consult.id, "severity": "critical",
-        "toast": f"紧急会诊 / Emergency consult: {consult.specialty} — {consult.question[:80]}",
-    }, lambda p: p.user_id in on_duty)
+    on_duty = set(await context_of(request).db.run(workflow.on_duty_specialists, consult))
+    _push(request, "consult.ring", consult.id, f"紧急会诊 / Emergency consult: {consult.specialty} — "
+          f"{consult.question[:80]}", lambda p: p.user_id in on_duty, severity="critical")
 
 
 async def show(request: web.Request) -> web.Response:
@@ -111,10 +113,8 @@ async def outcomes(request: web.Request) -> web.Response:
 
 async def triage(request: web.Request) -> web.Response:
     consult = await _step(request, C.TRIAGE_CONSULT, "consult.triage", workflow.triage)
-    context_of(request).hub.publish({
-        "type": "consult.triaged", "consult_id": consult.id, "status": consult.status,
-        "toast": f"会诊 {consult.status} / consult {consult.status}: {consult.specialty}",
-    }, user(consult.requester_id))
+    _push(request, "consult.triaged", consult.id, f"会诊 {consult.status} / consult {consult.status}: "
+          f"{consult.specialty}", user(consult.requester_id), status=consult.status)
     return await _answer(request, consult.id)
 
 
@@ -132,10 +132,8 @@ async def invite(request: web.Request) -> web.Response:
     who = principal(request)
     capability = C.TRIAGE_CONSULT if who.role == Role.SPECIALIST else C.REQUEST_CONSULT
     invitation = await _step(request, capability, "consult.invite", workflow.invite)
-    context_of(request).hub.publish({
-        "type": "consult.invited", "consult_id": invitation.consult_id,
-        "toast": "会诊邀请 / You are invited to a video consult",
-    }, user(invitation.user_id))
+    _push(request, "consult.invited", invitation.consult_id, "会诊邀请 / You are invited to a video consult",
+          user(invitation.user_id))
     return await _answer(request, invitation.consult_id)
 
 
@@ -147,10 +145,9 @@ async def draft(request: web.Request) -> web.Response:
 async def sign(request: web.Request) -> web.Response:
     signed = await _step(request, C.SIGN_CONSULT, "consult.sign", workflow.sign)
     consult = signed.consult
-    context_of(request).hub.publish({
-        "type": "consult.signed", "consult_id": consult.id, "outcome": consult.outcome, "severity": "critical",
-        "toast": f"会诊意见已签署 / Consult advice signed: {consult.specialty} ({consult.outcome})",
-    }, staff_of(consult.facility_id, Role.FACILITY_DOCTOR))
+    _push(request, "consult.signed", consult.id, f"会诊意见已签署 / Consult advice signed: {consult.specialty} "
+          f"({consult.outcome})", staff_of(consult.facility_id, Role.FACILITY_DOCTOR), outcome=consult.outcome,
+          severity="critical")
     return await _answer(request, consult.id)
 
 

@@ -130,7 +130,6 @@ class Peer:
     video_receiver: RTCRtpReceiver | None = None
     slots: list[dict[str, SlotTrack]] = field(default_factory=list)
     frames: int = 0  # video frames received from this participant
-    first_frame: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task] = field(default_factory=list)
     last: tuple[float, int, int] = (0.0, 0, 0)  # at, bytes received, frames: for rates
 
@@ -189,9 +188,6 @@ class AiortcBackend:
 
     async def stats(self, room: str) -> list[Sample]:
         return await self.media.call(self._stats(room))
-
-    async def first_frame(self, room: str, participant: int, timeout: float) -> bool:
-        return await self.media.call(self._first_frame(room, participant, timeout))
 
     async def start_recording(self, room: str, folder: Path) -> None:
         await self.media.call(self._start_recording(room, folder))
@@ -301,12 +297,6 @@ class AiortcBackend:
         if not room.peers and room.recorders is None and not keep_room:
             del self.rooms[name]
 
-    async def _first_frame(self, name: str, user_id: int, timeout: float) -> bool:
-        peer = self.rooms[name].peers[user_id]
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(peer.first_frame.wait(), timeout)
-        return peer.first_frame.is_set()
-
     async def _stats(self, name: str) -> list[Sample]:
         room = self.rooms.get(name)
         return [await _sample(peer) for peer in list(room.peers.values())] if room else []
@@ -331,7 +321,6 @@ class AiortcBackend:
 
 def _count_frame(peer: Peer) -> None:
     peer.frames += 1
-    peer.first_frame.set()
 
 
 def _finish_recording(name: str, recorders: list[ParticipantRecorder]) -> Path | None:
