@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from reports import cohort, exam_data, fonts, pdf
+from reports import exam_data, fonts, pdf
 from reports.merge import merge_for_duplex
 from reports.models import ACTIVE_JOB_STATES, Exam, ExamStatus, JobStatus, ReportItem, ReportJob
 from telemed.config import Settings
@@ -160,6 +160,8 @@ def _render_one(item_id: int, exam_id: int, lang: str, path: str) -> tuple[int, 
 
 
 def _render_summary(job_id: str, out_dir: str, lang: str) -> list[str]:
+    from reports import cohort  # pandas: imported by the one worker that writes the summary
+
     return cohort.write_summary(_worker["db"], job_id, Path(out_dir), lang)
 
 

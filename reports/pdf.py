@@ -93,6 +93,7 @@ class Styles:
         self.h2 = ParagraphStyle("h2", fontName=font, fontSize=11, leading=15, spaceBefore=6, spaceAfter=2)
         self.body = ParagraphStyle("body", fontName=font, fontSize=9.5, leading=13, wordWrap="CJK")
         self.small = ParagraphStyle("small", parent=self.body, fontSize=8, leading=11)
+        self.section = ParagraphStyle("section", parent=self.body, leading=15, spaceBefore=5)
 
 
 _STYLES: Styles | None = None
@@ -153,10 +154,11 @@ def identity_table(data: ExamData) -> Table:
         [t("reports.booking"), data.booking_number, t("reports.national_id"), data.national_id, t("reports.cell"), data.cell],
         [t("reports.exam_date"), data.exam_date, t("reports.exam_no"), str(data.exam_id), t("reports.campaign"), data.campaign],
     ]
-    s = styles()
-    rows = [[Paragraph(escape(c), s.small) for c in row] for row in cells]
-    table = Table(rows, colWidths=(20 * mm, 34 * mm, 20 * mm, 44 * mm, 18 * mm, 44 * mm))
-    table.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 0.6, colors.black),
+    widths = (20 * mm, 34 * mm, 20 * mm, 44 * mm, 18 * mm, 44 * mm)
+    rows = [[_fit(c, w) for c, w in zip(row, widths)] for row in cells]
+    table = Table(rows, colWidths=widths, rowHeights=_row_heights(rows, 8, 6))
+    table.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), fonts.FONT, 8),
+                               ("BOX", (0, 0), (-1, -1), 0.6, colors.black),
                                ("INNERGRID", (0, 0), (-1, -1), 0.25, colors.black),
                                ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
     return table
@@ -194,8 +196,8 @@ def lab_block(title: str, rows: list[LabRow], lang: str) -> list[Flowable]:
     s, t = styles(), partial(translate, lang)
     head = [t("reports.col_item"), t("reports.col_result"), t("reports.col_flag"), t("reports.col_unit"),
             t("reports.col_reference")]
-    body = [[_name_cell(row.name), _result_cell(row), arrow(row.flag), row.unit, row.reference] for row in rows]
-    table = Table([head, *body], colWidths=LAB_COLUMNS, repeatRows=1)
+    body = [[_fit(row.name, LAB_COLUMNS[0], 9), _result_cell(row), arrow(row.flag), row.unit, row.reference] for row in rows]
+    table = Table([head, *body], colWidths=LAB_COLUMNS, repeatRows=1, rowHeights=_row_heights([head, *body], 9, 3))
     table.setStyle(_grid_style())
     heading = Paragraph(escape(title), s.h2)
     if len(rows) <= KEEP_WHOLE_ROWS:
@@ -204,11 +206,18 @@ def lab_block(title: str, rows: list[LabRow], lang: str) -> list[Flowable]:
     return [heading, table]
 
 
-def _name_cell(name: str) -> str | Paragraph:
-    # Plain strings are much faster to lay out; only names too wide for the column get wrapped.
-    if stringWidth(name, fonts.FONT, 9) < LAB_COLUMNS[0] - 6:
-        return name
-    return Paragraph(escape(name), styles().small)
+def _row_heights(rows: list[list], size: float, padding: float) -> list[float | None]:
+    """Fixed heights for rows of one-line strings: reportlab then skips measuring them, which is
+    a third of the layout time of a report. Rows holding a flowable are measured (None)."""
+    line = size * 1.2 + padding
+    return [None if any(isinstance(c, Flowable) for c in row) else line for row in rows]
+
+
+def _fit(text: str, width: float, size: float = 8) -> str | Paragraph:
+    """Plain strings are much faster to lay out; only text too wide for its column gets wrapped."""
+    if stringWidth(text, fonts.FONT, size) < width - 6:
+        return text
+    return Paragraph(escape(text), styles().small)
 
 
 def _result_cell(row: LabRow) -> str | Strong:
@@ -216,18 +225,19 @@ def _result_cell(row: LabRow) -> str | Strong:
 
 
 def sections(data: ExamData) -> list[Flowable]:
+    """One paragraph per department (heading, findings, advice, doctor): far fewer to lay out."""
     s, t = styles(), partial(translate, data.lang)
     if not data.sections:
         return [Paragraph(t("reports.no_sections"), s.body)]
     out: list[Flowable] = []
     for section in data.sections:
         marker = f" 【{t('reports.abnormal')}】" if section.abnormal else ""
-        lines = [Paragraph(escape(section.title) + marker, s.h2),
-                 Paragraph(f"{t('reports.finding')}: {escape(section.text)}", s.body)]
+        lines = [f'<font size="11">{escape(section.title)}{marker}</font>',
+                 f"{t('reports.finding')}: {escape(section.text)}"]
         if section.advice:
-            lines.append(Paragraph(f"{t('reports.advice')}: {escape(section.advice)}", s.body))
-        lines.append(Paragraph(f"{t('reports.doctor')}: {escape(section.doctor)}", s.small))
-        out.append(KeepTogether(lines))
+            lines.append(f"{t('reports.advice')}: {escape(section.advice)}")
+        lines.append(f'<font size="8">{t("reports.doctor")}: {escape(section.doctor)}</font>')
+        out.append(Paragraph("<br/>".join(lines), s.section))
     return out
 
 

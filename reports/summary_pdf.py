@@ -12,6 +12,7 @@ from reportlab.graphics.charts.barcharts import HorizontalBarChart
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Table
 
 from reports import fonts
@@ -41,12 +42,18 @@ def bar_chart(labels: list[str], values: list[float], width: float = BODY_W) -> 
     return drawing
 
 
-def _table(frame: pd.DataFrame, headers: list[str]) -> Table:
+CHUNK = 40  # rows per table: one long table splitting over many pages lays out quadratically slower
+
+
+def _tables(frame: pd.DataFrame, headers: list[str], widths: tuple[float, ...]) -> list[Table]:
     s = styles()
-    rows = [headers] + [[Paragraph(escape(str(v)), s.small) for v in row] for row in frame.itertuples(index=False)]
-    table = Table(rows, repeatRows=1, hAlign="LEFT")
-    table.setStyle(_grid_style())
-    return table
+    cells = [[Paragraph(escape(str(v)), s.small) for v in row] for row in frame.itertuples(index=False)]
+    out = []
+    for start in range(0, max(len(cells), 1), CHUNK):
+        table = Table([headers, *cells[start:start + CHUNK]], colWidths=widths, repeatRows=1, hAlign="LEFT")
+        table.setStyle(_grid_style())
+        out.append(table)
+    return out
 
 
 def render_summary(tables: dict[str, pd.DataFrame], lang: str) -> bytes:
@@ -64,14 +71,15 @@ def render_summary(tables: dict[str, pd.DataFrame], lang: str) -> bytes:
     chronic = tables["chronic"].copy()
     chronic["condition"] = chronic.condition.map(label)
     story += [Paragraph(label("chronic"), s.h1), bar_chart(list(chronic.condition)[::-1], list(chronic.percent)[::-1]),
-              _table(chronic[["condition", "count", "percent", "count_male", "count_female"]],
-                     [label("measure"), label("count"), label("percent"), label("male"), label("female")]),
+              *_tables(chronic[["condition", "count", "percent", "count_male", "count_female"]],
+                       [label("measure"), label("count"), label("percent"), label("male"), label("female")],
+                       (60 * mm, 30 * mm, 30 * mm, 30 * mm, 30 * mm)),
               Paragraph(label("by_sex_age"), s.small)]
     follow = tables["followup"].copy()
     follow["urgency"] = follow.urgency.map(label)
     story += [Paragraph(label("followup"), s.h1),
-              _table(follow, [label("urgency"), t("reports.booking"), t("reports.name"), label("findings"),
-                              label("advice")])]
+              *_tables(follow, [label("urgency"), t("reports.booking"), t("reports.name"), label("findings"),
+                                label("advice")], (16 * mm, 36 * mm, 20 * mm, 48 * mm, 60 * mm))]
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, invariant=1,
                             title=label("title"))
