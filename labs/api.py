@@ -63,13 +63,14 @@ async def get_orders(request: web.Request) -> web.Response:
     return json_response(await context_of(request).db.run(open_orders, who.org_id, patient_id))
 
 
-def _when(text: object) -> datetime:
+def _when(text: object, tz) -> datetime:
+    """An ISO 8601 date-time; one without an offset is facility-local time."""
     if not text:
         return utcnow()
-    try:
-        return as_utc(datetime.fromisoformat(str(text).replace("Z", "+00:00")))
-    except ValueError:
-        raise api_error(400, f"effective_at {text!r} is not an ISO 8601 date-time") from None
+    moment = importer.parse_time(str(text).replace("Z", "+00:00"), tz)
+    if moment is None:
+        raise api_error(400, f"effective_at {text!r} is not an ISO 8601 date-time")
+    return as_utc(moment)
 
 
 def _check_form(session, patient_id: str, at: datetime, order_id: str | None, entries: list[dict]):
@@ -106,7 +107,7 @@ async def post_results(request: web.Request) -> web.Response:
     patient_id = str(body.get("patient_id", ""))
     await authorize(request, Capability.ENTER_RESULTS, patient_id, "labs.enter")
     order_id = body.get("order_id") or None
-    outcome = await context_of(request).db.run(_enter, patient_id, _when(body.get("effective_at")), order_id,
+    outcome = await context_of(request).db.run(_enter, patient_id, _when(body.get("effective_at"), context_of(request).settings.tz), order_id,
                                                list(body.get("results") or []))
     if "errors" in outcome:
         raise api_error(422, "; ".join(e["reason"] for e in outcome["errors"]), errors=outcome["errors"])

@@ -42,7 +42,8 @@ def tested(session: Session, patient_id: str, consult_ids: tuple[str, ...] | Non
     return sorted(found.values(), key=lambda e: (e["panel"], e["abbr"]))
 
 
-def series(session: Session, patient_id: str, loinc: str, consult_ids: tuple[str, ...] | None, lang: str) -> dict:
+def series(session: Session, patient_id: str, loinc: str, consult_ids: tuple[str, ...] | None, lang: str,
+           timezone: str) -> dict:
     test = catalogue().test(loinc)
     rows = session.execute(select(LabResult).where(LabResult.patient_id == patient_id, LabResult.loinc == loinc)
                            .order_by(LabResult.effective_at.desc()).limit(MAX_POINTS)).scalars().all()
@@ -55,7 +56,7 @@ def series(session: Session, patient_id: str, loinc: str, consult_ids: tuple[str
     return {"loinc": loinc, "abbr": test.abbr, "name": test.name(lang), "unit": test.unit,
             "quantitative": test.quantitative, "values": list(test.values), "decimals": test.decimals,
             "low": band.low if band else None, "high": band.high if band else None,
-            "critical_low": test.crit_low, "critical_high": test.crit_high, "points": points}
+            "critical_low": test.crit_low, "critical_high": test.crit_high, "points": points, "timezone": timezone}
 
 
 async def get_trends(request: web.Request) -> web.Response:
@@ -68,7 +69,8 @@ async def get_trends(request: web.Request) -> web.Response:
     lang = request.query.get("lang", "zh-CN")
     db = context_of(request).db
     if loinc:
-        return json_response(await db.run(series, patient_id, loinc, decision.consult_ids, lang))
+        timezone = context_of(request).settings.timezone
+        return json_response(await db.run(series, patient_id, loinc, decision.consult_ids, lang, timezone))
     return json_response(await db.run(tested, patient_id, decision.consult_ids, lang))
 
 

@@ -71,7 +71,7 @@ async def test_results_are_flagged_grouped_and_stored(client, login, context):
     hbsag = next(r for r in body["results"] if r["loinc"] == HBSAG)
     qual = context.db.call(store.read, "Observation", hbsag["observation_id"]).resource
     assert qual["valueCodeableConcept"]["coding"][0]["code"] == "pos"
-    again = await enter(client, doc_a, "fac-a-p2", [(HGB, "120")])
+    again = await enter(client, doc_a, "fac-a-p2", [(HGB, "120")], when="2026-03-01T16:00:00")  # Shanghai time
     assert (await again.json())["duplicates"] == 1
     assert context.db.call(lambda s: s.execute(select(func.count()).select_from(LabResult)).scalar()) == 4
 

@@ -10,7 +10,8 @@
   let catalog = null, patient = null;
   const people = new Map();
 
-  const when = (iso) => new Date(iso).toLocaleString(lang, { dateStyle: "short", timeStyle: "short" });
+  const timeZone = root.dataset.tz;  // the facility's, whatever the browser's
+  const when = (iso) => new Date(iso).toLocaleString(lang, { dateStyle: "short", timeStyle: "short", timeZone });
   const fail = (err) => telemed.toast(err.message, "critical");
 
   // -- critical alerts ------------------------------------------------------------------------
@@ -145,7 +146,7 @@
     if (!patient) return telemed.toast(T.no_patient);
     const local = e.target.effective_at.value;
     const body = { patient_id: patient.patient_id, results: entries(), order_id: e.target.order_id.value || null,
-      effective_at: local ? new Date(local).toISOString() : null };
+      effective_at: local ? `${local}:00` : null };  // facility-local; the server applies its time zone
     try {
       const saved = await telemed.api("POST", "/api/labs/results", body);
       telemed.toast(`${T.saved}: ${saved.results.length}`, "ok"); renderEntry(); loadOrders();

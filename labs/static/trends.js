@@ -55,7 +55,8 @@
       root.append(svg("text", { x: PAD.l - 4, y: y(v) + 4, "text-anchor": "end", "font-size": 10, fill: "#667" }, label));
     }
     root.append(svg("line", { x1: PAD.l, x2: W - PAD.r, y1: H - PAD.b, y2: H - PAD.b, stroke: "#99a" }));
-    const fmt = (t) => new Date(t).toLocaleDateString(lang, { month: "2-digit", day: "2-digit" });
+    const timeZone = series.timezone;  // the facility's, whatever the browser's
+    const fmt = (t) => new Date(t).toLocaleDateString(lang, { month: "2-digit", day: "2-digit", timeZone });
     root.append(svg("text", { x: PAD.l, y: H - 8, "font-size": 10, fill: "#667" }, fmt(t0)));
     root.append(svg("text", { x: W - PAD.r, y: H - 8, "font-size": 10, fill: "#667", "text-anchor": "end" }, fmt(t1)));
     root.append(svg("polyline", { fill: "none", stroke: "#8aa", "stroke-width": 1.5,
@@ -63,7 +64,7 @@
     points.forEach((p, i) => {
       const dot = svg("circle", { cx: x(ts[i]), cy: y(ys[i]), r: p.delta_flag ? 5 : 3.5, fill: COLOURS[p.flag] || "#2b6cb0",
         stroke: p.delta_flag ? "#000" : "none", "data-flag": p.flag });
-      dot.append(svg("title", {}, `${new Date(p.at).toLocaleString(lang)}  ${p.value ?? p.value_code} ${series.unit} ${p.flag}`));
+      dot.append(svg("title", {}, `${new Date(p.at).toLocaleString(lang, { timeZone })}  ${p.value ?? p.value_code} ${series.unit} ${p.flag}`));
       root.append(dot);
     });
     return root;
