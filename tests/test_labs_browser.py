@@ -46,12 +46,8 @@ async def test_entry_with_live_flags_pushed_alert_and_trend_chart(client, login,
             await page.click("#alerts tbody button")
             await page.wait_for_function("document.querySelectorAll('#alerts tbody tr').length === 0")
 
-            # the record page's trends section, filled by trends.js
-            await page.evaluate("""() => {
-                const s = document.createElement('section'); s.id = 'lab-trends'; s.dataset.patient = 'fac-a-p1';
-                document.querySelector('main').prepend(s);
-                const js = document.createElement('script'); js.src = '/static/labs/trends.js'; document.body.append(js);
-            }""")
+            # the record page, whose trends section trends.js fills
+            await page.goto(f"{base}/detainees/fac-a-p1")
             chart = page.locator(f"#lab-trends .lab-chart-box[data-loinc='{HGB}'] svg")
             await chart.wait_for(timeout=5000)
             assert await chart.locator("rect[data-band='130-175']").count() == 1
