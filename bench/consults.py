@@ -57,6 +57,10 @@ class LoopedVp8Track(VideoStreamTrack):
         self.packets = packets
         self.sent = 0
 
+    def keyframe_requested(self) -> None:
+        """A viewer lost the picture (a PLI): jump to the loop's key frame."""
+        self.sent = -(-self.sent // len(self.packets)) * len(self.packets)
+
     async def recv(self) -> av.Packet:
         pts, time_base = await self.next_timestamp()
         packet = av.Packet(self.packets[self.sent % len(self.packets)])
@@ -200,8 +204,8 @@ async def run_round(world: World, base: str, server_pid: int, calls: int, second
         await asyncio.gather(*(p.connect() for p in people))
         await asyncio.gather(*(p.wait_live(20) for p in people))
         await asyncio.gather(*(p.call(20) for p in people))
-        await asyncio.gather(*(p.wait_frames(1, timeout=20) for p in people))
-        join = [p.video_in().first_at - p.offer_sent_at for p in people]
+        await asyncio.gather(*(p.wait_frames(1, timeout=20) for p in people), return_exceptions=True)
+        join = [p.video_in().first_at - p.offer_sent_at if p.video_in().first_at else float("inf") for p in people]
         await asyncio.sleep(WARM_UP)
         server0, client0, start = cpu_seconds(server_pid), own_cpu_seconds(), time.perf_counter()
         await asyncio.sleep(seconds)
@@ -214,7 +218,7 @@ async def run_round(world: World, base: str, server_pid: int, calls: int, second
     span = end - start
     per_second = [sum(1 for t in times if start + s <= t < start + s + 1) for times in windows
                   for s in range(int(span))]
-    gaps = sorted(1000 * (b - a) for times in windows for a, b in zip(times, times[1:]))
+    gaps = sorted(1000 * (b - a) for times in windows for a, b in zip(times, times[1:])) or [float("inf")]
     return Round(calls, [len(t) / span for t in windows], min(per_second), gaps[int(0.99 * (len(gaps) - 1))],
                  join, (server1 - server0) / span, (client1 - client0) / span)
 
@@ -261,8 +265,7 @@ async def compare_transcoding(world: World, port: int, passed: Round, seconds: f
         await wait_healthy(f"http://127.0.0.1:{port}")
         transcoded = await run_round(world, f"http://127.0.0.1:{port}", server.pid, passed.calls, seconds, packets)
     finally:
-        server.terminate()
-        server.wait(10)
+        stop(server)
     print(transcoded.line("re-encoding relay", baseline))
     print(f"passthrough: the server spends {passed.server_cores / transcoded.server_cores:.0%} of the CPU "
           f"re-encoding needs for the same call")
@@ -310,8 +313,16 @@ async def main(quick: bool) -> None:
               f"the calls lost {cost:.1%} of their mean frame rate (min {min(measured.fps):.1f} vs "
               f"{min(alone.fps):.1f} fps alone){'' if outlasted else '; the batch ended before the round did'}")
     finally:
-        server.terminate()
+        stop(server)
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
         server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 if __name__ == "__main__":

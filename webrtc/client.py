@@ -123,7 +123,9 @@ class Participant:
         """Offer the slot layout (own media out and the first other in, then receive-only slots)."""
         self.pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         pc.addTransceiver(ToneAudioTrack(), direction="sendrecv")
-        pc.addTransceiver(self.video, direction="sendrecv")
+        video = pc.addTransceiver(self.video, direction="sendrecv")
+        if hasattr(self.video, "keyframe_requested"):  # a pre-encoded source answers PLIs itself
+            video.sender._send_keyframe = self.video.keyframe_requested
         for _ in range(SLOTS - 1):
             pc.addTransceiver("audio", direction="recvonly")
             pc.addTransceiver("video", direction="recvonly")
