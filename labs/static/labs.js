@@ -48,7 +48,7 @@
           loadHeld();
         } catch (e) { fail(e); } } }, T.retry) : "";
       const tr = el("tr", {}, el("td", {}, when(h.received_at)), el("td", {}, `${h.channel} ${h.sender}`),
-        el("td", {}, h.reason, el("pre", { class: "held" }, h.content)), el("td", {}, retry, " ", resolve));
+        el("td", {}, h.reason, el("pre", { class: "held" }, h.content.replaceAll("\r", "\n"))), el("td", {}, retry, " ", resolve));
       return tr;
     }));
   }

@@ -50,7 +50,12 @@
         fill: "#e5f4e6", "data-band": `${series.low ?? ""}-${series.high ?? ""}` }, undefined));
       root.lastChild.append(svg("title", {}, `${TEXT.ref} ${series.low ?? ""} – ${series.high ?? ""} ${series.unit}`));
     }
-    for (const v of series.quantitative ? [lo + span * 0.1, hi - span * 0.1] : series.values.map((_, i) => i)) {
+    const ticks = series.quantitative ? [...new Set([series.low, series.high, Math.min(...ys), Math.max(...ys)])]
+      .filter(v => v !== null && v !== undefined) : series.values.map((_, i) => i);
+    const placed = [];
+    for (const v of ticks) {
+      if (placed.some(p => Math.abs(y(p) - y(v)) < 11)) continue;  // keep labels from overlapping
+      placed.push(v);
       const label = series.quantitative ? v.toFixed(series.decimals) : series.values[v];
       root.append(svg("text", { x: PAD.l - 4, y: y(v) + 4, "text-anchor": "end", "font-size": 10, fill: "#667" }, label));
     }
@@ -93,6 +98,7 @@
     const chips = tests.map(test => {
       const chip = html("button", { type: "button", class: `link flag-${test.last_flag}`, "data-loinc": test.loinc,
         title: test.name }, `${test.abbr} (${test.count})`);
+      if (test.last_flag !== "N") chip.style.cssText = `font-weight:700;color:${COLOURS[test.last_flag]}`;
       chip.addEventListener("click", () => toggle(test, chip));
       picker.append(chip, " ");
       return chip;
