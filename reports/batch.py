@@ -18,6 +18,7 @@ import multiprocessing
 import re
 import secrets
 import threading
+import time
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -37,6 +38,7 @@ from telemed.models import Detainee
 from telemed.timeutil import utcnow
 
 MERGED, ZIPPED = "merged.pdf", "reports.zip"
+RECORD_EVERY = 0.3  # seconds between progress writes (and cancellation checks)
 Progress = Callable[[ReportJob], None]
 
 
@@ -118,11 +120,11 @@ def _begin(session: Session, job_id: str) -> tuple[ReportJob, list[tuple[int, in
     return job, [tuple(r) for r in todo]
 
 
-def _record(session: Session, job_id: str, item_id: int, pages: int, findings: bytes) -> ReportJob:
-    """Store one finished report; returns the job as it now stands (its status may say cancelled)."""
-    session.execute(update(ReportItem).where(ReportItem.id == item_id)
-                    .values(done=True, pages=pages, findings=findings.decode()))
-    session.execute(update(ReportJob).where(ReportJob.id == job_id).values(done=ReportJob.done + 1))
+def _record(session: Session, job_id: str, results: list[tuple[int, int, bytes]]) -> ReportJob:
+    """Store finished reports; returns the job as it now stands (its status may say cancelled)."""
+    session.execute(update(ReportItem), [{"id": item_id, "done": True, "pages": pages, "findings": findings.decode()}
+                                         for item_id, pages, findings in results])
+    session.execute(update(ReportJob).where(ReportJob.id == job_id).values(done=ReportJob.done + len(results)))
     return session.get(ReportJob, job_id)
 
 
@@ -206,6 +208,8 @@ def _render_all(db: Database, pool: ProcessPoolExecutor, job: ReportJob, todo: l
     queue = iter(todo)
     running: set[Future] = set()
     limit = max(pool._max_workers * 4, 4)  # bounded: cancellation is prompt and memory stays flat
+    rendered: list[tuple[int, int, bytes]] = []
+    last_write = float("-inf")  # the first report is recorded at once, then at most every RECORD_EVERY
     while True:
         while len(running) < limit and job.status == JobStatus.RUNNING and not stop.is_set():
             item = next(queue, None)
@@ -214,23 +218,31 @@ def _render_all(db: Database, pool: ProcessPoolExecutor, job: ReportJob, todo: l
             item_id, exam_id, name = item
             running.add(pool.submit(_render_one, item_id, exam_id, job.lang, str(out / name)))
         if not running:
-            return job
-        finished, running = wait(running, return_when=FIRST_COMPLETED)
-        job = _collect(db, job, finished)
-        if on_progress:
-            on_progress(job)
+            return _flush(db, job, rendered, on_progress)
+        finished, running = wait(running, timeout=RECORD_EVERY, return_when=FIRST_COMPLETED)
+        rendered += _results(finished)
+        if rendered and time.monotonic() - last_write >= RECORD_EVERY:
+            job, last_write = _flush(db, job, rendered, on_progress), time.monotonic()
         if job.status != JobStatus.RUNNING or stop.is_set():
             for future in running:
                 future.cancel()
-            return _collect(db, job, wait(running).done)
+            rendered += _results(wait(running).done)
+            return _flush(db, job, rendered, on_progress)
 
 
-def _collect(db: Database, job: ReportJob, finished: set[Future]) -> ReportJob:
-    """Record the reports that were rendered (a cancelled future rendered nothing)."""
-    for future in finished:
-        if not future.cancelled():
-            item_id, pages, findings = future.result()
-            job = db.call(_record, job.id, item_id, pages, findings)
+def _results(finished: set[Future]) -> list[tuple[int, int, bytes]]:
+    """What the workers rendered (a cancelled future rendered nothing)."""
+    return [future.result() for future in finished if not future.cancelled()]
+
+
+def _flush(db: Database, job: ReportJob, rendered: list, on_progress: Progress | None) -> ReportJob:
+    """Record the rendered reports in one transaction (the parent stays light beside the workers)."""
+    if not rendered:
+        return job
+    job = db.call(_record, job.id, list(rendered))
+    rendered.clear()
+    if on_progress:
+        on_progress(job)
     return job
 
 

@@ -107,7 +107,9 @@ def check_summary_independently(context, campaign: str, result: BatchResult) -> 
     assert participation.loc["examined", "count"] == len(examined)
 
 
-def test_cancel_stops_and_an_interrupted_job_resumes_with_only_the_missing_reports(context, settings, campaign):
+def test_cancel_stops_and_an_interrupted_job_resumes_with_only_the_missing_reports(context, settings, campaign,
+                                                                                   monkeypatch):
+    monkeypatch.setattr("reports.batch.RECORD_EVERY", 0)  # record (and look for a cancel) after every report
     job = context.db.call(create_job, campaign, "zh-CN", settings.data_dir)
     stop = threading.Event()
     with open_pool(settings, 1) as pool:
