@@ -80,7 +80,7 @@ def _check_form(session, patient_id: str, at: datetime, order_id: str | None, en
         if str(entry.get("value", "")).strip() == "":
             continue
         sub = Submission(patient_id, str(entry.get("loinc", "")), entry.get("value"), at,
-                         unit=str(entry.get("unit") or ""), order_id=order_id, line=line)
+                         unit=str(entry.get("unit") or ""), order_id=order_id)
         try:
             checked.append(check(sub, subject))
         except Rejected as exc:

@@ -116,7 +116,7 @@ def process(session: Session, text: str, facility_id: str, tz: ZoneInfo) -> Ack:
         if fractions and test is not None and test.unit == "%" and unit in PERCENT_UNITS:
             unit = "1"  # Mindray sends percentages and HCT as fractions (0.405)
         try:
-            checked.append(check(Submission(subject.patient_id, code, value, at, unit=unit, line=_set_id(obx)), subject))
+            checked.append(check(Submission(subject.patient_id, code, value, at, unit=unit), subject))
         except Rejected as exc:
             (unknown if exc.hold else problems).append(f"OBX {_set_id(obx)}: {exc}")
     filed = file(session, checked, "hl7")

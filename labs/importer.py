@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from typing import NamedTuple
 from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -75,6 +76,17 @@ class ImportReport:
                 "errors": [{"row": e.row, "column": e.column, "reason": e.reason} for e in self.errors]}
 
 
+class FileResult(NamedTuple):
+    """One result as the file states it, before the detainee is looked up."""
+
+    row: int
+    booking: str
+    loinc: str
+    value: str
+    unit: str
+    at: datetime
+
+
 class ImportFailed(ValueError):
     """The file as a whole cannot be read with this profile."""
 
@@ -107,8 +119,8 @@ def parse_time(text: str, tz: ZoneInfo) -> datetime | None:
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
-def submissions(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterator[tuple[int, str, Submission | RowError]]:
-    """(row number, booking number, submission or error) for each result in the frame."""
+def file_results(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterator[FileResult | RowError]:
+    """Each result in the frame, or the error that stops a row."""
     missing = [c for c in [*profile.columns.values(), *profile.items] if c not in frame.columns]
     required_missing = [c for c in missing if c not in profile.items]
     if required_missing:
@@ -122,35 +134,34 @@ def submissions(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterator
             row = pos + 2
             at = times[pos]
             if at is None:
-                yield row, bookings.iat[pos], RowError(row, "missing or unreadable collection time")
+                yield RowError(row, "missing or unreadable collection time")
                 continue
-            unit = units.iat[pos] if units is not None else ""
-            yield row, bookings.iat[pos], Submission(None, code, value, at, unit=unit, line=row)
+            yield FileResult(row, bookings.iat[pos], code, value, units.iat[pos] if units is not None else "", at)
         return
     items = [(col, loinc, unit) for col, (loinc, unit) in profile.items.items() if col in frame.columns]
     for pos in range(len(frame)):
         row, at = pos + 2, times[pos]
         if at is None:
-            yield row, bookings.iat[pos], RowError(row, "missing or unreadable collection time")
+            yield RowError(row, "missing or unreadable collection time")
             continue
         for col, loinc, unit in items:
             value = frame[col].iat[pos]
             if value.strip():
-                yield row, bookings.iat[pos], Submission(None, loinc, value, at, unit=unit, line=row)
+                yield FileResult(row, bookings.iat[pos], loinc, value, unit, at)
 
 
 def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneInfo, *, source: str = "import",
                  facility_id: str | None = None, progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Check and file every result in ``frame``; ``facility_id`` limits it to that facility's detainees."""
     report = ImportReport(rows=len(frame))
-    batch: list[tuple[int, str, Submission]] = []
+    batch: list[FileResult] = []
     done = 0
-    for row, booking, item in submissions(frame, profile, tz):
+    for item in file_results(frame, profile, tz):
         if isinstance(item, RowError):
             report.reject(item)
             continue
         report.results += 1
-        batch.append((row, booking, item))
+        batch.append(item)
         if len(batch) >= BATCH:
             done = _flush(db, batch, report, source, facility_id, done, progress)
     _flush(db, batch, report, source, facility_id, done, progress)
@@ -162,27 +173,27 @@ def _flush(db: Database, batch: list, report: ImportReport, source: str, facilit
            progress: Callable[[int, int], None] | None) -> int:
     if batch:
         db.call(_file_batch, batch, report, source, facility_id)
-        done = batch[-1][0] - 1
+        done = batch[-1].row - 1
         batch.clear()
     if progress:
         progress(done, report.rows)
     return done
 
 
-def _file_batch(session, batch: list[tuple[int, str, Submission]], report: ImportReport, source: str,
+def _file_batch(session, batch: list[FileResult], report: ImportReport, source: str,
                 facility_id: str | None) -> None:
-    people = subjects(session, bookings={b for _, b, _ in batch})
+    people = subjects(session, bookings={item.booking for item in batch})
     checked: list[Checked] = []
-    for row, booking, item in batch:
-        subject = people.get(booking)
+    for item in batch:
+        subject = people.get(item.booking)
         if subject is not None and facility_id and subject.facility_id != facility_id:
-            report.reject(RowError(row, f"detainee {booking} belongs to another facility"))
+            report.reject(RowError(item.row, f"detainee {item.booking} belongs to another facility"))
             continue
+        patient = subject.patient_id if subject else item.booking
         try:
-            checked.append(check(Submission(subject.patient_id if subject else booking, item.loinc, item.value,
-                                            item.effective_at, unit=item.unit, line=row), subject))
+            checked.append(check(Submission(patient, item.loinc, item.value, item.at, unit=item.unit), subject))
         except Rejected as exc:
-            report.reject(RowError(row, str(exc)))
+            report.reject(RowError(item.row, str(exc)))
     filed = file(session, checked, source)
     report.added += len(filed.results)
     report.duplicates += filed.duplicates

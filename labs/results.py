@@ -61,7 +61,6 @@ class Submission:
     effective_at: datetime
     unit: str = ""
     order_id: str | None = None
-    line: int | None = None  # row number or OBX set id, for error reports
 
 
 @dataclass(frozen=True)
