@@ -146,8 +146,9 @@ def start_server(settings: Settings, port: int, passthrough: bool = True) -> sub
     env = {**os.environ, "TELEMED_DATABASE_URL": settings.database_url, "TELEMED_DATA_DIR": str(settings.data_dir),
            "TELEMED_SECRET_KEY": settings.secret_key, "TELEMED_PORT": str(port),
            "TELEMED_WEBRTC_PASSTHROUGH": "1" if passthrough else "0"}
+    log = open(settings.data_dir.parent / f"server-{port}.log", "ab")  # a pipe nobody reads would fill and block it
     return subprocess.Popen([sys.executable, "-c", "from telemed.cli import main; raise SystemExit(main(['serve']))"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 async def wait_healthy(base: str) -> None:
