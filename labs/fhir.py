@@ -69,7 +69,7 @@ def interpretation(flag: str) -> list[dict]:
 
 
 def observation(test: Test, *, patient_id: str, effective_at: datetime, value_num: float | None, value_code: str,
-                flag: str, band: Band | None, report_id: str, order_id: str | None, delta: bool) -> dict:
+                flag: str, band: Band | None, order_id: str | None, delta: bool) -> dict:
     resource: dict = {
         "resourceType": "Observation",
         "status": "final",
@@ -79,7 +79,6 @@ def observation(test: Test, *, patient_id: str, effective_at: datetime, value_nu
         "effectiveDateTime": fhir_instant(effective_at),
         "interpretation": interpretation(flag),
         "specimen": {"display": SPECIMENS[test.specimen][0]},
-        "derivedFrom": [{"reference": f"DiagnosticReport/{report_id}"}],
     }
     if value_num is not None:
         resource["valueQuantity"] = quantity(round(value_num, test.decimals), test.unit)

@@ -171,8 +171,7 @@ def file(session: Session, checked: list[Checked], source: str) -> Filed:
             delta = _delta(item, previous, at)
             resources.append(fhir.observation(
                 item.test, patient_id=patient_id, effective_at=at, value_num=item.value_num,
-                value_code=item.value_code, flag=item.flag, band=item.band, report_id=report_id,
-                order_id=order_id, delta=delta))
+                value_code=item.value_code, flag=item.flag, band=item.band, order_id=order_id, delta=delta))
             ids.append(obs_id)
             rows.append({"patient_id": patient_id, "facility_id": item.subject.facility_id, "loinc": item.test.loinc,
                          "value_num": item.value_num, "value_code": item.value_code, "unit": item.test.unit,

@@ -140,7 +140,7 @@ def test_resources_built_from_templates_are_valid_fhir(loinc):
     at = datetime(2026, 3, 1, 8, tzinfo=timezone.utc)
     value_num, code = (1.0, "") if test.quantitative else (None, test.values[-1])
     obs = fhir.observation(test, patient_id="p1", effective_at=at, value_num=value_num, value_code=code,
-                           flag="H", band=test.band("female", 55), report_id="r1", order_id="o1", delta=True)
+                           flag="H", band=test.band("female", 55), order_id="o1", delta=True)
     assert validate(obs) == "Observation"
     assert validate(fhir.observation_definition(test, CAT.sources)) == "ObservationDefinition"
     panel = CAT.panels[test.panel]
