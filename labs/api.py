@@ -58,9 +58,16 @@ async def get_orders(request: web.Request) -> web.Response:
     patient_id = request.query.get("patient")
     if patient_id:
         await authorize(request, Capability.CLINICAL_READ, patient_id, "labs.orders.read")
-    else:
-        audit(request, "labs.orders.list", "allowed", resource=f"Organization/{who.org_id}")
-    return json_response(await context_of(request).db.run(open_orders, who.org_id, patient_id))
+    orders = await context_of(request).db.run(open_orders, who.org_id, patient_id)
+    if not patient_id:
+        audit_listed(request, "labs.orders.list", orders)
+    return json_response(orders)
+
+
+def audit_listed(request: web.Request, action: str, rows: list[dict]) -> None:
+    """A facility list shows several detainees' data: one audit entry per detainee shown."""
+    for patient_id in sorted({r["patient_id"] for r in rows}):
+        audit(request, action, "allowed", patient_id=patient_id, resource=f"Patient/{patient_id}")
 
 
 def _when(text: object, tz) -> datetime:
@@ -142,8 +149,9 @@ async def post_check(request: web.Request) -> web.Response:
 
 async def get_alerts(request: web.Request) -> web.Response:
     who = require(request, Capability.ENTER_RESULTS, "labs.alerts.list")
-    audit(request, "labs.alerts.list", "allowed", resource=f"Organization/{who.org_id}")
-    return json_response(await context_of(request).db.run(alerts.open_alerts, who.org_id))
+    found = await context_of(request).db.run(alerts.open_alerts, who.org_id)
+    audit_listed(request, "labs.alerts.list", found)
+    return json_response(found)
 
 
 async def post_ack(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from ehr import store
 from labs.models import LabAlert, LabResult
 from tests.conftest import both_databases
 from tests.labs_support import HBSAG, HGB, POTASSIUM, enter
-from telemed.models import ConsultAccess, ConsultShare
+from telemed.models import AuditEntry, ConsultAccess, ConsultShare
 from telemed.timeutil import utcnow
 
 
@@ -114,6 +114,10 @@ async def test_critical_alert_is_pushed_and_acknowledged(client, login, context,
         pass
     listed = await (await client.get("/api/labs/alerts", headers=doc_a)).json()
     assert [a["id"] for a in listed] == [alert_id]
+    context.audit.flush()
+    entries = context.db.call(lambda s: s.execute(select(AuditEntry).where(AuditEntry.action == "labs.alerts.list"))
+                              .scalars().all())
+    assert [(e.patient_id, e.username) for e in entries] == [("fac-a-p1", "doc-a")]
     assert await (await client.get("/api/labs/alerts", headers=doc_b)).json() == []
     assert (await client.post(f"/api/labs/alerts/{alert_id}/ack", headers=doc_b)).status == 403
     acked = await (await client.post(f"/api/labs/alerts/{alert_id}/ack", headers=doc_a)).json()
