@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 
 from aiohttp import web
@@ -17,6 +18,10 @@ from telemed.events import user
 from telemed.http import api_error, audit, authorize, json_response, principal, read_json, require
 from telemed.policy import Capability
 from telemed.timeutil import as_utc, utcnow
+
+
+log = logging.getLogger("telemed.labs")
+SYNC_TASK = web.AppKey("labs_sync_task", asyncio.Task)
 
 
 def catalogue_json(lang: str) -> dict:
@@ -230,10 +235,15 @@ async def post_import(request: web.Request) -> web.Response:
 async def sync_on_startup(app: web.Application) -> None:
     """Keep the ObservationDefinitions in step with the catalogue file, without delaying startup."""
     async def run() -> None:
-        await context_of(app).db.run(sync_catalogue)
+        try:
+            written = await context_of(app).db.run(sync_catalogue)
+        except Exception:  # noqa: BLE001 - the app serves without it; `telemed labs sync-catalog` retries
+            log.exception("catalogue sync failed")
+        else:
+            if written:
+                log.info("catalogue synced: %d ObservationDefinition(s) written", written)
 
-    task = asyncio.create_task(run())
-    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    app[SYNC_TASK] = asyncio.create_task(run())  # held so it is not garbage-collected mid-run
 
 
 def setup(app: web.Application) -> None:
