@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import threading
@@ -99,7 +100,9 @@ class PeakMemory:
 
 # -- baseline: plain two-page reports -------------------------------------------------------
 
-def _plain_report(index: int, out_dir: str) -> int:
+def _plain_report(index: int, out_dir: str) -> tuple[int, float]:
+    """(pages, CPU seconds) of one plain two-page report."""
+    started = time.process_time()
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Table
@@ -114,36 +117,42 @@ def _plain_report(index: int, out_dir: str) -> int:
     table.setStyle([("FONT", (0, 0), (-1, -1), font, 9)])
     doc = SimpleDocTemplate(f"{out_dir}/plain-{index}.pdf", pagesize=A4, invariant=1)
     doc.build([Paragraph("健康体检报告（基准）", style), table, PageBreak(), Paragraph("第二页", style)])
-    return doc.page
+    return doc.page, time.process_time() - started
 
 
-def baseline(pages: int, workers: int, out_dir: Path) -> float:
-    """Seconds for ``workers`` processes to draw ``pages`` pages as plain two-page reports."""
+def baseline(pages: int, workers: int, out_dir: Path) -> tuple[float, float]:
+    """(seconds, CPU seconds) for ``workers`` processes to draw ``pages`` pages as plain two-page reports."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    count = (pages + 1) // 2
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         list(pool.map(_plain_report, range(workers), [str(out_dir)] * workers))  # start and warm the workers
         started = time.perf_counter()
-        drawn = sum(pool.map(_plain_report, range((pages + 1) // 2), [str(out_dir)] * ((pages + 1) // 2),
-                             chunksize=8))
+        drawn = list(pool.map(_plain_report, range(count), [str(out_dir)] * count, chunksize=8))
         elapsed = time.perf_counter() - started
-    assert drawn >= pages
-    return elapsed
+    assert sum(p for p, _cpu in drawn) >= pages
+    return elapsed, sum(cpu for _p, cpu in drawn)
 
 
-def run(settings: Settings, campaign_id: str, workers: int) -> tuple[float, int, int, int]:
-    """(seconds, reports, pages, peak RSS KiB) of one whole batch."""
+def cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (the pool workers, once shut down)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run(settings: Settings, campaign_id: str, workers: int) -> tuple[float, int, int, int, float]:
+    """(seconds, reports, pages, peak RSS KiB, CPU seconds) of one whole batch."""
     from reports.models import ReportItem
     from sqlmodel import func, select
 
     with PeakMemory() as memory:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         result = run_batch(settings, campaign_id, workers=workers)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     assert result.status == "done", result
     db = Database(settings.database_url, threads=1)
     pages = db.call(lambda s: s.exec(select(func.sum(ReportItem.pages)).where(ReportItem.job_id == result.job_id)).one())
     db.close()
-    return elapsed, result.done, int(pages), memory.peak_kib
+    return elapsed, result.done, int(pages), memory.peak_kib, cpu
 
 
 def main() -> None:
@@ -165,13 +174,17 @@ def main() -> None:
         db.close()
         print(f"synthetic data: {large} detainees with full exams and labs in {seeded:.1f} s")
 
-        seconds, reports, pages, peak_large = run(settings, big, args.workers)
-        base = baseline(pages, args.workers, root / "baseline")
-        print(f"batch of {reports} reports ({pages} pages), {args.workers} workers: {seconds:.1f} s whole batch, "
-              f"{reports / seconds:.1f} reports/s")
+        seconds, reports, pages, peak_large, cpu = run(settings, big, args.workers)
+        base, base_cpu = baseline(pages, args.workers, root / "baseline")
+        print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine is shared)")
+        print(f"batch of {reports} reports ({pages} pages), {args.workers} workers: {seconds:.1f} s whole batch "
+              f"(spawn, render, merge, ZIP, summary), {reports / seconds:.1f} reports/s")
         print(f"  pages/s {pages / seconds:8.1f}   baseline plain 2-page reports {pages / base:8.1f} pages/s   "
               f"{ratio(pages / seconds, pages / base)}")
-        _s, small_reports, _p, peak_small = run(settings, little, args.workers)
+        print(f"  CPU seconds {cpu:6.1f} ({1000 * cpu / reports:.1f} ms/report, all processes)   baseline "
+              f"{base_cpu:6.1f} ({1000 * base_cpu * 2 / pages:.1f} ms/plain report)   {ratio(cpu, base_cpu)}")
+        print(f"  on {args.workers} idle cores the batch would take about {cpu / args.workers:.1f} s")
+        _s, small_reports, _p, peak_small, _c = run(settings, little, args.workers)
         print(f"peak RSS (parent + workers): {small_reports} reports {peak_small / 1024:.0f} MiB, "
               f"{reports} reports {peak_large / 1024:.0f} MiB   {ratio(peak_large, peak_small)}")
 
