@@ -1,0 +1,32 @@
+"""The labs demo data: months of results, one open critical alert, orders and a held message."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from labs import demo
+from labs.models import HeldMessage, LabAlert, LabOrder, LabResult
+from telemed.demo import DemoContext
+from tests.conftest import make_patient
+
+
+def test_demo_loads_results_alert_orders_and_held_message(context, world):
+    def people(session) -> list[str]:
+        return [make_patient(session, "fac-a", f"D{n:03d}", sex="female" if n % 5 == 0 else "male",
+                             resource_id=f"demo-{n:03d}") for n in range(demo.PATIENTS + 1)]
+
+    ids = context.db.call(people)
+    ctx = DemoContext(db=context.db, settings=context.settings, facility_id="fac-a", hospital_id="hosp-1",
+                      users={"doctor": world.users["doc-a"]}, patient_ids=ids)
+    demo.load(ctx)
+
+    def count(session, model, *where) -> int:
+        return session.execute(select(func.count()).select_from(model).where(*where)).scalar()
+
+    results = context.db.call(count, LabResult)
+    abnormal = context.db.call(count, LabResult, LabResult.flag != "N")
+    assert results > demo.PATIENTS * demo.MONTHS * 50 and 0 < abnormal < results / 5
+    [alert] = context.db.call(lambda s: s.execute(select(LabAlert)).scalars().all())
+    assert alert.loinc == "2823-3" and alert.flag == "HH" and alert.acknowledged_at is None
+    assert context.db.call(count, LabOrder, LabOrder.status == "active") == 3
+    assert context.db.call(count, HeldMessage) == 1
