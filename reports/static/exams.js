@@ -28,6 +28,7 @@
     const id = campaignBox.dataset.id;
     const labels = JSON.parse(campaignBox.dataset.labels);
     const canEnter = campaignBox.dataset.canEnter === "1";
+    const sectionLabels = JSON.parse(campaignBox.dataset.sections);
     const showCompletion = (counts) => {
       for (const [key, value] of Object.entries(counts)) {
         const node = document.querySelector(`[data-count="${key}"]`);
@@ -44,7 +45,7 @@
         el("td", {}, x.booking_number), el("td", {}, x.name), el("td", {}, labels[x.custody] || x.custody),
         el("td", {}, el("span", { class: `badge ${x.status === "examined" ? "ok" : x.status === "refused" ? "warn" : ""}` },
           labels[x.status] || x.status)),
-        el("td", { class: "muted" }, x.sections.join(", ")),
+        el("td", { class: "muted" }, x.sections.map(k => sectionLabels[k] || k).join("、")),
         el("td", {}, canEnter && data.status === "open" ? el("a", { href: `/exams/entry/${x.exam_id}` }, labels.enter) : ""))));
     };
     on("exams.completion", (m) => { if (m.campaign_id === id) showCompletion(m.completion); });
