@@ -32,7 +32,7 @@ async def test_entry_with_live_flags_pushed_alert_and_trend_chart(client, login,
             await page.fill("#patient-form input", "fac-a-1")
             await page.wait_for_function("document.querySelectorAll('#patient-options option').length > 0")
             await page.fill("#patient-form input", await page.get_attribute("#patient-options option", "value"))
-            await page.wait_for_function("document.getElementById('patient-info').textContent.includes('male')")
+            await page.wait_for_function("document.getElementById('patient-info').textContent.includes('Male')")
             row = page.locator("#entry tr", has=page.locator(f"input[data-loinc='{HGB}']"))
             assert "130 – 175" in await row.locator("td.range").inner_text()
             await page.fill(f"input[data-loinc='{HGB}']", "45")

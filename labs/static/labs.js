@@ -77,7 +77,7 @@
 
   function choose(d) {
     patient = d;
-    $("#patient-info").textContent = `${d.name} · ${d.sex} · ${age(d.birth_date) ?? "?"} · ${d.cell || ""}`;
+    $("#patient-info").textContent = `${d.name} · ${T[d.sex] || d.sex} · ${age(d.birth_date) ?? "?"} ${T.years} · ${d.cell || ""}`;
     renderEntry();
     loadOrders();
   }
@@ -166,7 +166,7 @@
     if (!response.ok) return telemed.toast(report.error, "critical");
     $("#import-progress > div").style.width = "100%";
     $("#import-report").replaceChildren(
-      el("p", {}, `${T.imported}: ${report.added} / ${report.results} · dup ${report.duplicates} · ${T.errors} ${report.error_count}`),
+      el("p", {}, `${T.imported}: ${report.added} / ${report.results} · ${T.duplicates} ${report.duplicates} · ${T.errors} ${report.error_count}`),
       el("ul", {}, ...report.errors.slice(0, 50).map(x => el("li", {}, `#${x.row} ${x.column} ${x.reason}`))));
     loadAlerts();
   });
