@@ -73,11 +73,11 @@ def _assign_ids(entries: list[Entry]) -> dict[str, str]:
     return mapping
 
 
-def _rewrite(value, mapping: dict[str, str]):
+def rewrite_references(value, mapping: dict[str, str]):
     if isinstance(value, dict):
-        return {k: _rewrite(v, mapping) for k, v in value.items()}
+        return {k: rewrite_references(v, mapping) for k, v in value.items()}
     if isinstance(value, list):
-        return [_rewrite(v, mapping) for v in value]
+        return [rewrite_references(v, mapping) for v in value]
     if isinstance(value, str) and value.startswith("urn:uuid:"):
         return mapping.get(value, value)
     return value
@@ -93,7 +93,7 @@ def _run_entry(session: Session, gate: Gate, e: Entry, mapping: dict[str, str]) 
     parts = [p for p in path.split("/") if p]
     if e.method == "POST":
         rid = mapping.get(e.full_url, "/").split("/")[1] or None
-        stored, created = interactions.create(session, gate, e.resource, expected=parts[0] if parts else None,
+        stored, created = interactions.create(session, gate, e.resource, expected=_url_type(e),
                                               if_none_exist=e.if_none_exist, resource_id=rid)
         return _located(stored, "201 Created" if created else "200 OK")
     if e.method == "PUT":
@@ -163,11 +163,36 @@ def _transaction(session: Session, gate: Gate, entries: list[Entry]) -> dict:
                 mapping[e.full_url] = f"{found.type}/{found.id}"
     for e in entries:
         if e.resource is not None:
-            e.resource = _rewrite(e.resource, mapping)
+            e.resource = rewrite_references(e.resource, mapping)
     responses: dict[int, dict] = {}
+    batched: list[tuple[Entry, str]] = []  # plain creates, written together with one multi-row INSERT
     for e in sorted(entries, key=_order):
         try:
+            if _batchable(e):
+                rid = mapping.get(e.full_url, "/").split("/")[1] or store.new_id()
+                interactions.prepare_create(session, gate, e.resource, rid, _url_type(e))
+                batched.append((e, rid))
+                continue
+            if batched and e.method != "POST":
+                _write_batched(session, batched, responses)
             responses[e.index] = _run_entry(session, gate, e, mapping)
         except FhirError as error:
             raise _entry_error(error, e) from None
+    _write_batched(session, batched, responses)
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": [responses[e.index] for e in entries]}
+
+
+def _batchable(e: Entry) -> bool:
+    return e.method == "POST" and not e.if_none_exist and e.resource.get("resourceType") != "Patient"
+
+
+def _url_type(e: Entry) -> str | None:
+    parts = [p for p in urlsplit(e.url).path.split("/") if p]
+    return parts[0] if parts else None
+
+
+def _write_batched(session: Session, batched: list[tuple[Entry, str]], responses: dict[int, dict]) -> None:
+    written = store.create_many(session, [e.resource for e, _ in batched], ids=[rid for _, rid in batched], validated=True)
+    for (e, _), stored in zip(batched, written):
+        responses[e.index] = _located(stored, "201 Created")
+    batched.clear()

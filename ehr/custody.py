@@ -15,15 +15,14 @@ NATIONAL_ID_SYSTEM = f"{BASE}/sid/national-id"
 
 
 def custody_extension(facility_id: str, cell: str, admission_date: str, status: str = CustodyStatus.IN_CUSTODY) -> dict:
-    return {
-        "url": CUSTODY_EXTENSION,
-        "extension": [
-            {"url": "facility", "valueReference": {"reference": f"Organization/{facility_id}"}},
-            {"url": "cell", "valueString": cell},
-            {"url": "admissionDate", "valueDate": admission_date},
-            {"url": "status", "valueCode": status},
-        ],
-    }
+    parts = [
+        {"url": "facility", "valueReference": {"reference": f"Organization/{facility_id}"}},
+        {"url": "cell", "valueString": cell},
+        {"url": "admissionDate", "valueDate": admission_date},
+        {"url": "status", "valueCode": status},
+    ]
+    # FHIR strings may not be empty: a cell not yet assigned is left out.
+    return {"url": CUSTODY_EXTENSION, "extension": [p for p in parts if p.get("valueString", True)]}
 
 
 def custody_of(patient: dict) -> dict[str, str]:

@@ -59,7 +59,7 @@ def vread(session: Session, gate: Gate, rtype: str, rid: str, version: int) -> S
     return store.vread(session, rtype, rid, version)
 
 
-def _patient_required(resource: dict) -> str | None:
+def patient_required(resource: dict) -> str | None:
     """A clinical resource must name its detainee (else no one could be allowed to see it)."""
     rtype = resource["resourceType"]
     patient_id = store.patient_of(resource)
@@ -72,16 +72,21 @@ def _patient_required(resource: dict) -> str | None:
 def create(session: Session, gate: Gate, resource: dict, *, expected: str | None = None,
            if_none_exist: str | None = None, resource_id: str | None = None) -> tuple[Stored, bool]:
     """Returns (stored, created); with ``if_none_exist`` an existing match is returned instead."""
-    rtype = validate(resource, expected)
-    writable(rtype)
     if if_none_exist:
-        found = conditional_match(session, gate, rtype, if_none_exist)
+        found = conditional_match(session, gate, validate(resource, expected), if_none_exist)
         if found is not None:
             return found, False
     rid = resource_id or store.new_id()
-    patient_id = rid if rtype == "Patient" else _patient_required(resource)
-    gate.check_write(session, "fhir.create", resource, rid, patient_id, None)
+    prepare_create(session, gate, resource, rid, expected)
     return store.create(session, resource, resource_id=rid, validated=True), True
+
+
+def prepare_create(session: Session, gate: Gate, resource: dict, rid: str, expected: str | None = None) -> None:
+    """Everything a create checks before it writes: validity, a named detainee, access."""
+    rtype = validate(resource, expected)
+    writable(rtype)
+    patient_id = rid if rtype == "Patient" else patient_required(resource)
+    gate.check_write(session, "fhir.create", resource, rid, patient_id, None)
 
 
 def conditional_match(session: Session, gate: Gate, rtype: str, criteria: str) -> Stored | None:
@@ -104,7 +109,7 @@ def update(session: Session, gate: Gate, resource: dict, rtype: str, rid: str,
     writable(rtype)
     if resource.get("id") not in (None, rid):
         raise invalid(f"the resource id {resource.get('id')} does not match the URL ({rid})", [f"{rtype}.id"], status=400)
-    patient_id = rid if rtype == "Patient" else _patient_required(resource)
+    patient_id = rid if rtype == "Patient" else patient_required(resource)
     before = current(session, rtype, rid)
     gate.check_write(session, "fhir.update", resource, rid, patient_id, before if before and not before.deleted else None)
     return store.update(session, resource, rid, if_match=if_match, validated=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Kind(StrEnum):
@@ -131,10 +132,15 @@ def param(rtype: str, name: str) -> Param | None:
     return BY_NAME.get(rtype, {}).get(name)
 
 
+@lru_cache(maxsize=None)
+def _steps(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 def values_at(resource: dict, path: str) -> list:
     """Every value at a dotted element path, flattening lists on the way."""
     current: list = [resource]
-    for step in path.split("."):
+    for step in _steps(path):
         found: list = []
         for node in current:
             value = node.get(step) if isinstance(node, dict) else None

@@ -7,15 +7,33 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ehr.access import Gate
+from ehr.access import Gate, Noted
 from telemed.context import context_of
 from telemed.http import audit, principal
 
 
 def audit_noted(request: web.Request, gate: Gate) -> None:
-    for n in gate.noted:
+    """One entry per decision; a run of identical decisions on one detainee (a Bundle writing 250
+    Observations, say) becomes one entry naming the first resource and how many followed."""
+    for n, more in _runs(gate.noted):
+        resource = f"{n.resource} (+{more} more)" if more else n.resource
         audit(request, n.action, "allowed" if n.allowed else "denied", patient_id=n.patient_id,
-              resource=n.resource, reason=n.reason, break_glass=n.break_glass)
+              resource=resource, reason=n.reason, break_glass=n.break_glass)
+
+
+def _runs(noted: list[Noted]) -> list[tuple[Noted, int]]:
+    runs: list[tuple[Noted, int]] = []
+    for n in noted:
+        if runs and _same(runs[-1][0], n):
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((n, 0))
+    return runs
+
+
+def _same(a: Noted, b: Noted) -> bool:
+    return (a.action, a.allowed, a.patient_id, a.reason, a.break_glass, a.resource.split("/")[0]) == \
+        (b.action, b.allowed, b.patient_id, b.reason, b.break_glass, b.resource.split("/")[0])
 
 
 async def run(request: web.Request, fn: Callable, *args, **kwargs):

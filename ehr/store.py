@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
+from sqlalchemy import insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
@@ -84,13 +85,18 @@ def create(session: Session, resource: dict, *, resource_id: str | None = None, 
     return _write(session, rtype, rid, resource, version=1, method="POST")
 
 
+_R = FhirResource.__table__
+_READ = sa_select(_R.c.type, _R.c.id, _R.c.version, _R.c.last_updated, _R.c.deleted, _R.c.patient_id, _R.c.content)
+
+
 def read(session: Session, rtype: str, rid: str) -> Stored:
-    row = session.get(FhirResource, (rtype, rid))
+    # A Core select, not session.get: reads are the hot path and need no ORM identity.
+    row = session.execute(_READ.where(_R.c.type == rtype, _R.c.id == rid)).first()
     if row is None:
         raise not_found(rtype, rid)
     if row.deleted:
         raise gone(rtype, rid)
-    return Stored.of(row)
+    return Stored(*row)
 
 
 def vread(session: Session, rtype: str, rid: str, version: int) -> Stored:
@@ -159,15 +165,49 @@ def exists(session: Session, rtype: str, rid: str) -> bool:
     ).first() is not None
 
 
-def _write(session: Session, rtype: str, rid: str, resource: dict, *, version: int, method: str,
-           current: FhirResource | None = None) -> Stored:
+def create_many(session: Session, resources: list[dict], *, ids: list[str] | None = None,
+                validated: bool = False) -> list[Stored]:
+    """Create many new resources with a few multi-row INSERTs instead of one ORM flush each:
+    the path for imports and transaction Bundles. The ids must be new."""
     now = utcnow()
+    stored: list[Stored] = []
+    rows: dict = {}
+    for n, resource in enumerate(resources):
+        rtype = resource["resourceType"] if validated else validate(resource)
+        rid = ids[n] if ids else new_id()
+        body = _stamped(resource, rid, 1, now)
+        content = orjson.dumps(body)
+        if rtype == "Patient":
+            sync_detainee(session, body)
+        stored.append(Stored(rtype, rid, 1, now, False, patient_of(body), content))
+        for kind, found in index.rows_of(rtype, rid, body).items():
+            rows.setdefault(kind, []).extend(found)
+    if stored:
+        session.flush()  # detainee rows first
+        session.execute(insert(FhirResource.__table__), [
+            {"type": s.type, "id": s.id, "version": 1, "last_updated": now, "deleted": False,
+             "patient_id": s.patient_id, "content": s.content} for s in stored])
+        session.execute(insert(FhirHistory.__table__), [
+            {"type": s.type, "id": s.id, "version": 1, "last_updated": now, "method": "POST", "deleted": False,
+             "content": s.content} for s in stored])
+        index.write_rows(session, rows)
+    return stored
+
+
+def _stamped(resource: dict, rid: str, version: int, now: datetime) -> dict:
     body = dict(resource)
     body["id"] = rid
     meta = dict(body.get("meta") or {})
     meta["versionId"] = str(version)
     meta["lastUpdated"] = fhir_instant(now)
     body["meta"] = meta
+    return body
+
+
+def _write(session: Session, rtype: str, rid: str, resource: dict, *, version: int, method: str,
+           current: FhirResource | None = None) -> Stored:
+    now = utcnow()
+    body = _stamped(resource, rid, version, now)
     content = orjson.dumps(body)
     patient_id = patient_of(body)
     if rtype == "Patient":
