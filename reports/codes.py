@@ -58,7 +58,7 @@ class Section:
 
 
 SECTIONS = (
-    Section("general", "General examination", "一般检查", "finding"),
+    Section("general", "General condition", "一般情况", "finding"),
     Section("internal", "Internal medicine", "内科", "finding"),
     Section("surgical", "Surgery", "外科", "finding"),
     Section("eye", "Ophthalmology", "眼科", "finding"),

@@ -175,11 +175,11 @@ def summary(data: ExamData) -> list[Flowable]:
         rows.append([str(number), Paragraph(escape(finding.name), s.body), Strong(shown, 9.5),
                      Paragraph(escape(finding.advice), s.body)])
     table = Table(rows, colWidths=SUMMARY_COLUMNS, repeatRows=1)
-    table.setStyle(_grid_style())
+    table.setStyle(grid_style())
     return out + [table]
 
 
-def _grid_style() -> TableStyle:
+def grid_style() -> TableStyle:
     return TableStyle([
         ("FONT", (0, 0), (-1, -1), fonts.FONT, 9),
         ("LINEABOVE", (0, 0), (-1, 0), 0.8, colors.black),
@@ -198,7 +198,7 @@ def lab_block(title: str, rows: list[LabRow], lang: str) -> list[Flowable]:
             t("reports.col_reference")]
     body = [[_fit(row.name, LAB_COLUMNS[0], 9), _result_cell(row), arrow(row.flag), row.unit, row.reference] for row in rows]
     table = Table([head, *body], colWidths=LAB_COLUMNS, repeatRows=1, rowHeights=_row_heights([head, *body], 9, 3))
-    table.setStyle(_grid_style())
+    table.setStyle(grid_style())
     heading = Paragraph(escape(title), s.h2)
     if len(rows) <= KEEP_WHOLE_ROWS:
         return [KeepTogether([heading, table])]

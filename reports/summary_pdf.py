@@ -16,7 +16,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Table
 
 from reports import fonts
-from reports.pdf import BODY_W, MARGIN, NumberedCanvas, _grid_style, styles
+from reports.pdf import BODY_W, MARGIN, NumberedCanvas, grid_style, styles
 from telemed.i18n import translate
 
 TOP = 15
@@ -51,7 +51,7 @@ def _tables(frame: pd.DataFrame, headers: list[str], widths: tuple[float, ...]) 
     out = []
     for start in range(0, max(len(cells), 1), CHUNK):
         table = Table([headers, *cells[start:start + CHUNK]], colWidths=widths, repeatRows=1, hAlign="LEFT")
-        table.setStyle(_grid_style())
+        table.setStyle(grid_style())
         out.append(table)
     return out
 
