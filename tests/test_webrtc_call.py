@@ -98,6 +98,8 @@ async def test_a_dropped_participant_rejoins_without_restarting_the_other(client
     # Not recording, both on VP8: the server passes video through and decodes none of it.
     assert all(p.tee is not None and not p.tee.decode for p in room.peers.values())
     assert all(p.slots[0]["video"].encoded for p in room.peers.values())
+    # Audio is relayed decoded, through unbuffered relay proxies: a slow viewer skips, never queues.
+    assert all(p.slots[0]["audio"]._proxy._buffered is False for p in room.peers.values())
 
     await spec.go_silent()
     dropped_at = time.monotonic()
