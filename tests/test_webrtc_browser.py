@@ -7,14 +7,14 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.conftest import PASSWORD
-from tests.consults_support import scheduled
+from tests.consults_support import PATIENT, observation, scheduled
 
 CHROMIUM_ARGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                  "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"]
 PLAYING = "(() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; })()"
 
 
-async def _open_room(browser: Browser, base: str, username: str, room: str) -> Page:
+async def _open(browser: Browser, base: str, username: str, room: str) -> Page:
     page = await (await browser.new_context(locale="en-US")).new_page()
     await page.goto(f"{base}/login?next={room}")
     await page.fill("input[name=username]", username)
@@ -32,9 +32,9 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
-            doctor = await _open_room(browser, base, "doc-a", room)
+            doctor = await _open(browser, base, "doc-a", room)
             await doctor.wait_for_selector("[data-testid=waiting]:not([hidden])")
-            specialist = await _open_room(browser, base, "spec-1", room)
+            specialist = await _open(browser, base, "spec-1", room)
             for page in (doctor, specialist):
                 await page.wait_for_function(PLAYING, timeout=15000)
                 assert await page.text_content("[data-testid=room-state]") == "In call"
@@ -46,5 +46,32 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
             await specialist.wait_for_selector("[data-testid=chat-log] li:has-text('BP 130/85')", timeout=5000)
             await specialist.click("[data-testid=mute]")
             assert await specialist.text_content("[data-testid=mute]") == "Unmute"
+        finally:
+            await browser.close()
+
+
+@pytest.mark.browser
+async def test_request_accept_and_confirm_on_the_work_lists(client, login, context, world):
+    context.db.call(observation)
+    base = str(client.make_url("")).rstrip("/")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            doctor = await _open(browser, base, "doc-a", "/consults")
+            await doctor.fill("#request-form input[name=patient_id]", PATIENT)
+            await doctor.click("#load-items")
+            await doctor.check("#share-items input[name=share]")
+            await doctor.fill("#request-form textarea[name=question]", "Palpitations; Holter result attached")
+            await doctor.click("#request-form button.primary")
+            await doctor.wait_for_selector("[data-testid=list-awaiting_decision] .consult-row")
+
+            specialist = await _open(browser, base, "spec-1", "/consults")
+            row = specialist.locator("[data-testid=list-awaiting_decision] .consult-row")
+            await row.locator("button.primary").click()
+            await specialist.wait_for_selector("[data-testid=list-scheduled] .consult-row")
+
+            await doctor.reload()
+            await doctor.click("[data-testid=list-scheduled] .consult-row button.primary")
+            await doctor.wait_for_selector("[data-testid=enter-room]")
         finally:
             await browser.close()
