@@ -3,6 +3,10 @@ facility's doctors may write it."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from ehr import store
 from reports.exam_fhir import Author
 from reports.exams import enter_section
@@ -59,6 +63,21 @@ async def test_study_sections_are_diagnostic_reports_and_conclusion_completes(cl
     officer = await login("officer-a")
     reviewed = await client.post(f"/api/exams/{exam}/review", headers=officer)
     assert (await reviewed.json())["reviewer_id"] is not None
+
+
+async def test_completion_is_pushed_to_the_facility_staff(client, login):
+    exam = await _first_exam(client, login)
+    officer_ws = await client.ws_connect("/ws/events", headers=await login("officer-a"))
+    other_ws = await client.ws_connect("/ws/events", headers=await login("officer-b"))
+    doctor = await login("doc-a")
+    await client.put(f"/api/exams/{exam}/sections/conclusion", headers=doctor, json={"conclusion": "未见异常"})
+    message = await officer_ws.receive_json(timeout=10)
+    assert message["type"] == "exams.completion" and message["completion"]["examined"] == 1
+    assert message["completion"]["pending"] == 2
+    with pytest.raises(asyncio.TimeoutError):
+        await other_ws.receive_json(timeout=0.5)  # the other facility hears nothing
+    await officer_ws.close()
+    await other_ws.close()
 
 
 async def test_entry_rejects_bad_values_and_unknown_sections(client, login):
