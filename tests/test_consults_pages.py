@@ -17,8 +17,9 @@ async def test_pages_and_form_helpers(client, login, context, world):
     assert (await client.get(f"/consults/{cid}/room", headers=await login("spec-2"))).status == 403
 
     options = await call(client, "GET", "/api/consult-options", doc)
-    assert options["hospitals"] == [{"id": "hosp-1", "name": "Partner Hospital", "name_zh": "合作医院",
-                                     "specialties": ["cardiology"]}]
+    hospital = options["hospitals"][0]
+    assert (hospital["id"], hospital["name_zh"], hospital["specialties"]) == ("hosp-1", "合作医院", ["cardiology"])
+    assert {s["id"] for s in hospital["specialists"]} == {world.users["spec-1"], world.users["spec-2"]}
     items = await call(client, "GET", f"/api/consult-shareable?patient_id={PATIENT}", doc)
     assert [(i["type"], i["id"], i["label"]) for i in items] == [("Observation", obs, "Potassium")]
     await call(client, "GET", f"/api/consult-shareable?patient_id={PATIENT}", await login("doc-b"), status=403)

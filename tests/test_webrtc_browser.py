@@ -7,7 +7,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.conftest import PASSWORD
-from tests.consults_support import PATIENT, observation, scheduled
+from tests.consults_support import PATIENT, call, observation, scheduled
 
 CHROMIUM_ARGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                  "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -46,6 +46,11 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
             await specialist.wait_for_selector("[data-testid=chat-log] li:has-text('BP 130/85')", timeout=5000)
             await specialist.click("[data-testid=mute]")
             assert await specialist.text_content("[data-testid=mute]") == "Unmute"
+            await doctor.click("[data-tab=invite]")
+            await doctor.select_option("#invite-form select[name=user_id]", str(world.users["spec-2"]))
+            await doctor.click("#invite-form button.primary")
+            await doctor.wait_for_selector(".toast:has-text('Invited')")
+            assert (await call(client, "GET", f"/api/consults/{cid}", await login("spec-2")))["invited"]
         finally:
             await browser.close()
 

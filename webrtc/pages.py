@@ -50,14 +50,20 @@ async def room_page(request: web.Request) -> dict:
 def _options(session: Session) -> dict:
     hospitals = session.exec(select(Organization).where(Organization.kind == OrgKind.HOSPITAL)
                              .order_by(Organization.id)).all()
-    specialties = session.exec(select(User.org_id, User.specialty).where(
-        User.role == Role.SPECIALIST, User.active == True, User.specialty != None).distinct()).all()  # noqa: E711,E712
-    return {"hospitals": [{"id": h.id, "name": h.name, "name_zh": h.name_zh,
-                           "specialties": sorted({s for org, s in specialties if org == h.id})} for h in hospitals]}
+    staff = session.exec(select(User).where(User.role == Role.SPECIALIST, User.active == True)  # noqa: E712
+                         .order_by(User.display_name)).all()
+    return {"hospitals": [{
+        "id": h.id, "name": h.name, "name_zh": h.name_zh,
+        "specialties": sorted({u.specialty for u in staff if u.org_id == h.id and u.specialty}),
+        "specialists": [{"id": u.id, "name": u.display_name, "specialty": u.specialty} for u in staff if u.org_id == h.id],
+    } for h in hospitals]}
 
 
 async def options(request: web.Request) -> web.Response:
-    require(request, Capability.REQUEST_CONSULT, "consult.options")
+    """Hospitals, their specialties and specialists: for the request form and for invitations."""
+    _consult_staff(request)
+    capability = Capability.TRIAGE_CONSULT if principal(request).role == Role.SPECIALIST else Capability.REQUEST_CONSULT
+    require(request, capability, "consult.options")
     return json_response(await context_of(request).db.run(_options))
 
 

@@ -9,6 +9,7 @@
   const remote = [...Array(SLOTS)].map((_, i) => ({ stream: new MediaStream(), video: $(`remote-${i}`) }));
   remote.forEach(r => { r.video.srcObject = r.stream; });
   let ws = null, pc = null, local = null, beat = null, lastPong = 0, leaving = false, iceServers = cfg.ice_servers;
+  let retryMs = 1000;  // grows while the room refuses us (e.g. the consult is signed), back to 1 s once in
   let names = {};
 
   function send(message) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message)); }
@@ -25,7 +26,7 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     ws = new WebSocket(`${scheme}://${location.host}/ws/consults/${cfg.consult_id}`);
-    ws.onopen = () => { lastPong = Date.now(); beat = setInterval(heartbeat, HEARTBEAT_MS); };
+    ws.onopen = () => { retryMs = 1000; lastPong = Date.now(); beat = setInterval(heartbeat, HEARTBEAT_MS); };
     ws.onmessage = (event) => handle(JSON.parse(event.data));
     ws.onclose = () => { if (!leaving) rejoin(); };
   }
@@ -42,7 +43,8 @@
     pc = null;
     remote.forEach(r => r.stream.getTracks().forEach(track => r.stream.removeTrack(track)));
     $("room-state").textContent = t.reconnecting;
-    setTimeout(connect, 1000);
+    setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, 30000);
   }
 
   function handle(message) {
@@ -196,6 +198,20 @@
       .then(() => { telemed.toast(t.signed); loadItems(); }, (error) => telemed.toast(error.message, "critical"));
   });
 
+  async function setUpInvite(form) {
+    const options = await telemed.api("GET", "/api/consult-options");
+    const people = options.hospitals.flatMap(h => h.specialists.map(s => ({ ...s, hospital: h })))
+      .filter(s => s.id !== cfg.user_id);
+    form.user_id.replaceChildren(...people.map(s => telemed.el("option", { value: s.id },
+      `${s.name} · ${s.specialty || ""} · ${telemed.lang === "zh-CN" && s.hospital.name_zh ? s.hospital.name_zh : s.hospital.name}`)));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      telemed.api("POST", `/api/consults/${cfg.consult_id}/invite`, { user_id: Number(form.user_id.value), kind: form.kind.value })
+        .then(() => telemed.toast(t.invited), (error) => telemed.toast(error.message, "critical"));
+    });
+  }
+
+  if ($("invite-form")) setUpInvite($("invite-form")).catch(error => telemed.toast(error.message, "critical"));
   loadConsult().catch(error => telemed.toast(error.message, "critical"));
   loadItems();
   openCamera().then(connect);
