@@ -15,19 +15,21 @@ ADVICE: dict[tuple[str, str], tuple[str, str, str]] = {
                        "Raised blood pressure: re-measure on another day; treat if hypertension is confirmed.", SOON),
     ("39156-5", "H"): ("体重超标，建议控制饮食、增加运动。", "Overweight: diet and exercise advice.", ROUTINE),
     ("39156-5", "L"): ("体重偏低，建议加强营养。", "Underweight: nutritional support.", ROUTINE),
-    ("1558-6", "H"): ("空腹血糖升高，建议复查空腹血糖及糖化血红蛋白，内分泌科随诊。",
-                      "Raised fasting glucose: repeat with HbA1c; endocrinology follow-up.", SOON),
+    ("14771-0", "H"): ("空腹血糖升高，建议复查空腹血糖及糖化血红蛋白，内分泌科随诊。",
+                       "Raised fasting glucose: repeat with HbA1c; endocrinology follow-up.", SOON),
+    ("14749-6", "H"): ("血糖升高，建议复查空腹血糖及糖化血红蛋白，内分泌科随诊。",
+                       "Raised glucose: repeat fasting glucose with HbA1c; endocrinology follow-up.", SOON),
     ("4548-4", "H"): ("糖化血红蛋白升高，建议内分泌科随诊。", "Raised HbA1c: endocrinology follow-up.", SOON),
-    ("2093-3", "H"): ("总胆固醇升高，建议低脂饮食，3个月后复查血脂。",
+    ("14647-2", "H"): ("总胆固醇升高，建议低脂饮食，3个月后复查血脂。",
                       "Raised total cholesterol: low-fat diet, repeat lipids in 3 months.", ROUTINE),
-    ("2571-8", "H"): ("甘油三酯升高，建议低脂饮食，3个月后复查血脂。",
+    ("14927-8", "H"): ("甘油三酯升高，建议低脂饮食，3个月后复查血脂。",
                       "Raised triglycerides: low-fat diet, repeat lipids in 3 months.", ROUTINE),
     ("1742-6", "H"): ("丙氨酸氨基转移酶升高，建议复查肝功能。", "Raised ALT: repeat liver function tests.", ROUTINE),
     ("1920-8", "H"): ("天门冬氨酸氨基转移酶升高，建议复查肝功能。", "Raised AST: repeat liver function tests.", ROUTINE),
     ("5196-1", "A"): ("乙肝表面抗原阳性，建议查乙肝病毒DNA及肝脏超声，肝病科随诊。",
                       "HBsAg positive: HBV DNA and liver ultrasound; hepatology follow-up.", SOON),
     ("718-7", "L"): ("血红蛋白偏低，建议查明贫血原因。", "Low haemoglobin: investigate the anaemia.", ROUTINE),
-    ("2160-0", "H"): ("肌酐升高，建议复查肾功能。", "Raised creatinine: repeat renal function.", SOON),
+    ("14682-9", "H"): ("肌酐升高，建议复查肾功能。", "Raised creatinine: repeat renal function.", SOON),
 }
 GENERIC = {
     "H": ("结果偏高，建议复查。", "Above the reference range: recheck.", ROUTINE),
@@ -43,7 +45,7 @@ def direction(flag: str) -> str:
 
 def advice_for(code: str, flag: str, lang: str) -> tuple[str, str]:
     """(advice text, urgency) for a flagged value."""
-    if flag in ("HH", "LL"):
+    if flag in ("HH", "LL", "AA"):
         zh, en, urgency = GENERIC["C"]
     else:
         zh, en, urgency = ADVICE.get((code, direction(flag))) or GENERIC[direction(flag)]

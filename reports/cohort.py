@@ -21,14 +21,25 @@ from telemed.models import Detainee
 
 AGE_BANDS = ((18, 29), (30, 39), (40, 49), (50, 59), (60, 200))
 ALL = "all"
-# condition -> test over one detainee's findings {code: (flag, number)}
+# condition -> test over one detainee's findings {code: (flag, number)}; molar LOINC codes (SI units).
+GLUCOSE = ("14771-0", "14749-6")  # fasting glucose; glucose (the exam draw is fasting)
+HBSAG = ("5196-1", "5195-3")
+
+
+def _value(found: dict, code: str) -> float:
+    return found.get(code, ("", None))[1] or 0.0
+
+
+def _flagged(found: dict, code: str) -> bool:
+    return found.get(code, ("N", None))[0] not in ("", "N")
+
+
 CHRONIC = {
     "hypertension": lambda f: f.get("85354-9", ("", None))[0] in ("H", "HH"),
-    "diabetes": lambda f: (f.get("1558-6", ("", 0))[1] or 0) >= 7.0 or (f.get("4548-4", ("", 0))[1] or 0) >= 6.5,
-    "hbv_carrier": lambda f: f.get("5196-1", ("N", None))[0] not in ("", "N") or
-                             f.get("5195-3", ("N", None))[0] not in ("", "N"),
-    "obesity": lambda f: (f.get("39156-5", ("", 0))[1] or 0) >= 28,
-    "dyslipidaemia": lambda f: (f.get("2093-3", ("", 0))[1] or 0) >= 6.2 or (f.get("2571-8", ("", 0))[1] or 0) >= 2.3,
+    "diabetes": lambda f: any(_value(f, c) >= 7.0 for c in GLUCOSE) or _value(f, "4548-4") >= 6.5,
+    "hbv_carrier": lambda f: any(_flagged(f, c) for c in HBSAG),
+    "obesity": lambda f: _value(f, "39156-5") >= 28,
+    "dyslipidaemia": lambda f: _value(f, "14647-2") >= 6.2 or _value(f, "14927-8") >= 2.3 or _value(f, "22748-8") >= 4.1,
 }
 
 

@@ -3,7 +3,8 @@
 Reference intervals for Chinese adults: WS/T 405-2012 (blood cell analysis) and WS/T 404
 (clinical chemistry: 404.1 ALT/AST, 404.5 creatinine); fasting glucose 3.9-6.1
 mmol/L and lipid targets per the Chinese adult dyslipidaemia guideline (2016). Critical limits
-follow the common hospital 危急值 lists.
+follow the common hospital 危急值 lists. Chemistry codes are the molar LOINC codes (SI units), as in the
+labs catalogue: the [Mass/volume] codes (2160-0, 1558-6, 2093-3, 2571-8) mean mg/dL.
 """
 
 from __future__ import annotations
@@ -55,12 +56,12 @@ CHEMISTRY = Panel("24323-8", "Comprehensive metabolic 2000 panel - Serum or Plas
             "U/L", 9, 50, 7, 40, decimals=0),
     LabTest("1920-8", "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
             "天门冬氨酸氨基转移酶", "U/L", 15, 40, 13, 35, decimals=0),
-    LabTest("2160-0", "Creatinine [Moles/volume] in Serum or Plasma", "肌酐", "umol/L", 57, 97, 41, 73,
+    LabTest("14682-9", "Creatinine [Moles/volume] in Serum or Plasma", "肌酐", "umol/L", 57, 97, 41, 73,
             critical_high=707, decimals=0),
-    LabTest("1558-6", "Fasting glucose [Moles/volume] in Serum or Plasma", "空腹血糖", "mmol/L", 3.9, 6.1,
+    LabTest("14771-0", "Fasting glucose [Moles/volume] in Serum or Plasma", "空腹血糖", "mmol/L", 3.9, 6.1,
             critical_low=2.8, critical_high=22.2, decimals=2),
-    LabTest("2093-3", "Cholesterol [Moles/volume] in Serum or Plasma", "总胆固醇", "mmol/L", None, 5.2, decimals=2),
-    LabTest("2571-8", "Triglyceride [Moles/volume] in Serum or Plasma", "甘油三酯", "mmol/L", None, 1.7, decimals=2),
+    LabTest("14647-2", "Cholesterol [Moles/volume] in Serum or Plasma", "总胆固醇", "mmol/L", None, 5.2, decimals=2),
+    LabTest("14927-8", "Triglyceride [Moles/volume] in Serum or Plasma", "甘油三酯", "mmol/L", None, 1.7, decimals=2),
 ))
 HBSAG = LabTest("5196-1", "Hepatitis B virus surface Ag [Presence] in Serum or Plasma by Immunoassay",
                 "乙肝表面抗原", "", None, None)

@@ -83,7 +83,9 @@ def check_summary_independently(context, campaign: str, result: BatchResult) -> 
                     sbp, dbp = (c["valueQuantity"]["value"] for c in resource["component"])
                     pressure.append({"patient_id": person.patient_id, "high": sbp >= 140 or dbp >= 90})
                 elif resource["category"][0]["coding"][0]["code"] == "laboratory":
-                    labs.append({"patient_id": person.patient_id, "code": code, "flag": _flag(resource)})
+                    value = resource.get("valueQuantity", {}).get("value")
+                    labs.append({"patient_id": person.patient_id, "code": code, "flag": _flag(resource),
+                                 "value": value})
         return pd.DataFrame(people), pd.DataFrame(labs), pd.DataFrame(pressure)
 
     people, labs, pressure = context.db.call(facts)
@@ -102,6 +104,10 @@ def check_summary_independently(context, campaign: str, result: BatchResult) -> 
         assert male.loc[code, "flagged"] == count
     chronic = pd.read_csv(result.out_dir / "chronic.csv", encoding="utf-8-sig").set_index("condition")
     assert chronic.loc["hypertension", "count"] == int(pressure.high.sum())
+    glucose = labs[(labs.code == "14771-0") & (labs.value >= 7.0)].merge(examined, on="patient_id")
+    assert chronic.loc["diabetes", "count"] == glucose.patient_id.nunique()
+    carriers = labs[(labs.code == "5196-1") & (labs.flag != "N")].merge(examined, on="patient_id")
+    assert chronic.loc["hbv_carrier", "count"] == carriers.patient_id.nunique()
     participation = pd.read_csv(result.out_dir / "participation.csv", encoding="utf-8-sig").set_index("measure")
     assert participation.loc["total", "count"] == N
     assert participation.loc["examined", "count"] == len(examined)

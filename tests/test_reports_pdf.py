@@ -36,7 +36,7 @@ def exam(context, world):
         cid = open_campaign(session, "fac-a", world.users["officer-a"], cohort_date="2026-02-01")
         eid = exam_id(session, cid, "fac-a-p1")
         full_exam(session, eid, author)
-        add_labs(session, "fac-a-p1", {"1558-6": 7.8, "718-7": 112, "5196-1": 1})
+        add_labs(session, "fac-a-p1", {"14771-0": 7.8, "718-7": 112, "5196-1": 1})
         return eid
 
     return context.db.call(scenario)
