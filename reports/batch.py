@@ -14,6 +14,7 @@ Python API (also for other benchmarks)::
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import re
 import secrets
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy import update
 from sqlmodel import Session, select
 
@@ -37,6 +39,7 @@ from telemed.db import Database
 from telemed.models import Detainee
 from telemed.timeutil import utcnow
 
+log = logging.getLogger("telemed.reports")
 MERGED, ZIPPED = "merged.pdf", "reports.zip"
 RECORD_EVERY = 0.3  # seconds between progress writes (and cancellation checks)
 Progress = Callable[[ReportJob], None]
@@ -152,6 +155,16 @@ def _init_worker(database_url: str, timezone: str) -> None:
 
 
 def _render_one(item_id: int, exam_id: int, lang: str, path: str) -> tuple[int, int, bytes]:
+    """(item, pages, summary JSON); a report that cannot be built comes back with 0 pages and the
+    error, so one odd record does not stop the campaign's batch."""
+    try:
+        return _render(item_id, exam_id, lang, path)
+    except Exception as exc:  # noqa: BLE001 - reported on the job, the batch carries on
+        log.exception("report for exam %s failed", exam_id)
+        return item_id, 0, orjson.dumps({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def _render(item_id: int, exam_id: int, lang: str, path: str) -> tuple[int, int, bytes]:
     data = _worker["db"].call(exam_data.load, exam_id, lang, _worker["tz"])
     content, pages = pdf.render(data)
     target = Path(path)
@@ -250,11 +263,13 @@ def _finalise(db: Database, pool: ProcessPoolExecutor, job: ReportJob, on_progre
     out = Path(job.out_dir)
     summary = pool.submit(_render_summary, job.id, str(out), job.lang)
     items = db.call(_items, job.id)
-    paths = [out / "pdf" / i.file_name for i in items]
+    paths = [out / "pdf" / i.file_name for i in items if i.pages]
     merge_for_duplex(paths, out / MERGED)
     _zip(paths, out / ZIPPED)
     summary.result()
-    job = db.call(_finish, job.id, JobStatus.DONE)
+    failed = [i.file_name.removesuffix(".pdf") for i in items if not i.pages]
+    error = f"{len(failed)} report(s) could not be built: {', '.join(failed)}" if failed else ""
+    job = db.call(_finish, job.id, JobStatus.DONE, error)
     if on_progress:
         on_progress(job)
     return job

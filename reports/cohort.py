@@ -136,7 +136,7 @@ def load_rows(session: Session, job_id: str) -> tuple[list[tuple[str, str, str, 
     rows = session.exec(
         select(ReportItem.patient_id, Detainee.booking_number, Detainee.name, ReportItem.findings)
         .join(Detainee, Detainee.patient_id == ReportItem.patient_id)
-        .where(ReportItem.job_id == job_id, ReportItem.done == True)  # noqa: E712
+        .where(ReportItem.job_id == job_id, ReportItem.done == True, ReportItem.pages > 0)  # noqa: E712
         .order_by(ReportItem.file_name)
     ).all()
     return [tuple(r) for r in rows], completion(session, job.campaign_id)

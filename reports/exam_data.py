@@ -124,7 +124,10 @@ def _value(resource: dict, lang: str) -> tuple[str, str, float | None]:
     """(printed value, UCUM unit, number)."""
     if "valueQuantity" in resource:
         q = resource["valueQuantity"]
-        return _number(q["value"]), q.get("code") or q.get("unit", ""), float(q["value"])
+        unit = q.get("code") or q.get("unit", "")
+        if not isinstance(q.get("value"), int | float):
+            return "", unit, None
+        return _number(q["value"]), unit, float(q["value"])
     if "valueCodeableConcept" in resource:
         return _name(resource["valueCodeableConcept"], lang), "", None
     return str(resource.get("valueString", "")), "", None

@@ -138,3 +138,16 @@ def test_cancel_stops_and_an_interrupted_job_resumes_with_only_the_missing_repor
                             on_progress=lambda j: context.db.call(cancel_job, j.id))
     assert cancelled.status == "cancelled" and cancelled.done < second.total
     assert "merged.pdf" not in cancelled.files
+
+
+def test_a_report_that_cannot_be_built_does_not_stop_the_batch(context, settings, campaign):
+    job = context.db.call(create_job, campaign, "zh-CN", settings.data_dir)
+    broken = items(context, job.id)[0]
+    context.db.call(lambda s: s.delete(s.get(Detainee, broken.patient_id)))  # its report has no detainee to print
+    with open_pool(settings, 1) as pool:
+        result = run_job(settings, job.id, db=context.db, pool=pool)
+    assert result.status == "done" and result.done == job.total
+    finished = context.db.call(lambda s: s.get(ReportJob, job.id))
+    assert broken.file_name.removesuffix(".pdf") in finished.error
+    with zipfile.ZipFile(result.out_dir / "reports.zip") as archive:
+        assert broken.file_name not in archive.namelist() and len(archive.namelist()) == job.total - 1
