@@ -103,6 +103,15 @@ class Gate:
                 kept.append(stored)
         return kept
 
+    @property
+    def shares_only(self) -> bool:
+        """A specialist sees a detainee's resources one by one, as consults share them."""
+        return self.who.role == Role.SPECIALIST
+
+    def record_of(self, session: Session, found: list[Stored], action: str) -> list[Stored]:
+        """Of one detainee's resources (the Patient read already allowed), those this caller sees."""
+        return self.visible(session, found, action) if self.shares_only else found
+
     def require_clinical(self, action: str, resource: str) -> None:
         decision = catalog_decision(self.who, READ)
         if not decision.allowed:
@@ -114,7 +123,7 @@ class Gate:
         if rtype in CATALOG_TYPES:
             return None
         scope = patient_scope(session, self.who)
-        if self.who.role == Role.SPECIALIST:
+        if self.shares_only:
             if rtype == "Patient":
                 return R.c.id.in_(scope.patient_ids)
             consults = [c for pid in scope.patient_ids for c in active_consults(session, self.who, pid)]

@@ -12,8 +12,8 @@ from sqlmodel import Session
 from ehr import search as fhir_search
 from ehr import store
 from ehr.access import CATALOG_TYPES, READ, WRITE, Gate
-from ehr.index import TABLES
 from ehr.errors import FhirError, Issue, conflict, invalid, not_found
+from ehr.index import TABLES
 from ehr.models import FhirHistory, FhirResource
 from ehr.params import Kind
 from ehr.store import PATIENT_PATHS, Stored
@@ -134,7 +134,7 @@ def search(session: Session, gate: Gate, rtype: str, query: list[tuple[str, str]
     for pid in sorted(patients):
         gate.check(session, READ, "fhir.search", "Patient", pid, pid)
     restrict = gate.restriction(session, rtype)
-    if patients and gate.who.role != "specialist" and rtype not in CATALOG_TYPES:
+    if patients and not gate.shares_only and rtype not in CATALOG_TYPES:
         restrict = R.c.patient_id.in_(patients)
     result = fhir_search.search(session, request, restrict,
                                 include_filter=lambda found: gate.visible(session, found, "fhir.search"))
@@ -182,11 +182,7 @@ def history_methods(session: Session, found: list[Stored]) -> dict[tuple[str, st
 def everything(session: Session, gate: Gate, patient_id: str) -> list[Stored]:
     patient = read(session, gate, "Patient", patient_id)
     records = store.by_patient(session, patient_id)
-    others = [s for s in records if (s.type, s.id) != ("Patient", patient_id)]
-    if gate.who.role == "specialist":
-        others = gate.visible(session, others, "fhir.everything")
-    else:
-        gate.check(session, READ, "fhir.everything", "Patient", patient_id, patient_id)
+    others = gate.record_of(session, [s for s in records if (s.type, s.id) != ("Patient", patient_id)], "fhir.everything")
     referenced = _referenced_catalog(session, [patient, *others])
     return [patient, *others, *referenced]
 

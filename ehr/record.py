@@ -140,9 +140,7 @@ def build(patient: Stored, history: list[Stored], resources: list[Stored], facil
 def load(session: Session, gate: Gate, patient_id: str, lang: str) -> Record:
     patient = store.read(session, "Patient", patient_id)
     gate.check(session, READ, "ehr.record", "Patient", patient_id, patient_id)
-    resources = store.by_patient(session, patient_id, RECORD_TYPES)
-    if gate.who.role == "specialist":
-        resources = gate.visible(session, resources, "ehr.record")
+    resources = gate.record_of(session, store.by_patient(session, patient_id, RECORD_TYPES), "ehr.record")
     history = store.history(session, "Patient", patient_id, count=500)
     orgs = session.query(Organization).all()
     names = {o.id: (o.name_zh or o.name) if lang == "zh-CN" else o.name for o in orgs}
