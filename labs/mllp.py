@@ -28,6 +28,14 @@ async def serve(db: Database, settings: Settings, facility_id: str, host: str, p
     return await start_hl7_server(handler, host, port, limit=MAX_MESSAGE)
 
 
+def decode(block: bytes) -> str:
+    """UTF-8 (MSH-18 UNICODE, as Mindray sends), else GB 18030, which Chinese LIS and older analyzers use."""
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError:
+        return block.decode("gb18030", errors="replace")
+
+
 async def _client(db: Database, settings: Settings, facility_id: str, writer_lock, reader, writer) -> None:
     peer = writer.get_extra_info("peername")
     try:
@@ -40,7 +48,7 @@ async def _client(db: Database, settings: Settings, facility_id: str, writer_loc
                 log.warning("dropping connection from %s: bad MLLP framing: %s", peer, exc)
                 return
             async with writer_lock:
-                answer = await db.run(process, block.decode("utf-8", errors="replace"), facility_id, settings.tz)
+                answer = await db.run(process, decode(block), facility_id, settings.tz)
             log.info("hl7 from %s: %s %s", peer, answer.code, answer.text)
             writer.writeblock(answer.message.encode("utf-8"))
             await writer.drain()

@@ -95,6 +95,20 @@ async def test_bad_values_and_malformed_messages(context, listener):
     assert results(context) == {}
 
 
+async def test_gb18030_message_from_a_chinese_lis(context, listener):
+    from hl7.mllp import open_hl7_connection
+
+    message = oru("fac-a-1", [("NM", "2823-3^钾^LN", "3.2", "mmol/L")], control="GB1", sender="检验系统")
+    reader, writer = await open_hl7_connection("127.0.0.1", listener)
+    writer.writeblock(message.encode("gb18030"))
+    await writer.drain()
+    answer = (await asyncio.wait_for(reader.readblock(), 5)).decode("utf-8")
+    writer.close()
+    assert msa(answer)[1:3] == ["AA", "GB1"]
+    assert answer.split("\r")[0].split("|")[4] == "检验系统"  # the sender, read back correctly, is addressed
+    assert results(context)["2823-3"].flag == "L"
+
+
 async def test_one_connection_many_messages(context, listener):
     from hl7.mllp import open_hl7_connection
 
