@@ -10,6 +10,7 @@ from aiohttp import web
 
 from labs import alerts, held, hl7, importer, pages, trends
 from labs.catalog import catalogue
+from labs.models import LabOrder
 from labs.orders import open_orders, order_json, place_order
 from labs.results import Rejected, Submission, check, file, subjects
 from labs.sync import sync_catalogue
@@ -88,6 +89,9 @@ def _when(text: object, tz) -> datetime:
 def _check_form(session, patient_id: str, at: datetime, order_id: str | None, entries: list[dict]):
     subject = subjects(session, patient_ids={patient_id}).get(patient_id)
     checked, errors = [], []
+    order = session.get(LabOrder, order_id) if order_id else None
+    if order_id and (order is None or order.patient_id != patient_id):
+        errors.append({"line": 0, "reason": f"no order {order_id} for this detainee"})
     for line, entry in enumerate(entries, start=1):
         if str(entry.get("value", "")).strip() == "":
             continue

@@ -44,6 +44,8 @@ async def test_order_and_denials(client, login, context):
     assert await (await client.get("/api/labs/orders", headers=await login("doc-b"))).json() == []
     assert (await client.get("/api/labs/orders?patient=fac-a-p1", headers=await login("doc-b"))).status == 403
 
+    wrong = await enter(client, doc_a, "fac-a-p2", [(HGB, "140")], order_id=order["id"])  # another detainee's
+    assert wrong.status == 422 and "no order" in (await wrong.json())["error"]
     filed = await (await enter(client, doc_a, "fac-a-p1", [(HGB, "140"), (POTASSIUM, "4.0")],
                                order_id=order["id"])).json()
     obs = context.db.call(store.read, "Observation", filed["results"][0]["observation_id"]).resource
