@@ -14,6 +14,7 @@ from reports.campaigns import get_campaign
 from reports.models import ReportJob
 from telemed.context import context_of
 from telemed.events import staff_of
+from telemed.models import Role
 
 log = logging.getLogger("telemed.reports")
 
@@ -44,7 +45,8 @@ class BatchRunner:
         hub, loop = ctx.hub, self.loop
 
         def progress(job: ReportJob) -> None:
-            hub.publish_threadsafe(loop, {"type": "reports.batch", "job": job_json(job)}, staff_of(facility_id))
+            hub.publish_threadsafe(loop, {"type": "reports.batch", "job": job_json(job)},
+                                   staff_of(facility_id, Role.MEDICAL_OFFICER))  # those who may print
 
         try:
             run_job(ctx.settings, job_id, db=ctx.db, on_progress=progress, stop=self.stop)
