@@ -16,6 +16,10 @@ CANDIDATES = (
 )
 
 
+# The flag arrows and a few common characters: a font without them cannot print a report.
+NEEDED = "↑↓体检报告"
+
+
 class FontMissing(RuntimeError):
     pass
 
@@ -28,5 +32,9 @@ def register() -> str:
     if path is None:
         raise FontMissing("no CJK TrueType font: install fonts-wqy-zenhei (scripts/system-deps.sh) "
                           "or set TELEMED_REPORT_FONT to a .ttf/.ttc file")
-    pdfmetrics.registerFont(TTFont(FONT, str(path), subfontIndex=0))
+    font = TTFont(FONT, str(path), subfontIndex=0)
+    missing = [ch for ch in NEEDED if ord(ch) not in font.face.charToGlyph]
+    if missing:
+        raise FontMissing(f"{path} lacks {' '.join(missing)}: the flags and Chinese text would print as boxes")
+    pdfmetrics.registerFont(font)
     return FONT

@@ -144,3 +144,15 @@ async def test_single_report_over_http_for_the_officer_only(client, login, exam)
     assert "Health check report" in "".join(pages_text(await response.read()))
     for user in ("doc-a", "officer-b", "spec-1", "admin"):
         assert (await client.get(url, headers=await login(user))).status == 403, user
+
+
+def test_a_font_without_the_glyphs_is_refused(monkeypatch, tmp_path):
+    import reports.fonts as fonts_module
+
+    latin = next((p for p in ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",) if Path(p).is_file()), None)
+    if latin is None:
+        pytest.skip("no Latin-only TrueType font installed to try")
+    monkeypatch.setattr(fonts_module, "FONT", "LatinOnly")
+    monkeypatch.setattr(fonts_module, "CANDIDATES", (Path(latin),))
+    with pytest.raises(fonts_module.FontMissing, match="体"):
+        fonts_module.register()
