@@ -7,8 +7,9 @@ test codes and unknown detainees are held for review, never dropped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import hl7
@@ -17,7 +18,7 @@ from sqlmodel import Session
 from labs.catalog import catalogue
 from labs.held import hold
 from labs.models import HeldMessage
-from labs.results import Rejected, Submission, check, file, subjects
+from labs.results import Rejected, Subject, Submission, check, file, subjects
 from telemed.timeutil import utcnow
 
 SKIPPED_VALUE_TYPES = {"ED", "RP"}  # histograms and scattergrams travel as Base64 images
@@ -62,14 +63,20 @@ def _field(segment, index: int, component: int = 1) -> str:
     return parts[component - 1].strip() if component <= len(parts) else ""
 
 
+_TS = re.compile(r"^(\d{8}(?:\d{2}(?:\d{2}(?:\d{2})?)?)?)(?:\.\d+)?([+-]\d{4})?$")
+
+
 def _time(text: str, tz: ZoneInfo) -> datetime | None:
-    digits = text.split("+")[0].split("-")[0].split(".")[0]
-    for fmt in ("%Y%m%d%H%M%S", "%Y%m%d%H%M", "%Y%m%d"):
-        try:
-            return datetime.strptime(digits, fmt).replace(tzinfo=tz)
-        except ValueError:
-            continue
-    return None
+    """An HL7 TS (YYYYMMDD[HH[MM[SS]]][.S][+/-ZZZZ]); without an offset, in the facility's zone."""
+    found = _TS.match(text.strip())
+    if not found:
+        return None
+    digits, offset = found.groups()
+    moment = datetime.strptime(digits.ljust(14, "0"), "%Y%m%d%H%M%S")
+    if offset:
+        minutes = int(offset[1:3]) * 60 + int(offset[3:])
+        return moment.replace(tzinfo=timezone(timedelta(minutes=minutes if offset[0] == "+" else -minutes)))
+    return moment.replace(tzinfo=tz)
 
 
 def _is_mindray(sender: str) -> bool:
@@ -106,8 +113,20 @@ def process(session: Session, text: str, facility_id: str, tz: ZoneInfo) -> Ack:
         reason = f"unknown detainee {booking} in this facility: held for review"
         hold(session, channel="hl7", facility_id=facility_id, sender=sender, reason=reason, content=text)
         return ack("AE", reason, **reply)
+    checked, problems, unknown = _check_observations(message, subject, at, _is_mindray(sender))
+    filed = file(session, checked, "hl7")
+    if unknown:
+        hold(session, channel="hl7", facility_id=facility_id, sender=sender,
+             reason="; ".join(unknown) + " (other observations filed)", content=text)
+    if not unknown and not problems:
+        return ack("AA", f"filed {len(filed.results)}, duplicates {filed.duplicates}", **reply)
+    notes = problems + [f"{u}: held for review" for u in unknown]
+    return ack("AE", f"filed {len(filed.results)}; " + "; ".join(notes), **reply)
+
+
+def _check_observations(message, subject: Subject, at: datetime, fractions: bool):
+    """(checked results, rejected OBX reasons, OBX reasons to hold) of one message."""
     checked, problems, unknown = [], [], []
-    fractions = _is_mindray(sender)
     for obx in _segments(message, "OBX"):
         value_type, code, value, unit = _field(obx, 2), _field(obx, 3), _field(obx, 5), _field(obx, 6)
         if value_type in SKIPPED_VALUE_TYPES or not value.strip():
@@ -119,14 +138,7 @@ def process(session: Session, text: str, facility_id: str, tz: ZoneInfo) -> Ack:
             checked.append(check(Submission(subject.patient_id, code, value, at, unit=unit), subject))
         except Rejected as exc:
             (unknown if exc.hold else problems).append(f"OBX {_set_id(obx)}: {exc}")
-    filed = file(session, checked, "hl7")
-    if unknown:
-        hold(session, channel="hl7", facility_id=facility_id, sender=sender,
-             reason="; ".join(unknown) + " (other observations filed)", content=text)
-    if not unknown and not problems:
-        return ack("AA", f"filed {len(filed.results)}, duplicates {filed.duplicates}", **reply)
-    notes = problems + [f"{u}: held for review" for u in unknown]
-    return ack("AE", f"filed {len(filed.results)}; " + "; ".join(notes), **reply)
+    return checked, problems, unknown
 
 
 def retry_held(session: Session, held_id: int, facility_id: str, user_id: int, tz: ZoneInfo) -> Ack | None:

@@ -109,6 +109,20 @@ async def test_gb18030_message_from_a_chinese_lis(context, listener):
     assert results(context)["2823-3"].flag == "L"
 
 
+def test_hl7_timestamps():
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from labs.hl7 import _time
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert _time("20260301080000", shanghai) == datetime(2026, 3, 1, 0, tzinfo=timezone.utc)
+    assert _time("202603010800-0500", shanghai) == datetime(2026, 3, 1, 13, tzinfo=timezone.utc)
+    assert _time("20260301", shanghai) == datetime(2026, 2, 28, 16, tzinfo=timezone.utc)
+    assert _time("20260301080000.123+0800", shanghai) == datetime(2026, 3, 1, 0, tzinfo=timezone.utc)
+    assert _time("yesterday", shanghai) is None and _time("2026", shanghai) is None
+
+
 async def test_one_connection_many_messages(context, listener):
     from hl7.mllp import open_hl7_connection
 
