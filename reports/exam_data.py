@@ -8,7 +8,7 @@ DiagnosticReport (panel) that lists them. Nothing here depends on how the labs p
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import orjson
 from sqlmodel import Session
@@ -148,9 +148,17 @@ def _reference(resource: dict) -> str:
     return rr.get("text", "")
 
 
-def _in_period(resource: dict, campaign: ExamCampaign) -> bool:
+def _in_period(resource: dict, campaign: ExamCampaign, tz) -> bool:
+    """Dated within the campaign period, by the facility's calendar (a 07:00 draw in Beijing is
+    still the previous day in UTC)."""
     when = resource.get("effectiveDateTime") or resource.get("issued") or ""
-    return not when or campaign.period_start <= when[:10] <= campaign.period_end
+    if not when:
+        return True
+    try:
+        day = local(datetime.fromisoformat(when.replace("Z", "+00:00")), tz).date().isoformat()
+    except ValueError:
+        day = when[:10]  # a date without a time
+    return campaign.period_start <= day <= campaign.period_end
 
 
 def _is_lab(resource: dict) -> bool:
@@ -187,7 +195,7 @@ def load(session: Session, exam_id: int, lang: str, tz) -> ExamData:
     own = {s.id: s.resource for s in resources if s.id.startswith(prefix)}
     labs = [s for s in resources if not s.id.startswith(prefix)]
     _fill_exam(data, own, prefix)
-    _fill_labs(data, labs, campaign)
+    _fill_labs(data, labs, campaign, tz)
     return data
 
 
@@ -246,10 +254,10 @@ def _add_vital_finding(data: ExamData, vital, obs: dict) -> None:
                                  flag, advice, urgency, number))
 
 
-def _fill_labs(data: ExamData, stored: list, campaign: ExamCampaign) -> None:
+def _fill_labs(data: ExamData, stored: list, campaign: ExamCampaign, tz) -> None:
     lang = data.lang
     observations = {s.id: s.resource for s in stored if s.type == "Observation"}
-    observations = {k: r for k, r in observations.items() if _is_lab(r) and _in_period(r, campaign)}
+    observations = {k: r for k, r in observations.items() if _is_lab(r) and _in_period(r, campaign, tz)}
     reports = sorted((s.resource for s in stored if s.type == "DiagnosticReport"),
                      key=lambda r: (r.get("effectiveDateTime", ""), r["id"]))
     placed: set[str] = set()

@@ -156,3 +156,20 @@ def test_a_font_without_the_glyphs_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(fonts_module, "CANDIDATES", (Path(latin),))
     with pytest.raises(fonts_module.FontMissing, match="体"):
         fonts_module.register()
+
+
+def test_labs_are_those_of_the_campaign_period_in_facility_time(context, exam):
+    def lab(name: str, when: str) -> dict:
+        return {"resourceType": "Observation", "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                          "code": "laboratory"}]}],
+                "code": {"text": name}, "subject": {"reference": "Patient/fac-a-p1"}, "effectiveDateTime": when,
+                "valueString": "阴性"}
+
+    def scenario(session):
+        store.create(session, lab("早晨采血项目", "2026-02-28T23:30:00Z"))  # 07:30 on 1 March in Shanghai
+        store.create(session, lab("上次体检项目", "2026-02-27T02:00:00Z"))
+
+    context.db.call(scenario)
+    whole = "\n".join(pages_text(render(context, exam)[0]))
+    assert "早晨采血项目" in whole and "上次体检项目" not in whole
