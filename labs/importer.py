@@ -24,6 +24,7 @@ from telemed.db import Database
 
 BATCH = 5000
 MAX_ERRORS = 1000  # reported in full; beyond this only counted
+UNREADABLE_TIME = "missing or unreadable collection time"
 
 
 @dataclass(frozen=True)
@@ -126,28 +127,23 @@ def file_results(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterato
     if required_missing:
         raise ImportFailed(f"profile {profile.name}: missing column(s) {', '.join(required_missing)}")
     times = _times(frame, profile, tz)
-    bookings = frame[profile.columns["booking"]].str.strip()
+    bookings = frame[profile.columns["booking"]].str.strip().tolist()  # lists: per-cell pandas access is slow
     if profile.layout == "long":
-        cols = [frame[profile.columns[k]] for k in ("code", "value")]
-        units = frame[profile.columns["unit"]] if profile.columns.get("unit") in frame else None
-        for pos, (code, value) in enumerate(zip(*cols)):
-            row = pos + 2
-            at = times[pos]
-            if at is None:
-                yield RowError(row, "missing or unreadable collection time")
-                continue
-            yield FileResult(row, bookings.iat[pos], code, value, units.iat[pos] if units is not None else "", at)
+        unit_column = profile.columns.get("unit")
+        units = frame[unit_column].tolist() if unit_column in frame else [""] * len(frame)
+        cells = zip(bookings, frame[profile.columns["code"]].tolist(), frame[profile.columns["value"]].tolist(),
+                    units, times)
+        for row, (booking, code, value, unit, at) in enumerate(cells, start=2):
+            yield FileResult(row, booking, code, value, unit, at) if at else RowError(row, UNREADABLE_TIME)
         return
-    items = [(col, loinc, unit) for col, (loinc, unit) in profile.items.items() if col in frame.columns]
-    for pos in range(len(frame)):
-        row, at = pos + 2, times[pos]
+    items = [(frame[col].tolist(), loinc, unit) for col, (loinc, unit) in profile.items.items() if col in frame.columns]
+    for pos, (booking, at) in enumerate(zip(bookings, times)):
         if at is None:
-            yield RowError(row, "missing or unreadable collection time")
+            yield RowError(pos + 2, UNREADABLE_TIME)
             continue
-        for col, loinc, unit in items:
-            value = frame[col].iat[pos]
-            if value.strip():
-                yield FileResult(row, bookings.iat[pos], loinc, value, unit, at)
+        for values, loinc, unit in items:
+            if values[pos].strip():
+                yield FileResult(pos + 2, booking, loinc, values[pos], unit, at)
 
 
 def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneInfo, *, source: str = "import",
