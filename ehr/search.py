@@ -311,14 +311,11 @@ def _resource_condition(c: Criterion) -> ColumnElement:
     return or_(*conditions)
 
 
-def _criterion_condition(rtype: str, c: Criterion, driver: bool) -> ColumnElement:
-    if c.kind in COMMON:
-        return _resource_condition(c)
-    table = TABLES[c.kind]
-    value = _value_condition(rtype, c, table)
-    if driver:
-        return R.c.id.in_(select(table.c.res_id).where(table.c.res_type == rtype, value))
-    probe = exists().where(table.c.res_type == R.c.type, table.c.res_id == R.c.id, value)
+def _probe(rtype: str, c: Criterion, anchor_type, anchor_id) -> ColumnElement:
+    """EXISTS an index row of ``c`` for the resource named by the anchor columns."""
+    table = TABLES[c.kind].alias()
+    probe = exists().where(table.c.res_type == anchor_type, table.c.res_id == anchor_id,
+                           _value_condition(rtype, c, table))
     return not_(probe) if c.modifier == "not" else probe
 
 
@@ -344,10 +341,21 @@ def _sort_expression(rtype: str, sort: tuple[str, bool] | None):
 
 
 def base_query(request: SearchRequest, restrict: ColumnElement | None):
-    conditions = [R.c.type == request.rtype, R.c.deleted == false()]
+    """Conditions on the resource table. An index criterion drives as ``id IN (index rows)``, and
+    the other index criteria are probed inside that subquery, on the index rows alone: a
+    resource row is read only for a candidate that matched every index criterion."""
+    rtype = request.rtype
+    conditions = [R.c.type == rtype, R.c.deleted == false()]
     driver = _driver(request.criteria)
-    for c in request.criteria:
-        conditions.append(_criterion_condition(request.rtype, c, c is driver))
+    on_index = [c for c in request.criteria if c.kind not in COMMON and c is not driver]
+    conditions += [_resource_condition(c) for c in request.criteria if c.kind in COMMON]
+    if driver is None or driver.kind in COMMON:
+        conditions += [_probe(rtype, c, R.c.type, R.c.id) for c in on_index]
+    else:
+        table = TABLES[driver.kind].alias()
+        probes = [_probe(rtype, c, table.c.res_type, table.c.res_id) for c in on_index]
+        inner = select(table.c.res_id).where(table.c.res_type == rtype, _value_condition(rtype, driver, table), *probes)
+        conditions.append(R.c.id.in_(inner))
     if restrict is not None:
         conditions.append(restrict)
     return conditions
