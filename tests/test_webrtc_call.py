@@ -139,3 +139,18 @@ async def test_outsiders_and_wrong_places_cannot_join(client, login, context, wo
     with pytest.raises(aiohttp.WSServerHandshakeError) as outside:
         await Participant(str(other.make_url("")).rstrip("/"), token, cid).connect()
     assert outside.value.status == 403
+
+
+async def test_an_invited_third_participant_fills_the_second_slot(client, login, context, world):
+    cid = (await scheduled(client, login, recording=False))["id"]
+    await call(client, "POST", f"/api/consults/{cid}/invite", await login("spec-1"),
+               {"user_id": world.users["spec-2"], "kind": "interpreter"})
+    people = [await _join(client, login, cid, name) for name in ("doc-a", "spec-1", "spec-2")]
+    doc, spec, guest = people
+    await asyncio.gather(*(p.wait_live() for p in people))
+    await asyncio.gather(*(p.call() for p in people))
+    # Everyone sees the two others: one in each slot, without any renegotiation.
+    await asyncio.gather(*(p.wait_frames(15, slot=s) for p in people for s in (0, 1)))
+    assert set(doc.state["slots"]) == {world.users["spec-1"], world.users["spec-2"]}
+    assert set(guest.state["slots"]) == {world.users["doc-a"], world.users["spec-1"]}
+    await asyncio.gather(*(p.close() for p in people))

@@ -18,7 +18,7 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 
-from webrtc.media import SLOTS
+from webrtc.media import ONE_TRANSPORT, SLOTS
 
 HEARTBEAT_SECONDS = 1.0
 
@@ -121,7 +121,7 @@ class Participant:
 
     async def call(self, timeout: float = 10) -> None:
         """Offer the slot layout (own media out and the first other in, then receive-only slots)."""
-        self.pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=ONE_TRANSPORT))
         pc.addTransceiver(ToneAudioTrack(), direction="sendrecv")
         video = pc.addTransceiver(self.video, direction="sendrecv")
         if hasattr(self.video, "keyframe_requested"):  # a pre-encoded source answers PLIs itself

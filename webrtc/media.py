@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from aiortc import RTCConfiguration, RTCIceServer
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 from telemed.config import Settings
 from webrtc.stats import Sample
 
 SLOTS = 2  # other participants a viewer sees: the counterpart, plus one invited guest
+# Everything over one transport. With aiortc's default ("balanced") a second video m-line is
+# tied to a transport of its own that BUNDLE then never starts: the third participant's video
+# would never flow.
+ONE_TRANSPORT = RTCBundlePolicy.MAX_BUNDLE
 
 
 def ice_configuration(settings: Settings) -> RTCConfiguration:
@@ -29,7 +33,7 @@ def ice_configuration(settings: Settings) -> RTCConfiguration:
     servers = [RTCIceServer(urls=url, username=settings.turn_username or None,
                             credential=settings.turn_credential or None) if url.startswith("turn")
                else RTCIceServer(urls=url) for url in settings.ice_servers]
-    return RTCConfiguration(iceServers=servers)
+    return RTCConfiguration(iceServers=servers, bundlePolicy=ONE_TRANSPORT)
 
 
 def browser_ice_servers(settings: Settings) -> list[dict]:

@@ -70,7 +70,7 @@
   }
 
   async function negotiate() {
-    pc = new RTCPeerConnection({ iceServers });
+    pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     const mine = pc;
     // The slot layout the server expects: own audio+video (sendrecv), then receive-only slots.
     const audio = local?.getAudioTracks()[0], video = local?.getVideoTracks()[0];
