@@ -92,8 +92,12 @@ def test_unit_conversion():
     assert to_catalogue_unit(CAT.tests["6690-2"], 6.1, "x10^9/L") == 6.1
     assert to_catalogue_unit(CAT.tests["718-7"], 13.5, "g/dL") == 135
     assert normalise_unit("µmol/L") == "umol/L" and normalise_unit("10^3/uL") == "10*3/uL"
-    with pytest.raises(UnitError, match="not accepted"):
-        to_catalogue_unit(glucose, 5, "g/L")
+    urea = CAT.tests["22664-7"]
+    assert to_catalogue_unit(urea, 14, "mg/dL{BUN}") == pytest.approx(5.0, abs=0.01)  # urea nitrogen
+    assert to_catalogue_unit(urea, 30, "mg/dL{urea}") == pytest.approx(5.0, abs=0.01)  # urea itself
+    for ambiguous in ("mg/dL", "g/L"):  # BUN or urea? refused rather than guessed
+        with pytest.raises(UnitError, match="not accepted"):
+            to_catalogue_unit(urea if ambiguous == "mg/dL" else glucose, 5, ambiguous)
 
 
 @pytest.mark.parametrize("text,code,flag", [
