@@ -43,7 +43,7 @@
       document.getElementById("campaign-status").textContent = labels[data.status] || data.status;
       document.querySelector("#roster tbody").replaceChildren(...data.exams.map(x => el("tr", {},
         el("td", {}, x.booking_number), el("td", {}, x.name), el("td", {}, labels[x.custody] || x.custody),
-        el("td", {}, el("span", { class: `badge ${x.status === "examined" ? "ok" : x.status === "refused" ? "warn" : ""}` },
+        el("td", {}, el("span", { class: `badge ${x.status === "examined" ? "ok" : x.status === "refused" ? "warn" : ""}`, style: "white-space:nowrap" },
           labels[x.status] || x.status)),
         el("td", { class: "muted" }, x.sections.map(k => sectionLabels[k] || k).join("、")),
         el("td", {}, canEnter && data.status === "open" ? el("a", { href: `/exams/entry/${x.exam_id}` }, labels.enter) : ""))));
@@ -57,7 +57,7 @@
       const cancel = job.status === "running" || job.status === "queued"
         ? el("button", { class: "link", onclick: () => api("POST", `/api/batches/${job.id}/cancel`).then(showJob) }, "✕") : "";
       return el("div", { class: "card", id: `job-${job.id}` },
-        el("div", { class: "row" }, el("b", {}, `${job.lang} · ${job.status}`), el("span", {}, `${job.done} / ${job.total}`), cancel),
+        el("div", { class: "row" }, el("b", {}, `${job.lang} · ${labels[job.status] || job.status}`), el("span", {}, `${job.done} / ${job.total}`), cancel),
         el("div", { class: "progress" }, bar), links, job.error ? el("p", { class: "error" }, job.error) : "");
     };
     const showJob = async (job) => {
@@ -89,8 +89,10 @@
   const entry = document.getElementById("entry");
   if (entry) {
     const exam = entry.dataset.exam;
+    const statusLabels = JSON.parse(entry.dataset.labels);
+    const showStatus = (status) => { document.getElementById("exam-status").textContent = statusLabels[status] || status; };
     const fill = (data) => {
-      document.getElementById("exam-status").textContent = data.status;
+      showStatus(data.status);
       const values = data.values;
       const vitals = document.querySelector('[data-section="vitals"]');
       for (const key of ["height", "weight", "pulse", "temperature"]) {
@@ -115,7 +117,7 @@
         if (form.elements.abnormal) body.abnormal = form.elements.abnormal.checked;
         try {
           const saved = await api("PUT", `/api/exams/${exam}/sections/${form.dataset.section}`, body);
-          document.getElementById("exam-status").textContent = saved.status;
+          showStatus(saved.status);
           toast(entry.dataset.saved);
         } catch (err) { toast(err.message, "critical"); }
       });
