@@ -8,6 +8,7 @@ import contextlib
 import logging
 
 from aiohttp import web
+from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlmodel import Session
 
@@ -15,12 +16,14 @@ from labs.catalog import catalogue
 from labs.models import LabAlert
 from telemed.context import context_of
 from telemed.events import staff_of
+from telemed.metrics import METRICS
 from telemed.models import Detainee, Role
 from telemed.timeutil import utcnow
 
 log = logging.getLogger("telemed.labs.alerts")
 PUSH_INTERVAL = 1.0
 WAKE = web.AppKey("labs_alert_wake", asyncio.Event)
+PUSHED = web.AppKey("labs_alerts_pushed", Counter)
 
 
 def alert_json(alert: LabAlert, name: str = "", booking: str = "") -> dict:
@@ -80,6 +83,7 @@ async def publish_pending(app: web.Application) -> int:
     alerts = await ctx.db.run(claim_unpushed)
     for alert in alerts:
         ctx.hub.publish(push_message(alert), staff_of(alert["facility_id"], Role.FACILITY_DOCTOR))
+        app[PUSHED].labels(alert["flag"]).inc()
     return len(alerts)
 
 
@@ -102,6 +106,8 @@ async def _pusher(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     app[WAKE] = asyncio.Event()
+    app[PUSHED] = app[METRICS].counter("telemed_lab_alerts_pushed_total", "Critical lab results pushed to doctors",
+                                       ("flag",))
 
     async def start(app: web.Application):
         task = asyncio.create_task(_pusher(app))

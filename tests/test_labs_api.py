@@ -127,6 +127,8 @@ async def test_critical_alert_is_pushed_and_acknowledged(client, login, context,
     assert await (await client.get("/api/labs/alerts", headers=doc_a)).json() == []
     alert = context.db.call(lambda s: s.get(LabAlert, alert_id))
     assert alert.pushed_at is not None and alert.acknowledged_by == world.users["doc-a"]
+    metrics = await (await client.get("/metrics")).text()
+    assert 'telemed_lab_alerts_pushed_total{flag="HH"} 1.0' in metrics
     await ws_a.close()
     await ws_b.close()
 
