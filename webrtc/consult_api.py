@@ -118,28 +118,25 @@ async def triage(request: web.Request) -> web.Response:
     return await _answer(request, consult.id)
 
 
-async def confirm(request: web.Request) -> web.Response:
-    consult = await _step(request, C.REQUEST_CONSULT, "consult.confirm", workflow.confirm)
-    return await _answer(request, consult.id)
+def _plain_step(capability: Capability, action: str, step: Callable):
+    """A handler for a step that needs no notification: run it, answer the consult."""
+    async def handler(request: web.Request) -> web.Response:
+        consult = await _step(request, capability, action, step)
+        return await _answer(request, consult.id)
+    return handler
 
 
-async def custody(request: web.Request) -> web.Response:
-    consult = await _step(request, C.REQUEST_CONSULT, "consult.custody", workflow.record_custody_facts)
-    return await _answer(request, consult.id)
+confirm = _plain_step(C.REQUEST_CONSULT, "consult.confirm", workflow.confirm)
+custody = _plain_step(C.REQUEST_CONSULT, "consult.custody", workflow.record_custody_facts)
+draft = _plain_step(C.SIGN_CONSULT, "consult.draft", workflow.save_draft)
 
 
 async def invite(request: web.Request) -> web.Response:
-    who = principal(request)
-    capability = C.TRIAGE_CONSULT if who.role == Role.SPECIALIST else C.REQUEST_CONSULT
+    capability = views.acting_capability(principal(request))
     invitation = await _step(request, capability, "consult.invite", workflow.invite)
     _push(request, "consult.invited", invitation.consult_id, "会诊邀请 / You are invited to a video consult",
           user(invitation.user_id))
     return await _answer(request, invitation.consult_id)
-
-
-async def draft(request: web.Request) -> web.Response:
-    consult = await _step(request, C.SIGN_CONSULT, "consult.draft", workflow.save_draft)
-    return await _answer(request, consult.id)
 
 
 async def sign(request: web.Request) -> web.Response:

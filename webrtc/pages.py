@@ -62,8 +62,7 @@ def _options(session: Session) -> dict:
 async def options(request: web.Request) -> web.Response:
     """Hospitals, their specialties and specialists: for the request form and for invitations."""
     _consult_staff(request)
-    capability = Capability.TRIAGE_CONSULT if principal(request).role == Role.SPECIALIST else Capability.REQUEST_CONSULT
-    require(request, capability, "consult.options")
+    require(request, views.acting_capability(principal(request)), "consult.options")
     return json_response(await context_of(request).db.run(_options))
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, func, select
 
 from telemed.models import ConsultAccess, ConsultShare, Detainee, Role
-from telemed.policy import active_consults
+from telemed.policy import Capability, active_consults
 from telemed.security import Principal
 from telemed.timeutil import as_utc, utcnow
 from webrtc.deadlines import breached
@@ -54,6 +54,11 @@ def summary(consult: Consult, detainee: Detainee | None, now: datetime, *, ident
             data["patient_id"] = consult.patient_id
             data["detainee"].update(name=detainee.name, booking_number=detainee.booking_number)
     return data
+
+
+def acting_capability(who: Principal) -> Capability:
+    """What a consult step that either side may take (an invitation) asks of the caller's role."""
+    return Capability.TRIAGE_CONSULT if who.role == Role.SPECIALIST else Capability.REQUEST_CONSULT
 
 
 def role_in(session: Session, who: Principal, consult: Consult, now: datetime | None = None) -> str | None:
