@@ -46,6 +46,12 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
             await specialist.wait_for_selector("[data-testid=chat-log] li:has-text('BP 130/85')", timeout=5000)
             await specialist.click("[data-testid=mute]")
             assert await specialist.text_content("[data-testid=mute]") == "Unmute"
+            # A page reload is a drop: the specialist rejoins, the doctor's call goes on and shows them again.
+            await specialist.reload(wait_until="domcontentloaded")
+            await specialist.wait_for_function(PLAYING, timeout=15000)
+            frames = "document.getElementById('remote-0').getVideoPlaybackQuality().totalVideoFrames"
+            shown = await doctor.evaluate(frames)
+            await doctor.wait_for_function(f"{frames} > {shown} + 30", timeout=10000)
             await doctor.click("[data-tab=invite]")
             await doctor.select_option("#invite-form select[name=user_id]", str(world.users["spec-2"]))
             await doctor.click("#invite-form button.primary")
