@@ -185,6 +185,7 @@ class Round:
     join_s: list[float]  # offer sent -> first frame of the other side
     server_cores: float
     client_cores: float
+    http_ms: list[float]  # latencies of API requests made while the calls ran
 
     def line(self, label: str, baseline: float) -> str:
         low = min(self.fps)
@@ -209,7 +210,7 @@ async def run_round(world: World, base: str, server_pid: int, calls: int, second
         join = [p.video_in().first_at - p.offer_sent_at if p.video_in().first_at else float("inf") for p in people]
         await asyncio.sleep(WARM_UP)
         server0, client0, start = cpu_seconds(server_pid), own_cpu_seconds(), time.perf_counter()
-        await asyncio.sleep(seconds)
+        http_ms = await probe_http(base, world.doctor, seconds)
         end = time.perf_counter()
         server1, client1 = cpu_seconds(server_pid), own_cpu_seconds()
         windows = [[t for t in p.video_in().times if start <= t <= end] for p in people]
@@ -221,7 +222,27 @@ async def run_round(world: World, base: str, server_pid: int, calls: int, second
                   for s in range(int(span))]
     gaps = sorted(1000 * (b - a) for times in windows for a, b in zip(times, times[1:])) or [float("inf")]
     return Round(calls, [len(t) / span for t in windows], min(per_second), gaps[int(0.99 * (len(gaps) - 1))],
-                 join, (server1 - server0) / span, (client1 - client0) / span)
+                 join, (server1 - server0) / span, (client1 - client0) / span, http_ms)
+
+
+async def probe_http(base: str, headers: dict[str, str], seconds: float) -> list[float]:
+    """One doctor reloading the work lists (a database query and JSON) every 50 ms: do calls
+    slow the application down?"""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession(headers=headers) as session:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            async with session.get(f"{base}/api/consults") as response:
+                await response.read()
+            latencies.append(1000 * (time.perf_counter() - started))
+            await asyncio.sleep(0.05)
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
 # --- the report batch beside the calls ---------------------------------------------------------
@@ -295,6 +316,7 @@ async def main(quick: bool) -> None:
         await wait_healthy(base)
         baseline = await source_baseline(3.0)
         packets = await encode_source()
+        idle_http = await probe_http(base, world.doctor, 3.0)
         print(f"machine: {os.cpu_count()} cores; {seconds:.0f} s per round after {WARM_UP:.0f} s warm-up")
         print(f"baseline: synthetic 640x480 source, no relay: {baseline:.1f} fps")
         rounds: list[Round] = []
@@ -306,6 +328,10 @@ async def main(quick: bool) -> None:
         passing = [r.calls for r in rounds if min(r.fps) >= TARGET_FPS]
         best = max(passing) if passing else 0
         print(f"largest N with every stream >= {TARGET_FPS:.0f} fps: {best}")
+        for measured in rounds:
+            print(f"GET /api/consults beside {measured.calls} call(s): p50 {percentile(measured.http_ms, 50):5.1f} ms"
+                  f"  p99 {percentile(measured.http_ms, 99):5.1f} ms   (no calls: p50 {percentile(idle_http, 50):.1f}"
+                  f" ms, p99 {percentile(idle_http, 99):.1f} ms)")
         await compare_transcoding(world, port + 1, rounds[0], seconds, packets, baseline)
         campaign_id = seed_batch(settings, reports)
         if campaign_id is None:
