@@ -27,6 +27,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -75,6 +76,8 @@ def patient(n: int) -> dict:
 def seed(url: str, patients: int, observations: int, batch: int = 20_000) -> tuple[list[str], list[str]]:
     """Patients through the store, Observations through its bulk path in large transactions."""
     db = Database(url, threads=1)
+    if db.is_sqlite:  # random-keyed hash indexes thrash SQLite's default 2 MB page cache
+        event.listen(db.engine, "connect", lambda conn, _: conn.execute("PRAGMA cache_size=-262144"))
     rng = random.Random(7)
     with db.session() as session:
         add_org(session, FACILITY, "Bench facility", "facility")

@@ -114,12 +114,12 @@ def references(value: object, target: str | None) -> Iterable[tuple[str, str]]:
 COLUMNS = {kind: tuple(c.name for c in table.columns) for kind, table in TABLES.items()}
 
 
-def rows_of(rtype: str, rid: str, resource: dict) -> dict[Kind, set[tuple]]:
+def rows_of(rtype: str, rid: str, resource: dict, patient_id: str | None = None) -> dict[Kind, set[tuple]]:
     rows: dict[Kind, set[tuple]] = {}
     for p in PARAMS.get(rtype, ()):
         for value in extract(resource, p):
             found = rows.setdefault(p.kind, set())
-            found.update(_rows(rtype, rid, p, value))
+            found.update(_rows(rtype, rid, p, value, patient_id))
     return {kind: found for kind, found in rows.items() if found}
 
 
@@ -128,10 +128,10 @@ def token_keys(rtype: str, name: str, system: str, code: str) -> tuple[int, int]
     return token_hash(rtype, name, system, code), token_hash(rtype, name, code)
 
 
-def _rows(rtype: str, rid: str, p: Param, value: object) -> Iterable[tuple]:
+def _rows(rtype: str, rid: str, p: Param, value: object, patient_id: str | None) -> Iterable[tuple]:
     if p.kind is Kind.TOKEN:
         for system, code in tokens(value):
-            yield (rtype, rid, *token_keys(rtype, p.name, system, code))
+            yield (rtype, rid, *token_keys(rtype, p.name, system, code), patient_id)
     elif p.kind is Kind.STRING:
         for text in strings(value):
             yield rtype, rid, p.name, normalise(text), text[:STRING_MAX]
@@ -163,11 +163,12 @@ def write_rows(session: Session, rows: dict[Kind, Iterable[tuple]]) -> None:
         connection.exec_driver_sql(sql, list(found))
 
 
-def reindex(session: Session, rtype: str, rid: str, resource: dict, *, fresh: bool = False) -> None:
+def reindex(session: Session, rtype: str, rid: str, resource: dict, *, fresh: bool = False,
+            patient_id: str | None = None) -> None:
     """Replace the index rows of one resource; ``fresh``: it had none (a first version)."""
     if not fresh:
         remove(session, rtype, rid)
-    write_rows(session, rows_of(rtype, rid, resource))
+    write_rows(session, rows_of(rtype, rid, resource, patient_id))
 
 
 def remove(session: Session, rtype: str, rid: str) -> None:

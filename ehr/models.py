@@ -44,17 +44,19 @@ class FhirHistory(SQLModel, table=True):
 
 
 class FhirToken(SQLModel, table=True):
-    """Token values, as two 64-bit hashes: of (type, param, system, code) and of (type, param, code)."""
+    """Token values, as two 64-bit hashes: of (type, param, system, code) and of (type, param, code),
+    with the resource's patient, so that "this patient's results for this code" is one index range."""
 
     __tablename__ = "fhir_token"
     __table_args__ = (
-        Index("ix_fhir_token_full", "h_full", "res_id"),
-        Index("ix_fhir_token_code", "h_code", "res_id"),
+        Index("ix_fhir_token_full", "h_full", "patient_id", "res_id"),
+        Index("ix_fhir_token_code", "h_code", "patient_id", "res_id"),
     )
     res_type: str = Field(primary_key=True, max_length=64)
     res_id: str = Field(primary_key=True, max_length=64)
     h_full: int = Field(primary_key=True, sa_type=BigInteger)
     h_code: int = Field(sa_type=BigInteger)
+    patient_id: str | None = Field(default=None, max_length=64)
 
 
 class FhirString(SQLModel, table=True):

@@ -22,7 +22,7 @@ from ehr.errors import FhirError, Issue
 from ehr.index import DATE_MAX, DATE_MIN, TABLES, date_range, normalise, token_hash
 from ehr.models import FhirResource
 from ehr.params import COMMON, RESULT_PARAMS, Kind, Param, param
-from ehr.store import Stored
+from ehr.store import PATIENT_PATHS, Stored
 
 R = FhirResource.__table__
 DEFAULT_COUNT = 20
@@ -340,13 +340,30 @@ def _sort_expression(rtype: str, sort: tuple[str, bool] | None):
     return func.coalesce(value, missing)
 
 
+def _compartment(request: SearchRequest) -> tuple[Criterion | None, tuple[str, ...]]:
+    """The ``patient`` criterion whose path is the type's compartment link (so that the token
+    rows' patient_id answers it too), and its patient ids."""
+    path = PATIENT_PATHS.get(request.rtype)
+    for c in request.criteria:
+        if c.kind is Kind.REFERENCE and c.param and c.param.name == "patient" and path and c.param.paths == path[:1]:
+            refs = [_split_reference(v, "Patient") for v in c.values]
+            if all(t == "Patient" for t, _ in refs):
+                return c, tuple(rid for _, rid in refs)
+    return None, ()
+
+
 def base_query(request: SearchRequest, restrict: ColumnElement | None):
     """Conditions on the resource table. An index criterion drives as ``id IN (index rows)``, and
     the other index criteria are probed inside that subquery, on the index rows alone: a
-    resource row is read only for a candidate that matched every index criterion."""
+    resource row is read only for a candidate that matched every index criterion. Beside a
+    patient criterion, a token criterion drives through the (hash, patient_id) index."""
     rtype = request.rtype
     conditions = [R.c.type == rtype, R.c.deleted == false()]
     driver = _driver(request.criteria)
+    patient_criterion, patients = _compartment(request)
+    token = next((c for c in request.criteria if c.kind is Kind.TOKEN and c.modifier != "not"), None)
+    if driver is patient_criterion and token is not None:
+        driver = token
     on_index = [c for c in request.criteria if c.kind not in COMMON and c is not driver]
     conditions += [_resource_condition(c) for c in request.criteria if c.kind in COMMON]
     if driver is None or driver.kind in COMMON:
@@ -354,7 +371,10 @@ def base_query(request: SearchRequest, restrict: ColumnElement | None):
     else:
         table = TABLES[driver.kind].alias()
         probes = [_probe(rtype, c, table.c.res_type, table.c.res_id) for c in on_index]
-        inner = select(table.c.res_id).where(table.c.res_type == rtype, _value_condition(rtype, driver, table), *probes)
+        value = _value_condition(rtype, driver, table)
+        if driver is token and patients:
+            value = and_(value, table.c.patient_id.in_(patients))
+        inner = select(table.c.res_id).where(table.c.res_type == rtype, value, *probes)
         conditions.append(R.c.id.in_(inner))
     if restrict is not None:
         conditions.append(restrict)

@@ -180,7 +180,7 @@ def create_many(session: Session, resources: list[dict], *, ids: list[str] | Non
         if rtype == "Patient":
             sync_detainee(session, body)
         stored.append(Stored(rtype, rid, 1, now, False, patient_of(body), content))
-        for kind, found in index.rows_of(rtype, rid, body).items():
+        for kind, found in index.rows_of(rtype, rid, body, stored[-1].patient_id).items():
             rows.setdefault(kind, []).extend(found)
     if stored:
         session.flush()  # detainee rows first
@@ -217,6 +217,6 @@ def _write(session: Session, rtype: str, rid: str, resource: dict, *, version: i
     row.patient_id, row.content = patient_id, content
     session.add(row)
     session.add(FhirHistory(type=rtype, id=rid, version=version, last_updated=now, method=method, content=content))
-    index.reindex(session, rtype, rid, body, fresh=current is None)
+    index.reindex(session, rtype, rid, body, fresh=current is None, patient_id=patient_id)
     session.flush()
     return Stored(rtype, rid, version, now, False, patient_id, content)

@@ -23,10 +23,11 @@ def upgrade() -> None:
         sa.Column('res_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column('h_full', sa.BigInteger(), nullable=False),
         sa.Column('h_code', sa.BigInteger(), nullable=False),
+        sa.Column('patient_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.PrimaryKeyConstraint('res_type', 'res_id', 'h_full'),
     )
-    op.create_index('ix_fhir_token_full', 'fhir_token', ['h_full', 'res_id'], unique=False)
-    op.create_index('ix_fhir_token_code', 'fhir_token', ['h_code', 'res_id'], unique=False)
+    op.create_index('ix_fhir_token_full', 'fhir_token', ['h_full', 'patient_id', 'res_id'], unique=False)
+    op.create_index('ix_fhir_token_code', 'fhir_token', ['h_code', 'patient_id', 'res_id'], unique=False)
     op.create_table(
         'fhir_string',
         sa.Column('res_type', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
