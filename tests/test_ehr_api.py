@@ -109,3 +109,19 @@ async def test_search_paging_and_sort(client, login, context):
     assert set(resource) == {"resourceType", "id", "meta", "valueQuantity"}
     assert resource["meta"]["tag"][0]["code"] == "SUBSETTED"
     assert len(ids(subset)) == 1
+
+
+async def test_include_post_search_and_type_history(client, login, context):
+    context.db.call(lambda s: store.create(s, observation("fac-a-p1"), resource_id="obs-1"))
+    doc = await login("doc-a")
+    _, found, _ = await fhir(client, "GET", "/fhir/Observation?_id=obs-1&_include=Observation:patient", doc)
+    assert ids(found) == ["obs-1"] and ids(found, "include") == ["fac-a-p1"]
+    response = await client.post("/fhir/Observation/_search", data={"patient": "fac-a-p1"}, headers=doc)
+    assert response.status == 200 and ids(await response.json()) == ["obs-1"]
+    _, history, _ = await fhir(client, "GET", "/fhir/Observation/_history?_count=10", doc)
+    assert history["type"] == "history" and [e["resource"]["id"] for e in history["entry"]] == ["obs-1"]
+    status, _, response = await fhir(client, "GET", "/fhir/Observation/obs-1", doc, **{"If-None-Match": 'W/"1"'})
+    assert status == 304
+    status, _, response = await fhir(client, "POST", "/fhir/Observation", doc, observation("fac-a-p1"),
+                                     Prefer="return=minimal")
+    assert status == 201 and response.headers["Location"] and (await response.read()) == b""
