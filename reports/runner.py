@@ -75,7 +75,10 @@ def setup(app: web.Application) -> None:
     app[RUNNER] = runner
 
     async def on_startup(_app: web.Application) -> None:
-        await runner.resume_all()
+        try:
+            await runner.resume_all()
+        except Exception:  # noqa: BLE001 - a down database must not stop the server (healthz reports it)
+            log.exception("could not resume report batches")
 
     async def on_cleanup(_app: web.Application) -> None:
         await runner.shutdown()
