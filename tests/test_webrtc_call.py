@@ -112,6 +112,8 @@ async def test_a_dropped_participant_rejoins_without_restarting_the_other(client
         await asyncio.sleep(0.1)
     detected = time.monotonic() - dropped_at
     assert detected < 6.5
+    metrics = await (await client.get("/metrics")).text()
+    assert "telemed_consult_drops_total 1.0" in metrics and "telemed_consult_participants 1.0" in metrics
 
     again = await _join(client, login, cid, "spec-1")
     await again.wait_live()

@@ -20,9 +20,11 @@ from pathlib import Path
 
 import av
 from aiohttp import WSMsgType, web
+from prometheus_client import Counter
 
 from telemed.context import context_of
 from telemed.http import api_error, audit, authorize, principal
+from telemed.metrics import METRICS
 from telemed.policy import Capability
 from telemed.security import Principal
 from telemed.timeutil import utcnow
@@ -39,6 +41,7 @@ STATS_SECONDS = 3.0
 JOINABLE = (ConsultStatus.SCHEDULED, ConsultStatus.HELD)
 MEDIA = web.AppKey("consult_media", dict)  # "backend": created on first use
 ROOMS = web.AppKey("consult_rooms", dict)
+DROPS = web.AppKey("consult_drops", Counter)
 
 
 @dataclass(eq=False)
@@ -134,6 +137,7 @@ class ConsultRoom:
             deadline = time.monotonic() - HEARTBEAT_TIMEOUT
             for member in [m for m in self.members.values() if m.last_seen < deadline]:
                 log.info("consult %s: user %s silent, dropped", self.consult_id, member.who.username)
+                self.app[DROPS].inc()
                 await self.remove(member)
 
     async def _sample(self) -> None:
@@ -255,5 +259,10 @@ async def _shutdown(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     app[ROOMS] = {}
     app[MEDIA] = {}
+    metrics = app[METRICS]
+    metrics.gauge("telemed_consult_rooms", "Consult rooms open").set_function(lambda: len(app[ROOMS]))
+    metrics.gauge("telemed_consult_participants", "Participants connected to consult rooms").set_function(
+        lambda: sum(len(room.members) for room in app[ROOMS].values()))
+    app[DROPS] = metrics.counter("telemed_consult_drops_total", "Participants dropped for a silent heartbeat")
     app.router.add_get("/ws/consults/{consult_id}", room_socket)
     app.on_shutdown.append(_shutdown)
