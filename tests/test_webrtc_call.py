@@ -10,9 +10,11 @@ from dataclasses import replace
 import aiohttp
 import av
 import pytest
+from sqlmodel import select
 
 from ehr import store
 from telemed.context import Context
+from telemed.models import AuditEntry
 from tests.consults_support import call, requested, scheduled
 from webrtc.client import Participant
 from webrtc.models import Consult
@@ -145,6 +147,11 @@ async def test_outsiders_and_wrong_places_cannot_join(client, login, context, wo
     with pytest.raises(aiohttp.WSServerHandshakeError) as outside:
         await Participant(str(other.make_url("")).rstrip("/"), token, cid).connect()
     assert outside.value.status == 403
+    context.audit.flush()
+    refused = context.db.call(lambda s: s.exec(select(AuditEntry.username, AuditEntry.reason).where(
+        AuditEntry.action == "consult.join", AuditEntry.outcome == "denied")).all())
+    assert {"spec-2", "doc-b", "officer-a"} <= {name for name, _ in refused}
+    assert any(name == "doc-a" and "not a clinic endpoint" in reason for name, reason in refused)
 
 
 async def test_an_invited_third_participant_fills_the_second_slot(client, login, context, world):
