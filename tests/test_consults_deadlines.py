@@ -33,3 +33,12 @@ def test_breach():
     assert not breached(due, due - timedelta(hours=1), due + timedelta(days=3))
     assert breached(due, due + timedelta(hours=1), due + timedelta(days=3))
     assert not breached(None, None, due)
+
+
+def test_worked_weekend_days_count_as_business_days():
+    from datetime import date
+
+    from webrtc.deadlines import is_business_day
+
+    assert is_business_day(date(2025, 1, 26))  # a Sunday worked before the 2025 Spring Festival
+    assert not is_business_day(date(2025, 1, 25))
