@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from webrtc.deadlines import breached, decision_due, sign_due
+from webrtc.deadlines import breached, decision_due, is_business_day, sign_due
 
 TZ = ZoneInfo("Asia/Shanghai")
 FRIDAY = datetime(2026, 11, 20, 15, 0, tzinfo=TZ)
@@ -36,9 +36,5 @@ def test_breach():
 
 
 def test_worked_weekend_days_count_as_business_days():
-    from datetime import date
-
-    from webrtc.deadlines import is_business_day
-
     assert is_business_day(date(2025, 1, 26))  # a Sunday worked before the 2025 Spring Festival
     assert not is_business_day(date(2025, 1, 25))
