@@ -214,5 +214,7 @@
   if ($("invite-form")) setUpInvite($("invite-form")).catch(error => telemed.toast(error.message, "critical"));
   loadConsult().catch(error => telemed.toast(error.message, "critical"));
   loadItems();
+  // The signed advice appears beside the video the moment the specialist signs.
+  telemed.on("consult.signed", (message) => { if (message.consult_id === cfg.consult_id) loadItems(); });
   openCamera().then(connect);
 })();
