@@ -57,6 +57,15 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
             await doctor.click("#invite-form button.primary")
             await doctor.wait_for_selector(".toast:has-text('Invited')")
             assert (await call(client, "GET", f"/api/consults/{cid}", await login("spec-2")))["invited"]
+
+            await doctor.click("[data-tab=items]")  # open before signing: only the push can refresh it
+            await specialist.click("[data-tab=closing]")
+            await specialist.fill("#closing-form textarea[name=note]", "Stable angina likely.")
+            await specialist.fill("#closing-form input[name=diagnoses]", "I20.9 Angina pectoris")
+            await specialist.fill("#closing-form input[name=prescriptions]", "Aspirin 100 mg | once daily")
+            await specialist.click("#closing-form button.primary")
+            await doctor.wait_for_selector("#items li[data-type=Condition]:has-text('Angina pectoris')", timeout=5000)
+            assert await doctor.is_visible("#items li[data-type=MedicationRequest]:has-text('once daily')")
         finally:
             await browser.close()
 
