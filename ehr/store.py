@@ -7,6 +7,8 @@ bytes that reads will serve, appends a history row and refreshes the search inde
 
 from __future__ import annotations
 
+import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,7 +78,11 @@ def patient_of(resource: dict) -> str | None:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A time-ordered UUID (the version 7 layout): new rows land at the end of every index keyed
+    by resource id instead of on random pages, which keeps bulk writes and commits cheap."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis << 80) | (0x7 << 76) | (secrets.randbits(12) << 64) | (0b10 << 62) | secrets.randbits(62)
+    return str(uuid.UUID(int=value))
 
 
 def create(session: Session, resource: dict, *, resource_id: str | None = None, validated: bool = False) -> Stored:
