@@ -6,10 +6,9 @@ from __future__ import annotations
 from sqlmodel import select
 
 from ehr import store
-from telemed.models import AuditEntry, Detainee
+from telemed.models import AuditEntry, Detainee, User
 from telemed.policy import open_break_glass
 from telemed.security import principal_of
-from telemed.models import User
 from tests.ehr_support import condition, fhir, ids, observation, open_consult
 
 
