@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import re
 import secrets
 import threading
@@ -148,7 +149,8 @@ def _items(session: Session, job_id: str) -> list[ReportItem]:
 _worker: dict = {}
 
 
-def _init_worker(database_url: str, timezone: str) -> None:
+def _init_worker(database_url: str, timezone: str, nice: int) -> None:
+    os.nice(nice)
     fonts.register()
     _worker["db"] = Database(database_url, threads=1)
     _worker["tz"] = ZoneInfo(timezone)
@@ -184,7 +186,8 @@ def open_pool(settings: Settings, workers: int | None = None) -> ProcessPoolExec
     # spawn: the server process has threads (database pool, event loop), which fork would copy mid-state.
     return ProcessPoolExecutor(max_workers=workers or settings.report_workers,
                                mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(settings.database_url, settings.timezone))
+                               initializer=_init_worker,
+                               initargs=(settings.database_url, settings.timezone, settings.report_nice))
 
 
 # -- running a job ---------------------------------------------------------------------------

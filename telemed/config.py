@@ -38,6 +38,10 @@ class Settings:
     cookie_secure: bool = False
     db_threads: int = 8
     report_workers: int = 2
+    # Report workers yield the CPU to live calls: a batch must not make video stutter.
+    report_nice: int = 10
+    # Relay VP8 video without re-encoding; off re-encodes everything (codec trouble, comparisons).
+    webrtc_passthrough: bool = True
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -64,6 +68,8 @@ _ENV = {
     "cookie_secure": "TELEMED_COOKIE_SECURE",
     "db_threads": "TELEMED_DB_THREADS",
     "report_workers": "TELEMED_REPORT_WORKERS",
+    "report_nice": "TELEMED_REPORT_NICE",
+    "webrtc_passthrough": "TELEMED_WEBRTC_PASSTHROUGH",
 }
 
 

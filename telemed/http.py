@@ -75,12 +75,13 @@ def audit(request: web.Request, action: str, outcome: str, *, patient_id: str | 
     ))
 
 
-def require(request: web.Request, capability: Capability, action: str) -> Principal:
-    """Role-level check (no detainee involved); a denial is audited and answered 403."""
+def require(request: web.Request, capability: Capability, action: str, *, patient_id: str | None = None) -> Principal:
+    """Role-level check; a denial is audited (naming the detainee, when the request names one)
+    and answered 403."""
     who = principal(request)
     if not may(who, capability):
         reason = f"role {who.role} may not {capability.value}"
-        audit(request, action, "denied", reason=reason)
+        audit(request, action, "denied", patient_id=patient_id, reason=reason)
         raise api_error(403, reason)
     return who
 

@@ -50,9 +50,10 @@ async def _answer(request: web.Request, consult_id: str, status: int = 200) -> w
 
 
 async def create(request: web.Request) -> web.Response:
-    who = require(request, C.REQUEST_CONSULT, "consult.request")
     body = await read_json(request)
     patient_id = body.get("patient_id")
+    who = require(request, C.REQUEST_CONSULT, "consult.request",
+                  patient_id=patient_id if isinstance(patient_id, str) else None)
     if not isinstance(patient_id, str) or not patient_id:
         raise api_error(422, "patient_id is required")
     await authorize(request, C.REQUEST_CONSULT, patient_id, "consult.request")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,9 +177,8 @@ async def _close(ws: web.WebSocketResponse) -> None:
 def media_of(app: web.Application) -> MediaBackend:
     holder = app[MEDIA]
     if "backend" not in holder:
-        # TELEMED_WEBRTC_PASSTHROUGH=0 re-encodes all video (for comparison and codec trouble).
-        passthrough = os.environ.get("TELEMED_WEBRTC_PASSTHROUGH", "1") != "0"
-        holder["backend"] = AiortcBackend(context_of(app).settings, passthrough=passthrough)
+        settings = context_of(app).settings
+        holder["backend"] = AiortcBackend(settings, passthrough=settings.webrtc_passthrough)
     return holder["backend"]
 
 
