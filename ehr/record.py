@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from ehr import store
 from ehr.access import READ, Gate
@@ -142,7 +142,7 @@ def load(session: Session, gate: Gate, patient_id: str, lang: str) -> Record:
     gate.check(session, READ, "ehr.record", "Patient", patient_id, patient_id)
     resources = gate.record_of(session, store.by_patient(session, patient_id, RECORD_TYPES), "ehr.record")
     history = store.history(session, "Patient", patient_id, count=500)
-    orgs = session.query(Organization).all()
+    orgs = session.exec(select(Organization)).all()
     names = {o.id: (o.name_zh or o.name) if lang == "zh-CN" else o.name for o in orgs}
     return build(patient, history, resources, names)
 
