@@ -8,6 +8,7 @@ A batch runs each entry in a savepoint and reports each outcome in its own respo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
@@ -73,14 +74,21 @@ def _assign_ids(entries: list[Entry]) -> dict[str, str]:
     return mapping
 
 
-def rewrite_references(value, mapping: dict[str, str]):
-    if isinstance(value, dict):
-        return {k: rewrite_references(v, mapping) for k, v in value.items()}
-    if isinstance(value, list):
-        return [rewrite_references(v, mapping) for v in value]
-    if isinstance(value, str) and value.startswith("urn:uuid:"):
-        return mapping.get(value, value)
-    return value
+_URN = re.compile(rb'"(urn:uuid:[^"\\]+)"')
+
+
+def rewrite_references(resource: dict, mapping: dict[str, str]) -> dict:
+    """Replace every ``"urn:uuid:..."`` string that ``mapping`` knows. Done on the JSON text: one
+    regex pass costs a fraction of walking the resource in Python, and most resources have none."""
+    text = orjson.dumps(resource)
+    if b"urn:uuid:" not in text:
+        return resource
+
+    def swap(match: re.Match) -> bytes:
+        found = mapping.get(match.group(1).decode())
+        return orjson.dumps(found) if found is not None else match.group(0)
+
+    return orjson.loads(_URN.sub(swap, text))
 
 
 def _located(stored: Stored, status: str) -> dict:
