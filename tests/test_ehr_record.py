@@ -39,7 +39,8 @@ async def test_record_page_shows_every_section(client, login, context):
     assert page.status == 200
     for text in ("Essential hypertension", "Penicillin", "high risk", "Amlodipine 5 mg", "once daily", "88 /min",
                  "Glucose", "11.2 mmol/L", "flag-H", "Clinic visit", "Cardiology consult", "Cardiology note",
-                 "Facility A", 'id="lab-trends" data-patient="fac-a-p1"', "/static/labs/trends.js"):
+                 "Facility A", 'id="lab-trends" data-patient="fac-a-p1"', "/static/labs/trends.js",
+                 'href="/consults?patient=fac-a-p1"'):
         assert text in html, text
     assert "70 /min" not in html  # only the latest vital of each kind
     assert html.index("Cardiology note") < html.index("Cardiology consult") < html.index("Clinic visit")
@@ -57,4 +58,5 @@ async def test_record_page_access(client, login, context, world):
     context.db.call(open_consult, "c-1", "fac-a-p1", world.users["spec-1"], shared=(("Condition", "cond-1"),))
     html = await (await client.get("/detainees/fac-a-p1?lang=en", headers=await login("spec-1"))).text()
     assert "Essential hypertension" in html and "Penicillin" not in html and "Glucose" not in html
+    assert "/consults?patient=" not in html  # only on-site doctors request consults
     assert audit_rows(context, username="doc-b", action="ehr.record", outcome="denied")
