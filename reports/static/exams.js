@@ -5,10 +5,11 @@
 
   const list = document.querySelector("#campaigns tbody");
   if (list) {
+    const statusLabels = JSON.parse(document.getElementById("campaigns").dataset.labels);
     const load = async () => {
       const rows = await api("GET", "/api/campaigns");
       list.replaceChildren(...rows.map(c => el("tr", { class: "clickable", onclick: () => { location.href = `/exams/${c.id}`; } },
-        el("td", {}, c.name), el("td", {}, c.period_start), el("td", {}, c.period_end), el("td", {}, c.status),
+        el("td", {}, c.name), el("td", {}, c.period_start), el("td", {}, c.period_end), el("td", {}, statusLabels[c.status] || c.status),
         el("td", {}, String(c.completion.examined)), el("td", {}, String(c.completion.total)))));
     };
     const form = document.getElementById("campaign-form");
