@@ -39,7 +39,7 @@ class Settings:
     db_threads: int = 8
     report_workers: int = 2
     # Report workers yield the CPU to live calls: a batch must not make video stutter.
-    report_nice: int = 10
+    report_nice: int = 15
     # Relay VP8 video without re-encoding; off re-encodes everything (codec trouble, comparisons).
     webrtc_passthrough: bool = True
     extra: dict[str, str] = field(default_factory=dict, compare=False)
