@@ -112,10 +112,13 @@ class Gate:
         """Of one detainee's resources (the Patient read already allowed), those this caller sees."""
         return self.visible(session, found, action) if self.shares_only else found
 
-    def require_clinical(self, action: str, resource: str) -> None:
+    def require_clinical(self, action: str, resource: str, patient_ids: set[str] | frozenset[str] = frozenset()) -> None:
+        """A role that reads no clinical data is refused; the refusal names each detainee the
+        request was about (so the trail shows who was looked for), or none when it named none."""
         decision = catalog_decision(self.who, READ)
         if not decision.allowed:
-            self.note(action, decision, None, resource)
+            for patient_id in sorted(patient_ids) or [None]:
+                self.note(action, decision, patient_id, resource)
             raise forbidden(decision.reason)
 
     def restriction(self, session: Session, rtype: str) -> ColumnElement | None:

@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
-from sqlalchemy import event
 
 from ehr import auditevents, bundle, interactions, record
 from ehr.access import Gate
@@ -283,24 +282,9 @@ async def not_supported(request: web.Request) -> web.Response:
 STARTED = web.AppKey("ehr_started", str)
 
 
-SQLITE_CACHE_KIB = 65536
-SQLITE_CHECKPOINT_PAGES = 10000  # checkpoint (and fsync) every ~40 MB of WAL, not every 4 MB
-
-
-def _larger_sqlite_cache(dbapi_connection, _record) -> None:
-    # The search index is keyed by hashes, so writes touch pages all over each index: with
-    # SQLite's default 2 MB page cache a large store re-reads them for every Bundle, and the
-    # default checkpoint interval writes the same hot pages back again and again.
-    dbapi_connection.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-    dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
-
-
 def setup(app: web.Application) -> None:
     """Add this capability's routes to the app."""
     app[STARTED] = fhir_instant(utcnow())
-    db = context_of(app).db
-    if db.is_sqlite and not event.contains(db.engine, "connect", _larger_sqlite_cache):
-        event.listen(db.engine, "connect", _larger_sqlite_cache)
     r = app.router
     r.add_get("/fhir/metadata", metadata)
     r.add_post("/fhir", transaction)

@@ -42,8 +42,9 @@ def current(session: Session, rtype: str, rid: str) -> Stored | None:
 
 
 def read(session: Session, gate: Gate, rtype: str, rid: str) -> Stored:
+    """The resource is read before access is decided: the decision (the role first) and its
+    audit entry need the detainee it belongs to."""
     check_type(rtype)
-    gate.require_clinical("fhir.read", f"{rtype}/{rid}")
     stored = store.read(session, rtype, rid)
     gate.check_read(session, stored, "fhir.read")
     return stored
@@ -51,7 +52,6 @@ def read(session: Session, gate: Gate, rtype: str, rid: str) -> Stored:
 
 def vread(session: Session, gate: Gate, rtype: str, rid: str, version: int) -> Stored:
     check_type(rtype)
-    gate.require_clinical("fhir.vread", f"{rtype}/{rid}")
     now = current(session, rtype, rid)
     if now is None:
         raise not_found(rtype, rid)
@@ -128,9 +128,9 @@ def delete(session: Session, gate: Gate, rtype: str, rid: str) -> Stored | None:
 
 def search(session: Session, gate: Gate, rtype: str, query: list[tuple[str, str]]) -> tuple[fhir_search.SearchRequest, fhir_search.SearchResult]:
     check_type(rtype)
-    gate.require_clinical("fhir.search", rtype)
     request = fhir_search.parse(rtype, query)
     patients = request.patient_refs()
+    gate.require_clinical("fhir.search", rtype, patients)
     for pid in sorted(patients):
         gate.check(session, READ, "fhir.search", "Patient", pid, pid)
     restrict = gate.restriction(session, rtype)
@@ -152,7 +152,6 @@ def history(session: Session, gate: Gate, rtype: str | None, rid: str | None, *,
         now = current(session, rtype, rid)
         if now is None:
             raise not_found(rtype, rid)
-        gate.require_clinical("fhir.history", f"{rtype}/{rid}")
         gate.check(session, READ, "fhir.history", rtype, rid, now.patient_id)
         return store.history(session, rtype, rid, since=since, count=count)
     check_type(rtype)
