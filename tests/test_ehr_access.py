@@ -106,6 +106,28 @@ async def test_admin_reads_no_clinical_data(client, login, context, world):
         assert status == 403 and outcome["resourceType"] == "OperationOutcome", url
 
 
+async def test_refusals_by_role_name_the_detainee(client, login, context, world):
+    """An admin refused at role level is recorded against the detainee the request was about."""
+    seed_observations(context)
+    admin = await login("admin")
+    cases = {
+        "/fhir/Observation/obs-b1": ("fhir.read", "fac-b-p1"),
+        "/fhir/Observation/obs-a1/_history/1": ("fhir.vread", "fac-a-p1"),
+        "/fhir/Observation/obs-a2/_history": ("fhir.history", "fac-a-p1"),
+        "/fhir/Condition?subject=Patient/fac-b-p1": ("fhir.search", "fac-b-p1"),
+        "/fhir/Patient?_id=fac-a-p3": ("fhir.search", "fac-a-p3"),
+    }
+    for url, (action, patient_id) in cases.items():
+        status, _, _ = await fhir(client, "GET", url, admin)
+        assert status == 403, url
+        denied = audit_rows(context, username="admin", action=action, outcome="denied")
+        assert denied and denied[-1].patient_id == patient_id, url
+        assert denied[-1].reason == "role admin may not clinical.read", url
+    status, _, _ = await fhir(client, "GET", "/fhir/Observation?code=8867-4", admin)
+    assert status == 403
+    assert audit_rows(context, username="admin", action="fhir.search", outcome="denied")[-1].patient_id is None
+
+
 async def test_break_glass_is_allowed_and_flagged(client, login, context, world):
     seed_observations(context)
 
