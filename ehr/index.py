@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 
+import orjson
 from sqlalchemy import delete
 from sqlmodel import Session
 
@@ -115,12 +116,62 @@ COLUMNS = {kind: tuple(c.name for c in table.columns) for kind, table in TABLES.
 
 
 def rows_of(rtype: str, rid: str, resource: dict, patient_id: str | None = None) -> dict[Kind, set[tuple]]:
+    """The index rows of one resource, element by element: every parameter path starts at one
+    top-level element, so the rows of the whole are the union of the rows of each element.
+    Bulk writes repeat the same elements (a test's code, a category, a status) thousands of
+    times, so each element's rows are computed once and only the ids are filled in."""
     rows: dict[Kind, set[tuple]] = {}
-    for p in PARAMS.get(rtype, ()):
+    by_element = _params_by_element(rtype)
+    for element, value in resource.items():
+        params = by_element.get(element)
+        if params is None:
+            continue
+        for kind, tail in _element_rows(rtype, element, value, params):
+            row = (rtype, rid, *tail, patient_id) if kind is Kind.TOKEN else (rtype, rid, *tail)
+            found = rows.get(kind)
+            if found is None:
+                rows[kind] = {row}
+            else:
+                found.add(row)
+    return rows
+
+
+def extracted_rows(rtype: str, rid: str, resource: dict, patient_id: str | None = None,
+                   params: Iterable[Param] | None = None) -> dict[Kind, set[tuple]]:
+    """The rows by plain extraction over the whole resource (what ``rows_of`` must equal)."""
+    rows: dict[Kind, set[tuple]] = {}
+    for p in PARAMS.get(rtype, ()) if params is None else params:
         for value in extract(resource, p):
             found = rows.setdefault(p.kind, set())
             found.update(_rows(rtype, rid, p, value, patient_id))
     return {kind: found for kind, found in rows.items() if found}
+
+
+@lru_cache(maxsize=None)
+def _params_by_element(rtype: str) -> dict[str, tuple[Param, ...]]:
+    found: dict[str, list[Param]] = {}
+    for p in PARAMS.get(rtype, ()):
+        for element in dict.fromkeys(path.split(".", 1)[0] for path in p.paths):
+            found.setdefault(element, []).append(p)
+    return {element: tuple(params) for element, params in found.items()}
+
+
+ELEMENT_CACHE_MAX = 100_000
+_element_cache: dict[tuple[str, str, bytes], tuple[tuple[Kind, tuple], ...]] = {}
+
+
+def _element_rows(rtype: str, element: str, value: object, params: tuple[Param, ...]) -> tuple[tuple[Kind, tuple], ...]:
+    """(kind, row without res_type, res_id and patient_id) for one element's value, cached by its JSON."""
+    key = (rtype, element, orjson.dumps(value))
+    found = _element_cache.get(key)
+    if found is None:
+        rows = extracted_rows(rtype, "", {element: value}, None, params)
+        found = tuple((kind, row[2:-1] if kind is Kind.TOKEN else row[2:]) for kind, kinds in rows.items()
+                      for row in kinds)
+        if len(_element_cache) >= ELEMENT_CACHE_MAX:
+            _element_cache.clear()
+        _element_cache[key] = found
+    return found
 
 
 @lru_cache(maxsize=65536)
@@ -154,13 +205,16 @@ def _safe_dates(value: object) -> list[tuple[int, int]]:
         return []
 
 
+def insert_sql(connection, table: str, columns: tuple[str, ...]) -> str:
+    """An INSERT for the driver's own executemany, in its parameter style."""
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+
+
 def write_rows(session: Session, rows: dict[Kind, Iterable[tuple]]) -> None:
     connection = session.connection()
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     for kind, found in rows.items():
-        columns = COLUMNS[kind]
-        sql = f"INSERT INTO {TABLES[kind].name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-        connection.exec_driver_sql(sql, list(found))
+        connection.exec_driver_sql(insert_sql(connection, TABLES[kind].name, COLUMNS[kind]), list(found))
 
 
 def reindex(session: Session, rtype: str, rid: str, resource: dict, *, fresh: bool = False,

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
@@ -83,6 +82,15 @@ def new_id() -> str:
     millis = time.time_ns() // 1_000_000
     value = (millis << 80) | (0x7 << 76) | (secrets.randbits(12) << 64) | (0b10 << 62) | secrets.randbits(62)
     return str(uuid.UUID(int=value))
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` time-ordered ids for one bulk write: one clock reading and one random draw,
+    then consecutive values, so they also sort in the order they were handed out."""
+    millis = time.time_ns() // 1_000_000
+    head = (millis << 80) | (0x7 << 76) | (secrets.randbits(12) << 64) | (0b10 << 62)
+    start = secrets.randbits(61)  # room to count up without carrying into the version bits
+    return [str(uuid.UUID(int=head | (start + n))) for n in range(count)]
 
 
 def create(session: Session, resource: dict, *, resource_id: str | None = None, validated: bool = False) -> Stored:
@@ -190,14 +198,30 @@ def create_many(session: Session, resources: list[dict], *, ids: list[str] | Non
             rows.setdefault(kind, []).extend(found)
     if stored:
         session.flush()  # detainee rows first
-        session.execute(insert(FhirResource.__table__), [
-            {"type": s.type, "id": s.id, "version": 1, "last_updated": now, "deleted": False,
-             "patient_id": s.patient_id, "content": s.content} for s in stored])
-        session.execute(insert(FhirHistory.__table__), [
-            {"type": s.type, "id": s.id, "version": 1, "last_updated": now, "method": "POST", "deleted": False,
-             "content": s.content} for s in stored])
+        _insert_versions(session, stored, now)
         index.write_rows(session, rows)
     return stored
+
+
+def _insert_versions(session: Session, stored: list[Stored], now: datetime) -> None:
+    """The resource and history rows through the driver's executemany: SQLAlchemy's per-row
+    parameter processing cost as much as the inserts themselves. Every row shares ``now``, so
+    its column type's conversion runs once."""
+    connection = session.connection()
+    stamp = _bound(FhirResource.__table__.c.last_updated, now, connection.dialect)
+    connection.exec_driver_sql(
+        index.insert_sql(connection, FhirResource.__tablename__,
+                         ("type", "id", "version", "last_updated", "deleted", "patient_id", "content")),
+        [(s.type, s.id, 1, stamp, False, s.patient_id, s.content) for s in stored])
+    connection.exec_driver_sql(
+        index.insert_sql(connection, FhirHistory.__tablename__,
+                         ("type", "id", "version", "last_updated", "method", "deleted", "content")),
+        [(s.type, s.id, 1, stamp, "POST", False, s.content) for s in stored])
+
+
+def _bound(column, value, dialect):
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return processor(value) if processor else value
 
 
 def _stamped(resource: dict, rid: str, version: int, now: datetime) -> dict:

@@ -8,7 +8,6 @@ executemany; other databases take the ordinary Core path.
 from __future__ import annotations
 
 from sqlalchemy import Table, insert
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
 CACHE_KIB = 256 * 1024
@@ -40,5 +39,6 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
 
 
 def _processor(column_type, dialect):
-    impl = column_type if isinstance(column_type, TypeDecorator) else column_type.dialect_impl(dialect)
-    return impl.bind_processor(dialect)
+    # dialect_impl: a TypeDecorator's own bind_processor skips the dialect's conversion and left
+    # timestamps to sqlite3's deprecated adapter (ISO text with "+00:00", unlike ORM-written rows).
+    return column_type.dialect_impl(dialect).bind_processor(dialect)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import secrets
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -133,13 +131,6 @@ def _number(test: Test, value: object) -> float:
     return number
 
 
-def new_id() -> str:
-    """A UUID-shaped id that sorts by creation time, so bulk inserts append to the B-trees
-    instead of landing at random pages (several times faster on large SQLite tables)."""
-    raw = f"{time.time_ns() // 1000:014x}{secrets.token_hex(9)}"
-    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:32]}"
-
-
 def _key(patient_id: str, loinc: str, at: datetime, value: object) -> str:
     return hashlib.sha1(f"{patient_id}|{loinc}|{at.isoformat()}|{value}".encode()).hexdigest()
 
@@ -162,11 +153,13 @@ def file(session: Session, checked: list[Checked], source: str) -> Filed:
         groups[(item.subject.patient_id, item.test.panel, as_utc(item.submission.effective_at),
                 item.submission.order_id)].append(item)
     resources, ids, rows = [], [], []
+    # Time-ordered ids: bulk inserts append to the B-trees instead of landing at random pages.
+    fresh_ids = iter(store.new_ids(len(fresh) + len(groups)))
     for (patient_id, panel, at, order_id), items in groups.items():
-        report_id = new_id()
+        report_id = next(fresh_ids)
         obs_ids = []
         for item in items:
-            obs_id = new_id()
+            obs_id = next(fresh_ids)
             obs_ids.append(obs_id)
             delta = _delta(item, previous, at)
             resources.append(fhir.observation(
