@@ -114,7 +114,7 @@ def serve(url: str, port: int, data_dir: str) -> None:
     from telemed.config import Settings
 
     logs.configure()
-    app = create_app(Settings(database_url=url, data_dir=Path(data_dir), secret_key="bench-secret-key-0123456789"))
+    app = create_app(Settings(database_url=url, data_dir=Path(data_dir), secret_key="bench-secret-key-0123456789", db_threads=int(os.environ.get("BENCH_DB_THREADS", "8"))))
     body = orjson.dumps({"resourceType": "Observation", "id": "constant", "status": "final"})
 
     async def constant(_request: web.Request) -> web.Response:
@@ -145,6 +145,13 @@ def start_server(url: str, workdir: str) -> tuple[subprocess.Popen, str]:
                 raise SystemExit(f"server failed: {Path(workdir, 'server.log').read_text()[-2000:]}")
             time.sleep(0.1)
     raise SystemExit("server did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux): a cost per request that other load on
+    a shared machine disturbs far less than throughput."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -181,7 +188,7 @@ def bundle(n: int, size: int, rng: random.Random) -> dict:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-async def measure(base: str, patient_ids: list[str], sample: list[str], args) -> None:
+async def measure(base: str, server_pid: int, patient_ids: list[str], sample: list[str], args) -> None:
     rng = random.Random(11)
     async with aiohttp.ClientSession() as anonymous:
         async with anonymous.post(base + "/api/auth/token", json={"username": USER, "password": PASSWORD}) as r:
@@ -191,10 +198,14 @@ async def measure(base: str, patient_ids: list[str], sample: list[str], args) ->
         await load(session, base, lambda: "/bench/constant", 8, 1)  # warm up
         seconds = args.seconds
 
+        cpu = cpu_seconds(server_pid)
         ceiling, ceiling_lat = await load(session, base, lambda: "/bench/constant", 32, seconds)
+        cpu, ceiling_cpu = cpu_seconds(server_pid), (cpu_seconds(server_pid) - cpu) / (ceiling * seconds)
         print(f"(a) constant JSON body, 32 clients: {ceiling:,.0f} req/s  p50 {percentile(ceiling_lat, .5):.1f} ms"
-              f"  p99 {percentile(ceiling_lat, .99):.1f} ms", flush=True)
+              f"  p99 {percentile(ceiling_lat, .99):.1f} ms  server CPU {ceiling_cpu * 1e6:.0f} us/request", flush=True)
         reads, read_lat = await load(session, base, lambda: f"/fhir/Observation/{rng.choice(sample)}", 32, seconds)
+        read_cpu = (cpu_seconds(server_pid) - cpu) / (reads * seconds)
+        print(f"(a) server CPU per read: {read_cpu * 1e6:.0f} us = {ceiling_cpu / read_cpu:.0%} of the constant body's")
         print(f"(a) GET /fhir/Observation/{{id}}, 32 clients: {reads:,.0f} reads/s  p50 {percentile(read_lat, .5):.1f} ms"
               f"  p99 {percentile(read_lat, .99):.1f} ms   = {reads / ceiling:.0%} of the ceiling (target >= 50%)")
         if args.reads_only:
@@ -254,7 +265,7 @@ def main() -> int:
     patient_ids, sample = seed(url, args.patients, args.observations)
     child, base = start_server(url, workdir)
     try:
-        asyncio.run(measure(base, patient_ids, sample, args))
+        asyncio.run(measure(base, child.pid, patient_ids, sample, args))
     finally:
         child.terminate()
         try:

@@ -91,7 +91,7 @@ async def metadata(request: web.Request) -> web.Response:
 @fhir_route
 async def read(request: web.Request) -> web.Response:
     rtype, rid = request.match_info["type"], request.match_info["id"]
-    stored = await run(request, interactions.read, rtype, rid)
+    stored = await run(request, interactions.read, rtype, rid, read_only=True)
     if request.headers.get("If-None-Match") == stored.etag:
         return web.Response(status=304, headers=version_headers(stored))
     return resource_response(stored)
@@ -102,7 +102,8 @@ async def vread(request: web.Request) -> web.Response:
     version = request.match_info["vid"]
     if not version.isdigit():
         raise invalid(f"version {version} is not a number", status=400)
-    stored = await run(request, interactions.vread, request.match_info["type"], request.match_info["id"], int(version))
+    stored = await run(request, interactions.vread, request.match_info["type"], request.match_info["id"], int(version),
+                       read_only=True)
     return resource_response(stored)
 
 

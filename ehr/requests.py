@@ -36,10 +36,12 @@ def _same(a: Noted, b: Noted) -> bool:
         (b.action, b.allowed, b.patient_id, b.reason, b.break_glass, b.resource.split("/")[0])
 
 
-async def run(request: web.Request, fn: Callable, *args, **kwargs):
-    """``fn(session, gate, *args)`` in one transaction; then audit what the gate noted."""
+async def run(request: web.Request, fn: Callable, *args, read_only: bool = False, **kwargs):
+    """``fn(session, gate, *args)`` in one transaction; then audit what the gate noted.
+    ``read_only``: a short lookup that writes nothing, run on the database's read pool."""
     gate = Gate(principal(request))
+    db = context_of(request).db
     try:
-        return await context_of(request).db.run(fn, gate, *args, **kwargs)
+        return await (db.read if read_only else db.run)(fn, gate, *args, **kwargs)
     finally:
         audit_noted(request, gate)
