@@ -114,7 +114,7 @@ def serve(url: str, port: int, data_dir: str) -> None:
     from telemed.config import Settings
 
     logs.configure()
-    app = create_app(Settings(database_url=url, data_dir=Path(data_dir), secret_key="bench-secret-key-0123456789", db_threads=int(os.environ.get("BENCH_DB_THREADS", "8"))))
+    app = create_app(Settings(database_url=url, data_dir=Path(data_dir), secret_key="bench-secret-key-0123456789"))
     body = orjson.dumps({"resourceType": "Observation", "id": "constant", "status": "final"})
 
     async def constant(_request: web.Request) -> web.Response:
