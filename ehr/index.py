@@ -157,12 +157,12 @@ def _params_by_element(rtype: str) -> dict[str, tuple[Param, ...]]:
 
 
 ELEMENT_CACHE_MAX = 100_000
-_element_cache: dict[tuple[str, str, bytes], tuple[tuple[Kind, tuple], ...]] = {}
+_element_cache: dict[tuple[str, str, str | bytes], tuple[tuple[Kind, tuple], ...]] = {}
 
 
 def _element_rows(rtype: str, element: str, value: object, params: tuple[Param, ...]) -> tuple[tuple[Kind, tuple], ...]:
     """(kind, row without res_type, res_id and patient_id) for one element's value, cached by its JSON."""
-    key = (rtype, element, orjson.dumps(value))
+    key = (rtype, element, value if isinstance(value, str) else orjson.dumps(value))
     found = _element_cache.get(key)
     if found is None:
         rows = extracted_rows(rtype, "", {element: value}, None, params)

@@ -22,7 +22,7 @@ import pandas as pd
 from labs.results import Checked, Rejected, Submission, check, file, subjects
 from telemed.db import Database
 
-BATCH = 20_000
+BATCH = 50_000
 MAX_ERRORS = 1000  # reported in full; beyond this only counted
 UNREADABLE_TIME = "missing or unreadable collection time"
 

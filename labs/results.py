@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from ehr import store
@@ -204,11 +204,17 @@ def _previous_values(session: Session, checked: list[Checked]) -> dict[tuple[str
         return {}
     since = min(as_utc(c.submission.effective_at) for c in checked) - DELTA_WINDOW
     latest: dict[tuple[str, str], Previous] = {}
+    numeric = LabResult.value_num.is_not(None)
     for chunk in _chunks(sorted({p for p, _ in wanted})):
+        # Only each (detainee, test)'s newest row: reading every row since ``since`` cost a bulk
+        # import more than the delta checks themselves (the index ends in effective_at).
+        newest = (select(LabResult.patient_id, LabResult.loinc, func.max(LabResult.effective_at).label("at"))
+                  .where(LabResult.patient_id.in_(chunk), LabResult.effective_at >= since, numeric)
+                  .group_by(LabResult.patient_id, LabResult.loinc).subquery())
         query = (select(LabResult.patient_id, LabResult.loinc, LabResult.value_num, LabResult.effective_at)
-                 .where(LabResult.patient_id.in_(chunk), LabResult.effective_at >= since,
-                        LabResult.value_num.is_not(None))
-                 .order_by(LabResult.effective_at))
+                 .join(newest, (LabResult.patient_id == newest.c.patient_id) & (LabResult.loinc == newest.c.loinc)
+                       & (LabResult.effective_at == newest.c.at))
+                 .where(numeric).order_by(LabResult.effective_at, LabResult.id))
         for patient_id, loinc, value, at in session.execute(query):
             if (patient_id, loinc) in wanted:
                 latest[(patient_id, loinc)] = Previous(value, as_utc(at))
