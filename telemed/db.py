@@ -25,13 +25,13 @@ def normalise_url(url: str) -> str:
     return url
 
 
-# Connections beyond the worker threads: the audit writer and a CLI helper hold one each. An
-# overflow connection is closed on return, so a pool one short of the threads reconnected (and
-# lost its page cache) on every request under load.
-SPARE_CONNECTIONS = 4 + 2  # + READ_THREADS
 # Short read-only lookups are bound by the GIL, not by SQLite: more threads only queue on it (at
 # 32 concurrent reads, 2 threads served ~30% more than 8).
 READ_THREADS = 2
+# Connections beyond the worker threads: the read pool, the audit writer and a CLI helper. An
+# overflow connection is closed on return, so a pool one short of the threads reconnected (and
+# lost its page cache) on every request under load.
+SPARE_CONNECTIONS = READ_THREADS + 4
 SQLITE_CACHE_KIB = 65536
 SQLITE_CHECKPOINT_PAGES = 10000  # checkpoint (and fsync) every ~40 MB of WAL, not every 4 MB
 SQLITE_MMAP_BYTES = 1 << 30
