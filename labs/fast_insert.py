@@ -21,7 +21,8 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
     if dialect.name != "sqlite":
         session.execute(insert(table), rows)
         return
-    # A big page cache keeps the growing index B-trees in memory (per connection; default 2 MB).
+    # Bulk imports want more page cache than the 64 MB every connection gets (telemed.db): the
+    # growing index B-trees then stay in memory for the whole import.
     connection.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KIB}")
     names = list(rows[0])
     processors = [_processor(table.c[name].type, dialect) for name in names]
