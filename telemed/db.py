@@ -102,10 +102,7 @@ class Database:
             return fn(session, *args, **kwargs)
 
     async def run(self, fn: Callable[..., T], *args, **kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        ctx = contextvars.copy_context()
-        call = functools.partial(ctx.run, self.call, fn, *args, **kwargs)
-        return await loop.run_in_executor(self.executor, call)
+        return await self._submit(self.executor, self.call, fn, *args, **kwargs)
 
     def call_read(self, fn: Callable[..., T], *args, **kwargs) -> T:
         with Session(self.engine, autoflush=False) as session:
@@ -117,10 +114,13 @@ class Database:
     async def read(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """Like ``run`` for a short lookup that writes nothing (one resource, say): on the small
         read pool, and its transaction is ended without a commit."""
-        loop = asyncio.get_running_loop()
-        ctx = contextvars.copy_context()
-        call = functools.partial(ctx.run, self.call_read, fn, *args, **kwargs)
-        return await loop.run_in_executor(self.read_executor, call)
+        return await self._submit(self.read_executor, self.call_read, fn, *args, **kwargs)
+
+    @staticmethod
+    def _submit(executor: ThreadPoolExecutor, runner: Callable[..., T], fn: Callable[..., T], *args, **kwargs):
+        # The caller's context variables go with the work into the thread.
+        call = functools.partial(contextvars.copy_context().run, runner, fn, *args, **kwargs)
+        return asyncio.get_running_loop().run_in_executor(executor, call)
 
     async def run_plain(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """Run a blocking callable that manages its own sessions."""
