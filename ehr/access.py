@@ -66,6 +66,18 @@ class Gate:
             self._decided[key] = decide(session, self.who, capability, patient_id, resource=resource)
         return self._decided[key]
 
+    def allowed_at_once(self, stored: Stored, facility_id: str | None) -> Decision | None:
+        """A read allowed with no lookup beyond the resource and its detainee's facility:
+        reference data, or staff reading in their own facility. None: ask ``decide``, which
+        also words every denial."""
+        if stored.type in CATALOG_TYPES:
+            decision = catalog_decision(self.who, READ)
+        elif stored.patient_id is not None and facility_id is not None:
+            decision = decide_facility(self.who, READ, facility_id)
+        else:
+            return None
+        return decision if decision.allowed else None
+
     def check(self, session: Session, capability: Capability, action: str, rtype: str, rid: str,
               patient_id: str | None) -> Decision:
         """Decide, note for the audit trail, and raise 403 when denied."""

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
-from ehr import auditevents, bundle, interactions, record
+from ehr import auditevents, bundle, interactions, record, requests
 from ehr.access import Gate
 from ehr.capability import capability_statement
 from ehr.errors import FhirError, Issue, invalid
@@ -91,7 +91,7 @@ async def metadata(request: web.Request) -> web.Response:
 @fhir_route
 async def read(request: web.Request) -> web.Response:
     rtype, rid = request.match_info["type"], request.match_info["id"]
-    stored = await run(request, interactions.read, rtype, rid, read_only=True)
+    stored = await requests.read(request, rtype, rid)
     if request.headers.get("If-None-Match") == stored.etag:
         return web.Response(status=304, headers=version_headers(stored))
     return resource_response(stored)

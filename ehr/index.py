@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from ehr.models import FhirDate, FhirQuantity, FhirReference, FhirString, FhirToken
 from ehr.params import PARAMS, Kind, Param, extract
+from telemed.db import insert_sql
 
 TABLES = {
     Kind.TOKEN: FhirToken.__table__, Kind.STRING: FhirString.__table__, Kind.DATE: FhirDate.__table__,
@@ -203,12 +204,6 @@ def _safe_dates(value: object) -> list[tuple[int, int]]:
         return list(dates(value))
     except ValueError:  # validation has already vetted the format; this only guards odd years
         return []
-
-
-def insert_sql(connection, table: str, columns: tuple[str, ...]) -> str:
-    """An INSERT for the driver's own executemany, in its parameter style."""
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
 
 
 def write_rows(session: Session, rows: dict[Kind, Iterable[tuple]]) -> None:

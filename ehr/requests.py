@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from ehr import interactions, store
 from ehr.access import Gate, Noted
+from ehr.store import Stored
 from telemed.context import context_of
 from telemed.http import audit, principal
 
@@ -45,3 +47,20 @@ async def run(request: web.Request, fn: Callable, *args, read_only: bool = False
         return await (db.read if read_only else db.run)(fn, gate, *args, **kwargs)
     finally:
         audit_noted(request, gate)
+
+
+async def read(request: web.Request, rtype: str, rid: str) -> Stored:
+    """The FHIR read, the hottest call: one prepared lookup fetches the resource with its
+    detainee's facility, and a read that decision allows at once is served from it. Anything
+    else (a specialist's share, break-the-glass, a denial, 404 or 410) takes the full path."""
+    interactions.check_type(rtype)
+    gate = Gate(principal(request))
+    row = await context_of(request).db.lookup(store.READ_WITH_FACILITY, type=rtype, id=rid)
+    if row is not None:
+        stored, facility_id = store.with_facility(row)
+        decision = None if stored.deleted else gate.allowed_at_once(stored, facility_id)
+        if decision is not None:
+            gate.note("fhir.read", decision, stored.patient_id, f"{rtype}/{rid}")
+            audit_noted(request, gate)
+            return stored
+    return await run(request, interactions.read, rtype, rid, read_only=True)

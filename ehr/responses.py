@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from email.utils import format_datetime
 
 import orjson
 from aiohttp import web
@@ -20,8 +19,16 @@ def base_url(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}/fhir"
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(moment: datetime) -> str:
-    return format_datetime(as_utc(moment), usegmt=True)
+    """An RFC 9110 date (``Last-Modified``), spelled out here: email.utils' formatter cost a
+    tenth of a FHIR read's time on the event loop."""
+    t = as_utc(moment)
+    return (f"{_DAYS[t.weekday()]}, {t.day:02d} {_MONTHS[t.month - 1]} {t.year:04d} "
+            f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} GMT")
 
 
 def fhir_response(body: bytes | dict, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

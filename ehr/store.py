@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
@@ -22,6 +23,9 @@ from ehr.custody import sync_detainee
 from ehr.errors import conflict, gone, not_found
 from ehr.models import FhirHistory, FhirResource
 from ehr.validation import validate
+from telemed.db import bound, insert_sql
+from telemed.lookups import Prepared
+from telemed.models import Detainee
 from telemed.timeutil import fhir_instant, utcnow
 
 # Where each type points at its patient (its compartment), in the order tried.
@@ -101,6 +105,19 @@ def create(session: Session, resource: dict, *, resource_id: str | None = None, 
 
 _R = FhirResource.__table__
 _READ = sa_select(_R.c.type, _R.c.id, _R.c.version, _R.c.last_updated, _R.c.deleted, _R.c.patient_id, _R.c.content)
+
+
+_D = Detainee.__table__
+# A resource with the facility holding its detainee: what most access decisions need.
+READ_WITH_FACILITY = Prepared(
+    _READ.add_columns(_D.c.facility_id)
+    .select_from(_R.outerjoin(_D, _D.c.patient_id == _R.c.patient_id))
+    .where(_R.c.type == bindparam("type"), _R.c.id == bindparam("id")))
+
+
+def with_facility(row: tuple) -> tuple[Stored, str | None]:
+    """A row of ``READ_WITH_FACILITY`` as (stored, facility id)."""
+    return Stored(*row[:-1]), row[-1]
 
 
 def read(session: Session, rtype: str, rid: str) -> Stored:
@@ -204,24 +221,18 @@ def create_many(session: Session, resources: list[dict], *, ids: list[str] | Non
 
 
 def _insert_versions(session: Session, stored: list[Stored], now: datetime) -> None:
-    """The resource and history rows through the driver's executemany: SQLAlchemy's per-row
-    parameter processing cost as much as the inserts themselves. Every row shares ``now``, so
-    its column type's conversion runs once."""
+    """The resource and history rows through the driver's executemany. Every row shares ``now``,
+    so its column type's conversion runs once."""
     connection = session.connection()
-    stamp = _bound(FhirResource.__table__.c.last_updated, now, connection.dialect)
+    stamp = bound(FhirResource.__table__.c.last_updated, now, connection.dialect)
     connection.exec_driver_sql(
-        index.insert_sql(connection, FhirResource.__tablename__,
+        insert_sql(connection, FhirResource.__tablename__,
                          ("type", "id", "version", "last_updated", "deleted", "patient_id", "content")),
         [(s.type, s.id, 1, stamp, False, s.patient_id, s.content) for s in stored])
     connection.exec_driver_sql(
-        index.insert_sql(connection, FhirHistory.__tablename__,
+        insert_sql(connection, FhirHistory.__tablename__,
                          ("type", "id", "version", "last_updated", "method", "deleted", "content")),
         [(s.type, s.id, 1, stamp, "POST", False, s.content) for s in stored])
-
-
-def _bound(column, value, dialect):
-    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
-    return processor(value) if processor else value
 
 
 def _stamped(resource: dict, rid: str, version: int, now: datetime) -> dict:

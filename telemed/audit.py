@@ -1,7 +1,7 @@
 """Append-only, hash-chained audit trail.
 
-Requests enqueue entries; one writer thread appends them in batches, so that auditing every
-read does not put a database commit on every request. The chain is extended inside a
+Requests enqueue entries; one writer thread appends them in batches every few milliseconds,
+so that auditing every read puts neither a database commit nor a thread wake-up on each request. The chain is extended inside a
 transaction that re-reads the tip, and ``seq`` is the primary key, so two writers (the server
 and a CLI import, say) can never fork it: the loser's insert fails and it retries on the new tip.
 """
@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import queue
 import threading
+from collections import deque
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
+from telemed.db import bound, insert_sql
 from telemed.models import AuditEntry
 from telemed.timeutil import fhir_instant, utcnow
 
@@ -45,6 +46,10 @@ class AuditEvent:
     ts: datetime = field(default_factory=utcnow)
 
 
+EVENT_FIELDS = tuple(f.name for f in fields(AuditEvent))
+ROW_COLUMNS = (*EVENT_FIELDS, "seq", "prev_hash", "hash")
+
+
 def entry_hash(seq: int, prev_hash: str, event: dict) -> str:
     body = {k: event[k] for k in sorted(event) if k not in {"seq", "hash", "prev_hash"}}
     body["ts"] = fhir_instant(body["ts"]) if isinstance(body["ts"], datetime) else body["ts"]
@@ -55,77 +60,79 @@ def entry_hash(seq: int, prev_hash: str, event: dict) -> str:
 def append(conn: Session | Connection, events: Iterable[AuditEvent]) -> int:
     """Extend the chain with ``events`` in the caller's transaction; returns the last seq.
 
-    One Core executemany of plain rows: the ORM unit of work cost more than the rows themselves."""
-    tip = conn.execute(select(_ENTRY.c.seq, _ENTRY.c.hash).order_by(_ENTRY.c.seq.desc()).limit(1)).first()
+    One driver executemany of plain rows: the ORM unit of work cost more than the rows themselves."""
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    tip = connection.execute(select(_ENTRY.c.seq, _ENTRY.c.hash).order_by(_ENTRY.c.seq.desc()).limit(1)).first()
     seq, prev = (tip.seq, tip.hash) if tip else (0, GENESIS)
     rows = []
     for event in events:
         seq += 1
-        data = asdict(event)
+        data = {name: getattr(event, name) for name in EVENT_FIELDS}
         data["prev_hash"], data["hash"], data["seq"] = prev, entry_hash(seq, prev, data), seq
-        rows.append(data)
+        data["ts"] = bound(_ENTRY.c.ts, data["ts"], connection.dialect)
+        rows.append(tuple(data[c] for c in ROW_COLUMNS))
         prev = data["hash"]
     if rows:
-        conn.execute(insert(_ENTRY), rows)
+        connection.exec_driver_sql(insert_sql(connection, _ENTRY.name, ROW_COLUMNS), rows)
     return seq
 
 
 class AuditLog:
+    """The writer: ``record`` only appends to a queue (no lock, no wake-up); the writer thread
+    wakes every ``interval`` seconds, or sooner when a batch is full or someone flushes."""
+
     def __init__(self, engine: Engine, *, batch: int = 500, interval: float = 0.05) -> None:
         self.engine = engine
         self.batch = batch
         self.interval = interval
-        self._queue: queue.Queue[AuditEvent | None] = queue.Queue()
-        self._idle = threading.Condition()
-        self._pending = 0
+        self._events: deque[AuditEvent] = deque()
+        self._wake = threading.Event()
+        self._written = threading.Condition()
+        self._in_flight = 0
+        self._closing = False
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
     def record(self, event: AuditEvent) -> None:
-        with self._idle:
-            self._pending += 1
-        self._queue.put(event)
+        self._events.append(event)
+        if len(self._events) >= self.batch:
+            self._wake.set()
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until every recorded event is in the database."""
-        with self._idle:
-            self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+        self._wake.set()
+        with self._written:
+            self._written.wait_for(lambda: not self._events and not self._in_flight, timeout=timeout)
 
     def close(self) -> None:
         self.flush()
-        self._queue.put(None)
+        self._closing = True
+        self._wake.set()
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            events = [first]
-            while len(events) < self.batch:
-                try:
-                    item = self._queue.get(timeout=self.interval if len(events) == 1 else 0)
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._write(events)
-                    return
-                events.append(item)
-            self._write(events)
+        while not self._closing:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            while self._events:
+                with self._written:
+                    count = min(self.batch, len(self._events))
+                    events = [self._events.popleft() for _ in range(count)]
+                    self._in_flight = count
+                self._write(events)
+                with self._written:
+                    self._in_flight = 0
+                    self._written.notify_all()
 
     def _write(self, events: list[AuditEvent]) -> None:
         for attempt in range(20):
             try:
                 with self.engine.begin() as conn:
                     append(conn, events)
-                break
+                return
             except (IntegrityError, OperationalError):
                 log.warning("audit append retry %d", attempt + 1)
-        else:
-            log.error("audit append failed for %d events", len(events))
-        with self._idle:
-            self._pending -= len(events)
-            self._idle.notify_all()
+        log.error("audit append failed for %d events", len(events))
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Column, Connection, Dialect, Engine, create_engine, event, text
 from sqlmodel import Session
+
+from telemed.lookups import LookupThread, Prepared
 
 T = TypeVar("T")
 
@@ -28,10 +30,10 @@ def normalise_url(url: str) -> str:
 # Short read-only lookups are bound by the GIL, not by SQLite: more threads only queue on it (at
 # 32 concurrent reads, 2 threads served ~30% more than 8).
 READ_THREADS = 2
-# Connections beyond the worker threads: the read pool, the audit writer and a CLI helper. An
-# overflow connection is closed on return, so a pool one short of the threads reconnected (and
-# lost its page cache) on every request under load.
-SPARE_CONNECTIONS = READ_THREADS + 4
+# Connections beyond the worker threads: the read pool, the lookup thread, the audit writer and
+# a CLI helper. An overflow connection is closed on return, so a pool one short
+# of the threads reconnected (and lost its page cache) on every request under load.
+SPARE_CONNECTIONS = READ_THREADS + 5
 SQLITE_CACHE_KIB = 65536
 SQLITE_CHECKPOINT_PAGES = 10000  # checkpoint (and fsync) every ~40 MB of WAL, not every 4 MB
 SQLITE_MMAP_BYTES = 1 << 30
@@ -73,6 +75,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def insert_sql(connection: Connection, table: str, columns: tuple[str, ...]) -> str:
+    """An INSERT for the driver's own executemany, in its parameter style: bulk writes skip
+    SQLAlchemy's per-row parameter processing, which cost as much as the inserts themselves."""
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+
+
+def bound(column: Column, value: Any, dialect: Dialect) -> Any:
+    """``value`` as the driver takes it for ``column`` (a datetime as SQLite's text, say)."""
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return processor(value) if processor else value
+
+
 class Database:
     """An engine plus a bounded thread pool; ``await db.run(fn, ...)`` calls ``fn(session, ...)``
     in a worker thread and commits when it returns."""
@@ -82,6 +97,7 @@ class Database:
         self.engine = make_engine(self.url, pool_size=threads)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="db")
         self.read_executor = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
+        self.lookups = LookupThread(self.engine)
 
     @property
     def is_sqlite(self) -> bool:
@@ -122,6 +138,10 @@ class Database:
         call = functools.partial(contextvars.copy_context().run, runner, fn, *args, **kwargs)
         return asyncio.get_running_loop().run_in_executor(executor, call)
 
+    async def lookup(self, prepared: Prepared, **params: Any) -> tuple | None:
+        """The first row of ``prepared`` (or None), from the lookup thread."""
+        return await self.lookups.submit(prepared, params)
+
     async def run_plain(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """Run a blocking callable that manages its own sessions."""
         loop = asyncio.get_running_loop()
@@ -138,4 +158,5 @@ class Database:
     def close(self) -> None:
         self.executor.shutdown(wait=True)
         self.read_executor.shutdown(wait=True)
+        self.lookups.close()
         self.engine.dispose()
