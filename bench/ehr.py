@@ -8,7 +8,8 @@
 A real server (``telemed`` app, one process, SQLite unless --db) runs in a child process on
 127.0.0.1; load comes from aiohttp clients in this process. Each figure is printed with its
 ratio to a baseline measured in the same run, because the machine is shared and noisy:
-(a) GET /fhir/Observation/{id}, 32 clients, vs the same server answering a constant JSON body;
+(a) GET /fhir/Observation/{id}, 32 clients, vs the same server answering a constant JSON body,
+    in alternating rounds (the median round's ratio is the figure);
 (b) p99 of Observation?patient=X&code=Y, one client, vs the constant body, one client;
 (c) transaction-Bundle ingest in resources/s, vs validating the same resources only.
 """
@@ -20,6 +21,7 @@ import asyncio
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -178,6 +180,37 @@ async def load(session: aiohttp.ClientSession, base: str, paths, clients: int, s
     return len(latencies) / (time.perf_counter() - started), latencies
 
 
+async def read_throughput(session: aiohttp.ClientSession, base: str, server_pid: int, read_path, rounds: int,
+                          seconds: float) -> None:
+    """(a) in alternating rounds, constant body then reads: the machine's speed drifts (other
+    tenants), so each round's ratio compares two measurements taken seconds apart, and the
+    median round is the figure."""
+    ratios, cpu_ratios, reads_all, ceiling_all = [], [], [], []
+    read_lat: list[float] = []
+    ceiling_lat: list[float] = []
+    for _ in range(rounds):
+        cpu = cpu_seconds(server_pid)
+        ceiling, latencies = await load(session, base, lambda: "/bench/constant", 32, seconds)
+        ceiling_lat += latencies
+        cpu, ceiling_cpu = cpu_seconds(server_pid), (cpu_seconds(server_pid) - cpu) / (ceiling * seconds)
+        reads, latencies = await load(session, base, read_path, 32, seconds)
+        read_lat += latencies
+        read_cpu = (cpu_seconds(server_pid) - cpu) / (reads * seconds)
+        ratios.append(reads / ceiling)
+        cpu_ratios.append(ceiling_cpu / read_cpu)
+        reads_all.append(reads)
+        ceiling_all.append(ceiling)
+        print(f"    round: constant {ceiling:,.0f} req/s ({ceiling_cpu * 1e6:.0f} us CPU each), reads {reads:,.0f}/s "
+              f"({read_cpu * 1e6:.0f} us CPU each): {reads / ceiling:.0%}", flush=True)
+    print(f"(a) constant JSON body, 32 clients: {statistics.median(ceiling_all):,.0f} req/s  "
+          f"p50 {percentile(ceiling_lat, .5):.1f} ms  p99 {percentile(ceiling_lat, .99):.1f} ms")
+    print(f"(a) server CPU per read = {statistics.median(cpu_ratios):.0%} of the constant body's (median round)")
+    print(f"(a) GET /fhir/Observation/{{id}}, 32 clients: {statistics.median(reads_all):,.0f} reads/s  "
+          f"p50 {percentile(read_lat, .5):.1f} ms  p99 {percentile(read_lat, .99):.1f} ms   "
+          f"= {statistics.median(ratios):.0%} of the ceiling, median of {rounds} rounds "
+          f"({min(ratios):.0%}-{max(ratios):.0%}; target >= 50%)")
+
+
 def bundle(n: int, size: int, rng: random.Random) -> dict:
     ref = f"urn:uuid:00000000-0000-4000-8000-{n:012d}"
     entries = [{"fullUrl": ref, "resource": patient(100_000 + n), "request": {"method": "POST", "url": "Patient"}}]
@@ -198,16 +231,8 @@ async def measure(base: str, server_pid: int, patient_ids: list[str], sample: li
         await load(session, base, lambda: "/bench/constant", 8, 1)  # warm up
         seconds = args.seconds
 
-        cpu = cpu_seconds(server_pid)
-        ceiling, ceiling_lat = await load(session, base, lambda: "/bench/constant", 32, seconds)
-        cpu, ceiling_cpu = cpu_seconds(server_pid), (cpu_seconds(server_pid) - cpu) / (ceiling * seconds)
-        print(f"(a) constant JSON body, 32 clients: {ceiling:,.0f} req/s  p50 {percentile(ceiling_lat, .5):.1f} ms"
-              f"  p99 {percentile(ceiling_lat, .99):.1f} ms  server CPU {ceiling_cpu * 1e6:.0f} us/request", flush=True)
-        reads, read_lat = await load(session, base, lambda: f"/fhir/Observation/{rng.choice(sample)}", 32, seconds)
-        read_cpu = (cpu_seconds(server_pid) - cpu) / (reads * seconds)
-        print(f"(a) server CPU per read: {read_cpu * 1e6:.0f} us = {ceiling_cpu / read_cpu:.0%} of the constant body's")
-        print(f"(a) GET /fhir/Observation/{{id}}, 32 clients: {reads:,.0f} reads/s  p50 {percentile(read_lat, .5):.1f} ms"
-              f"  p99 {percentile(read_lat, .99):.1f} ms   = {reads / ceiling:.0%} of the ceiling (target >= 50%)")
+        read_path = lambda: f"/fhir/Observation/{rng.choice(sample)}"  # noqa: E731
+        await read_throughput(session, base, server_pid, read_path, args.rounds, seconds / args.rounds)
         if args.reads_only:
             return
 
@@ -247,6 +272,7 @@ def main() -> int:
     parser.add_argument("--observations", type=int, default=1_000_000)
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of (a)")
     parser.add_argument("--bundles", type=int, default=40)
     parser.add_argument("--bundle-size", type=int, default=250)
     parser.add_argument("--reads-only", action="store_true", help="measure only (a), the read throughput")

@@ -24,15 +24,19 @@ from sqlalchemy import Dialect, Engine, Select
 class _Compiled:
     sql: str
     names: tuple[str, ...] | None  # parameter order for a positional driver; None: by name
-    processors: tuple[Callable[[Any], Any] | None, ...]
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, its result processor)
 
     def args(self, params: dict[str, Any]) -> tuple | dict[str, Any]:
         return tuple(params[n] for n in self.names) if self.names is not None else params
 
     def row(self, raw: tuple | None) -> tuple | None:
-        if raw is None:
-            return None
-        return tuple(value if p is None or value is None else p(value) for p, value in zip(self.processors, raw))
+        if raw is None or not self.converters:
+            return raw
+        values = list(raw)
+        for column, convert in self.converters:
+            if values[column] is not None:
+                values[column] = convert(values[column])
+        return tuple(values)
 
 
 class Prepared:
@@ -47,10 +51,11 @@ class Prepared:
         found = self._by_dialect.get(dialect.name)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
-            processors = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None)
-                               for c in self.statement.selected_columns)
+            processors = [c.type.dialect_impl(dialect).result_processor(dialect, None)
+                          for c in self.statement.selected_columns]
+            converters = tuple((n, p) for n, p in enumerate(processors) if p is not None)
             names = tuple(compiled.positiontup or ()) if dialect.positional else None
-            found = self._by_dialect[dialect.name] = _Compiled(compiled.string, names, processors)
+            found = self._by_dialect[dialect.name] = _Compiled(compiled.string, names, converters)
         return found
 
 
@@ -65,15 +70,25 @@ class LookupThread:
         self.engine = engine
         self._jobs: deque[_Job] = deque()
         self._wake = threading.Event()
+        self._idle = False
+        self._kick_loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="db-lookup", daemon=True)
         self._thread.start()
 
     def submit(self, prepared: Prepared, params: dict[str, Any]) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._jobs.append((future, prepared, params))
-        self._wake.set()
+        if self._kick_loop is not loop:  # one wake-up for all the lookups of this loop iteration
+            self._kick_loop = loop
+            loop.call_soon(self._kick)
         return future
+
+    def _kick(self) -> None:
+        self._kick_loop = None
+        if self._idle:  # a busy thread finds the jobs itself
+            self._wake.set()
 
     def close(self) -> None:
         self._closing = True
@@ -90,7 +105,10 @@ class LookupThread:
             connection.autocommit = True
         try:
             while not self._closing:
-                self._wake.wait()
+                self._idle = True
+                if not self._jobs:  # checked after saying so: a job queued meanwhile has set _wake
+                    self._wake.wait()
+                self._idle = False
                 self._wake.clear()
                 while self._jobs:
                     self._serve(connection, [self._jobs.popleft() for _ in range(len(self._jobs))])
