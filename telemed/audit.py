@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
-from telemed.db import bound, insert_sql
+from telemed.db import insert_sql, to_driver
 from telemed.models import AuditEntry
 from telemed.timeutil import fhir_instant, utcnow
 
@@ -48,10 +48,14 @@ class AuditEvent:
 
 EVENT_FIELDS = tuple(f.name for f in fields(AuditEvent))
 ROW_COLUMNS = (*EVENT_FIELDS, "seq", "prev_hash", "hash")
+_TS = EVENT_FIELDS.index("ts")
+_NOT_HASHED = frozenset({"seq", "hash", "prev_hash"})
+# Rows per INSERT: a bound under every driver's limit on parameters (SQLite's is 32,766).
+INSERT_ROWS = 1000
 
 
 def entry_hash(seq: int, prev_hash: str, event: dict) -> str:
-    body = {k: event[k] for k in sorted(event) if k not in {"seq", "hash", "prev_hash"}}
+    body = {k: v for k, v in event.items() if k not in _NOT_HASHED}
     body["ts"] = fhir_instant(body["ts"]) if isinstance(body["ts"], datetime) else body["ts"]
     payload = orjson.dumps({"seq": seq, "prev": prev_hash, "event": body}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(payload).hexdigest()
@@ -60,20 +64,26 @@ def entry_hash(seq: int, prev_hash: str, event: dict) -> str:
 def append(conn: Session | Connection, events: Iterable[AuditEvent]) -> int:
     """Extend the chain with ``events`` in the caller's transaction; returns the last seq.
 
-    One driver executemany of plain rows: the ORM unit of work cost more than the rows themselves."""
+    Multi-row INSERTs of plain values: the ORM unit of work cost more than the rows themselves,
+    and a driver executemany lets go of the GIL once per row, each time waiting to get it back
+    from the event loop."""
     connection = conn.connection() if isinstance(conn, Session) else conn
     tip = connection.execute(select(_ENTRY.c.seq, _ENTRY.c.hash).order_by(_ENTRY.c.seq.desc()).limit(1)).first()
     seq, prev = (tip.seq, tip.hash) if tip else (0, GENESIS)
-    rows = []
+    stamp = to_driver(_ENTRY.c.ts, connection.dialect)
+    rows: list[list] = []
     for event in events:
         seq += 1
-        data = {name: getattr(event, name) for name in EVENT_FIELDS}
-        data["prev_hash"], data["hash"], data["seq"] = prev, entry_hash(seq, prev, data), seq
-        data["ts"] = bound(_ENTRY.c.ts, data["ts"], connection.dialect)
-        rows.append(tuple(data[c] for c in ROW_COLUMNS))
-        prev = data["hash"]
-    if rows:
-        connection.exec_driver_sql(insert_sql(connection, _ENTRY.name, ROW_COLUMNS), rows)
+        values = [getattr(event, name) for name in EVENT_FIELDS]
+        digest = entry_hash(seq, prev, dict(zip(EVENT_FIELDS, values)))
+        values[_TS] = stamp(values[_TS])
+        values += (seq, prev, digest)
+        rows.append(values)
+        prev = digest
+    for start in range(0, len(rows), INSERT_ROWS):
+        chunk = rows[start:start + INSERT_ROWS]
+        connection.exec_driver_sql(insert_sql(connection, _ENTRY.name, ROW_COLUMNS, rows=len(chunk)),
+                                   tuple(value for row in chunk for value in row))
     return seq
 
 
@@ -114,9 +124,13 @@ class AuditLog:
         while not self._closing:
             self._wake.wait(self.interval)
             self._wake.clear()
-            while self._events:
+            # Only what is queued now: draining until empty chased each write's arrivals with
+            # another, and under load wrote batches of one or two, a commit each.
+            waiting = len(self._events)
+            while waiting > 0:
                 with self._written:
-                    count = min(self.batch, len(self._events))
+                    count = min(self.batch, waiting)
+                    waiting -= count
                     events = [self._events.popleft() for _ in range(count)]
                     self._in_flight = count
                 self._write(events)

@@ -75,17 +75,23 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def insert_sql(connection: Connection, table: str, columns: tuple[str, ...]) -> str:
-    """An INSERT for the driver's own executemany, in its parameter style: bulk writes skip
-    SQLAlchemy's per-row parameter processing, which cost as much as the inserts themselves."""
+def insert_sql(connection: Connection, table: str, columns: tuple[str, ...], *, rows: int = 1) -> str:
+    """An INSERT of ``rows`` rows in the driver's parameter style, for its own executemany (or,
+    with several rows, one execute): bulk writes skip SQLAlchemy's per-row parameter processing,
+    which cost as much as the inserts themselves."""
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    group = f"({', '.join([mark] * len(columns))})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([group] * rows)}"
+
+
+def to_driver(column: Column, dialect: Dialect) -> Callable[[Any], Any]:
+    """The conversion of a value to what the driver takes for ``column`` (a datetime as
+    SQLite's text, say)."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
 
 
 def bound(column: Column, value: Any, dialect: Dialect) -> Any:
-    """``value`` as the driver takes it for ``column`` (a datetime as SQLite's text, say)."""
-    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
-    return processor(value) if processor else value
+    return to_driver(column, dialect)(value)
 
 
 class Database:
