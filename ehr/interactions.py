@@ -156,8 +156,7 @@ def history(session: Session, gate: Gate, rtype: str | None, rid: str | None, *,
         return store.history(session, rtype, rid, since=since, count=count)
     check_type(rtype)
     gate.require_clinical("fhir.history", rtype)
-    query = (select(H.c.type, H.c.id, H.c.version, H.c.last_updated, H.c.deleted, R.c.patient_id, H.c.content)
-             .join(R, (R.c.type == H.c.type) & (R.c.id == H.c.id)).where(H.c.type == rtype))
+    query = store.HISTORY.where(H.c.type == rtype)
     restrict = gate.restriction(session, rtype)
     if restrict is not None:
         query = query.where(restrict)

@@ -3,6 +3,10 @@
 Callers own the transaction: a lab import or a signed consult note writes several resources
 in one session and commits once. Each write validates (once), stamps ``meta``, stores the
 bytes that reads will serve, appends a history row and refreshes the search index.
+
+The history row of the current version leaves its content empty (``SAME_AS_CURRENT``): the
+current row holds the same bytes, and bulk creates then write each resource's JSON once, not
+twice. The content is filled in ("settled") just before the current row changes.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from datetime import datetime
 from typing import NamedTuple
 
 import orjson
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, case
 from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, select
 
 from ehr import index
@@ -64,9 +69,8 @@ class Stored(NamedTuple):
         return f'W/"{self.version}"'
 
     @classmethod
-    def of(cls, row: FhirResource | FhirHistory, patient_id: str | None = None) -> "Stored":
-        return cls(row.type, row.id, row.version, row.last_updated, row.deleted,
-                   getattr(row, "patient_id", patient_id), row.content)
+    def of(cls, row: FhirResource) -> "Stored":
+        return cls(row.type, row.id, row.version, row.last_updated, row.deleted, row.patient_id, row.content)
 
 
 def patient_of(resource: dict) -> str | None:
@@ -105,7 +109,9 @@ def create(session: Session, resource: dict, *, resource_id: str | None = None, 
     return _write(session, rtype, rid, resource, version=1, method="POST")
 
 
+SAME_AS_CURRENT = b""
 _R = FhirResource.__table__
+_H = FhirHistory.__table__
 _READ = sa_select(_R.c.type, _R.c.id, _R.c.version, _R.c.last_updated, _R.c.deleted, _R.c.patient_id, _R.c.content)
 
 
@@ -132,14 +138,27 @@ def read(session: Session, rtype: str, rid: str) -> Stored:
     return Stored(*row)
 
 
+# Every version, as served: a history row joined to its current row for the patient and, while
+# it is the current version, the content.
+HISTORY = (sa_select(_H.c.type, _H.c.id, _H.c.version, _H.c.last_updated, _H.c.deleted, _R.c.patient_id,
+                     case((_H.c.content == SAME_AS_CURRENT, _R.c.content), else_=_H.c.content))
+           .join(_R, (_R.c.type == _H.c.type) & (_R.c.id == _H.c.id)))
+
+
 def vread(session: Session, rtype: str, rid: str, version: int) -> Stored:
-    row = session.get(FhirHistory, (rtype, rid, version))
+    row = session.execute(HISTORY.where(_H.c.type == rtype, _H.c.id == rid, _H.c.version == version)).first()
     if row is None:
         raise not_found(rtype, f"{rid}/_history/{version}")
     if row.deleted:
         raise gone(rtype, f"{rid}/_history/{version}")
-    current = session.get(FhirResource, (rtype, rid))
-    return Stored.of(row, current.patient_id if current else None)
+    return Stored(*row)
+
+
+def _settle(session: Session, current: FhirResource) -> None:
+    """Give the current version's history row its own content, before the current row changes."""
+    session.execute(sa_update(_H).where(_H.c.type == current.type, _H.c.id == current.id,
+                                        _H.c.version == current.version, _H.c.content == SAME_AS_CURRENT)
+                    .values(content=current.content))
 
 
 def update(session: Session, resource: dict, rid: str, *, if_match: int | None = None, validated: bool = False) -> tuple[Stored, bool]:
@@ -159,12 +178,13 @@ def delete(session: Session, rtype: str, rid: str) -> Stored | None:
     if current is None or current.deleted:
         return None
     now = utcnow()
+    _settle(session, current)
     current.version += 1
     current.deleted = True
     current.last_updated = now
     session.add(current)
     session.add(FhirHistory(type=rtype, id=rid, version=current.version, last_updated=now,
-                            method="DELETE", deleted=True, content=current.content))
+                            method="DELETE", deleted=True, content=SAME_AS_CURRENT))
     index.remove(session, rtype, rid)
     session.flush()
     return Stored.of(current)
@@ -172,15 +192,15 @@ def delete(session: Session, rtype: str, rid: str) -> Stored | None:
 
 def history(session: Session, rtype: str | None = None, rid: str | None = None, *,
             since: datetime | None = None, count: int = 100) -> list[Stored]:
-    query = select(FhirHistory)
+    query = HISTORY
     if rtype:
-        query = query.where(FhirHistory.type == rtype)
+        query = query.where(_H.c.type == rtype)
     if rid:
-        query = query.where(FhirHistory.id == rid)
+        query = query.where(_H.c.id == rid)
     if since:
-        query = query.where(FhirHistory.last_updated >= since)
-    rows = session.exec(query.order_by(FhirHistory.last_updated.desc(), FhirHistory.version.desc()).limit(count)).all()
-    return [Stored.of(r) for r in rows]
+        query = query.where(_H.c.last_updated >= since)
+    rows = session.execute(query.order_by(_H.c.last_updated.desc(), _H.c.version.desc()).limit(count)).all()
+    return [Stored(*row) for row in rows]
 
 
 def by_patient(session: Session, patient_id: str, types: tuple[str, ...] = ()) -> list[Stored]:
@@ -234,7 +254,7 @@ def _insert_versions(session: Session, stored: list[Stored], now: datetime) -> N
     connection.exec_driver_sql(
         insert_sql(connection, FhirHistory.__tablename__,
                          ("type", "id", "version", "last_updated", "method", "deleted", "content")),
-        [(s.type, s.id, 1, stamp, "POST", False, s.content) for s in stored])
+        [(s.type, s.id, 1, stamp, "POST", False, SAME_AS_CURRENT) for s in stored])
 
 
 def _stamped(resource: dict, rid: str, version: int, now: datetime) -> dict:
@@ -255,11 +275,14 @@ def _write(session: Session, rtype: str, rid: str, resource: dict, *, version: i
     patient_id = patient_of(body)
     if rtype == "Patient":
         sync_detainee(session, body)
+    if current is not None:
+        _settle(session, current)
     row = current or FhirResource(type=rtype, id=rid, version=version, last_updated=now, content=content)
     row.version, row.last_updated, row.deleted = version, now, False
     row.patient_id, row.content = patient_id, content
     session.add(row)
-    session.add(FhirHistory(type=rtype, id=rid, version=version, last_updated=now, method=method, content=content))
+    session.add(FhirHistory(type=rtype, id=rid, version=version, last_updated=now, method=method,
+                            content=SAME_AS_CURRENT))
     index.reindex(session, rtype, rid, body, fresh=current is None, patient_id=patient_id)
     session.flush()
     return Stored(rtype, rid, version, now, False, patient_id, content)

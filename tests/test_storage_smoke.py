@@ -1,6 +1,7 @@
 from ehr import store
 from telemed.models import Detainee
 from tests.conftest import both_databases
+from tests.ehr_support import observation
 
 
 @both_databases
@@ -11,5 +12,26 @@ def test_patient_write_keeps_detainee_index(context, world):
         assert detainee.booking_number == "fac-a-1"
         stored = store.read(session, "Patient", "fac-a-p1")
         assert stored.version == 1 and stored.resource["meta"]["versionId"] == "1"
+
+    context.db.call(check)
+
+
+@both_databases
+def test_every_version_reads_back_after_bulk_create_update_delete_and_recreate(context, world):
+    """The current version's history row holds no copy of the content; each change must first
+    give it its own, or an older version would read back as the newer one."""
+    first = observation("fac-a-p1", value=61)
+    rid = context.db.call(lambda s: store.create_many(s, [first])[0].id)
+    context.db.call(lambda s: store.update(s, observation("fac-a-p1", value=62), rid))
+    context.db.call(lambda s: store.delete(s, "Observation", rid))
+    context.db.call(lambda s: store.update(s, observation("fac-a-p1", value=64), rid))
+
+    def check(session):
+        values = [store.vread(session, "Observation", rid, v).resource["valueQuantity"]["value"] for v in (1, 2, 4)]
+        assert values == [61, 62, 64]
+        history = store.history(session, "Observation", rid)
+        assert [(s.version, s.deleted) for s in history] == [(4, False), (3, True), (2, False), (1, False)]
+        assert [s.resource["meta"]["versionId"] for s in history if not s.deleted] == ["4", "2", "1"]
+        assert {s.patient_id for s in history} == {"fac-a-p1"}
 
     context.db.call(check)
