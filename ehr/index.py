@@ -13,7 +13,7 @@ from sqlalchemy import delete
 from sqlmodel import Session
 
 from ehr.models import FhirDate, FhirQuantity, FhirReference, FhirString, FhirToken
-from ehr.params import PARAMS, Kind, Param, extract
+from ehr.params import INDEXED, Kind, Param, extract
 from telemed.db import insert_sql
 
 TABLES = {
@@ -141,7 +141,7 @@ def extracted_rows(rtype: str, rid: str, resource: dict, patient_id: str | None 
                    params: Iterable[Param] | None = None) -> dict[Kind, set[tuple]]:
     """The rows by plain extraction over the whole resource (what ``rows_of`` must equal)."""
     rows: dict[Kind, set[tuple]] = {}
-    for p in PARAMS.get(rtype, ()) if params is None else params:
+    for p in INDEXED.get(rtype, ()) if params is None else params:
         for value in extract(resource, p):
             found = rows.setdefault(p.kind, set())
             found.update(_rows(rtype, rid, p, value, patient_id))
@@ -151,7 +151,7 @@ def extracted_rows(rtype: str, rid: str, resource: dict, patient_id: str | None 
 @lru_cache(maxsize=None)
 def _params_by_element(rtype: str) -> dict[str, tuple[Param, ...]]:
     found: dict[str, list[Param]] = {}
-    for p in PARAMS.get(rtype, ()):
+    for p in INDEXED.get(rtype, ()):
         for element in dict.fromkeys(path.split(".", 1)[0] for path in p.paths):
             found.setdefault(element, []).append(p)
     return {element: tuple(params) for element, params in found.items()}
@@ -222,7 +222,7 @@ def reindex(session: Session, rtype: str, rid: str, resource: dict, *, fresh: bo
 
 def remove(session: Session, rtype: str, rid: str) -> None:
     """Drop the index rows of a deleted resource."""
-    if rtype not in PARAMS:
+    if rtype not in INDEXED:
         return
     for table in TABLES.values():
         session.execute(delete(table).where(table.c.res_type == rtype, table.c.res_id == rid))

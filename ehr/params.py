@@ -7,7 +7,7 @@ FHIRPath expressions, and bulk ingest indexes every resource it writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 
@@ -27,6 +27,13 @@ class Param:
     paths: tuple[str, ...]
     target: str | None = None  # reference params: only references to this type
     doc: str = ""
+    # A reference param whose rows are another's (same paths), narrowed to ``target``: ``patient``
+    # beside ``subject``. Its rows are not stored twice; it searches the other's.
+    indexed_as: str | None = None
+
+    @property
+    def index_name(self) -> str:
+        return self.indexed_as or self.name
 
 
 def _p(name: str, kind: Kind, *paths: str, target: str | None = None) -> Param:
@@ -125,6 +132,18 @@ COMMON = ("_id", "_lastUpdated")
 RESULT_PARAMS = ("_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_format",
                  "_cursor", "_total")
 
+def _share_rows(params: tuple[Param, ...]) -> tuple[Param, ...]:
+    """Point each targeted reference param at an untargeted one with the same paths."""
+    broad = {p.paths: p.name for p in params if p.kind is Kind.REFERENCE and p.target is None}
+    return tuple(replace(p, indexed_as=broad[p.paths])
+                 if p.kind is Kind.REFERENCE and p.target is not None and p.paths in broad else p
+                 for p in params)
+
+
+PARAMS = {rtype: _share_rows(params) for rtype, params in PARAMS.items()}
+# Params with rows of their own.
+INDEXED: dict[str, tuple[Param, ...]] = {rtype: tuple(p for p in params if p.indexed_as is None)
+                                         for rtype, params in PARAMS.items()}
 BY_NAME: dict[str, dict[str, Param]] = {rtype: {p.name: p for p in params} for rtype, params in PARAMS.items()}
 
 

@@ -181,7 +181,9 @@ def _link(value: str, *, forward: bool, rtype: str) -> Link:
     target = parts[2] if len(parts) == 3 else p.target
     if not forward:
         target = rtype
-    return Link(source, name, target)
+    if p.indexed_as and target != p.target:
+        raise bad(f"{source}:{name} only points at {p.target}", value)
+    return Link(source, p.index_name, target)
 
 
 def encode_cursor(values: list) -> str:
@@ -260,10 +262,12 @@ def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
             conditions.append(_quantity_condition(table, c.name, value))
         else:
             target_type, target_id = _split_reference(value, c.param.target if c.param else None)
+            if c.param and c.param.indexed_as and target_type != c.param.target:
+                continue  # the other param's rows hold such references; this one has none
             term = table.c.target_id == target_id
             conditions.append(and_(term, table.c.target_type == target_type) if target_type else term)
     condition = or_(*conditions)
-    return and_(table.c.param == c.name, condition)
+    return and_(table.c.param == (c.param.index_name if c.param else c.name), condition)
 
 
 def _like_escape(text: str) -> str:

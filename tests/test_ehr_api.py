@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from ehr import store
 from tests.ehr_support import GLUCOSE, HEART_RATE, fhir, ids, observation
 
@@ -116,6 +118,14 @@ async def test_include_post_search_and_type_history(client, login, context):
     doc = await login("doc-a")
     _, found, _ = await fhir(client, "GET", "/fhir/Observation?_id=obs-1&_include=Observation:patient", doc)
     assert ids(found) == ["obs-1"] and ids(found, "include") == ["fac-a-p1"]
+    _, found, _ = await fhir(client, "GET", "/fhir/Patient?_id=fac-a-p1&_revinclude=Observation:patient", doc)
+    assert ids(found) == ["fac-a-p1"] and ids(found, "include") == ["obs-1"]
+    status, _, _ = await fhir(client, "GET", "/fhir/Observation?_include=Observation:patient:Group", doc)
+    assert status == 400
+    # patient= reads subject's rows: the reference is stored once
+    params = context.db.call(lambda s: sorted(s.execute(text(
+        "SELECT param FROM fhir_reference WHERE res_id = 'obs-1'")).scalars()))
+    assert params == ["subject"]
     response = await client.post("/fhir/Observation/_search", data={"patient": "fac-a-p1"}, headers=doc)
     assert response.status == 200 and ids(await response.json()) == ["obs-1"]
     _, history, _ = await fhir(client, "GET", "/fhir/Observation/_history?_count=10", doc)
