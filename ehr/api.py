@@ -24,7 +24,7 @@ from ehr.responses import (base_url, bundle as make_bundle, entry, fhir_response
 from ehr.requests import run
 from ehr.store import Stored
 from ehr.transfer import transfer
-from ehr.validation import validate
+from ehr.validation import Validator, validate
 from telemed import __version__
 from telemed.context import context_of
 from telemed.timeutil import fhir_instant, local, utcnow
@@ -271,8 +271,12 @@ async def transfer_operation(request: web.Request) -> web.Response:
 
 @fhir_route
 async def transaction(request: web.Request) -> web.Response:
-    result = await run(request, bundle.process, await body_json(request))
-    return fhir_response(result)
+    kind, entries = bundle.entries_of(await body_json(request))
+    bundle.validate_entries(request.app[VALIDATOR], entries)
+    try:
+        return fhir_response(await run(request, bundle.process_entries, kind, entries))
+    finally:
+        bundle.cancel_validation(entries)
 
 
 @fhir_route
@@ -281,11 +285,17 @@ async def not_supported(request: web.Request) -> web.Response:
 
 
 STARTED = web.AppKey("ehr_started", str)
+VALIDATOR = web.AppKey("ehr_validator", Validator)
 
 
 def setup(app: web.Application) -> None:
     """Add this capability's routes to the app."""
     app[STARTED] = fhir_instant(utcnow())
+    app[VALIDATOR] = validator = Validator()
+
+    async def close_validator(_app: web.Application) -> None:
+        validator.close()
+    app.on_cleanup.append(close_validator)
     r = app.router
     r.add_get("/fhir/metadata", metadata)
     r.add_post("/fhir", transaction)

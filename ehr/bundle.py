@@ -20,7 +20,9 @@ from ehr.access import Gate
 from ehr.errors import FhirError, Issue, invalid
 from ehr.responses import http_date
 from ehr.store import Stored
+from ehr.validation import Validator, Verdict
 
+WRITE_CHUNK = Validator.CHUNK
 # Processing order the specification sets for a transaction.
 METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
 
@@ -34,6 +36,16 @@ class Entry:
     full_url: str
     if_none_exist: str | None
     if_match: int | None
+    verdict: Verdict | None = None  # its resource's validation in the Validator's workers
+
+    def checked(self) -> bool:
+        """Whether its resource is validated (raising the error found), waiting for the workers."""
+        if self.verdict is None:
+            return False
+        problem = self.verdict.problem()
+        if problem is not None:
+            raise problem
+        return True
 
 
 def entries_of(bundle: dict) -> tuple[str, list[Entry]]:
@@ -102,12 +114,13 @@ def _run_entry(session: Session, gate: Gate, e: Entry, mapping: dict[str, str]) 
     if e.method == "POST":
         rid = mapping.get(e.full_url, "/").split("/")[1] or None
         stored, created = interactions.create(session, gate, e.resource, expected=_url_type(e),
-                                              if_none_exist=e.if_none_exist, resource_id=rid)
+                                              if_none_exist=e.if_none_exist, resource_id=rid, validated=e.checked())
         return _located(stored, "201 Created" if created else "200 OK")
     if e.method == "PUT":
         if len(parts) != 2:
             raise invalid(f"PUT {e.url}: expected Type/id", ["Bundle.entry.request.url"], status=400)
-        stored, created = interactions.update(session, gate, e.resource, parts[0], parts[1], e.if_match)
+        stored, created = interactions.update(session, gate, e.resource, parts[0], parts[1], e.if_match,
+                                              validated=e.checked())
         return _located(stored, "201 Created" if created else "200 OK")
     if e.method == "DELETE":
         if len(parts) != 2:
@@ -147,8 +160,27 @@ def _order(e: Entry) -> tuple[int, int]:
     return METHOD_ORDER[e.method], 0 if (e.resource or {}).get("resourceType") == "Patient" else 1
 
 
+def validate_entries(validator: Validator, entries: list[Entry]) -> None:
+    """Start validating a large Bundle's resources in the validator's workers: the transaction
+    waits for each entry's verdict when it comes to it, writing earlier entries meanwhile."""
+    writes = [e for e in entries if e.method in ("POST", "PUT")]
+    if validator.wanted(len(writes)):
+        for e, verdict in zip(writes, validator.submit([e.resource for e in writes])):
+            e.verdict = verdict
+
+
+def cancel_validation(entries: list[Entry]) -> None:
+    """A transaction that failed early leaves no validation running for nothing."""
+    for e in entries:
+        if e.verdict is not None:
+            e.verdict.cancel()
+
+
 def process(session: Session, gate: Gate, bundle: dict) -> dict:
-    kind, entries = entries_of(bundle)
+    return process_entries(session, gate, *entries_of(bundle))
+
+
+def process_entries(session: Session, gate: Gate, kind: str, entries: list[Entry]) -> dict:
     if kind == "transaction":
         return _transaction(session, gate, entries)
     responses = []
@@ -178,8 +210,10 @@ def _transaction(session: Session, gate: Gate, entries: list[Entry]) -> dict:
         try:
             if _batchable(e):
                 rid = mapping.get(e.full_url, "/").split("/")[1] or store.new_id()
-                interactions.prepare_create(session, gate, e.resource, rid, _url_type(e))
+                interactions.prepare_create(session, gate, e.resource, rid, _url_type(e), validated=e.checked())
                 batched.append((e, rid))
+                if len(batched) >= WRITE_CHUNK:  # written while the workers validate the next ones
+                    _write_batched(session, batched, responses)
                 continue
             if batched and e.method != "POST":
                 _write_batched(session, batched, responses)

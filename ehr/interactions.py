@@ -18,6 +18,7 @@ from ehr.models import FhirHistory, FhirResource
 from ehr.params import Kind
 from ehr.store import PATIENT_PATHS, Stored
 from ehr.validation import SUPPORTED_TYPES, validate
+from ehr.validation import check_type as check_resource_type
 
 R = FhirResource.__table__
 H = FhirHistory.__table__
@@ -70,20 +71,28 @@ def patient_required(resource: dict) -> str | None:
 
 
 def create(session: Session, gate: Gate, resource: dict, *, expected: str | None = None,
-           if_none_exist: str | None = None, resource_id: str | None = None) -> tuple[Stored, bool]:
-    """Returns (stored, created); with ``if_none_exist`` an existing match is returned instead."""
+           if_none_exist: str | None = None, resource_id: str | None = None,
+           validated: bool = False) -> tuple[Stored, bool]:
+    """Returns (stored, created); with ``if_none_exist`` an existing match is returned instead.
+    ``validated``: the resource has passed ``validate`` already (a Bundle's, in the workers)."""
     if if_none_exist:
-        found = conditional_match(session, gate, validate(resource, expected), if_none_exist)
+        found = conditional_match(session, gate, _checked(resource, expected, validated), if_none_exist)
         if found is not None:
             return found, False
     rid = resource_id or store.new_id()
-    prepare_create(session, gate, resource, rid, expected)
+    prepare_create(session, gate, resource, rid, expected, validated=validated)
     return store.create(session, resource, resource_id=rid, validated=True), True
 
 
-def prepare_create(session: Session, gate: Gate, resource: dict, rid: str, expected: str | None = None) -> None:
+def _checked(resource: dict, expected: str | None, validated: bool) -> str:
+    """The resource type; a resource not yet validated is validated here."""
+    return check_resource_type(resource, expected) if validated else validate(resource, expected)
+
+
+def prepare_create(session: Session, gate: Gate, resource: dict, rid: str, expected: str | None = None, *,
+                   validated: bool = False) -> None:
     """Everything a create checks before it writes: validity, a named detainee, access."""
-    rtype = validate(resource, expected)
+    rtype = _checked(resource, expected, validated)
     writable(rtype)
     patient_id = rid if rtype == "Patient" else patient_required(resource)
     gate.check_write(session, "fhir.create", resource, rid, patient_id, None)
@@ -104,8 +113,8 @@ def conditional_match(session: Session, gate: Gate, rtype: str, criteria: str) -
 
 
 def update(session: Session, gate: Gate, resource: dict, rtype: str, rid: str,
-           if_match: int | None = None) -> tuple[Stored, bool]:
-    validate(resource, rtype)
+           if_match: int | None = None, *, validated: bool = False) -> tuple[Stored, bool]:
+    _checked(resource, rtype, validated)
     writable(rtype)
     if resource.get("id") not in (None, rid):
         raise invalid(f"the resource id {resource.get('id')} does not match the URL ({rid})", [f"{rtype}.id"], status=400)

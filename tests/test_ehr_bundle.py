@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ehr import store
+from ehr.api import VALIDATOR
+from ehr.validation import Validator
 from ehr.custody import BOOKING_SYSTEM, custody_extension
 from tests.conftest import both_databases
 from tests.ehr_support import condition, fhir, ids, observation
@@ -118,3 +120,30 @@ async def test_everything_and_validate(client, login, context):
     assert status == 200 and outcome["issue"][0]["severity"] == "error"
     assert "Observation.subject" in outcome["issue"][0]["expression"]
     assert (await fhir(client, "GET", "/fhir/Patient/fac-b-p1/$everything", doc))[0] == 403
+
+
+async def test_large_bundles_are_validated_in_the_workers_with_the_same_outcomes(client, login, context):
+    """From Validator.MIN_PARALLEL writes, validation runs in worker processes: a bad entry still
+    fails the transaction (naming it) or only itself in a batch."""
+    doc = await login("doc-a")
+    size = Validator.MIN_PARALLEL + 6
+    bad_at = size - 9
+    observations = [observation("fac-a-p1", value=60 + n) for n in range(size)]
+    observations[bad_at]["valueQuantity"]["value"] = "lots"
+
+    status, outcome, _ = await fhir(client, "POST", "/fhir", doc, transaction(*map(post, observations)))
+    assert status == 422, outcome
+    assert outcome["issue"][0]["expression"] == [f"Bundle.entry[{bad_at}].resource.valueQuantity.value"]
+    assert context.db.call(lambda s: store.by_patient(s, "fac-a-p1", ("Observation",))) == []
+    assert client.server.app[VALIDATOR].started
+
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": list(map(post, observations))}
+    status, result, _ = await fhir(client, "POST", "/fhir", doc, batch)
+    statuses = [e["response"]["status"] for e in result["entry"]]
+    assert status == 200 and statuses == ["201 Created"] * bad_at + ["422"] + ["201 Created"] * (size - bad_at - 1)
+
+    del observations[bad_at]
+    status, result, _ = await fhir(client, "POST", "/fhir", doc, transaction(*map(post, observations)))
+    assert status == 200 and len(result["entry"]) == size - 1
+    stored = context.db.call(lambda s: store.by_patient(s, "fac-a-p1", ("Observation",)))
+    assert len(stored) == 2 * (size - 1)
