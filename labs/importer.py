@@ -7,8 +7,12 @@ spreadsheet row number (the header is row 1) and the good rows are kept.
 from __future__ import annotations
 
 import io
+import multiprocessing
+import os
 import tomllib
+import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -23,6 +27,8 @@ from labs.results import Checked, Rejected, Submission, check, file, subjects
 from telemed.db import Database
 
 BATCH = 50_000
+PARALLEL_MIN = 20_000  # results; a smaller file is not worth starting worker processes (~1 s)
+SHARES_PER_WORKER = 4  # more shares than workers: progress to report, and no worker left idle
 MAX_ERRORS = 1000  # reported in full; beyond this only counted
 UNREADABLE_TIME = "missing or unreadable collection time"
 
@@ -70,6 +76,15 @@ class ImportReport:
         self.error_count += 1
         if len(self.errors) < MAX_ERRORS:
             self.errors.append(error)
+
+    def merge(self, part: "ImportReport") -> None:
+        """Add a worker's share (its results were counted here already)."""
+        self.added += part.added
+        self.duplicates += part.duplicates
+        self.alerts += part.alerts
+        self.error_count += part.error_count
+        self.errors += part.errors[:MAX_ERRORS - len(self.errors)]
+        self.patients |= part.patients
 
     def as_json(self) -> dict:
         return {"rows": self.rows, "results": self.results, "added": self.added, "duplicates": self.duplicates,
@@ -147,33 +162,63 @@ def file_results(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterato
 
 
 def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneInfo, *, source: str = "import",
-                 facility_id: str | None = None, progress: Callable[[int, int], None] | None = None) -> ImportReport:
-    """Check and file every result in ``frame``; ``facility_id`` limits it to that facility's detainees."""
+                 facility_id: str | None = None, progress: Callable[[int, int], None] | None = None,
+                 workers: int | None = None) -> ImportReport:
+    """Check and file every result in ``frame``; ``facility_id`` limits it to that facility's
+    detainees. A large file is filed by ``workers`` processes (default: one per core)."""
     report = ImportReport(rows=len(frame))
-    batch: list[FileResult] = []
-    done = 0
+    items: list[FileResult] = []
     for item in file_results(frame, profile, tz):
         if isinstance(item, RowError):
             report.reject(item)
-            continue
-        report.results += 1
-        batch.append(item)
-        if len(batch) >= BATCH:
-            done = _flush(db, batch, report, source, facility_id, done, progress)
-    _flush(db, batch, report, source, facility_id, done, progress)
+        else:
+            items.append(item)
+    report.results = len(items)
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(items) >= PARALLEL_MIN:
+        _file_in_workers(db.url, items, report, source, facility_id, workers, progress)
+    else:
+        for start in range(0, len(items), BATCH):
+            batch = items[start:start + BATCH]
+            db.call(_file_batch, batch, report, source, facility_id)
+            if progress:
+                progress(batch[-1].row - 1, report.rows)
+    if progress:
+        progress(report.rows, report.rows)
     report.errors.sort(key=lambda e: e.row)
     return report
 
 
-def _flush(db: Database, batch: list, report: ImportReport, source: str, facility_id: str | None, done: int,
-           progress: Callable[[int, int], None] | None) -> int:
-    if batch:
-        db.call(_file_batch, batch, report, source, facility_id)
-        done = batch[-1].row - 1
-        batch.clear()
-    if progress:
-        progress(done, report.rows)
-    return done
+def _file_in_workers(url: str, items: list[FileResult], report: ImportReport, source: str, facility_id: str | None,
+                     workers: int, progress: Callable[[int, int], None] | None) -> None:
+    """Half of filing a result is Python (checks, flags, FHIR JSON, index rows) and half is the
+    database's: processes that each file a share of the detainees keep both cores busy, one
+    checking while the other writes. A detainee's results all go to one share, in file order,
+    so that delta checks and duplicate detection see them as one process would."""
+    shares: list[list[FileResult]] = [[] for _ in range(workers * SHARES_PER_WORKER)]
+    for item in items:
+        shares[zlib.crc32(item.booking.encode()) % len(shares)].append(item)
+    done = 0
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_file_share, url, share, source, facility_id) for share in shares if share]
+        for future in as_completed(futures):
+            part = future.result()
+            report.merge(part)
+            done += part.results
+            if progress:
+                progress(report.rows * done // len(items), report.rows)
+
+
+def _file_share(url: str, items: list[FileResult], source: str, facility_id: str | None) -> ImportReport:
+    """In a worker process: file one share of the results, in batches, on its own connection."""
+    db = Database(url, threads=1)
+    part = ImportReport(results=len(items))
+    try:
+        for start in range(0, len(items), BATCH):
+            db.call(_file_batch, items[start:start + BATCH], part, source, facility_id)
+    finally:
+        db.close()
+    return part
 
 
 def _file_batch(session, batch: list[FileResult], report: ImportReport, source: str,

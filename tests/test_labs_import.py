@@ -112,3 +112,37 @@ async def test_upload_with_pushed_progress(client, login, context):
     form.add_field("file", GENERIC.encode(), filename="export.csv", content_type="text/csv")
     denied = await client.post("/api/labs/import", data=form, headers=await login("spec-1"))
     assert denied.status == 403
+
+
+DELTAS = """booking_number,loinc,value,unit,collected_at
+fac-a-1,2823-3,4.0,mmol/L,2026-02-28 08:00
+fac-a-2,2823-3,4.1,mmol/L,2026-03-01 08:00
+fac-a-1,2823-3,6.4,mmol/L,2026-03-02 08:00
+fac-a-1,2823-3,6.4,mmol/L,2026-03-02 08:00
+"""
+
+
+@both_databases
+def test_worker_processes_file_as_one_process_would(context, world, monkeypatch):
+    """Each detainee's results go to one worker, in file order, one per batch here: the delta
+    check and duplicate detection must still see the earlier ones."""
+    monkeypatch.setattr(importer, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(importer, "BATCH", 1)
+
+    def in_workers(text: str) -> importer.ImportReport:
+        frame = importer.read_frame(text.encode(), "upload.csv")
+        return importer.import_frame(context.db, frame, importer.profiles()["generic"], context.settings.tz,
+                                     facility_id="fac-a", workers=2)
+
+    report = in_workers(GENERIC)
+    assert report.added == 4 and report.error_count == 6 and report.patients == {"fac-a-p1", "fac-a-p2"}
+    assert [e.row for e in report.errors] == [5, 6, 7, 8, 9, 10]
+    assert "another facility" in report.errors[-1].reason
+    report = in_workers(DELTAS)  # potassium: 6.4 is critical, and 2.2 above the 4.2 of the day before
+    assert report.added == 3 and report.duplicates == 1 and report.alerts == 1
+    rows = context.db.call(lambda s: s.execute(select(LabResult).where(LabResult.loinc == "2823-3")
+                                               .order_by(LabResult.patient_id, LabResult.effective_at)).scalars().all())
+    assert [(r.patient_id, r.value_num, r.delta_flag) for r in rows] == [
+        ("fac-a-p1", 4.0, False), ("fac-a-p1", 4.2, False), ("fac-a-p1", 6.4, True), ("fac-a-p2", 4.1, False)]
+    again = in_workers(GENERIC)
+    assert again.added == 0 and again.duplicates == 4
