@@ -30,6 +30,9 @@ class Param:
     # A reference param whose rows are another's (same paths), narrowed to ``target``: ``patient``
     # beside ``subject``. Its rows are not stored twice; it searches the other's.
     indexed_as: str | None = None
+    # Token params whose rows this one's include (their paths are among its own): ``combo-code``
+    # holds only component.code rows and searches ``code``'s as well.
+    also_searches: tuple[str, ...] = ()
 
     @property
     def index_name(self) -> str:
@@ -133,18 +136,35 @@ RESULT_PARAMS = ("_count", "_sort", "_include", "_revinclude", "_summary", "_ele
                  "_cursor", "_total")
 
 def _share_rows(params: tuple[Param, ...]) -> tuple[Param, ...]:
-    """Point each targeted reference param at an untargeted one with the same paths."""
+    """Store no index row twice: point each targeted reference param at an untargeted one with
+    the same paths, and let a token param search the rows of earlier token params whose paths
+    it shares."""
     broad = {p.paths: p.name for p in params if p.kind is Kind.REFERENCE and p.target is None}
-    return tuple(replace(p, indexed_as=broad[p.paths])
-                 if p.kind is Kind.REFERENCE and p.target is not None and p.paths in broad else p
-                 for p in params)
+    shared: list[Param] = []
+    for p in params:
+        if p.kind is Kind.REFERENCE and p.target is not None and p.paths in broad:
+            p = replace(p, indexed_as=broad[p.paths])
+        elif p.kind is Kind.TOKEN:
+            p = replace(p, also_searches=tuple(
+                q.name for q in shared if q.kind is Kind.TOKEN and not q.also_searches and set(q.paths) <= set(p.paths)))
+        shared.append(p)
+    return tuple(shared)
+
+
+def _own_rows(rtype: str, p: Param) -> Param | None:
+    """``p`` with the paths whose rows it stores itself, or None when it stores none."""
+    if p.indexed_as:
+        return None
+    taken = {path for name in p.also_searches for path in BY_NAME[rtype][name].paths}
+    own = tuple(path for path in p.paths if path not in taken)
+    return replace(p, paths=own) if own else None
 
 
 PARAMS = {rtype: _share_rows(params) for rtype, params in PARAMS.items()}
-# Params with rows of their own.
-INDEXED: dict[str, tuple[Param, ...]] = {rtype: tuple(p for p in params if p.indexed_as is None)
-                                         for rtype, params in PARAMS.items()}
 BY_NAME: dict[str, dict[str, Param]] = {rtype: {p.name: p for p in params} for rtype, params in PARAMS.items()}
+# What the index stores: each param with the paths whose rows are its own.
+INDEXED: dict[str, tuple[Param, ...]] = {
+    rtype: tuple(own for p in params if (own := _own_rows(rtype, p)) is not None) for rtype, params in PARAMS.items()}
 
 
 def param(rtype: str, name: str) -> Param | None:

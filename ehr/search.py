@@ -239,7 +239,8 @@ def to_datetime(ms: int) -> datetime:
 
 def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
     if c.kind is Kind.TOKEN:
-        hashes = [_token_key(rtype, c.name, v) for v in c.values]
+        names = (c.name, *c.param.also_searches) if c.param else (c.name,)
+        hashes = [_token_key(rtype, name, v) for v in c.values for name in names]
         full = [h for kind, h in hashes if kind == "full"]
         code = [h for kind, h in hashes if kind == "code"]
         terms = ([table.c.h_full.in_(full)] if full else []) + ([table.c.h_code.in_(code)] if code else [])

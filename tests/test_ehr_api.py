@@ -126,6 +126,11 @@ async def test_include_post_search_and_type_history(client, login, context):
     params = context.db.call(lambda s: sorted(s.execute(text(
         "SELECT param FROM fhir_reference WHERE res_id = 'obs-1'")).scalars()))
     assert params == ["subject"]
+    # combo-code searches code's rows: a plain Observation stores code, category and status once
+    tokens = context.db.call(lambda s: s.execute(text("SELECT count(*) FROM fhir_token WHERE res_id = 'obs-1'")).scalar())
+    assert tokens == 3
+    _, found, _ = await fhir(client, "GET", f"/fhir/Observation?combo-code={HEART_RATE}&patient=fac-a-p1", doc)
+    assert ids(found) == ["obs-1"]
     response = await client.post("/fhir/Observation/_search", data={"patient": "fac-a-p1"}, headers=doc)
     assert response.status == 200 and ids(await response.json()) == ["obs-1"]
     _, history, _ = await fhir(client, "GET", "/fhir/Observation/_history?_count=10", doc)
