@@ -167,30 +167,47 @@ def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneIn
     """Check and file every result in ``frame``; ``facility_id`` limits it to that facility's
     detainees. A large file is filed by ``workers`` processes (default: one per core)."""
     report = ImportReport(rows=len(frame))
-    items: list[FileResult] = []
-    for item in file_results(frame, profile, tz):
-        if isinstance(item, RowError):
-            report.reject(item)
-        else:
-            items.append(item)
-    report.results = len(items)
     workers = workers or os.cpu_count() or 1
-    if workers > 1 and len(items) >= PARALLEL_MIN:
-        _file_in_workers(db.url, items, report, source, facility_id, workers, progress)
-    else:
-        for start in range(0, len(items), BATCH):
-            batch = items[start:start + BATCH]
-            db.call(_file_batch, batch, report, source, facility_id)
-            if progress:
-                progress(batch[-1].row - 1, report.rows)
+    # Workers start (~1 s of imports) while this process reads the rows.
+    pool = _worker_pool(workers) if workers > 1 and len(frame) >= PARALLEL_MIN else None
+    try:
+        items: list[FileResult] = []
+        for item in file_results(frame, profile, tz):
+            if isinstance(item, RowError):
+                report.reject(item)
+            else:
+                items.append(item)
+        report.results = len(items)
+        if pool is not None:
+            _file_in_workers(pool, db.url, items, report, source, facility_id, workers, progress)
+        else:
+            for start in range(0, len(items), BATCH):
+                batch = items[start:start + BATCH]
+                db.call(_file_batch, batch, report, source, facility_id)
+                if progress:
+                    progress(batch[-1].row - 1, report.rows)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     if progress:
         progress(report.rows, report.rows)
     report.errors.sort(key=lambda e: e.row)
     return report
 
 
-def _file_in_workers(url: str, items: list[FileResult], report: ImportReport, source: str, facility_id: str | None,
-                     workers: int, progress: Callable[[int, int], None] | None) -> None:
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    for _ in range(workers):
+        pool.submit(_ready)
+    return pool
+
+
+def _ready() -> None:
+    """Nothing: submitted to start a worker, which imports this module on the way."""
+
+
+def _file_in_workers(pool: ProcessPoolExecutor, url: str, items: list[FileResult], report: ImportReport, source: str,
+                     facility_id: str | None, workers: int, progress: Callable[[int, int], None] | None) -> None:
     """Half of filing a result is Python (checks, flags, FHIR JSON, index rows) and half is the
     database's: processes that each file a share of the detainees keep both cores busy, one
     checking while the other writes. A detainee's results all go to one share, in file order,
@@ -199,14 +216,13 @@ def _file_in_workers(url: str, items: list[FileResult], report: ImportReport, so
     for item in items:
         shares[zlib.crc32(item.booking.encode()) % len(shares)].append(item)
     done = 0
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_file_share, url, share, source, facility_id) for share in shares if share]
-        for future in as_completed(futures):
-            part = future.result()
-            report.merge(part)
-            done += part.results
-            if progress:
-                progress(report.rows * done // len(items), report.rows)
+    futures = [pool.submit(_file_share, url, share, source, facility_id) for share in shares if share]
+    for future in as_completed(futures):
+        part = future.result()
+        report.merge(part)
+        done += part.results
+        if progress:
+            progress(report.rows * done // len(items), report.rows)
 
 
 def _file_share(url: str, items: list[FileResult], source: str, facility_id: str | None) -> ImportReport:

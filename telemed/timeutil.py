@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime
@@ -21,6 +22,7 @@ def local(value: datetime, tz: ZoneInfo) -> datetime:
     return as_utc(value).astimezone(tz)
 
 
+@lru_cache(maxsize=4096)  # bulk writes stamp thousands of resources with a few instants
 def fhir_instant(value: datetime) -> str:
     return as_utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
