@@ -28,7 +28,7 @@ from telemed.db import Database
 
 BATCH = 50_000
 PARALLEL_MIN = 20_000  # results; a smaller file is not worth starting worker processes (~1 s)
-SHARES_PER_WORKER = 4  # more shares than workers: progress to report, and no worker left idle
+SHARES_PER_WORKER = 6  # more shares than workers: progress to report, and no worker left idle
 MAX_ERRORS = 1000  # reported in full; beyond this only counted
 UNREADABLE_TIME = "missing or unreadable collection time"
 
