@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -86,6 +87,10 @@ def write_csv(path: Path, bookings: list[str], results: int) -> int:
     return n
 
 
+def peak_mib(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and of its finished children (the import's worker processes)."""
     t = os.times()
@@ -106,6 +111,8 @@ def bench_import(settings: Settings, db: Database, path: Path) -> None:
     # is work done side by side; on a shared machine, wall above CPU is time spent waiting for a core.
     print(f"import:  {report.added:,} results in {import_s:.2f} s ({cpu_s:.2f} s CPU) = {rate:,.0f} results/s "
           f"(flags: {report.alerts} critical alerts); load average {os.getloadavg()[0]:.2f}")
+    print(f"         peak memory: this process {peak_mib(resource.RUSAGE_SELF):,.0f} MiB, "
+          f"largest worker {peak_mib(resource.RUSAGE_CHILDREN):,.0f} MiB")
     print(f"         baseline pandas.read_csv: {base:,.0f} rows/s; import/baseline = {rate / base:.3f}")
     started = time.perf_counter()
     again = importer.import_frame(db, importer.read_frame(path), importer.profiles()["generic"], settings.tz,
