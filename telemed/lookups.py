@@ -96,6 +96,29 @@ class LookupThread:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        proxied = None
+        try:
+            while not self._closing:
+                self._idle = True
+                if not self._jobs:  # checked after saying so: a job queued meanwhile is found here,
+                    self._wake.wait()  # or its kick finds this thread idle and wakes it
+                self._idle = False
+                self._wake.clear()
+                while self._jobs:
+                    jobs = [self._jobs.popleft() for _ in range(len(self._jobs))]
+                    try:
+                        proxied = proxied or self._connect()
+                    except Exception as exc:  # noqa: BLE001 - the database is down: say so, retry next time
+                        _hand_back([(future, False, exc) for future, _, _ in jobs])
+                        continue
+                    if not self._serve(proxied.dbapi_connection, jobs):
+                        proxied.invalidate()  # it may be broken (a restarted server): the next lookup reconnects
+                        proxied = None
+        finally:
+            if proxied is not None:
+                proxied.invalidate()  # its autocommit setting must not go back into the pool
+
+    def _connect(self):
         proxied = self.engine.raw_connection()
         connection = proxied.dbapi_connection
         connection.rollback()
@@ -103,37 +126,36 @@ class LookupThread:
             connection.isolation_level = None
         else:
             connection.autocommit = True
-        try:
-            while not self._closing:
-                self._idle = True
-                if not self._jobs:  # checked after saying so: a job queued meanwhile has set _wake
-                    self._wake.wait()
-                self._idle = False
-                self._wake.clear()
-                while self._jobs:
-                    self._serve(connection, [self._jobs.popleft() for _ in range(len(self._jobs))])
-        finally:
-            proxied.invalidate()  # its autocommit setting must not go back into the pool
+        return proxied
 
-    def _serve(self, connection, jobs: list[_Job]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, bool, Any]]] = defaultdict(list)
+    def _serve(self, connection, jobs: list[_Job]) -> bool:
+        """Run ``jobs`` and hand their outcomes back; False when one of them failed."""
+        outcomes = []
         for future, prepared, params in jobs:
             try:
                 compiled = prepared.compiled(self.engine.dialect)
                 cursor = connection.cursor()
                 try:
                     cursor.execute(compiled.sql, compiled.args(params))
-                    outcome = (True, compiled.row(cursor.fetchone()))
+                    outcomes.append((future, True, compiled.row(cursor.fetchone())))
                 finally:
                     cursor.close()
             except Exception as exc:  # noqa: BLE001 - handed to the awaiting request
-                outcome = (False, exc)
-            by_loop[future.get_loop()].append((future, *outcome))
-        for loop, results in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_deliver, results)
-            except RuntimeError:  # that loop has closed: no one is waiting any more
-                pass
+                outcomes.append((future, False, exc))
+        _hand_back(outcomes)
+        return all(ok for _, ok, _ in outcomes)
+
+
+def _hand_back(outcomes: list[tuple[asyncio.Future, bool, Any]]) -> None:
+    """Deliver each outcome on its future's event loop, one wake-up per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, bool, Any]]] = defaultdict(list)
+    for outcome in outcomes:
+        by_loop[outcome[0].get_loop()].append(outcome)
+    for loop, results in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_deliver, results)
+        except RuntimeError:  # that loop has closed: no one is waiting any more
+            pass
 
 
 def _deliver(results: list[tuple[asyncio.Future, bool, Any]]) -> None:
