@@ -267,7 +267,7 @@ def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
                 continue  # the other param's rows hold such references; this one has none
             term = table.c.target_id == target_id
             conditions.append(and_(term, table.c.target_type == target_type) if target_type else term)
-    condition = or_(*conditions)
+    condition = or_(*conditions) if conditions else false()  # e.g. patient=Group/1: nothing matches
     return and_(table.c.param == (c.param.index_name if c.param else c.name), condition)
 
 

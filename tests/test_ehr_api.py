@@ -126,6 +126,8 @@ async def test_include_post_search_and_type_history(client, login, context):
     params = context.db.call(lambda s: sorted(s.execute(text(
         "SELECT param FROM fhir_reference WHERE res_id = 'obs-1'")).scalars()))
     assert params == ["subject"]
+    status, found, _ = await fhir(client, "GET", "/fhir/Observation?patient=Group/fac-a-p1", doc)
+    assert status == 200 and ids(found) == []  # subject's rows hold it, but patient= names Patients only
     # combo-code searches code's rows: a plain Observation stores code, category and status once
     tokens = context.db.call(lambda s: s.execute(text("SELECT count(*) FROM fhir_token WHERE res_id = 'obs-1'")).scalar())
     assert tokens == 3
