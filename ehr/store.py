@@ -249,11 +249,11 @@ def _insert_versions(session: Session, stored: list[Stored], now: datetime) -> N
     stamp = bound(FhirResource.__table__.c.last_updated, now, connection.dialect)
     connection.exec_driver_sql(
         insert_sql(connection, FhirResource.__tablename__,
-                         ("type", "id", "version", "last_updated", "deleted", "patient_id", "content")),
+                   ("type", "id", "version", "last_updated", "deleted", "patient_id", "content")),
         [(s.type, s.id, 1, stamp, False, s.patient_id, s.content) for s in stored])
     connection.exec_driver_sql(
         insert_sql(connection, FhirHistory.__tablename__,
-                         ("type", "id", "version", "last_updated", "method", "deleted", "content")),
+                   ("type", "id", "version", "last_updated", "method", "deleted", "content")),
         [(s.type, s.id, 1, stamp, "POST", False, SAME_AS_CURRENT) for s in stored])
 
 

@@ -94,8 +94,9 @@ class Validator:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         verdicts = []
         for start in range(0, len(resources), self.CHUNK):
-            chunk = self._pool.submit(_problems, resources[start:start + self.CHUNK])
-            verdicts += [Verdict(chunk, n) for n in range(len(resources[start:start + self.CHUNK]))]
+            chunk = resources[start:start + self.CHUNK]
+            done = self._pool.submit(_problems, chunk)
+            verdicts += [Verdict(done, n) for n in range(len(chunk))]
         return verdicts
 
     def close(self) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from sqlalchemy import Table, insert
 from sqlmodel import Session
 
+from telemed.db import bind_processor, insert_sql
+
 CACHE_KIB = 256 * 1024
 
 
@@ -25,7 +27,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
     # growing index B-trees then stay in memory for the whole import.
     connection.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KIB}")
     names = list(rows[0])
-    processors = [_processor(table.c[name].type, dialect) for name in names]
+    processors = [bind_processor(table.c[name], dialect) for name in names]
     converters = [(i, p) for i, p in enumerate(processors) if p is not None]
     values = []
     for row in rows:
@@ -34,12 +36,4 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
             if record[i] is not None:
                 record[i] = convert(record[i])
         values.append(tuple(record))
-    columns = ", ".join(f'"{name}"' for name in names)
-    marks = ", ".join("?" * len(names))
-    connection.exec_driver_sql(f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})', values)
-
-
-def _processor(column_type, dialect):
-    # dialect_impl: a TypeDecorator's own bind_processor skips the dialect's conversion and left
-    # timestamps to sqlite3's deprecated adapter (ISO text with "+00:00", unlike ORM-written rows).
-    return column_type.dialect_impl(dialect).bind_processor(dialect)
+    connection.exec_driver_sql(insert_sql(connection, table.name, tuple(names)), values)

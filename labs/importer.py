@@ -181,11 +181,7 @@ def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneIn
         if pool is not None:
             _file_in_workers(pool, db.url, items, report, source, facility_id, workers, progress)
         else:
-            for start in range(0, len(items), BATCH):
-                batch = items[start:start + BATCH]
-                db.call(_file_batch, batch, report, source, facility_id)
-                if progress:
-                    progress(batch[-1].row - 1, report.rows)
+            _file_in_batches(db, items, report, source, facility_id, progress)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -230,11 +226,20 @@ def _file_share(url: str, items: list[FileResult], source: str, facility_id: str
     db = Database(url, threads=1)
     part = ImportReport(results=len(items))
     try:
-        for start in range(0, len(items), BATCH):
-            db.call(_file_batch, items[start:start + BATCH], part, source, facility_id)
+        _file_in_batches(db, items, part, source, facility_id)
     finally:
         db.close()
     return part
+
+
+def _file_in_batches(db: Database, items: list[FileResult], report: ImportReport, source: str,
+                     facility_id: str | None, progress: Callable[[int, int], None] | None = None) -> None:
+    """File ``items`` in order, one transaction per ``BATCH`` results."""
+    for start in range(0, len(items), BATCH):
+        batch = items[start:start + BATCH]
+        db.call(_file_batch, batch, report, source, facility_id)
+        if progress:
+            progress(batch[-1].row - 1, report.rows)
 
 
 def _file_batch(session, batch: list[FileResult], report: ImportReport, source: str,

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
-from telemed.db import insert_sql, to_driver
+from telemed.db import bind_processor, insert_sql
 from telemed.models import AuditEntry
 from telemed.timeutil import fhir_instant, utcnow
 
@@ -70,13 +70,14 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent]) -> int:
     connection = conn.connection() if isinstance(conn, Session) else conn
     tip = connection.execute(select(_ENTRY.c.seq, _ENTRY.c.hash).order_by(_ENTRY.c.seq.desc()).limit(1)).first()
     seq, prev = (tip.seq, tip.hash) if tip else (0, GENESIS)
-    stamp = to_driver(_ENTRY.c.ts, connection.dialect)
+    stamp = bind_processor(_ENTRY.c.ts, connection.dialect)
     rows: list[list] = []
     for event in events:
         seq += 1
         values = [getattr(event, name) for name in EVENT_FIELDS]
         digest = entry_hash(seq, prev, dict(zip(EVENT_FIELDS, values)))
-        values[_TS] = stamp(values[_TS])
+        if stamp:
+            values[_TS] = stamp(values[_TS])
         values += (seq, prev, digest)
         rows.append(values)
         prev = digest

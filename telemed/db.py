@@ -84,14 +84,17 @@ def insert_sql(connection: Connection, table: str, columns: tuple[str, ...], *, 
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([group] * rows)}"
 
 
-def to_driver(column: Column, dialect: Dialect) -> Callable[[Any], Any]:
-    """The conversion of a value to what the driver takes for ``column`` (a datetime as
-    SQLite's text, say)."""
-    return column.type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
+def bind_processor(column: Column, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a value goes to the driver for ``column`` (a datetime as SQLite's text, say), or None
+    when it goes as it is. Through ``dialect_impl``: a TypeDecorator's own bind_processor skips
+    the dialect's conversion (and left timestamps to sqlite3's deprecated adapter)."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
 def bound(column: Column, value: Any, dialect: Dialect) -> Any:
-    return to_driver(column, dialect)(value)
+    """``value`` as the driver takes it for ``column``."""
+    convert = bind_processor(column, dialect)
+    return convert(value) if convert else value
 
 
 class Database:
