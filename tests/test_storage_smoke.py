@@ -1,4 +1,7 @@
+import sqlite3
+
 from ehr import store
+from telemed.db import SQLITE_CHECKPOINT_BYTES, SQLITE_PAGE_BYTES, make_engine
 from telemed.models import Detainee
 from tests.conftest import both_databases
 from tests.ehr_support import observation
@@ -35,3 +38,19 @@ def test_every_version_reads_back_after_bulk_create_update_delete_and_recreate(c
         assert {s.patient_id for s in history} == {"fac-a-p1"}
 
     context.db.call(check)
+
+
+def test_new_sqlite_database_takes_large_pages_and_an_old_one_keeps_its_own(tmp_path):
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as raw:  # a database made before the page size was set
+        raw.execute("PRAGMA page_size=4096")
+        raw.execute("CREATE TABLE t (x)")
+        raw.execute("INSERT INTO t VALUES (1)")
+    for path, page_bytes in ((tmp_path / "new.db", SQLITE_PAGE_BYTES), (old, 4096)):
+        with make_engine(f"sqlite:///{path}").connect() as conn:
+            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x)")
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == page_bytes
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == SQLITE_CHECKPOINT_BYTES // page_bytes
+    with sqlite3.connect(old) as raw:
+        assert raw.execute("SELECT x FROM t").fetchall() == [(1,)]
