@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from ehr.access import Gate
 from ehr.errors import FhirError, Issue, forbidden, not_found
 from ehr.search import DEFAULT_COUNT, MAX_COUNT, bad, date_bounds, prefixed, range_condition, to_datetime
-from telemed.audit import AUDIT_ACTIONS, to_fhir
+from telemed.audit import AUDIT_ACTIONS, about_patients, to_fhir
 from telemed.models import AuditEntry, Detainee
 from telemed.policy import Capability, Decision, may
 
@@ -45,7 +45,7 @@ def search(session: Session, gate: Gate, query: list[tuple[str, str]]) -> tuple[
         elif key == "_cursor" and value.isdigit():
             before = int(value)
         elif key in ("patient", "entity"):
-            conditions.append(AuditEntry.patient_id.in_([v.removeprefix("Patient/") for v in value.split(",")]))
+            conditions.append(about_patients(session, [v.removeprefix("Patient/") for v in value.split(",")]))
         elif key == "date":
             prefix, text = prefixed(value)
             low, high = (to_datetime(ms) for ms in date_bounds(text, "date"))

@@ -6,7 +6,7 @@ from aiohttp import web
 from sqlmodel import Session, select
 
 from telemed.accounts import AccountError, add_org, add_user, org_view, user_view
-from telemed.audit import to_fhir
+from telemed.audit import about_patients, to_fhir
 from telemed.context import context_of
 from telemed.http import api_error, audit, json_response, principal, read_json, require
 from telemed.models import AuditEntry, BreakGlass, Detainee, Organization, User
@@ -149,7 +149,7 @@ def _audit_entries(session: Session, who: Principal, patient_id: str | None, lim
     query = (select(AuditEntry).join(Detainee, AuditEntry.patient_id == Detainee.patient_id)
              .where(scope.where(Detainee.patient_id, Detainee.facility_id)))
     if patient_id:
-        query = query.where(AuditEntry.patient_id == patient_id)
+        query = query.where(about_patients(session, [patient_id]))
     return list(session.exec(query.order_by(AuditEntry.seq.desc()).limit(limit)).all())
 
 

@@ -17,17 +17,21 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Connection, Engine
+from sqlalchemy import ColumnElement, Connection, Engine, Select, func, insert, union_all
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
 from telemed.db import bind_processor, insert_sql
-from telemed.models import AuditEntry
+from telemed.models import AuditEntry, AuditPatient
 from telemed.timeutil import fhir_instant, utcnow
 
 log = logging.getLogger(__name__)
 GENESIS = "0" * 64
 _ENTRY = AuditEntry.__table__
+_PATIENT = AuditPatient.__table__
+# Entries reach ``audit_patient`` in blocks of this many: a query by detainee scans at most this
+# many recent entries by their own patient_id.
+PATIENT_INDEX_EVERY = 10_000
 
 
 @dataclass(slots=True)  # not frozen: every request builds one, and a frozen init is slow
@@ -70,6 +74,7 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent]) -> int:
     connection = conn.connection() if isinstance(conn, Session) else conn
     tip = connection.execute(select(_ENTRY.c.seq, _ENTRY.c.hash).order_by(_ENTRY.c.seq.desc()).limit(1)).first()
     seq, prev = (tip.seq, tip.hash) if tip else (0, GENESIS)
+    before = seq
     stamp = bind_processor(_ENTRY.c.ts, connection.dialect)
     rows: list[list] = []
     for event in events:
@@ -85,7 +90,33 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent]) -> int:
         chunk = rows[start:start + INSERT_ROWS]
         connection.exec_driver_sql(insert_sql(connection, _ENTRY.name, ROW_COLUMNS, rows=len(chunk)),
                                    tuple(value for row in chunk for value in row))
+    _index_patients(connection, indexed_through(before), indexed_through(seq))
     return seq
+
+
+def indexed_through(last_seq: int) -> int:
+    """With the chain at ``last_seq``, the entries up to this one are in ``audit_patient``."""
+    return last_seq - last_seq % PATIENT_INDEX_EVERY
+
+
+def _index_patients(connection: Connection, low: int, high: int) -> None:
+    """File the entries ``low < seq <= high`` that name a detainee in ``audit_patient``, in the
+    transaction that took the chain past ``high``: so the rule above holds for every reader."""
+    if high > low:
+        entries = (select(_ENTRY.c.patient_id, _ENTRY.c.seq)
+                   .where(_ENTRY.c.seq > low, _ENTRY.c.seq <= high, _ENTRY.c.patient_id.is_not(None)))
+        connection.execute(insert(_PATIENT).from_select(["patient_id", "seq"], entries))
+
+
+def about_patients(session: Session, patients: list[str] | Select) -> ColumnElement[bool]:
+    """The condition "the entry names one of ``patients``" (ids, or a query of them)."""
+    last = session.execute(select(func.max(_ENTRY.c.seq))).scalar() or 0
+    recent = _ENTRY.alias("recent")  # not the outer query's audit_entry: that would correlate
+    seqs = union_all(
+        select(_PATIENT.c.seq).where(_PATIENT.c.patient_id.in_(patients)),
+        select(recent.c.seq).where(recent.c.seq > indexed_through(last), recent.c.patient_id.in_(patients)))
+    # One IN over a union, not an OR of two conditions: SQLite scanned the whole trail for the OR.
+    return AuditEntry.seq.in_(seqs)
 
 
 class AuditLog:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from telemed.timeutil import UTCDateTime, utcnow
@@ -134,7 +134,6 @@ class AuditEntry(SQLModel, table=True):
     """Append-only; each row's hash covers its content and the previous row's hash."""
 
     __tablename__ = "audit_entry"
-    __table_args__ = (Index("ix_audit_entry_patient_ts", "patient_id", "ts"),)
     seq: int = Field(primary_key=True)
     ts: datetime = Field(sa_column=ts_column())
     user_id: int | None = None
@@ -150,3 +149,15 @@ class AuditEntry(SQLModel, table=True):
     break_glass: bool = False
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class AuditPatient(SQLModel, table=True):
+    """Which entries name which detainee, for the entries up to the last multiple of
+    ``telemed.audit.PATIENT_INDEX_EVERY``; later ones are found by their own ``patient_id``.
+    A per-entry index put a random B-tree insert, most of an entry's cost, on every audited
+    read; written in bulk, each page takes many rows at once."""
+
+    __tablename__ = "audit_patient"
+    __table_args__ = {"sqlite_with_rowid": False}
+    patient_id: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(primary_key=True)

@@ -6,9 +6,10 @@ from fhir.resources.R4B.auditevent import AuditEvent as FhirAuditEvent
 from sqlalchemy import text
 from sqlmodel import select
 
-from telemed.audit import AuditEvent, AuditLog, to_fhir, verify
-from telemed.models import AuditEntry
+from telemed.audit import PATIENT_INDEX_EVERY, AuditEvent, AuditLog, append, to_fhir, verify
+from telemed.models import AuditEntry, AuditPatient
 from tests.conftest import both_databases
+from tests.ehr_support import fhir
 
 
 def record_some(log: AuditLog, n: int, **fields) -> None:
@@ -69,3 +70,31 @@ def test_cli_verify_exit_codes(context, settings):
         conn.execute(text("UPDATE audit_entry SET username = 'someone-else' WHERE seq = 3"))
     bad = run()
     assert bad.returncode == 1 and "entry 3: content changed" in bad.stdout
+
+
+@both_databases
+async def test_queries_by_detainee_find_entries_on_both_sides_of_the_index_block(client, context, world, login):
+    """Entries up to each multiple of PATIENT_INDEX_EVERY are found through audit_patient, later
+    ones by their own patient_id: a query by detainee finds both, and nobody else's."""
+    named = {3: "fac-a-p1", 5: "fac-a-p2", PATIENT_INDEX_EVERY - 1: "fac-a-p1", PATIENT_INDEX_EVERY: "fac-b-p1",
+             PATIENT_INDEX_EVERY + 1: "fac-a-p1", PATIENT_INDEX_EVERY + 40: "fac-a-p1"}
+    events = [AuditEvent(action="fhir.read", outcome="allowed", username="doc-a", patient_id=named.get(seq),
+                         resource=f"Observation/o{seq}") for seq in range(1, PATIENT_INDEX_EVERY + 51)]
+    for start in range(0, len(events), 3000):  # the last write crosses the block's end midway
+        with context.db.engine.begin() as conn:
+            append(conn, events[start:start + 3000])
+
+    indexed = context.db.call(lambda s: {(r.patient_id, r.seq) for r in s.exec(select(AuditPatient))})
+    assert indexed == {(p, seq) for seq, p in named.items() if seq <= PATIENT_INDEX_EVERY}
+
+    officer = await login("officer-a")
+    status, bundle, _ = await fhir(client, "GET", "/fhir/AuditEvent?patient=fac-a-p1&_count=100", officer)
+    assert status == 200
+    assert [e["resource"]["id"] for e in bundle["entry"]] == [
+        f"audit-{seq}" for seq in sorted((s for s, p in named.items() if p == "fac-a-p1"), reverse=True)]
+    status, bundle, _ = await fhir(client, "GET", "/fhir/AuditEvent?patient=fac-a-p2,fac-b-p1", officer)
+    assert [e["resource"]["id"] for e in bundle["entry"]] == ["audit-5"]  # fac-b-p1 is another facility's
+    response = await client.get("/api/audit?patient=fac-a-p1", headers=officer)
+    seqs = [int(e["resource"]["id"].removeprefix("audit-")) for e in (await response.json())["entry"]]
+    assert seqs == sorted((s for s, p in named.items() if p == "fac-a-p1"), reverse=True)
+    assert context.db.call(verify)[1] == []
