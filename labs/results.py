@@ -153,6 +153,7 @@ def file(session: Session, checked: list[Checked], source: str) -> Filed:
         groups[(item.subject.patient_id, item.test.panel, as_utc(item.submission.effective_at),
                 item.submission.order_id)].append(item)
     resources, ids, rows = [], [], []
+    recorded_at = utcnow()  # the batch's transaction: one moment for all of its results
     # Time-ordered ids: bulk inserts append to the B-trees instead of landing at random pages.
     fresh_ids = iter(store.new_ids(len(fresh) + len(groups)))
     for (patient_id, panel, at, order_id), items in groups.items():
@@ -168,7 +169,7 @@ def file(session: Session, checked: list[Checked], source: str) -> Filed:
             ids.append(obs_id)
             rows.append({"patient_id": patient_id, "facility_id": item.subject.facility_id, "loinc": item.test.loinc,
                          "value_num": item.value_num, "value_code": item.value_code, "unit": item.test.unit,
-                         "flag": item.flag, "delta_flag": delta, "effective_at": at, "recorded_at": utcnow(),
+                         "flag": item.flag, "delta_flag": delta, "effective_at": at, "recorded_at": recorded_at,
                          "source": source, "import_key": item.key, "observation_id": obs_id, "report_id": report_id,
                          "order_id": order_id})
         report = fhir.diagnostic_report(catalogue().panels[panel], patient_id=patient_id, effective_at=at,
