@@ -7,6 +7,8 @@ executemany; other databases take the ordinary Core path.
 
 from __future__ import annotations
 
+from functools import cache
+
 from sqlalchemy import Table, insert
 from sqlmodel import Session
 
@@ -28,7 +30,8 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
     connection.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KIB}")
     names = list(rows[0])
     processors = [bind_processor(table.c[name], dialect) for name in names]
-    converters = [(i, p) for i, p in enumerate(processors) if p is not None]
+    # Once per distinct value: a batch's timestamps repeat (a sample's results share one).
+    converters = [(i, cache(p)) for i, p in enumerate(processors) if p is not None]
     values = []
     for row in rows:
         record = [row[name] for name in names]
