@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Engine, Select, func, insert, union_all
+from sqlalchemy import ColumnElement, Connection, Engine, func, insert, union_all
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
@@ -108,8 +108,8 @@ def _index_patients(connection: Connection, low: int, high: int) -> None:
         connection.execute(insert(_PATIENT).from_select(["patient_id", "seq"], entries))
 
 
-def about_patients(session: Session, patients: list[str] | Select) -> ColumnElement[bool]:
-    """The condition "the entry names one of ``patients``" (ids, or a query of them)."""
+def about_patients(session: Session, patients: list[str]) -> ColumnElement[bool]:
+    """The condition "the entry names one of ``patients``"."""
     last = session.execute(select(func.max(_ENTRY.c.seq))).scalar() or 0
     recent = _ENTRY.alias("recent")  # not the outer query's audit_entry: that would correlate
     seqs = union_all(
