@@ -3,10 +3,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from fhir.resources.R4B.auditevent import AuditEvent as FhirAuditEvent
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlmodel import select
 
 from telemed.audit import PATIENT_INDEX_EVERY, AuditEvent, AuditLog, append, to_fhir, verify
+from telemed.db import make_engine
+from telemed.schema import upgrade
 from telemed.models import AuditEntry, AuditPatient
 from tests.conftest import both_databases
 from tests.ehr_support import fhir
@@ -98,3 +100,23 @@ async def test_queries_by_detainee_find_entries_on_both_sides_of_the_index_block
     seqs = [int(e["resource"]["id"].removeprefix("audit-")) for e in (await response.json())["entry"]]
     assert seqs == sorted((s for s, p in named.items() if p == "fac-a-p1"), reverse=True)
     assert context.db.call(verify)[1] == []
+
+
+@both_databases
+def test_the_upgrade_files_the_existing_trail_up_to_its_last_full_block(db_url):
+    upgrade(db_url, "0006")
+    engine = make_engine(db_url)
+    last = PATIENT_INDEX_EVERY + 7
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_entry (seq, ts, username, role, action, patient_id, resource, outcome, "
+                          "reason, ip, request_id, break_glass, prev_hash, hash) VALUES (:seq, :ts, '', '', "
+                          "'fhir.read', :patient, '', 'allowed', '', '', '', false, '', '')"),
+                     [{"seq": seq, "ts": "2026-11-24 00:00:00", "patient": f"p{seq % 3}" if seq % 5 else None}
+                      for seq in range(1, last + 1)])
+    upgrade(db_url)
+    with engine.connect() as conn:
+        filed = set(conn.execute(text("SELECT patient_id, seq FROM audit_patient")).all())
+        indexes = {ix["name"] for ix in inspect(conn).get_indexes("audit_entry")}
+    engine.dispose()
+    assert filed == {(f"p{seq % 3}", seq) for seq in range(1, PATIENT_INDEX_EVERY + 1) if seq % 5}
+    assert "ix_audit_entry_patient_ts" not in indexes
