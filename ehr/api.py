@@ -274,7 +274,7 @@ async def transaction(request: web.Request) -> web.Response:
     kind, entries = bundle.entries_of(await body_json(request))
     bundle.validate_entries(request.app[VALIDATOR], entries)
     try:
-        return fhir_response(await run(request, bundle.process_entries, kind, entries))
+        return fhir_response(await run(request, bundle.process, kind, entries))
     finally:
         bundle.cancel_validation(entries)
 

@@ -176,11 +176,7 @@ def cancel_validation(entries: list[Entry]) -> None:
             e.verdict.cancel()
 
 
-def process(session: Session, gate: Gate, bundle: dict) -> dict:
-    return process_entries(session, gate, *entries_of(bundle))
-
-
-def process_entries(session: Session, gate: Gate, kind: str, entries: list[Entry]) -> dict:
+def process(session: Session, gate: Gate, kind: str, entries: list[Entry]) -> dict:
     if kind == "transaction":
         return _transaction(session, gate, entries)
     responses = []
