@@ -55,7 +55,7 @@ def cmd_import(args: argparse.Namespace, settings) -> int:
                 bar.update(done - bar.n)
 
             report = importer.import_frame(open_database(settings), frame, profile, settings.tz,
-                                           facility_id=args.facility, progress=progress)
+                                           facility_id=args.facility, progress=progress, alongside=True)
     except importer.ImportFailed as exc:
         print(f"telemed: {exc}", file=sys.stderr)
         return 1

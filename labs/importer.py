@@ -6,6 +6,7 @@ spreadsheet row number (the header is row 1) and the good rows are kept.
 
 from __future__ import annotations
 
+import atexit
 import io
 import multiprocessing
 import os
@@ -163,13 +164,15 @@ def file_results(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterato
 
 def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneInfo, *, source: str = "import",
                  facility_id: str | None = None, progress: Callable[[int, int], None] | None = None,
-                 workers: int | None = None) -> ImportReport:
+                 workers: int | None = None, alongside: bool = False) -> ImportReport:
     """Check and file every result in ``frame``; ``facility_id`` limits it to that facility's
-    detainees. A large file is filed by ``workers`` processes (default: one per core)."""
+    detainees. A large file is filed by ``workers`` processes (default: one per core).
+    ``alongside``: this process is one of them (a command-line import; not the server, whose
+    event loop carries live video)."""
     report = ImportReport(rows=len(frame))
     workers = workers or os.cpu_count() or 1
     # Workers start (~1 s of imports) while this process reads the rows.
-    pool = _worker_pool(workers) if workers > 1 and len(frame) >= PARALLEL_MIN else None
+    pool = _worker_pool(workers - alongside) if workers > 1 and len(frame) >= PARALLEL_MIN else None
     try:
         items: list[FileResult] = []
         for item in file_results(frame, profile, tz):
@@ -179,7 +182,7 @@ def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneIn
                 items.append(item)
         report.results = len(items)
         if pool is not None:
-            _file_in_workers(pool, db.url, items, report, source, facility_id, workers, progress)
+            _file_in_workers(pool, db, items, report, source, facility_id, workers, progress, alongside)
         else:
             _file_in_batches(db, items, report, source, facility_id, progress)
     finally:
@@ -192,43 +195,67 @@ def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneIn
 
 
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_skip_teardown)
     for _ in range(workers):
         pool.submit(_ready)
     return pool
+
+
+def _skip_teardown() -> None:
+    """A worker's interpreter teardown frees every module and cache one object at a time
+    (0.3-0.5 s of nothing useful): it ends as a forked worker would, once multiprocessing has
+    cleaned up after it."""
+    atexit.register(os._exit, 0)
 
 
 def _ready() -> None:
     """Nothing: submitted to start a worker, which imports this module on the way."""
 
 
-def _file_in_workers(pool: ProcessPoolExecutor, url: str, items: list[FileResult], report: ImportReport, source: str,
-                     facility_id: str | None, workers: int, progress: Callable[[int, int], None] | None) -> None:
+def _file_in_workers(pool: ProcessPoolExecutor, db: Database, items: list[FileResult], report: ImportReport,
+                     source: str, facility_id: str | None, workers: int,
+                     progress: Callable[[int, int], None] | None, alongside: bool) -> None:
     """Half of filing a result is Python (checks, flags, FHIR JSON, index rows) and half is the
     database's: processes that each file a share of the detainees keep both cores busy, one
     checking while the other writes. A detainee's results all go to one share, in file order,
-    so that delta checks and duplicate detection see them as one process would."""
+    so that delta checks and duplicate detection see them as one process would.
+
+    ``alongside``, this process files shares from the back of the queue while the workers take
+    them from the front: it starts at once, where a worker first spends a second importing."""
     shares: list[list[FileResult]] = [[] for _ in range(workers * SHARES_PER_WORKER)]
     for item in items:
         shares[zlib.crc32(item.booking.encode()) % len(shares)].append(item)
+    shares = [share for share in shares if share]
+    futures = [pool.submit(_file_share, db.url, share, source, facility_id) for share in shares]
     done = 0
-    futures = [pool.submit(_file_share, url, share, source, facility_id) for share in shares if share]
-    for future in as_completed(futures):
-        part = future.result()
+
+    def merge(part: ImportReport) -> None:
+        nonlocal done
         report.merge(part)
         done += part.results
         if progress:
             progress(report.rows * done // len(items), report.rows)
 
+    for future, share in reversed(list(zip(futures, shares)) if alongside else []):
+        if not future.cancel():  # a worker has it, and all those before it
+            break
+        merge(_filed_share(db, share, source, facility_id))
+    for future in as_completed([f for f in futures if not f.cancelled()]):
+        merge(future.result())
+
 
 def _file_share(url: str, items: list[FileResult], source: str, facility_id: str | None) -> ImportReport:
     """In a worker process: file one share of the results, in batches, on its own connection."""
     db = Database(url, threads=1)
-    part = ImportReport(results=len(items))
     try:
-        _file_in_batches(db, items, part, source, facility_id)
+        return _filed_share(db, items, source, facility_id)
     finally:
         db.close()
+
+
+def _filed_share(db: Database, items: list[FileResult], source: str, facility_id: str | None) -> ImportReport:
+    part = ImportReport(results=len(items))
+    _file_in_batches(db, items, part, source, facility_id)
     return part
 
 

@@ -123,16 +123,18 @@ fac-a-1,2823-3,6.4,mmol/L,2026-03-02 08:00
 
 
 @both_databases
-def test_worker_processes_file_as_one_process_would(context, world, monkeypatch):
+@pytest.mark.parametrize("alongside", [False, True], ids=["workers", "workers-and-caller"])
+def test_worker_processes_file_as_one_process_would(context, world, monkeypatch, alongside):
     """Each detainee's results go to one worker, in file order, one per batch here: the delta
-    check and duplicate detection must still see the earlier ones."""
+    check and duplicate detection must still see the earlier ones. Alongside, the calling
+    process files shares from the back of the queue while a worker starts."""
     monkeypatch.setattr(importer, "PARALLEL_MIN", 1)
     monkeypatch.setattr(importer, "BATCH", 1)
 
     def in_workers(text: str) -> importer.ImportReport:
         frame = importer.read_frame(text.encode(), "upload.csv")
         return importer.import_frame(context.db, frame, importer.profiles()["generic"], context.settings.tz,
-                                     facility_id="fac-a", workers=2)
+                                     facility_id="fac-a", workers=2, alongside=alongside)
 
     report = in_workers(GENERIC)
     assert report.added == 4 and report.error_count == 6 and report.patients == {"fac-a-p1", "fac-a-p2"}
