@@ -33,7 +33,7 @@ class LabResult(SQLModel, table=True):
     __table_args__ = (Index("ix_lab_result_patient_loinc_at", "patient_id", "loinc", "effective_at"),)
     id: int | None = Field(default=None, primary_key=True)
     patient_id: str = Field(max_length=64)
-    facility_id: str = Field(max_length=64, index=True)
+    facility_id: str = Field(max_length=64)
     loinc: str = Field(max_length=16)
     value_num: float | None = None
     value_code: str = Field(default="", max_length=32)  # qualitative value, e.g. "neg", "2+"
