@@ -247,14 +247,15 @@ def _insert_versions(session: Session, stored: list[Stored], now: datetime) -> N
     so its column type's conversion runs once."""
     connection = session.connection()
     stamp = bound(FhirResource.__table__.c.last_updated, now, connection.dialect)
+    # Both row lists before the first INSERT, which takes SQLite's write lock.
+    current = [(s.type, s.id, 1, stamp, False, s.patient_id, s.content) for s in stored]
+    history = [(s.type, s.id, 1, stamp, "POST", False, SAME_AS_CURRENT) for s in stored]
     connection.exec_driver_sql(
         insert_sql(connection, FhirResource.__tablename__,
-                   ("type", "id", "version", "last_updated", "deleted", "patient_id", "content")),
-        [(s.type, s.id, 1, stamp, False, s.patient_id, s.content) for s in stored])
+                   ("type", "id", "version", "last_updated", "deleted", "patient_id", "content")), current)
     connection.exec_driver_sql(
         insert_sql(connection, FhirHistory.__tablename__,
-                   ("type", "id", "version", "last_updated", "method", "deleted", "content")),
-        [(s.type, s.id, 1, stamp, "POST", False, SAME_AS_CURRENT) for s in stored])
+                   ("type", "id", "version", "last_updated", "method", "deleted", "content")), history)
 
 
 def _stamped(resource: dict, rid: str, version: int, now: datetime) -> dict:

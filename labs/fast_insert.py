@@ -7,6 +7,7 @@ executemany; other databases take the ordinary Core path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 from sqlalchemy import Table, insert
@@ -17,14 +18,16 @@ from telemed.db import bind_processor, insert_sql
 CACHE_KIB = 256 * 1024
 
 
-def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
+def prepared_insert(session: Session, table: Table, rows: list[dict]) -> Callable[[], None]:
+    """The INSERT of ``rows`` with their values converted now, to run when called: a bulk write
+    converts its rows before its first INSERT takes SQLite's write lock, which another importing
+    process may be waiting for."""
     if not rows:
-        return
+        return lambda: None
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "sqlite":
-        session.execute(insert(table), rows)
-        return
+        return lambda: session.execute(insert(table), rows)
     # Bulk imports want more page cache than the 64 MB every connection gets (telemed.db): the
     # growing index B-trees then stay in memory for the whole import.
     connection.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KIB}")
@@ -39,4 +42,5 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
             if record[i] is not None:
                 record[i] = convert(record[i])
         values.append(tuple(record))
-    connection.exec_driver_sql(insert_sql(connection, table.name, tuple(names)), values)
+    sql = insert_sql(connection, table.name, tuple(names))
+    return lambda: connection.exec_driver_sql(sql, values)

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from ehr import store
 from labs import fhir, qualitative
 from labs.catalog import Band, Test, catalogue
-from labs.fast_insert import insert_rows
+from labs.fast_insert import prepared_insert
 from labs.flags import CRITICAL, DELTA_WINDOW, Previous, delta_exceeded, flag_quality, flag_quantity
 from labs.models import LabAlert, LabOrder, LabResult
 from labs.units import UnitError, to_catalogue_unit
@@ -177,8 +177,9 @@ def file(session: Session, checked: list[Checked], source: str) -> Filed:
         resources.append(report)
         ids.append(report_id)
         filed.report_ids.append(report_id)
+    write_lab_rows = prepared_insert(session, LabResult.__table__, rows)
     store.create_many(session, resources, ids=ids, validated=True)  # built from templates: no validation
-    insert_rows(session, LabResult.__table__, rows)
+    write_lab_rows()
     filed.alert_ids = _raise_alerts(session, [r for r in rows if r["flag"] in CRITICAL])
     _complete_orders(session, {r["order_id"] for r in rows if r["order_id"]})
     filed.results = rows
