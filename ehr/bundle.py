@@ -9,6 +9,7 @@ A batch runs each entry in a savepoint and reports each outcome in its own respo
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
@@ -75,12 +76,12 @@ def _version(etag: str | None, index: int) -> int | None:
     return int(text)
 
 
-def _assign_ids(entries: list[Entry]) -> dict[str, str]:
+def _assign_ids(entries: list[Entry], fresh_ids: Iterator[str]) -> dict[str, str]:
     """urn:uuid fullUrl -> "Type/id" for every created entry."""
     mapping = {}
     for e in entries:
         if e.method == "POST" and e.full_url.startswith("urn:uuid:"):
-            mapping[e.full_url] = f"{e.resource.get('resourceType')}/{store.new_id()}"
+            mapping[e.full_url] = f"{e.resource.get('resourceType')}/{next(fresh_ids)}"
         elif e.method == "PUT" and e.full_url.startswith("urn:uuid:"):
             mapping[e.full_url] = e.url.split("?")[0]
     return mapping
@@ -190,7 +191,9 @@ def process(session: Session, gate: Gate, kind: str, entries: list[Entry]) -> di
 
 
 def _transaction(session: Session, gate: Gate, entries: list[Entry]) -> dict:
-    mapping = _assign_ids(entries)
+    # One clock reading and one random draw for the whole Bundle (new_id draws twice per id).
+    fresh_ids = iter(store.new_ids(sum(e.method == "POST" for e in entries)))
+    mapping = _assign_ids(entries, fresh_ids)
     for e in entries:  # a conditional create that matches points its references at the match
         if e.method == "POST" and e.if_none_exist and e.full_url in mapping:
             rtype = mapping[e.full_url].split("/")[0]
@@ -205,7 +208,7 @@ def _transaction(session: Session, gate: Gate, entries: list[Entry]) -> dict:
     for e in sorted(entries, key=_order):
         try:
             if _batchable(e):
-                rid = mapping.get(e.full_url, "/").split("/")[1] or store.new_id()
+                rid = mapping.get(e.full_url, "/").split("/")[1] or next(fresh_ids)
                 interactions.prepare_create(session, gate, e.resource, rid, _url_type(e), validated=e.checked())
                 batched.append((e, rid))
                 if len(batched) >= WRITE_CHUNK:  # written while the workers validate the next ones
