@@ -45,13 +45,12 @@ class FhirHistory(SQLModel, table=True):
 
 class FhirToken(SQLModel, table=True):
     """Token values, as two 64-bit hashes: of (type, param, system, code) and of (type, param, code),
-    with the resource's patient, so that "this patient's results for this code" is one index range."""
+    with the resource's patient, so that "this patient's results for this code" is one index range.
+    One index serves both forms: a ``system|code`` search knows its code's hash too, and finds
+    the system's hash inside the code's range."""
 
     __tablename__ = "fhir_token"
-    __table_args__ = (
-        Index("ix_fhir_token_full", "h_full", "patient_id", "res_id"),
-        Index("ix_fhir_token_code", "h_code", "patient_id", "res_id"),
-    )
+    __table_args__ = (Index("ix_fhir_token_hash", "h_code", "patient_id", "h_full", "res_id"),)
     res_type: str = Field(primary_key=True, max_length=64)
     res_id: str = Field(primary_key=True, max_length=64)
     h_full: int = Field(primary_key=True, sa_type=BigInteger)

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlmodel import Session
 
 from ehr.errors import FhirError, Issue
-from ehr.index import DATE_MAX, DATE_MIN, TABLES, date_range, normalise, token_hash
+from ehr.index import DATE_MAX, DATE_MIN, TABLES, date_range, normalise, token_hash, token_keys
 from ehr.models import FhirResource
 from ehr.params import COMMON, RESULT_PARAMS, Kind, Param, param
 from ehr.store import PATIENT_PATHS, Stored
@@ -240,11 +240,13 @@ def to_datetime(ms: int) -> datetime:
 def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
     if c.kind is Kind.TOKEN:
         names = (c.name, *c.param.also_searches) if c.param else (c.name,)
-        hashes = [_token_key(rtype, name, v) for v in c.values for name in names]
-        full = [h for kind, h in hashes if kind == "full"]
-        code = [h for kind, h in hashes if kind == "code"]
-        terms = ([table.c.h_full.in_(full)] if full else []) + ([table.c.h_code.in_(code)] if code else [])
-        return or_(*terms)
+        keys = [_token_key(rtype, name, v) for v in c.values for name in names]
+        full = [(code, system_code) for code, system_code in keys if system_code is not None]
+        code_only = [code for code, system_code in keys if system_code is None]
+        # Both forms lead with the code's hash, the first column of the one token index.
+        terms = [and_(table.c.h_code.in_(sorted({code for code, _ in full})),
+                      table.c.h_full.in_([system_code for _, system_code in full]))] if full else []
+        return or_(*terms, *([table.c.h_code.in_(code_only)] if code_only else []))
     conditions = []
     for value in c.values:
         if c.kind is Kind.STRING:
@@ -275,13 +277,14 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _token_key(rtype: str, name: str, value: str) -> tuple[str, int]:
+def _token_key(rtype: str, name: str, value: str) -> tuple[int, int | None]:
+    """The hash of the code, and of the system with it when the value names one."""
     if "|" in value:
         system, code = value.split("|", 1)
         if not code:
             raise bad(f"{name}={value}: a code is required after the system", name)
-        return "full", token_hash(rtype, name, system, code)
-    return "code", token_hash(rtype, name, value)
+        return token_keys(rtype, name, system, code)[::-1]
+    return token_hash(rtype, name, value), None
 
 
 def _quantity_condition(table, name: str, value: str) -> ColumnElement:

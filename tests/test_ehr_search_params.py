@@ -161,6 +161,29 @@ def test_common_parameters_modifiers_and_sort(context, world):
     context.db.call(check)
 
 
+@both_databases
+def test_token_forms_share_one_index(context, world):
+    """``code`` and ``system|code`` search through one index led by the code's hash: a system
+    must still tell apart the same code in two code systems, alone or in a list of values."""
+    def check(session):
+        for rid, system, code in (("loinc-x", "http://loinc.org", "X-1"), ("local-x", "urn:local", "X-1"),
+                                  ("loinc-y", "http://loinc.org", "Y-2")):
+            coded = dict(RESOURCES["Observation"], code={"coding": [{"system": system, "code": code}]})
+            store.create(session, coded, resource_id=rid)
+
+        def matching(*query: tuple[str, str]) -> list[str]:
+            return sorted(found(session, "Observation", list(query)))
+        assert matching(("code", "X-1")) == ["local-x", "loinc-x"]
+        assert matching(("code", "http://loinc.org|X-1")) == ["loinc-x"]
+        assert matching(("code", "urn:local|X-1")) == ["local-x"]
+        assert matching(("code", "urn:other|X-1")) == []
+        assert matching(("code", "urn:local|X-1,Y-2")) == ["local-x", "loinc-y"]
+        assert matching(("code", "http://loinc.org|X-1,http://loinc.org|Y-2")) == ["loinc-x", "loinc-y"]
+        assert matching(("code", "urn:local|X-1"), ("patient", "fac-a-p1")) == ["local-x"]
+        assert matching(("code:not", "http://loinc.org|X-1")) == ["local-x", "loinc-y"]
+    context.db.call(check)
+
+
 @pytest.mark.parametrize("query", [[("date", "2026-13-45")], [("value-quantity", "abc")], [("code", "urn:t|")],
                                    [("_sort", "value-quantity")], [("_count", "ten")], [("code:below", "x")],
                                    [("_include", "Patient:organization")], [("_cursor", "!!")]])
