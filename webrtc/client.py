@@ -90,7 +90,11 @@ class Participant:
 
     async def connect(self) -> None:
         self._session = aiohttp.ClientSession()
-        self._ws = await self._session.ws_connect(self.url, headers=self.headers)
+        try:
+            self._ws = await self._session.ws_connect(self.url, headers=self.headers)
+        except BaseException:  # refused (403, 409) or unreachable: the session must not leak
+            await self._session.close()
+            raise
         self._tasks = [asyncio.ensure_future(self._read()), asyncio.ensure_future(self._heartbeat())]
 
     async def _read(self) -> None:
