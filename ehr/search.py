@@ -283,7 +283,8 @@ def _token_key(rtype: str, name: str, value: str) -> tuple[int, int | None]:
         system, code = value.split("|", 1)
         if not code:
             raise bad(f"{name}={value}: a code is required after the system", name)
-        return token_keys(rtype, name, system, code)[::-1]
+        full, code_only = token_keys(rtype, name, system, code)
+        return code_only, full
     return token_hash(rtype, name, value), None
 
 

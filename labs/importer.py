@@ -226,7 +226,7 @@ def _file_in_workers(pool: ProcessPoolExecutor, db: Database, items: list[FileRe
     for item in items:
         shares[zlib.crc32(item.booking.encode()) % len(shares)].append(item)
     shares = [share for share in shares if share]
-    futures = [pool.submit(_file_share, db.url, share, source, facility_id) for share in shares]
+    futures = [pool.submit(_file_share_in_worker, db.url, share, source, facility_id) for share in shares]
     done = 0
 
     def merge(part: ImportReport) -> None:
@@ -239,21 +239,21 @@ def _file_in_workers(pool: ProcessPoolExecutor, db: Database, items: list[FileRe
     for future, share in reversed(list(zip(futures, shares)) if alongside else []):
         if not future.cancel():  # a worker has it, and all those before it
             break
-        merge(_filed_share(db, share, source, facility_id))
+        merge(_file_share(db, share, source, facility_id))
     for future in as_completed([f for f in futures if not f.cancelled()]):
         merge(future.result())
 
 
-def _file_share(url: str, items: list[FileResult], source: str, facility_id: str | None) -> ImportReport:
+def _file_share_in_worker(url: str, items: list[FileResult], source: str, facility_id: str | None) -> ImportReport:
     """In a worker process: file one share of the results, in batches, on its own connection."""
     db = Database(url, threads=1)
     try:
-        return _filed_share(db, items, source, facility_id)
+        return _file_share(db, items, source, facility_id)
     finally:
         db.close()
 
 
-def _filed_share(db: Database, items: list[FileResult], source: str, facility_id: str | None) -> ImportReport:
+def _file_share(db: Database, items: list[FileResult], source: str, facility_id: str | None) -> ImportReport:
     part = ImportReport(results=len(items))
     _file_in_batches(db, items, part, source, facility_id)
     return part
