@@ -42,6 +42,8 @@ class Settings:
     report_nice: int = 15
     # Relay VP8 video without re-encoding; off re-encodes everything (codec trouble, comparisons).
     webrtc_passthrough: bool = True
+    # Write the audit trail from a child process (telemed.audit_process), off the event loop's GIL.
+    audit_process: bool = True
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -70,6 +72,7 @@ _ENV = {
     "report_workers": "TELEMED_REPORT_WORKERS",
     "report_nice": "TELEMED_REPORT_NICE",
     "webrtc_passthrough": "TELEMED_WEBRTC_PASSTHROUGH",
+    "audit_process": "TELEMED_AUDIT_PROCESS",
 }
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from telemed.audit import AuditLog
+from telemed.audit_process import AuditProcess
 from telemed.config import Settings
 from telemed.db import Database
 from telemed.events import Hub
@@ -17,7 +18,7 @@ from telemed.security import TokenCache
 class Context:
     settings: Settings
     db: Database
-    audit: AuditLog
+    audit: AuditLog | AuditProcess
     hub: Hub = field(default_factory=Hub)
     tokens: TokenCache = field(default_factory=TokenCache)
 
@@ -25,7 +26,8 @@ class Context:
     def open(cls, settings: Settings) -> "Context":
         db = Database(settings.database_url, threads=settings.db_threads)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(settings=settings, db=db, audit=AuditLog(db.engine))
+        audit = AuditProcess(db.url) if settings.audit_process else AuditLog(db.engine)
+        return cls(settings=settings, db=db, audit=audit)
 
     def close(self) -> None:
         self.audit.close()

@@ -50,8 +50,10 @@ def db_url(request, db_kind: str, tmp_path: Path):
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     upgrade(db_url)
+    # The audit trail from a thread, not a child process, so that each test's context opens at
+    # once; tests/test_audit_process.py runs the server's child.
     return Settings(database_url=db_url, data_dir=tmp_path / "data", secret_key="test-secret-key-0123456789",
-                    db_threads=4)
+                    db_threads=4, audit_process=False)
 
 
 @pytest.fixture
