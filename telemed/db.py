@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Column, Connection, Dialect, Engine, create_engine, event, text
 from sqlmodel import Session
 
-from telemed.lookups import LookupThread, Prepared
+from telemed.lookups import LookupProcess, Prepared
 
 T = TypeVar("T")
 
@@ -30,10 +30,10 @@ def normalise_url(url: str) -> str:
 # Short read-only lookups are bound by the GIL, not by SQLite: more threads only queue on it (at
 # 32 concurrent reads, 2 threads served ~30% more than 8).
 READ_THREADS = 2
-# Connections beyond the worker threads: the read pool, the lookup thread, the audit writer and
+# Connections beyond the worker threads: the read pool, the audit writer and
 # a CLI helper. An overflow connection is closed on return, so a pool one short
 # of the threads reconnected (and lost its page cache) on every request under load.
-SPARE_CONNECTIONS = READ_THREADS + 5
+SPARE_CONNECTIONS = READ_THREADS + 4
 SQLITE_PAGE_BYTES = 16384
 SQLITE_CACHE_KIB = 65536
 SQLITE_CHECKPOINT_BYTES = 40 << 20  # checkpoint (and fsync) every ~40 MB of WAL, not every 4 MB
@@ -113,7 +113,7 @@ class Database:
         self.engine = make_engine(self.url, pool_size=threads)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="db")
         self.read_executor = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
-        self.lookups = LookupThread(self.engine)
+        self.lookups = LookupProcess(self.url, self.engine.dialect)
 
     @property
     def is_sqlite(self) -> bool:
@@ -155,7 +155,7 @@ class Database:
         return asyncio.get_running_loop().run_in_executor(executor, call)
 
     async def lookup(self, prepared: Prepared, **params: Any) -> tuple | None:
-        """The first row of ``prepared`` (or None), from the lookup thread."""
+        """The first row of ``prepared`` (or None), from the lookup process."""
         return await self.lookups.submit(prepared, params)
 
     async def run_plain(self, fn: Callable[..., T], *args, **kwargs) -> T:

@@ -1,7 +1,11 @@
-"""The lookup thread: prepared single-row reads, their column types, and a dropped connection."""
+"""The lookup process: prepared single-row reads, their column types, a dropped connection and a
+killed child."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 from datetime import datetime
 
 import psycopg
@@ -13,6 +17,7 @@ from telemed.db import Database
 from telemed.lookups import Prepared
 from telemed.models import Detainee
 from tests.conftest import both_databases
+from tests.processes import wait_dead
 
 BY_ID = Prepared(select(Detainee.patient_id, Detainee.facility_id, Detainee.updated_at)
                  .where(Detainee.patient_id == bindparam("id")))
@@ -43,8 +48,19 @@ async def test_lookups_reconnect_after_the_server_drops_the_connection(context, 
 async def test_lookups_fail_clearly_while_the_database_is_unreachable():
     db = Database("postgresql://nobody@127.0.0.1:9/none")
     try:
-        for _ in range(2):  # and the thread lives on for the next one
+        for _ in range(2):  # and the process lives on for the next one
             with pytest.raises(psycopg.OperationalError, match="Connection refused"):
                 await db.lookup(BY_ID, id="x")
     finally:
         db.close()
+
+
+async def test_a_killed_lookup_process_is_replaced_and_its_lookups_sent_again(context, world):
+    assert (await context.db.lookup(BY_ID, id="fac-a-p1"))[0] == "fac-a-p1"
+    first = context.db.lookups.pid
+    os.kill(first, signal.SIGKILL)
+    wait_dead(first)
+    # Sent to the dead child (the pipe refuses them), then to its successor.
+    rows = await asyncio.gather(*(context.db.lookup(BY_ID, id=f"fac-a-p{n}") for n in (1, 2, 3)))
+    assert [row[0] for row in rows] == ["fac-a-p1", "fac-a-p2", "fac-a-p3"]
+    assert context.db.lookups.pid not in (None, first)
