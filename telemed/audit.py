@@ -1,9 +1,11 @@
 """Append-only, hash-chained audit trail.
 
-Requests enqueue entries; one writer thread appends them in batches every few milliseconds,
-so that auditing every read puts neither a database commit nor a thread wake-up on each request. The chain is extended inside a
-transaction that re-reads the tip, and ``seq`` is the primary key, so two writers (the server
-and a CLI import, say) can never fork it: the loser's insert fails and it retries on the new tip.
+Entries are queued; one writer thread (``AuditLog``) appends them in batches every few
+milliseconds, so that auditing every read puts neither a database commit nor a thread wake-up
+on each request. The server runs that writer in a child process (``telemed.audit_process``).
+The chain is extended inside a transaction that re-reads the tip, and ``seq`` is the primary
+key, so two writers (the server and a CLI import, say) can never fork it: the loser's insert
+fails and it retries on the new tip.
 """
 
 from __future__ import annotations
