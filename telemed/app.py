@@ -167,7 +167,11 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     for feature in (auth_api, admin_api, events_api, ui, ehr_api, labs_api, webrtc_api, reports_api):
         feature.setup(app)
     if owned:
+        async def start_lookups(_app: web.Application) -> None:
+            context.db.lookups.start()
+
         async def close_context(_app: web.Application) -> None:
             context.close()
+        app.on_startup.append(start_lookups)
         app.on_cleanup.append(close_context)
     return app

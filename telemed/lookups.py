@@ -101,10 +101,16 @@ class LookupProcess:
         """The child's process id, once a lookup has started it."""
         return self._child.pid if self._child is not None else None
 
-    def submit(self, prepared: Prepared, params: dict[str, Any]) -> asyncio.Future:
+    def start(self) -> None:
+        """Start this event loop's child now, not on the first lookup (whose request would wait
+        the ~0.3 s the child takes to import)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._child is None:
             self._start(loop)
+
+    def submit(self, prepared: Prepared, params: dict[str, Any]) -> asyncio.Future:
+        self.start()
+        loop = self._loop
         compiled = prepared.compiled(self.dialect)
         job_id = next(self._ids)
         job = self._jobs[job_id] = _Job(loop.create_future(), compiled, (job_id, compiled.sql, compiled.args(params)))

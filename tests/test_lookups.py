@@ -64,3 +64,11 @@ async def test_a_killed_lookup_process_is_replaced_and_its_lookups_sent_again(co
     rows = await asyncio.gather(*(context.db.lookup(BY_ID, id=f"fac-a-p{n}") for n in (1, 2, 3)))
     assert [row[0] for row in rows] == ["fac-a-p1", "fac-a-p2", "fac-a-p3"]
     assert context.db.lookups.pid not in (None, first)
+
+
+async def test_the_server_starts_its_lookup_process_before_the_first_read(aiohttp_client, settings):
+    from telemed.app import create_app
+    from telemed.context import context_of
+
+    client = await aiohttp_client(create_app(settings))
+    assert context_of(client.app).db.lookups.pid is not None
