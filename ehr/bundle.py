@@ -22,6 +22,7 @@ from ehr.errors import FhirError, Issue, invalid
 from ehr.responses import http_date
 from ehr.store import Stored
 from ehr.validation import Validator, Verdict
+from telemed.db import lock_for_writing
 
 WRITE_CHUNK = Validator.CHUNK
 # Processing order the specification sets for a transaction.
@@ -181,6 +182,7 @@ def process(session: Session, gate: Gate, kind: str, entries: list[Entry]) -> di
     if kind == "transaction":
         return _transaction(session, gate, entries)
     responses = []
+    lock_for_writing(session)  # each entry's SAVEPOINT would begin the transaction before it reads
     for e in entries:
         try:
             with session.begin_nested():

@@ -104,6 +104,17 @@ def bound(column: Column, value: Any, dialect: Dialect) -> Any:
     return convert(value) if convert else value
 
 
+def lock_for_writing(session: Session) -> None:
+    """On SQLite, take the write lock as ``session``'s transaction begins. The driver begins a
+    transaction just before its first write, but a SAVEPOINT begins one at once, and a
+    transaction that reads before it writes fails with "database is locked" when another
+    connection commits in between (SQLite will not wait: the wait could not save its snapshot).
+    PostgreSQL needs nothing."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class Database:
     """An engine plus a bounded thread pool; ``await db.run(fn, ...)`` calls ``fn(session, ...)``
     in a worker thread and commits when it returns."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from ehr import store
 from ehr.api import VALIDATOR
 from ehr.validation import Validator
@@ -80,6 +82,33 @@ async def test_batch_reports_each_entry(client, login, context):
     assert result["entry"][1]["response"]["outcome"]["resourceType"] == "OperationOutcome"
     assert len(result["entry"][4]["resource"]["entry"]) == 1
     assert len(context.db.call(lambda s: store.by_patient(s, "fac-a-p1", ("Observation",)))) == 1
+
+
+@both_databases
+async def test_a_batch_writes_beside_another_writer(client, login, context):
+    """A batch opens its transaction with a SAVEPOINT and reads (the access checks) before it
+    writes: on SQLite another connection's commit in between failed the write at once with
+    "database is locked" (no busy wait for a transaction that already reads)."""
+    doc = await login("doc-a")
+    stop = threading.Event()
+
+    def commit_often() -> None:  # as the audit writer does under load
+        while not stop.is_set():
+            with context.db.engine.begin() as conn:
+                conn.exec_driver_sql("UPDATE organization SET name = name WHERE id = 'fac-a'")
+
+    writer = threading.Thread(target=commit_often)
+    writer.start()
+    try:
+        for _ in range(10):
+            batch = {"resourceType": "Bundle", "type": "batch",
+                     "entry": [post(observation("fac-a-p1")) for _ in range(5)]}
+            status, result, _ = await fhir(client, "POST", "/fhir", doc, batch)
+            assert status == 200, result
+            assert [e["response"]["status"] for e in result["entry"]] == ["201 Created"] * 5
+    finally:
+        stop.set()
+        writer.join()
 
 
 async def test_transaction_conditional_create_and_update(client, login, context):
