@@ -110,13 +110,15 @@ class AuditProcess:
         data = b"".join([self._encoded.popleft() + b"\n" for _ in range(count)]) + trailer
         if not data:
             return
-        try:
-            self._child.stdin.write(data)
-        except OSError:  # it died: a new one takes this batch
-            log.error("audit writer exited with %s; starting another", self._child.poll())
-            self._retire(self._child)
-            self._child = self._spawn()
-            self._child.stdin.write(data)
+        for _ in range(2):  # it died: a new one takes this batch
+            try:
+                self._child.stdin.write(data)
+                return
+            except OSError:
+                log.error("audit writer exited with %s; starting another", self._child.poll())
+                self._retire(self._child)
+                self._child = self._spawn()
+        log.error("audit writer lost %d events: two writers in a row would not take them", data.count(b"\n"))
 
     def _await_ack(self, token: int, deadline: float) -> None:
         wanted, received = b"%d\n" % token, b""
