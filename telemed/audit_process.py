@@ -12,11 +12,10 @@ server does) and is started again on the next batch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -26,9 +25,9 @@ from datetime import datetime
 import orjson
 
 from telemed.audit import EVENT_FIELDS, AuditEvent, AuditLog
+from telemed.children import child_engine, retire, spawn
 
 log = logging.getLogger(__name__)
-URL_VARIABLE = "TELEMED_AUDIT_DATABASE_URL"  # not argv: a PostgreSQL password would show in ps
 _TS = EVENT_FIELDS.index("ts")
 
 
@@ -52,7 +51,7 @@ class AuditProcess:
         self._encoded: deque[bytes] = deque()
         self._pipe = threading.Lock()  # the sender and a flush take turns writing to the child
         self._flushes = 0
-        self._child = self._spawn()
+        self._child = spawn(__name__, url)
         self._wake = threading.Event()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="audit-sender", daemon=True)
@@ -78,24 +77,7 @@ class AuditProcess:
         self._closing = True
         self._wake.set()
         self._thread.join(timeout=5)
-        self._retire(self._child)
-
-    @staticmethod
-    def _retire(child: subprocess.Popen) -> None:
-        try:
-            child.stdin.close()  # the child writes what it holds and exits
-        except OSError:
-            pass  # it had died: the pipe could not take the last bytes
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-        child.stdout.close()
-
-    def _spawn(self) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                bufsize=0, env={**os.environ, URL_VARIABLE: self.url})
+        retire(self._child)
 
     def _run(self) -> None:
         while not self._closing:
@@ -116,8 +98,8 @@ class AuditProcess:
                 return
             except OSError:
                 log.error("audit writer exited with %s; starting another", self._child.poll())
-                self._retire(self._child)
-                self._child = self._spawn()
+                retire(self._child)
+                self._child = spawn(__name__, self.url)
         log.error("audit writer lost %d events: two writers in a row would not take them", data.count(b"\n"))
 
     def _await_ack(self, token: int, deadline: float) -> None:
@@ -138,18 +120,14 @@ class AuditProcess:
 def main() -> None:
     """The child: events from stdin into the database; a flush request is answered on stdout
     once everything before it is committed."""
-    from telemed import logs
-    from telemed.db import make_engine
-
-    logs.configure()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server; stdin's end stops this
-    engine = make_engine(os.environ[URL_VARIABLE])
+    engine = child_engine()
     writer = AuditLog(engine)
     for line in sys.stdin.buffer:
         if line.startswith(b"{"):
             writer.flush()
-            sys.stdout.buffer.write(b"%d\n" % orjson.loads(line)["flush"])
-            sys.stdout.buffer.flush()
+            with contextlib.suppress(BrokenPipeError):  # a flush that timed out: no one reads
+                sys.stdout.buffer.write(b"%d\n" % orjson.loads(line)["flush"])
+                sys.stdout.buffer.flush()
         else:
             writer.record(decode(line))
     writer.close()

@@ -16,7 +16,6 @@ import itertools
 import logging
 import os
 import pickle
-import signal
 import struct
 import subprocess
 import sys
@@ -26,8 +25,9 @@ from typing import Any
 
 from sqlalchemy import Dialect, Engine, Select
 
+from telemed.children import child_engine, retire, spawn
+
 log = logging.getLogger(__name__)
-URL_VARIABLE = "TELEMED_LOOKUP_DATABASE_URL"  # not argv: a PostgreSQL password would show in ps
 _LENGTH = struct.Struct("<I")  # each frame: its length, then a pickled list
 
 
@@ -125,8 +125,7 @@ class LookupProcess:
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._stop(ConnectionError("the event loop changed"))
         self._loop = loop
-        self._child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       bufsize=0, env={**os.environ, URL_VARIABLE: self.url})
+        self._child = spawn(__name__, self.url)
         for pipe in (self._child.stdin, self._child.stdout):
             os.set_blocking(pipe.fileno(), False)
         loop.add_reader(self._child.stdout.fileno(), self._readable)
@@ -138,13 +137,7 @@ class LookupProcess:
             if not self._loop.is_closed():
                 self._loop.remove_reader(child.stdout.fileno())
                 self._loop.remove_writer(child.stdin.fileno())
-            child.stdin.close()
-            child.stdout.close()
-            try:
-                child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            retire(child)
         jobs, self._jobs, self._outbox = list(self._jobs.values()), {}, []
         self._unsent, self._received = b"", bytearray()
         for job in jobs:
@@ -270,12 +263,7 @@ def _frame(outcomes: list[tuple[int, bool, Any]]) -> bytes:
 
 def main() -> None:
     """Frames of lookups on stdin, a frame of outcomes on stdout for each; exits at stdin's end."""
-    from telemed import logs
-    from telemed.db import make_engine
-
-    logs.configure()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server; stdin's end stops this
-    engine = make_engine(os.environ[URL_VARIABLE])
+    engine = child_engine()
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     proxied = None
     while len(head := stdin.read(_LENGTH.size)) == _LENGTH.size:
