@@ -272,9 +272,9 @@ async def transfer_operation(request: web.Request) -> web.Response:
 @fhir_route
 async def transaction(request: web.Request) -> web.Response:
     kind, entries = bundle.entries_of(await body_json(request))
-    bundle.validate_entries(request.app[VALIDATOR], entries)
+    mapping = bundle.start(request.app[VALIDATOR], kind, entries)
     try:
-        return fhir_response(await run(request, bundle.process, kind, entries))
+        return fhir_response(await run(request, bundle.process, kind, entries, mapping))
     finally:
         bundle.cancel_validation(entries)
 

@@ -4,13 +4,19 @@ A transaction runs in the caller's one database transaction: any failing entry r
 nothing is written, and the error names the entry. ``urn:uuid:`` fullUrls of created entries
 get their server ids before anything is written, and every reference to them is rewritten.
 A batch runs each entry in a savepoint and reports each outcome in its own response entry.
+
+A large Bundle's resources go to the Validator's worker processes as the request arrives. For
+a transaction whose ids can be given at once (it has no conditional create, whose match would
+change the references), the workers also rewrite the references and work out each plain
+create whole (stamped, serialised, indexed): the database thread then only checks access and
+inserts rows.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -20,9 +26,10 @@ from ehr import interactions, store
 from ehr.access import Gate
 from ehr.errors import FhirError, Issue, invalid
 from ehr.responses import http_date
-from ehr.store import Stored
-from ehr.validation import Validator, Verdict
+from ehr.store import Fresh, Stored
+from ehr.validation import Invalid, Validator, Verdict, invalid as invalid_resource
 from telemed.db import lock_for_writing
+from telemed.timeutil import utcnow
 
 WRITE_CHUNK = Validator.CHUNK
 # Processing order the specification sets for a transaction.
@@ -38,16 +45,19 @@ class Entry:
     full_url: str
     if_none_exist: str | None
     if_match: int | None
-    verdict: Verdict | None = None  # its resource's validation in the Validator's workers
+    rid: str | None = None  # a create's new id, in a transaction
+    verdict: Verdict[Fresh | None] | None = None  # what the Validator's workers make of its resource
 
     def checked(self) -> bool:
         """Whether its resource is validated (raising the error found), waiting for the workers."""
         if self.verdict is None:
             return False
-        problem = self.verdict.problem()
-        if problem is not None:
-            raise problem
+        self.verdict.result()
         return True
+
+    def made(self) -> Fresh | None:
+        """Its create as the workers worked it out (raising the validation error found), or None."""
+        return self.verdict.result() if self.verdict is not None else None
 
 
 def entries_of(bundle: dict) -> tuple[str, list[Entry]]:
@@ -77,12 +87,16 @@ def _version(etag: str | None, index: int) -> int | None:
     return int(text)
 
 
-def _assign_ids(entries: list[Entry], fresh_ids: Iterator[str]) -> dict[str, str]:
-    """urn:uuid fullUrl -> "Type/id" for every created entry."""
+def _assign_ids(entries: list[Entry]) -> dict[str, str]:
+    """Give every create its new id; returns urn:uuid fullUrl -> "Type/id" for each entry that
+    has one. One clock reading and one random draw for the whole Bundle (new_id draws twice per id)."""
+    creates = [e for e in entries if e.method == "POST"]
+    for e, rid in zip(creates, store.new_ids(len(creates))):
+        e.rid = rid
     mapping = {}
     for e in entries:
         if e.method == "POST" and e.full_url.startswith("urn:uuid:"):
-            mapping[e.full_url] = f"{e.resource.get('resourceType')}/{next(fresh_ids)}"
+            mapping[e.full_url] = f"{e.resource.get('resourceType')}/{e.rid}"
         elif e.method == "PUT" and e.full_url.startswith("urn:uuid:"):
             mapping[e.full_url] = e.url.split("?")[0]
     return mapping
@@ -95,14 +109,19 @@ def rewrite_references(resource: dict, mapping: dict[str, str]) -> dict:
     """Replace every ``"urn:uuid:..."`` string that ``mapping`` knows. Done on the JSON text: one
     regex pass costs a fraction of walking the resource in Python, and most resources have none."""
     text = orjson.dumps(resource)
-    if b"urn:uuid:" not in text:
-        return resource
+    rewritten = _rewritten(text, mapping)
+    return resource if rewritten is text else orjson.loads(rewritten)
+
+
+def _rewritten(text: bytes, mapping: dict[str, str]) -> bytes:
+    if not mapping or b"urn:uuid:" not in text:
+        return text
 
     def swap(match: re.Match) -> bytes:
         found = mapping.get(match.group(1).decode())
         return orjson.dumps(found) if found is not None else match.group(0)
 
-    return orjson.loads(_URN.sub(swap, text))
+    return _URN.sub(swap, text)
 
 
 def _located(stored: Stored, status: str) -> dict:
@@ -114,9 +133,9 @@ def _run_entry(session: Session, gate: Gate, e: Entry, mapping: dict[str, str]) 
     path = urlsplit(e.url).path
     parts = [p for p in path.split("/") if p]
     if e.method == "POST":
-        rid = mapping.get(e.full_url, "/").split("/")[1] or None
+        # A conditional create whose match was found returns the match, the id unused.
         stored, created = interactions.create(session, gate, e.resource, expected=_url_type(e),
-                                              if_none_exist=e.if_none_exist, resource_id=rid, validated=e.checked())
+                                              if_none_exist=e.if_none_exist, resource_id=e.rid, validated=e.checked())
         return _located(stored, "201 Created" if created else "200 OK")
     if e.method == "PUT":
         if len(parts) != 2:
@@ -162,13 +181,32 @@ def _order(e: Entry) -> tuple[int, int]:
     return METHOD_ORDER[e.method], 0 if (e.resource or {}).get("resourceType") == "Patient" else 1
 
 
-def validate_entries(validator: Validator, entries: list[Entry]) -> None:
-    """Start validating a large Bundle's resources in the validator's workers: the transaction
-    waits for each entry's verdict when it comes to it, writing earlier entries meanwhile."""
+def start(validator: Validator, kind: str, entries: list[Entry]) -> dict[str, str] | None:
+    """On the event loop: hand a large Bundle's resources to the validator's workers. The
+    transaction waits for each entry's verdict when it comes to it, writing earlier entries
+    meanwhile. Returns the urn:uuid mapping when the ids were given now (see the module's doc)."""
     writes = [e for e in entries if e.method in ("POST", "PUT")]
-    if validator.wanted(len(writes)):
-        for e, verdict in zip(writes, validator.submit([e.resource for e in writes])):
-            e.verdict = verdict
+    if not validator.wanted(len(writes)):
+        return None
+    mapping, now = None, None
+    if kind == "transaction" and not any(e.if_none_exist for e in entries):
+        mapping, now = _assign_ids(entries), utcnow()
+    # As JSON text: it crosses to the workers in a fraction of a dict's pickling time.
+    jobs = [(_rewritten(orjson.dumps(e.resource), mapping), e.rid if mapping is not None and _batchable(e) else None, now)
+            for e in writes]
+    for e, verdict in zip(writes, validator.submit(work_out, jobs)):
+        e.verdict = verdict
+    return mapping
+
+
+def work_out(jobs: list[tuple[bytes, str | None, datetime | None]]) -> list[Invalid | Fresh | None]:
+    """In a validation worker: each resource validated and, given its id, its create worked out."""
+    made: list[Invalid | Fresh | None] = []
+    for text, rid, now in jobs:
+        resource = orjson.loads(text)
+        problem = invalid_resource(resource)
+        made.append(problem or (store.fresh(resource, rid, now) if rid else None))
+    return made
 
 
 def cancel_validation(entries: list[Entry]) -> None:
@@ -178,9 +216,11 @@ def cancel_validation(entries: list[Entry]) -> None:
             e.verdict.cancel()
 
 
-def process(session: Session, gate: Gate, kind: str, entries: list[Entry]) -> dict:
+def process(session: Session, gate: Gate, kind: str, entries: list[Entry],
+            mapping: dict[str, str] | None = None) -> dict:
+    """``mapping``: what ``start`` returned."""
     if kind == "transaction":
-        return _transaction(session, gate, entries)
+        return _transaction(session, gate, entries, mapping)
     responses = []
     lock_for_writing(session)  # each entry's SAVEPOINT would begin the transaction before it reads
     for e in entries:
@@ -192,37 +232,45 @@ def process(session: Session, gate: Gate, kind: str, entries: list[Entry]) -> di
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
 
 
-def _transaction(session: Session, gate: Gate, entries: list[Entry]) -> dict:
-    # One clock reading and one random draw for the whole Bundle (new_id draws twice per id).
-    fresh_ids = iter(store.new_ids(sum(e.method == "POST" for e in entries)))
-    mapping = _assign_ids(entries, fresh_ids)
-    for e in entries:  # a conditional create that matches points its references at the match
-        if e.method == "POST" and e.if_none_exist and e.full_url in mapping:
-            rtype = mapping[e.full_url].split("/")[0]
-            found = interactions.conditional_match(session, gate, rtype, e.if_none_exist)
-            if found is not None:
-                mapping[e.full_url] = f"{found.type}/{found.id}"
-    for e in entries:
-        if e.resource is not None:
-            e.resource = rewrite_references(e.resource, mapping)
+def _transaction(session: Session, gate: Gate, entries: list[Entry], mapping: dict[str, str] | None) -> dict:
+    now = utcnow()
+    if mapping is None:
+        mapping = _assign_ids(entries)
+        for e in entries:  # a conditional create that matches points its references at the match
+            if e.method == "POST" and e.if_none_exist and e.full_url in mapping:
+                rtype = mapping[e.full_url].split("/")[0]
+                found = interactions.conditional_match(session, gate, rtype, e.if_none_exist)
+                if found is not None:
+                    mapping[e.full_url] = f"{found.type}/{found.id}"
     responses: dict[int, dict] = {}
-    batched: list[tuple[Entry, str]] = []  # plain creates, written together with one multi-row INSERT
+    batched: list[tuple[Entry, Fresh]] = []  # plain creates, written together by executemany
     for e in sorted(entries, key=_order):
         try:
             if _batchable(e):
-                rid = mapping.get(e.full_url, "/").split("/")[1] or next(fresh_ids)
-                interactions.prepare_create(session, gate, e.resource, rid, _url_type(e), validated=e.checked())
-                batched.append((e, rid))
-                if len(batched) >= WRITE_CHUNK:  # written while the workers validate the next ones
+                batched.append((e, _made(session, gate, e, mapping, now)))
+                if len(batched) >= WRITE_CHUNK:  # written while the workers see to the next ones
                     _write_batched(session, batched, responses)
                 continue
             if batched and e.method != "POST":
                 _write_batched(session, batched, responses)
+            if e.resource is not None:
+                e.resource = rewrite_references(e.resource, mapping)
             responses[e.index] = _run_entry(session, gate, e, mapping)
         except FhirError as error:
             raise _entry_error(error, e) from None
     _write_batched(session, batched, responses)
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": [responses[e.index] for e in entries]}
+
+
+def _made(session: Session, gate: Gate, e: Entry, mapping: dict[str, str], now: datetime) -> Fresh:
+    """A plain create, allowed and worked out (by the workers, when they could)."""
+    made = e.made()
+    if made is not None:
+        interactions.prepare_fresh(session, gate, e.resource, made, _url_type(e))
+        return made
+    resource = rewrite_references(e.resource, mapping)
+    interactions.prepare_create(session, gate, resource, e.rid, _url_type(e), validated=e.checked())
+    return store.fresh(resource, e.rid, now)
 
 
 def _batchable(e: Entry) -> bool:
@@ -234,8 +282,8 @@ def _url_type(e: Entry) -> str | None:
     return parts[0] if parts else None
 
 
-def _write_batched(session: Session, batched: list[tuple[Entry, str]], responses: dict[int, dict]) -> None:
-    written = store.create_many(session, [e.resource for e, _ in batched], ids=[rid for _, rid in batched], validated=True)
+def _write_batched(session: Session, batched: list[tuple[Entry, Fresh]], responses: dict[int, dict]) -> None:
+    written = store.insert_fresh(session, [made for _, made in batched])
     for (e, _), stored in zip(batched, written):
         responses[e.index] = _located(stored, "201 Created")
     batched.clear()

@@ -61,9 +61,11 @@ def vread(session: Session, gate: Gate, rtype: str, rid: str, version: int) -> S
 
 
 def patient_required(resource: dict) -> str | None:
+    return named_patient(resource["resourceType"], store.patient_of(resource))
+
+
+def named_patient(rtype: str, patient_id: str | None) -> str | None:
     """A clinical resource must name its detainee (else no one could be allowed to see it)."""
-    rtype = resource["resourceType"]
-    patient_id = store.patient_of(resource)
     if patient_id is None and rtype not in CATALOG_TYPES:
         path = PATIENT_PATHS.get(rtype, ("subject",))[0]
         raise invalid(f"{rtype} must reference its Patient", [f"{rtype}.{path}"])
@@ -93,8 +95,19 @@ def prepare_create(session: Session, gate: Gate, resource: dict, rid: str, expec
                    validated: bool = False) -> None:
     """Everything a create checks before it writes: validity, a named detainee, access."""
     rtype = _checked(resource, expected, validated)
-    writable(rtype)
     patient_id = rid if rtype == "Patient" else patient_required(resource)
+    _allow_create(session, gate, resource, rtype, rid, patient_id)
+
+
+def prepare_fresh(session: Session, gate: Gate, resource: dict, made: store.Fresh, expected: str | None = None) -> None:
+    """``prepare_create`` for a create worked out ahead (validated, serialised and its detainee
+    found, in a validation worker)."""
+    rtype = check_resource_type(resource, expected)
+    _allow_create(session, gate, resource, rtype, made.id, named_patient(rtype, made.patient_id))
+
+
+def _allow_create(session: Session, gate: Gate, resource: dict, rtype: str, rid: str, patient_id: str | None) -> None:
+    writable(rtype)
     gate.check_write(session, "fhir.create", resource, rid, patient_id, None)
 
 

@@ -27,6 +27,7 @@ from ehr import index
 from ehr.custody import sync_detainee
 from ehr.errors import conflict, gone, not_found
 from ehr.models import FhirHistory, FhirResource
+from ehr.params import Kind
 from ehr.validation import validate
 from telemed.db import bound, insert_sql
 from telemed.lookups import Prepared
@@ -218,38 +219,67 @@ def exists(session: Session, rtype: str, rid: str) -> bool:
     ).first() is not None
 
 
+class Fresh(NamedTuple):
+    """A first version, worked out whole before its transaction (in a validation worker, for a
+    large Bundle): the transaction only inserts its rows."""
+
+    type: str
+    id: str
+    last_updated: datetime
+    patient_id: str | None
+    content: bytes
+    rows: dict[Kind, set[tuple]]  # its search-index rows
+
+    def stored(self) -> Stored:
+        return Stored(self.type, self.id, 1, self.last_updated, False, self.patient_id, self.content)
+
+
+def fresh(resource: dict, rid: str, now: datetime) -> Fresh:
+    """The first version of a valid resource: stamped, serialised and indexed."""
+    rtype = resource["resourceType"]
+    body = _stamped(resource, rid, 1, now)
+    patient_id = patient_of(body)
+    return Fresh(rtype, rid, now, patient_id, orjson.dumps(body), index.rows_of(rtype, rid, body, patient_id))
+
+
 def create_many(session: Session, resources: list[dict], *, ids: list[str] | None = None,
                 validated: bool = False) -> list[Stored]:
-    """Create many new resources with a few multi-row INSERTs instead of one ORM flush each:
-    the path for imports and transaction Bundles. The ids must be new."""
+    """Create many new resources with one executemany per table instead of an ORM flush each:
+    the path for imports and bulk writes. The ids must be new."""
     now = utcnow()
-    stored: list[Stored] = []
-    rows: dict = {}
+    made = []
     for n, resource in enumerate(resources):
-        rtype = resource["resourceType"] if validated else validate(resource)
-        rid = ids[n] if ids else new_id()
-        body = _stamped(resource, rid, 1, now)
-        content = orjson.dumps(body)
-        if rtype == "Patient":
-            sync_detainee(session, body)
-        stored.append(Stored(rtype, rid, 1, now, False, patient_of(body), content))
-        for kind, found in index.rows_of(rtype, rid, body, stored[-1].patient_id).items():
+        if not validated:
+            validate(resource)
+        made.append(fresh(resource, ids[n] if ids else new_id(), now))
+    return insert_fresh(session, made)
+
+
+def insert_fresh(session: Session, made: list[Fresh]) -> list[Stored]:
+    """Insert first versions (their ids new) with one executemany per table."""
+    rows: dict[Kind, list[tuple]] = {}
+    for f in made:
+        if f.type == "Patient":
+            sync_detainee(session, orjson.loads(f.content))
+        for kind, found in f.rows.items():
             rows.setdefault(kind, []).extend(found)
+    stored = [f.stored() for f in made]
     if stored:
         session.flush()  # detainee rows first
-        _insert_versions(session, stored, now)
+        _insert_versions(session, stored)
         index.write_rows(session, rows)
     return stored
 
 
-def _insert_versions(session: Session, stored: list[Stored], now: datetime) -> None:
-    """The resource and history rows through the driver's executemany. Every row shares ``now``,
-    so its column type's conversion runs once."""
+def _insert_versions(session: Session, stored: list[Stored]) -> None:
+    """The resource and history rows through the driver's executemany. Rows written together
+    share their time, so its column type's conversion runs once per time, not per row."""
     connection = session.connection()
-    stamp = bound(FhirResource.__table__.c.last_updated, now, connection.dialect)
+    column = FhirResource.__table__.c.last_updated
+    stamps = {moment: bound(column, moment, connection.dialect) for moment in {s.last_updated for s in stored}}
     # Both row lists before the first INSERT, which takes SQLite's write lock.
-    current = [(s.type, s.id, 1, stamp, False, s.patient_id, s.content) for s in stored]
-    history = [(s.type, s.id, 1, stamp, "POST", False, SAME_AS_CURRENT) for s in stored]
+    current = [(s.type, s.id, 1, stamps[s.last_updated], False, s.patient_id, s.content) for s in stored]
+    history = [(s.type, s.id, 1, stamps[s.last_updated], "POST", False, SAME_AS_CURRENT) for s in stored]
     connection.exec_driver_sql(
         insert_sql(connection, FhirResource.__tablename__,
                    ("type", "id", "version", "last_updated", "deleted", "patient_id", "content")), current)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Generic, NamedTuple, TypeVar
 
 import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 
 from ehr.errors import FhirError, Issue
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 SUPPORTED_TYPES = (
     "Patient", "Organization", "Practitioner", "PractitionerRole", "Encounter",
@@ -56,23 +61,28 @@ def _issue(rtype: str, err: dict) -> Issue:
     return Issue(code, f"{path}: {message}", [path])
 
 
-def _problems(resources: list[dict]) -> list[tuple[int, list[Issue]] | None]:
-    """In a worker process: each resource's (status, issues), or None when it is valid."""
-    found: list[tuple[int, list[Issue]] | None] = []
-    for resource in resources:
-        try:
-            validate(resource)
-            found.append(None)
-        except FhirError as error:
-            found.append((error.status, error.issues))
-    return found
+class Invalid(NamedTuple):
+    """A validation error as a worker process hands it back."""
+
+    status: int
+    issues: list[Issue]
+
+
+def invalid(resource: dict) -> Invalid | None:
+    """The resource's validation error, or None when it is valid."""
+    try:
+        validate(resource)
+    except FhirError as error:
+        return Invalid(error.status, error.issues)
+    return None
 
 
 class Validator:
     """Validates the resources of large Bundles in worker processes, chunk by chunk, while the
     database thread writes the chunks already validated. Pydantic takes ~0.1 ms per resource,
     all of it Python: in the server process it would hold the GIL that the event loop (and live
-    video) needs, and keep to one core of several."""
+    video) needs, and keep to one core of several. The work done on each resource is the
+    caller's: a function of a chunk that validates each item (with ``invalid``) and may do more."""
 
     MIN_PARALLEL = 64  # below this, the hand-over costs more than it saves
     CHUNK = 32
@@ -88,14 +98,15 @@ class Validator:
     def wanted(self, count: int) -> bool:
         return count >= self.MIN_PARALLEL
 
-    def submit(self, resources: list[dict]) -> list[Verdict]:
-        """A verdict per resource; the first call starts the workers (~1 s)."""
+    def submit(self, work: Callable[[list[T]], list[Invalid | R]], items: list[T]) -> list[Verdict[R]]:
+        """A verdict per item, from ``work`` (a module-level function) in the workers; the first
+        call starts them (~1 s)."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         verdicts = []
-        for start in range(0, len(resources), self.CHUNK):
-            chunk = resources[start:start + self.CHUNK]
-            done = self._pool.submit(_problems, chunk)
+        for start in range(0, len(items), self.CHUNK):
+            chunk = items[start:start + self.CHUNK]
+            done = self._pool.submit(work, chunk)
             verdicts += [Verdict(done, n) for n in range(len(chunk))]
         return verdicts
 
@@ -105,16 +116,19 @@ class Validator:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """One resource's place in a chunk being validated."""
+class Verdict(Generic[R]):
+    """One item's place in a chunk at the workers."""
 
     chunk: Future
     offset: int
 
-    def problem(self) -> FhirError | None:
-        """Its validation error, or None; blocks until its chunk is done (call it off the event loop)."""
+    def result(self) -> R:
+        """What the work made of the item, raising its validation error; blocks until its chunk
+        is done (call it off the event loop)."""
         found = self.chunk.result()[self.offset]
-        return None if found is None else FhirError(*found)
+        if isinstance(found, Invalid):
+            raise FhirError(found.status, found.issues)
+        return found
 
     def cancel(self) -> None:
         self.chunk.cancel()

@@ -176,3 +176,74 @@ async def test_large_bundles_are_validated_in_the_workers_with_the_same_outcomes
     assert status == 200 and len(result["entry"]) == size - 1
     stored = context.db.call(lambda s: store.by_patient(s, "fac-a-p1", ("Observation",)))
     assert len(stored) == 2 * (size - 1)
+
+
+def large_linked_bundle(patient: dict, size: int, *, subject: str | None = None) -> dict:
+    """A new Patient (urn:uuid fullUrl) and ``size`` Observations pointing at it, or at ``subject``."""
+    patient_url = "urn:uuid:6f0c1c1e-0000-4000-8000-0000000000aa"
+    observations = [observation("x", value=50 + n) for n in range(size)]
+    for obs in observations:
+        obs["subject"] = {"reference": subject or patient_url}
+    return transaction(post(patient, patient_url), *map(post, observations))
+
+
+@both_databases
+async def test_large_transaction_creates_are_worked_out_in_the_workers_as_on_the_server(client, login, context):
+    """A large transaction without conditional creates has its ids given as it arrives, and the
+    workers rewrite, stamp, serialise and index each create: what is stored, served and found
+    must be what the database thread would have written."""
+    doc = await login("doc-a")
+    size = Validator.MIN_PARALLEL + 6
+    status, result, _ = await fhir(client, "POST", "/fhir", doc, large_linked_bundle(new_patient(booking="T-9"), size))
+    assert status == 200, result
+    assert client.server.app[VALIDATOR].started
+    patient_id = result["entry"][0]["response"]["location"].split("/")[1]
+    locations = [e["response"]["location"] for e in result["entry"][1:]]
+    assert len(set(locations)) == size and all(loc.endswith("/_history/1") for loc in locations)
+
+    rid = locations[7].split("/")[1]
+    status, served, response = await fhir(client, "GET", f"/fhir/Observation/{rid}", doc)
+    assert status == 200
+    assert served["id"] == rid and served["subject"] == {"reference": f"Patient/{patient_id}"}
+    assert served["valueQuantity"]["value"] == 57 and served["meta"]["versionId"] == "1"
+    assert response.headers["ETag"] == 'W/"1"'
+    assert response.headers["Last-Modified"] == result["entry"][8]["response"]["lastModified"]
+
+    status, found, _ = await fhir(client, "GET", f"/fhir/Observation?patient={patient_id}&code=http://loinc.org|8867-4"
+                                                 f"&value-quantity=ge100&_count=100", doc)
+    assert status == 200 and sorted(e["resource"]["valueQuantity"]["value"] for e in found["entry"]) == \
+        list(range(100, 50 + size))
+    stored = context.db.call(lambda s: store.by_patient(s, patient_id))
+    assert len(stored) == size + 1 and all(b"urn:uuid" not in s.content for s in stored)
+
+
+@both_databases
+async def test_large_transaction_denied_for_one_entry_writes_nothing(client, login, context):
+    """Access is still decided in the transaction for creates worked out in the workers: one
+    Observation on another facility's detainee refuses the whole Bundle."""
+    doc = await login("doc-a")
+    bundle = large_linked_bundle(new_patient(booking="T-10"), Validator.MIN_PARALLEL + 6)
+    bundle["entry"][40]["resource"]["subject"] = {"reference": "Patient/fac-b-p1"}
+    status, outcome, _ = await fhir(client, "POST", "/fhir", doc, bundle)
+    assert status == 403, outcome
+    assert outcome["issue"][0]["expression"] == ["Bundle.entry[40]"]
+    assert context.db.call(lambda s: store.by_patient(s, "fac-b-p1", ("Observation",))) == []
+    status, found, _ = await fhir(client, "GET", "/fhir/Patient?identifier=T-10", doc)
+    assert status == 200 and found.get("entry", []) == []
+
+
+async def test_large_transaction_with_a_conditional_create_points_at_its_match(client, login, context):
+    """A conditional create keeps the ids for the transaction to give: its match, found in the
+    database, is what the other entries' references name."""
+    doc = await login("doc-a")
+    bundle = large_linked_bundle(new_patient(booking="T-11"), Validator.MIN_PARALLEL + 6)
+    assert (await fhir(client, "POST", "/fhir", doc, bundle))[0] == 200
+    _, found, _ = await fhir(client, "GET", "/fhir/Patient?identifier=T-11", doc)
+    existing = found["entry"][0]["resource"]["id"]
+
+    bundle["entry"][0]["request"]["ifNoneExist"] = "identifier=T-11"
+    status, result, _ = await fhir(client, "POST", "/fhir", doc, bundle)
+    assert status == 200, result
+    assert result["entry"][0]["response"]["status"] == "200 OK"
+    stored = context.db.call(lambda s: store.by_patient(s, existing, ("Observation",)))
+    assert len(stored) == 2 * (Validator.MIN_PARALLEL + 6)
