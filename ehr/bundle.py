@@ -192,8 +192,8 @@ def start(validator: Validator, kind: str, entries: list[Entry]) -> dict[str, st
     if kind == "transaction" and not any(e.if_none_exist for e in entries):
         mapping, now = _assign_ids(entries), utcnow()
     # As JSON text: it crosses to the workers in a fraction of a dict's pickling time.
-    jobs = [(_rewritten(orjson.dumps(e.resource), mapping), e.rid if mapping is not None and _batchable(e) else None, now)
-            for e in writes]
+    jobs = ((_rewritten(orjson.dumps(e.resource), mapping), e.rid if mapping is not None and _batchable(e) else None, now)
+            for e in writes)  # made as they are sent: the workers start on the first chunk at once
     for e, verdict in zip(writes, validator.submit(work_out, jobs)):
         e.verdict = verdict
     return mapping

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from itertools import islice
 from typing import Generic, NamedTuple, TypeVar
 
 import pydantic
@@ -98,14 +99,14 @@ class Validator:
     def wanted(self, count: int) -> bool:
         return count >= self.MIN_PARALLEL
 
-    def submit(self, work: Callable[[list[T]], list[Invalid | R]], items: list[T]) -> list[Verdict[R]]:
+    def submit(self, work: Callable[[list[T]], list[Invalid | R]], items: Iterable[T]) -> list[Verdict[R]]:
         """A verdict per item, from ``work`` (a module-level function) in the workers; the first
-        call starts them (~1 s)."""
+        call starts them (~1 s). Each chunk goes out as soon as ``items`` yields it."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         verdicts = []
-        for start in range(0, len(items), self.CHUNK):
-            chunk = items[start:start + self.CHUNK]
+        pending = iter(items)
+        while chunk := list(islice(pending, self.CHUNK)):
             done = self._pool.submit(work, chunk)
             verdicts += [Verdict(done, n) for n in range(len(chunk))]
         return verdicts
