@@ -9,6 +9,7 @@ takes it back), and the loop spent as long waiting for it as the lookup itself t
 writes the lookups of one iteration to the child in one frame and reads the answers as they
 come; reads are idempotent, so the lookups a dying child leaves unanswered go to the next one.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -70,8 +71,6 @@ class Prepared:
         return found
 
 
-
-
 @dataclass
 class _Job:
     future: asyncio.Future
@@ -81,8 +80,8 @@ class _Job:
 
 
 class LookupProcess:
-    """The parent's side: ``submit`` from the event loop; one child per event loop, started on
-    the first lookup. Nothing here blocks: the pipes are non-blocking and what one will not take
+    """The parent's side: ``submit`` from the event loop; one child per event loop, started by
+    ``start`` (the app calls it at start-up) or else by the first lookup. Nothing here blocks: the pipes are non-blocking and what one will not take
     waits for the loop to say it can."""
 
     def __init__(self, url: str, dialect: Dialect) -> None:
