@@ -12,7 +12,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from telemed import admin_api, auth_api, events_api, ui
+from telemed import admin_api, auth_api, detainee_search, events_api, ui
 from telemed.config import Settings
 from telemed.context import CONTEXT, Context, context_of
 from telemed.http import PRINCIPAL, REQUEST_ID, json_response
@@ -164,7 +164,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", handle_metrics)
-    for feature in (auth_api, admin_api, events_api, ui, ehr_api, labs_api, webrtc_api, reports_api):
+    for feature in (auth_api, admin_api, detainee_search, events_api, ui, ehr_api, labs_api, webrtc_api, reports_api):
         feature.setup(app)
     if owned:
         async def start_lookups(_app: web.Application) -> None:

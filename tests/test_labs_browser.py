@@ -29,9 +29,10 @@ async def test_entry_with_live_flags_pushed_alert_and_trend_chart(client, login,
             await page.wait_for_url(f"{base}/labs", wait_until="domcontentloaded")
 
             # pick the detainee, type a low haemoglobin: the range and the flag show as you type
-            await page.fill("#patient-form input", "fac-a-1")
-            await page.wait_for_function("document.querySelectorAll('#patient-options option').length > 0")
-            await page.fill("#patient-form input", await page.get_attribute("#patient-options option", "value"))
+            await page.fill("[data-testid=labs-detainee]", "fac-a-1")
+            await page.wait_for_selector("#patient-form [role=option]")
+            await page.keyboard.press("ArrowDown")
+            await page.keyboard.press("Enter")
             await page.wait_for_function("document.getElementById('patient-info').textContent.includes('Male')")
             row = page.locator("#entry tr", has=page.locator(f"input[data-loinc='{HGB}']"))
             assert "130 – 175" in await row.locator("td.range").inner_text()

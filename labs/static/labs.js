@@ -8,7 +8,6 @@
   const $ = (sel) => root.querySelector(sel);
   const el = telemed.el;
   let catalog = null, patient = null;
-  const people = new Map();
 
   const timeZone = root.dataset.tz;  // the facility's, whatever the browser's
   const when = (iso) => new Date(iso).toLocaleString(lang, { dateStyle: "short", timeStyle: "short", timeZone });
@@ -59,20 +58,7 @@
     const b = new Date(birth), n = new Date();
     return n.getFullYear() - b.getFullYear() - ((n.getMonth() < b.getMonth() || (n.getMonth() === b.getMonth() && n.getDate() < b.getDate())) ? 1 : 0);
   };
-  let searchTimer = null;
-  $("#patient-form input").addEventListener("input", (e) => {
-    const text = e.target.value.trim();
-    if (people.has(text)) { choose(people.get(text)); return; }
-    clearTimeout(searchTimer);
-    searchTimer = setTimeout(async () => {
-      const rows = await telemed.api("GET", `/api/detainees?${new URLSearchParams({ q: text, limit: 10 })}`);
-      $("#patient-options").replaceChildren(...rows.map(d => {
-        const label = `${d.booking_number} ${d.name}`;
-        people.set(label, d);
-        return el("option", { value: label });
-      }));
-    }, 250);
-  });
+  $("#patient-form").addEventListener("picker:select", (e) => choose({ ...e.detail, patient_id: e.detail.ref }));
   $("#patient-form").addEventListener("submit", (e) => e.preventDefault());
 
   function choose(d) {
