@@ -30,6 +30,12 @@ class Namer:
     def t(self, key: str, **values: object) -> str:
         return translate(self.lang, key, **values)
 
+    def specialty(self, value: str) -> str:
+        """A consult's specialty by name; one the locales do not know is shown as it was written."""
+        key = f"ehr.specialty.{value}"
+        found = self.t(key)
+        return value if found == key else found
+
     def when(self, value) -> str:
         return display.when(value, self.tz, self.lang)
 
@@ -226,19 +232,26 @@ class Timeline:
             return Entry(at, "exam" if exam else "encounter", title, state, self.encounter(stored.id))
         if stored.type == "ServiceRequest" and CONSULT in {c for cat in r.get("category", []) for c in name.codes(cat)}:
             question = ", ".join(q.get("text", "") for q in r.get("reasonCode", []))
-            return Entry(at, "consult-request", r.get("code", {}).get("text", ""), state, {"question": question})
+            return Entry(at, "consult-request", name.specialty(r.get("code", {}).get("text", "")), state,
+                         {"question": question})
         if stored.type == "DocumentReference" and state == "current":
             if charting.is_progress_note(r):
-                return Entry(at, "progress-note", name.t("ehr.kind.progress-note"), "signed",
-                             self.progress_note(stored.id, r))
+                detail = self.progress_note(stored.id, r)
+                return Entry(at, "progress-note", _first_line(detail["parts"]), "signed", detail)
             if CONSULT_NOTE in name.codes(r.get("type")):
-                return Entry(at, "consult-note", name.t("ehr.kind.consult-note"), "signed", self.consult_note(r))
+                detail = self.consult_note(r)
+                return Entry(at, "consult-note", _first_line(detail["parts"]), "signed", detail)
             return Entry(at, "document", r.get("description") or name.concept(r.get("type")), "",
                          {"parts": self.note_parts(r)})
         if stored.type == "DiagnosticReport" and not r.get("encounter"):
             lab = LAB_CATEGORY in {c for cat in r.get("category", []) for c in name.codes(cat)}
             return Entry(at, "lab-report" if lab else "report", name.concept(r.get("code")), state, self.report(r))
         return None
+
+
+def _first_line(parts: list[tuple[str, str]], limit: int = 48) -> str:
+    text = next((t.strip().splitlines()[0] for _, t in parts if t.strip()), "")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def timeline(resources: list[Stored], name: Namer) -> list[Entry]:

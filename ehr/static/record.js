@@ -110,6 +110,8 @@
         let first = null;
         for (const [name, message] of Object.entries(errors)) {
           const slot = form.querySelector(`[data-error-for="${name}"]`);
+          const live = form.querySelector(`[data-flag-for="${name}"]`);
+          if (live?.dataset.flag === "implausible") { live.textContent = ""; live.className = "live-flag"; }
           if (slot) slot.textContent = message; else telemed.toast(message, "critical");
           const field = fieldOf(form, name);
           field?.setAttribute("aria-invalid", "true");
