@@ -29,11 +29,13 @@ TEXT = {
     "en": {"problem_words": "hypertension", "problem": "Essential (primary) hypertension", "implausible": "Outside what",
            "high": "High", "amended": "Earlier versions (1)", "no_known": "No known allergies", "bp": "BP",
            "temp": "Temperature", "pulse_high": "High ↑", "potassium": "Potassium", "consult_dx": "Angina pectoris",
-           "once": "once daily", "substance": "Penicillin", "route": "oral"},
+           "once": "once daily", "substance": "Penicillin", "route": "oral",
+           "diabetes": "Type 2 diabetes mellitus without complications", "dental": "Dental"},
     "zh-CN": {"problem_words": "高血压", "problem": "特发性（原发性）高血压", "implausible": "超出成人可测范围",
               "high": "偏高", "amended": "更正前的版本（1）", "no_known": "无已知过敏", "bp": "血压",
               "temp": "体温", "pulse_high": "偏高 ↑", "potassium": "钾", "consult_dx": "心绞痛",
-              "once": "每日一次", "substance": "青霉素", "route": "口服"},
+              "once": "每日一次", "substance": "青霉素", "route": "口服",
+              "diabetes": "2型糖尿病，不伴有并发症", "dental": "口腔科"},
 }
 
 
@@ -77,6 +79,18 @@ def seed_history(session) -> None:
               "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "title": "subjective",
                                           "data": base64.b64encode("Slept badly.".encode()).decode()}}]}
     store.create(session, signed, resource_id="night-note")
+    store.create(session, {
+        "resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"},
+        "type": [{"coding": [{"system": "http://telemed.example.org/fhir/CodeSystem/exam-section",
+                              "code": "health-check", "display": "Physical examination"}], "text": "健康体检"}],
+        "subject": {"reference": f"Patient/{P}"}, "period": {"start": "2026-02-10T02:00:00Z"}}, resource_id="exam-1")
+    store.create(session, {
+        "resourceType": "Observation", "status": "final", "encounter": {"reference": "Encounter/exam-1"},
+        "category": [{"coding": [{"code": "exam"}]}],
+        "code": {"coding": [{"system": "http://telemed.example.org/fhir/CodeSystem/exam-section", "code": "dental",
+                             "display": "Dental"}], "text": "口腔科"},
+        "subject": {"reference": f"Patient/{P}"}, "effectiveDateTime": "2026-02-10T02:00:00Z",
+        "valueString": "caries 36", "interpretation": [{"coding": [{"code": "A"}]}]})
 
 
 async def sign_in(page: Page, base: str, user: str, lang: str) -> None:
@@ -140,10 +154,25 @@ async def test_doctor_documents_the_record(client, world, context, browser, lang
     await submit(page, "#problem-form")
     assert t["problem"] in await page.inner_text("#problems")
 
+    # edited to a more exact code, then resolved
+    await page.click("[data-testid=problem][data-id] [data-edit-problem]")
+    assert await page.input_value("#problem-form input[name=onset]") == "2025-03-01"
+    await page.fill("[data-testid=icd-picker]", "E11.9")
+    await page.wait_for_selector("#problem-form [role=option]")
+    await page.keyboard.press("ArrowDown")
+    await page.keyboard.press("Enter")
+    await submit(page, "#problem-form")
+    assert t["diabetes"] in await page.inner_text("#problems")
+    assert t["problem"] not in await page.inner_text("#problems")
+    diabetes = page.locator("[data-testid=problem]", has_text=t["diabetes"])
+    await diabetes.locator("[data-open^=resolve-]").click()
+    await diabetes.locator("input[name=abatement]").fill("2026-01-02")
+    await submit(page, f"#{await diabetes.locator('form').get_attribute('id')}")
+    assert t["diabetes"] in await page.text_content("[data-testid=resolved-problem]")
+
     # an allergy, after "no known allergies", which it replaces
-    await page.click("[data-testid=nka]")
-    await page.wait_for_load_state()
-    await page.wait_for_selector("[data-testid=allergy-state]")
+    async with page.expect_navigation():
+        await page.click("[data-testid=nka]")
     assert await page.inner_text("[data-testid=allergy-state]") == t["no_known"]
     await page.click("#allergies [data-open=allergy-form]")
     await page.fill("#allergy-form input[name=substance]", t["substance"])
@@ -161,6 +190,17 @@ async def test_doctor_documents_the_record(client, world, context, browser, lang
     await submit(page, "#medication-form")
     medication = await page.inner_text("[data-testid=medication]")
     assert "Amlodipine" in medication and "5 mg" in medication and t["once"] in medication and t["route"] in medication
+
+    stop = page.locator("[data-testid=medication]", has_text="Amlodipine")
+    await stop.locator("[data-open^=stop-]").click()
+    await stop.locator("input[name=reason]").fill("ankle oedema")
+    await submit(page, f"#{await stop.locator('form').get_attribute('id')}")
+    assert "ankle oedema" in await page.text_content("[data-testid=stopped-medication]")
+    await page.click("#medications [data-open=medication-form]")
+    await page.fill("#medication-form input[name=drug]", "Amlodipine")
+    await page.fill("#medication-form input[name=dose]", "5")
+    await page.select_option("#medication-form select[name=frequency]", "qd")
+    await submit(page, "#medication-form")
 
     # vital signs: flagged as typed; an impossible temperature is refused beside it, nothing saved
     await page.click("#vitals [data-open=vitals-form]")
@@ -214,6 +254,9 @@ async def test_doctor_documents_the_record(client, world, context, browser, lang
     await report.locator(":scope > details > summary").click()
     shown = await report.inner_text()
     assert t["potassium"] in shown and "6.9 mmol/L" in shown and "3.5–5.3 mmol/L" in shown
+    exam = page.locator("#timeline li[data-kind=exam]")
+    await exam.locator(":scope > details > summary").click()
+    assert "caries 36" in await exam.inner_text() and t["dental"] in await exam.inner_text()
     await page.screenshot(path=str(SHOTS / f"record-doctor-{lang}.png"), full_page=True)
     assert problems == [f"422 api/record/{P}/vitals"]  # the refused temperature, and nothing else
 
