@@ -68,27 +68,27 @@ def parse_instant(value: str | datetime | date) -> datetime | date | None:
         return None
 
 
-def when(value: str | datetime | date | None, tz: ZoneInfo, lang: str) -> str:
-    """A time in the facility's zone, in the language's one format; a partial date as written."""
-    if not value:
-        return ""
+def _local(value: str | datetime | date, tz: ZoneInfo) -> datetime | date | None:
+    """The value in the facility's zone; a date, or a dateTime written without a zone (local
+    already), as it is."""
     parsed = parse_instant(value)
-    if parsed is None:
-        return str(value)
-    if isinstance(parsed, datetime):
-        if parsed.tzinfo is None:  # a FHIR dateTime without a zone is local time already
-            return parsed.strftime(DATE_TIME.get(lang, DATE_TIME["en"]))
-        return local(parsed, tz).strftime(DATE_TIME.get(lang, DATE_TIME["en"]))
-    return parsed.strftime(DATE.get(lang, DATE["en"]))
+    if isinstance(parsed, datetime) and parsed.tzinfo is not None:
+        return local(parsed, tz)
+    return parsed
+
+
+def when(value: str | datetime | date | None, tz: ZoneInfo, lang: str) -> str:
+    """A time in the facility's zone, in the language's one format; a date alone as a date."""
+    found = _local(value, tz) if value else None
+    if found is None:
+        return str(value or "")
+    formats = DATE_TIME if isinstance(found, datetime) else DATE
+    return found.strftime(formats.get(lang, formats["en"]))
 
 
 def day(value: str | datetime | date | None, tz: ZoneInfo, lang: str) -> str:
     """Only the (local) date."""
-    if not value:
-        return ""
-    parsed = parse_instant(value)
-    if parsed is None:
-        return str(value)
-    if isinstance(parsed, datetime) and parsed.tzinfo is not None:
-        parsed = local(parsed, tz)
-    return parsed.strftime(DATE.get(lang, DATE["en"]))
+    found = _local(value, tz) if value else None
+    if found is None:
+        return str(value or "")
+    return found.strftime(DATE.get(lang, DATE["en"]))

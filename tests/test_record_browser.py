@@ -14,13 +14,13 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from ehr import store
-from tests.conftest import PASSWORD, both_databases
+from tests.browser_support import launch, signed_in, watch
+from tests.conftest import both_databases
 from tests.ehr_support import open_consult
 from webrtc import resources as consult_fhir
 
 P = "fac-a-p1"
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 # Signed at 23:42 UTC on 3 March: 07:42 on 4 March in the facility (Asia/Shanghai).
 SIGNED = datetime(2026, 3, 3, 23, 42, tzinfo=timezone.utc)
 LOCAL_SIGNED = {"en": "04 Mar 2026 07:42", "zh-CN": "2026-03-04 07:42"}
@@ -93,37 +93,16 @@ def seed_history(session) -> None:
         "valueString": "caries 36", "interpretation": [{"coding": [{"code": "A"}]}]})
 
 
-async def sign_in(page: Page, base: str, user: str, lang: str) -> None:
-    await page.goto(f"{base}/login?lang={lang}")
-    await page.fill("input[name=username]", user)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}/", wait_until="domcontentloaded")
-    await page.goto(f"{base}/lang?to={lang}&next=/detainees/{P}")
-
-
 async def submit(page: Page, form: str) -> None:
     """Submit and wait for the reload that follows a save."""
     async with page.expect_navigation():
         await page.click(f"{form} button[type=submit]")
 
 
-def watch(page: Page) -> list[str]:
-    """Script errors, console errors and failed requests of the page (the browser's own favicon
-    fetch is not the page's: it raises no response event)."""
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" and
-            not m.text.startswith("Failed to load resource") else None)
-    page.on("requestfailed", lambda r: problems.append(f"failed {r.url}"))
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("response", lambda r: problems.append(f"{r.status} {r.url.split('/', 3)[-1]}") if r.status >= 400 else None)
-    return problems
-
-
 @pytest.fixture
 async def browser():
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        chromium = await launch(playwright)
         yield chromium
         await chromium.close()
 
@@ -134,9 +113,9 @@ async def test_doctor_documents_the_record(client, world, context, browser, lang
     context.db.call(seed_history)
     t = TEXT[lang]
     base = str(client.make_url("")).rstrip("/")
-    page = await (await browser.new_context(viewport={"width": 1366, "height": 768}, locale=lang)).new_page()
+    page = await signed_in(browser, base, "doc-a", lang)
     problems = watch(page)
-    await sign_in(page, base, "doc-a", lang)
+    await page.goto(f"{base}/detainees/{P}")
     await page.wait_for_selector("#record")
 
     # times are the facility's: the note signed 23:42 UTC shows at 07:42 the next morning
@@ -268,9 +247,9 @@ async def test_other_roles_see_no_write_controls_and_a_forged_post_is_refused(cl
     context.db.call(open_consult, "c-1", P, world.users["spec-1"], shared=(("DocumentReference", "night-note"),))
     base = str(client.make_url("")).rstrip("/")
     for user in ("spec-1", "officer-a"):
-        page = await (await browser.new_context(viewport={"width": 1366, "height": 768})).new_page()
+        page = await signed_in(browser, base, user, "en")
         problems = watch(page)
-        await sign_in(page, base, user, "en")
+        await page.goto(f"{base}/detainees/{P}")
         await page.wait_for_selector("#record")
         assert await page.locator("#record form[data-record-form], [data-open], [data-amend-note]").count() == 0
         note = page.locator("#timeline li[data-kind=progress-note]")
