@@ -59,6 +59,7 @@ class Form:
 
     data: dict
     tz: ZoneInfo
+    lang: str = "en"  # the writer's, for the text a diagnosis is stored with
     errors: dict[str, str] = field(default_factory=dict)
 
     def text(self, name: str, *, required: bool = False, limit: int = 200) -> str:
@@ -148,7 +149,7 @@ def problem(form: Form, patient_id: str, author: str, before: dict | None = None
         "subject": _subject(patient_id), "recordedDate": fhir_instant(utcnow()), "recorder": {"display": author},
     }
     resource["code"] = {"coding": [{"system": terminology.ICD10_SYSTEM, "code": entry.code, "display": entry.en}],
-                        "text": entry.en}
+                        "text": entry.title(form.lang)}
     for key, value in (("onsetDateTime", onset), ("note", [{"text": note}] if note else None)):
         if value:
             resource[key] = value

@@ -119,9 +119,9 @@ def handler(path: str, writer: Writer):
     async def write(request: web.Request) -> web.Response:
         pid = request.match_info["patient_id"]
         who = require(request, WRITE, f"ehr.record.{path.split('/')[0]}", patient_id=pid)
-        form = Form(await read_json(request), context_of(request).settings.tz)
-        extra = (request.match_info["id"],) if "id" in request.match_info else ()
         lang = language(request)
+        form = Form(await read_json(request), context_of(request).settings.tz, lang)
+        extra = (request.match_info["id"],) if "id" in request.match_info else ()
         try:
             written = await run(request, writer, pid, form, who.display_name, *extra)
         except FieldErrors as exc:
