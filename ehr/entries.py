@@ -241,6 +241,8 @@ class Timeline:
             if CONSULT_NOTE in name.codes(r.get("type")):
                 detail = self.consult_note(r)
                 return Entry(at, "consult-note", _first_line(detail["parts"]), "signed", detail)
+            if any(c.get("attachment", {}).get("contentType", "").startswith("video/") for c in r.get("content", [])):
+                return Entry(at, "recording", name.t("ehr.kind.recording"), "", {})
             return Entry(at, "document", r.get("description") or name.concept(r.get("type")), "",
                          {"parts": self.note_parts(r)})
         if stored.type == "DiagnosticReport" and not r.get("encounter"):

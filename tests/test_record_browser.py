@@ -45,14 +45,14 @@ def seed_history(session) -> None:
     text = base64.b64encode("Chest pain on exertion. ECG: ST depression.".encode()).decode()
     store.create(session, consult_fhir.service_request(
         patient_id=P, hospital_id="hosp-1", specialty="cardiology", question="Chest pain", urgency="urgent",
-        requester="doc-a", shared=[], authored=SIGNED, status="completed"), resource_id="consult-1")
-    note = consult_fhir.consult_note(patient_id=P, consult_id="consult-1", author="spec-1", text="", at=SIGNED)
+        requester="doc-a", shared=[], authored=SIGNED, status="completed"), resource_id="consult-7")
+    note = consult_fhir.consult_note(patient_id=P, consult_id="consult-7", author="spec-1", text="", at=SIGNED)
     note["content"][0]["attachment"]["data"] = text
     store.create(session, note, resource_id="consult-note-1")
-    store.create(session, consult_fhir.condition(patient_id=P, consult_id="consult-1", at=SIGNED, author="spec-1",
+    store.create(session, consult_fhir.condition(patient_id=P, consult_id="consult-7", at=SIGNED, author="spec-1",
                                                  diagnosis={"code": "I20.9", "display": "心绞痛"}))
     store.create(session, consult_fhir.medication_request(
-        patient_id=P, consult_id="consult-1", at=SIGNED, author="spec-1",
+        patient_id=P, consult_id="consult-7", at=SIGNED, author="spec-1",
         prescription={"medication": "Aspirin 100 mg", "dosage": "100 mg once daily"}))
     potassium = {
         "resourceType": "Observation", "status": "final",
