@@ -54,14 +54,12 @@ class Namer:
         display before the (often Chinese) text; in Chinese, the text first."""
         if not value:
             return ""
-        for code in self.codes(value):
-            short = display.vital_name(code, self.lang)
-            if short:
-                return short
-            if value.get("coding") and value["coding"][0].get("system") == terminology.ICD10_SYSTEM:
-                found = terminology.title(code, self.lang)
-                if found:
-                    return found
+        for coding in value.get("coding", []):
+            code = coding.get("code", "")
+            found = (terminology.title(code, self.lang) if coding.get("system") == terminology.ICD10_SYSTEM
+                     else display.vital_name(code, self.lang))
+            if found:
+                return found
         displays = [c["display"] for c in value.get("coding", []) if c.get("display")]
         if self.lang == "en" and displays:
             return displays[0]

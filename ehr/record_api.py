@@ -71,9 +71,10 @@ def add_allergy(session: Session, gate: Gate, pid: str, form: Form, author: str)
 
 
 def no_known_allergies(session: Session, gate: Gate, pid: str, form: Form, author: str) -> list[str]:
-    if any(not charting.is_no_known_allergy(s.resource) for s in _active_allergies(session, pid)):
+    active = _active_allergies(session, pid)
+    if any(not charting.is_no_known_allergy(s.resource) for s in active):
         raise FieldErrors({"nka": "ehr.error.has_allergies"})
-    if _active_allergies(session, pid):
+    if active:
         raise FieldErrors({"nka": "ehr.error.nka_recorded"})
     return [_create(session, gate, charting.no_known_allergies(pid, author))]
 
