@@ -9,6 +9,7 @@ from playwright.async_api import async_playwright
 from tests.browser_support import launch, signed_in
 from tests.conftest import both_databases
 from tests.test_ehr_access import audit_rows
+from tests.test_record_browser import SHOTS
 
 
 async def test_icd10_by_code_and_by_words_in_both_languages(client, login):
@@ -73,6 +74,7 @@ async def test_break_glass_form_picks_a_detainee_by_keyboard(client, world, cont
             options = page.locator("#break-glass-form [role=option]")
             await options.first.wait_for()
             assert await options.count() == 3
+            await page.screenshot(path=str(SHOTS / "picker-break-glass-en.png"))
             assert "Facility B" in await options.first.inner_text()
             assert "fac-b-p" not in await page.locator("#break-glass-form").inner_html()  # the ref stays hidden
             await picker.press("ArrowDown")
