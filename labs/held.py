@@ -9,9 +9,10 @@ from labs.models import HeldMessage
 from telemed.timeutil import utcnow
 
 
-def hold(session: Session, *, channel: str, facility_id: str, sender: str, reason: str, content: str) -> HeldMessage:
+def hold(session: Session, *, channel: str, facility_id: str, sender: str, reason: str, content: str,
+         analyzer_id: int | None = None) -> HeldMessage:
     held = HeldMessage(channel=channel, facility_id=facility_id, sender=sender[:200], reason=reason[:2000],
-                       content=content)
+                       content=content, analyzer_id=analyzer_id)
     session.add(held)
     session.flush()
     return held
