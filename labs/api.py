@@ -8,7 +8,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from labs import alerts, held, hl7, importer, pages, trends
+from labs import alerts, analyzers_api, held, hl7, importer, pages, trends
 from labs.catalog import catalogue
 from labs.models import LabOrder
 from labs.orders import open_orders, order_json, place_order
@@ -187,7 +187,8 @@ async def post_ack(request: web.Request) -> web.Response:
 async def get_held(request: web.Request) -> web.Response:
     who = require(request, Capability.ENTER_RESULTS, "labs.held.list")
     audit(request, "labs.held.list", "allowed", resource=f"Organization/{who.org_id}")
-    return json_response(await context_of(request).db.run(held.list_held, who.org_id))
+    return json_response(await context_of(request).db.run(
+        lambda s: analyzers_api.held_extras(s, held.list_held(s, who.org_id))))
 
 
 async def post_resolve(request: web.Request) -> web.Response:
@@ -270,6 +271,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/labs/held/{held_id:\\d+}/resolve", post_resolve)
     app.router.add_post("/api/labs/held/{held_id:\\d+}/retry", post_retry)
     app.router.add_post("/api/labs/import", post_import)
+    analyzers_api.setup(app)
     trends.setup(app)
     pages.setup(app)
     alerts.setup(app)
