@@ -60,7 +60,7 @@
     const unit = el("select", { name: "unit" });
     const units = () => {
       const t = catalog.tests.find(x => x.loinc === tests.value);
-      unit.replaceChildren(el("option", { value: "" }, c.unit || "—"),
+      unit.replaceChildren(el("option", { value: "" }, c.unit ? `${T.unit_in_message} (${c.unit})` : T.unit_in_message),
         ...(t.scale === "Qn" ? [t.unit, ...Object.keys(t.alt_units)] : []).map(u => el("option", { value: u }, u)));
     };
     tests.addEventListener("change", units);
