@@ -88,10 +88,9 @@ def cmd_add(args: argparse.Namespace, settings) -> int:
 
 
 def _describe(analyzer) -> str:
-    cert = f", certificate {analyzer.cert_subject or ''} {analyzer.cert_fingerprint or ''}".rstrip() \
-        if analyzer.cert_subject or analyzer.cert_fingerprint else ""
+    certificate = " ".join(filter(None, (analyzer.cert_subject, analyzer.cert_fingerprint)))
     return (f"MSH-3 {analyzer.sending_application!r}, MSH-4 {analyzer.sending_facility!r}, files for "
-            f"{analyzer.facility_id}, from {analyzer.addresses}{cert}")
+            f"{analyzer.facility_id}, from {analyzer.addresses}{f', certificate {certificate}' if certificate else ''}")
 
 
 def cmd_list(args: argparse.Namespace, settings) -> int:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
@@ -39,8 +40,6 @@ class PeerCertificate:
 
     @classmethod
     def from_pem(cls, pem: bytes) -> PeerCertificate:
-        from cryptography.hazmat.primitives.serialization import Encoding
-
         try:
             cert = x509.load_pem_x509_certificate(pem)
         except ValueError as exc:

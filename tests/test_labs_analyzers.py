@@ -46,7 +46,7 @@ async def plain(context, world, unused_tcp_port_factory):
 
 
 @both_databases
-async def test_unknown_senders_get_ar_and_nothing_is_filed(context, plain):
+async def test_unknown_senders_get_ar_and_nothing_is_filed(context, plain, caplog):
     context.db.call(register_analyzer, "BC-5380", "fac-a")
     context.db.call(register_analyzer, "BS-240", "fac-a", addresses=("10.20.0.0/16",))
     context.db.call(register_analyzer, "XN-1000", "fac-a", cert_subject="CN=xn-1000,O=Telemed tests")
@@ -69,6 +69,7 @@ async def test_unknown_senders_get_ar_and_nothing_is_filed(context, plain):
     assert "BC-5380/ICU (MSH-3/MSH-4) is not a registered analyzer" in reasons[1]
     assert "BS-240: source address 127.0.0.1 is not one of its networks" in reasons[2]
     assert "XN-1000: must connect over TLS" in reasons[3] and reasons[4] == "not an HL7 message"
+    assert caplog.text.count("refused HL7 from 127.0.0.1") == 5
     # The registered analyzer, from its address, files; the filing names it and the detainee.
     accepted = await send_mllp(plain, oru("fac-a-1", POTASSIUM_CRITICAL, control="OK1"))
     assert msa(accepted)[1:3] == ["AA", "OK1"]
@@ -162,3 +163,13 @@ async def test_mllp_over_tls_with_client_certificates(context, pki, over_tls):
     assert result.flag == "HH"
     [entry] = trail(context, "labs.hl7.file")
     assert entry.username == "analyzer:XN-1000" and entry.patient_id == "fac-a-p1"
+
+
+def test_tls_settings_come_as_three_files_or_none():
+    from telemed.config import ConfigError, load_settings
+
+    assert load_settings({}).mllp_host == "127.0.0.1" and load_settings({}).mllp_port == 2575
+    with pytest.raises(ConfigError, match="give all three or none"):
+        load_settings({"TELEMED_MLLP_TLS_CERT": "server.pem", "TELEMED_MLLP_TLS_KEY": "server.key"})
+    with pytest.raises(ConfigError, match="TELEMED_MLLP_PORT"):
+        load_settings({"TELEMED_MLLP_PORT": "70000"})
