@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
-from labs.models import Analyzer, AnalyzerCode
+from labs.models import Analyzer, AnalyzerCode, HeldMessage
 from telemed.models import OrgKind, Organization
 
 FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
@@ -126,8 +126,10 @@ def listing(session: Session, facility_id: str | None = None) -> list[Analyzer]:
 
 
 def remove(session: Session, analyzer: Analyzer) -> None:
-    """The analyzer and its code map; messages it sent stay where they are."""
+    """The analyzer and its code map. Messages it sent stay held, no longer linked to it (SQLite
+    may give its id to the next analyzer registered)."""
     session.execute(delete(AnalyzerCode).where(AnalyzerCode.analyzer_id == analyzer.id))
+    session.execute(update(HeldMessage).where(HeldMessage.analyzer_id == analyzer.id).values(analyzer_id=None))
     session.delete(analyzer)
     session.flush()
 

@@ -167,7 +167,7 @@ def _check_observations(message, subject: Subject, at: datetime, fractions: bool
         if value_type in SKIPPED_VALUE_TYPES or not value.strip():
             continue
         try:
-            code, unit = test_code(obx, codes)
+            code, unit = mapped_code(obx, codes)
             test = catalogue().test(code)
             if fractions and test is not None and test.unit == "%" and unit in PERCENT_UNITS:
                 unit = "1"  # Mindray sends percentages and HCT as fractions (0.405)
@@ -177,7 +177,7 @@ def _check_observations(message, subject: Subject, at: datetime, fractions: bool
     return checked, problems, unknown
 
 
-def test_code(obx, codes: CodeMap) -> tuple[str, str]:
+def mapped_code(obx, codes: CodeMap) -> tuple[str, str]:
     """(catalogue code, unit) of an OBX: through the analyzer's map when it has the code (its
     unit when OBX-6 is empty), else OBX-3 as sent. A unit that contradicts the map is refused:
     the analyzer's set-up has changed, and a value in the wrong unit must not be filed."""
