@@ -11,7 +11,7 @@ import pytest
 from hl7.mllp import open_hl7_connection
 from sqlalchemy import select
 
-from labs.analyzers import PeerCertificate
+from labs.analyzers import PeerCertificate, find, remove
 from labs.mllp import serve, tls_context
 from labs.models import HeldMessage, LabResult
 from telemed.audit import about_patients
@@ -93,6 +93,8 @@ async def test_the_analyzer_files_for_its_own_facility_only(context, plain):
     assert held.facility_id == "fac-b" and held.analyzer_id is not None
     [entry] = trail(context, "labs.hl7.file")
     assert entry.patient_id is None and entry.username == "analyzer:BC-5380"
+    context.db.call(lambda s: remove(s, find(s, "BC-5380")))
+    assert context.db.call(lambda s: s.get(HeldMessage, held.id).analyzer_id) is None  # kept, unlinked
 
 
 @pytest.fixture
