@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 from hl7.mllp import open_hl7_connection, start_hl7_server  # noqa: E402
 
 from ehr import store  # noqa: E402
-from labs import importer  # noqa: E402
+from labs import analyzers, importer  # noqa: E402
 from labs.catalog import catalogue  # noqa: E402
 from labs.mllp import serve  # noqa: E402
 from telemed.accounts import add_org  # noqa: E402
@@ -172,7 +172,8 @@ async def bench_mllp(settings: Settings, db: Database, bookings: list[str], per_
     port = baseline_server.sockets[0].getsockname()[1]
     count, base_s, _ = await senders(port, bookings, per_sender)
     baseline_server.close()
-    server = await serve(db, settings, FACILITY, "127.0.0.1", 0)
+    db.call(analyzers.register, analyzers.Registration("BC-5380", FACILITY, "BC-5380", "Mindray", ("127.0.0.1",)))
+    server = await serve(db, settings, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     count, real_s, codes = await senders(port, bookings, per_sender)
     server.close()

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from labs import alerts, held, hl7, importer, pages, trends
+from labs import alerts, analyzers_api, held, hl7, importer, pages, trends
 from labs.catalog import catalogue
 from labs.models import LabOrder
 from labs.orders import open_orders, order_json, place_order
@@ -16,7 +16,8 @@ from labs.results import Rejected, Submission, check, file, subjects
 from labs.sync import sync_catalogue
 from telemed.context import context_of
 from telemed.events import user
-from telemed.http import api_error, audit, authorize, json_response, principal, read_json, require
+from labs.trail import Actor
+from telemed.http import REQUEST_ID, api_error, audit, authorize, json_response, principal, read_json, require
 from telemed.policy import Capability
 from telemed.timeutil import as_utc, utcnow
 
@@ -68,6 +69,13 @@ async def get_orders(request: web.Request) -> web.Response:
     if not patient_id:
         audit_listed(request, "labs.orders.list", orders)
     return json_response(orders)
+
+
+def actor_of(request: web.Request) -> Actor:
+    """The signed-in user, for audit entries written in a filing's own transaction."""
+    who = principal(request)
+    return Actor(username=who.username, role=who.role, user_id=who.user_id, ip=request.remote or "",
+                 request_id=request.get(REQUEST_ID, ""))
 
 
 def audit_listed(request: web.Request, action: str, rows: list[dict]) -> None:
@@ -179,7 +187,8 @@ async def post_ack(request: web.Request) -> web.Response:
 async def get_held(request: web.Request) -> web.Response:
     who = require(request, Capability.ENTER_RESULTS, "labs.held.list")
     audit(request, "labs.held.list", "allowed", resource=f"Organization/{who.org_id}")
-    return json_response(await context_of(request).db.run(held.list_held, who.org_id))
+    return json_response(await context_of(request).db.run(
+        lambda s: analyzers_api.held_extras(s, held.list_held(s, who.org_id))))
 
 
 async def post_resolve(request: web.Request) -> web.Response:
@@ -223,14 +232,13 @@ async def post_import(request: web.Request) -> web.Response:
     def run() -> importer.ImportReport:
         frame = importer.read_frame(upload.file.read(), upload.filename)
         return importer.import_frame(ctx.db, frame, profile, ctx.settings.tz, facility_id=who.org_id,
-                                     progress=progress)
+                                     progress=progress, actor=actor_of(request),
+                                     resource=f"upload/{upload.filename}")
 
     try:
         report = await ctx.db.run_plain(run)
     except importer.ImportFailed as exc:
         raise api_error(400, str(exc)) from None
-    for patient_id in sorted(report.patients):
-        audit(request, "labs.import", "allowed", patient_id=patient_id, resource=f"upload/{upload.filename}")
     if report.alerts:
         alerts.wake(request.app)
     return json_response(report.as_json())
@@ -263,6 +271,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/labs/held/{held_id:\\d+}/resolve", post_resolve)
     app.router.add_post("/api/labs/held/{held_id:\\d+}/retry", post_retry)
     app.router.add_post("/api/labs/import", post_import)
+    analyzers_api.setup(app)
     trends.setup(app)
     pages.setup(app)
     alerts.setup(app)

@@ -1,4 +1,4 @@
-"""`telemed labs ...` subcommands: sync-catalog, import, listen."""
+"""`telemed labs ...` subcommands: sync-catalog, import, listen, analyzer, map."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--profile", default="generic", help="column-mapping profile (default: generic)")
     imp.add_argument("--facility", help="accept only detainees of this facility")
     imp.set_defaults(run=cmd_import)
-    listen = labs.add_parser("listen", help="receive HL7 v2 ORU^R01 over MLLP")
-    listen.add_argument("--host", default="0.0.0.0")
-    listen.add_argument("--port", type=int, default=2575)
-    listen.add_argument("--facility", required=True, help="the facility whose analyzers connect here")
+    listen = labs.add_parser("listen", help="receive HL7 v2 ORU^R01 over MLLP from registered analyzers")
+    listen.add_argument("--host", help="address to bind (default: TELEMED_MLLP_HOST, loopback)")
+    listen.add_argument("--port", type=int, help="TCP port (default: TELEMED_MLLP_PORT, 2575)")
     listen.set_defaults(run=cmd_listen)
+    from labs import analyzer_cli
+
+    analyzer_cli.register(labs)
 
 
 def cmd_sync(args: argparse.Namespace, settings) -> int:
@@ -55,7 +57,8 @@ def cmd_import(args: argparse.Namespace, settings) -> int:
                 bar.update(done - bar.n)
 
             report = importer.import_frame(open_database(settings), frame, profile, settings.tz,
-                                           facility_id=args.facility, progress=progress, alongside=True)
+                                           facility_id=args.facility, progress=progress, alongside=True,
+                                           actor=operator(), resource=f"file/{args.file.name}")
     except importer.ImportFailed as exc:
         print(f"telemed: {exc}", file=sys.stderr)
         return 1
@@ -66,18 +69,39 @@ def cmd_import(args: argparse.Namespace, settings) -> int:
     return 1 if report.error_count else 0
 
 
+def operator():
+    """The person at the command line, as the audit trail names them."""
+    import getpass
+
+    from labs.trail import Actor
+
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (a container, say)
+        import os
+
+        name = f"uid {os.getuid()}"
+    return Actor(username=f"cli:{name}", role="operator")
+
+
 def cmd_listen(args: argparse.Namespace, settings) -> int:
     from telemed import logs
-    from labs.mllp import serve
+    from labs.mllp import serve, tls_context
     from telemed.cli import open_database
 
     logs.configure()
+    host, port = args.host or settings.mllp_host, args.port or settings.mllp_port
+    try:
+        tls = tls_context(settings)
+    except (OSError, ValueError) as exc:
+        print(f"telemed: TELEMED_MLLP_TLS_*: {exc}", file=sys.stderr)
+        return 1
     db = open_database(settings)
 
     async def run() -> None:
-        server = await serve(db, settings, args.facility, args.host, args.port)
-        print(f"telemed: listening for HL7 (MLLP) on {args.host}:{args.port} for {args.facility} (Ctrl-C stops)",
-              flush=True)
+        server = await serve(db, settings, host, port, tls)
+        print(f"telemed: listening for HL7 (MLLP{' over TLS' if tls else ''}) on {host}:{port} "
+              "for registered analyzers (Ctrl-C stops)", flush=True)
         async with server:
             await server.serve_forever()
 
@@ -86,6 +110,6 @@ def cmd_listen(args: argparse.Namespace, settings) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        print(f"telemed: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(f"telemed: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
     return 0

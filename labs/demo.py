@@ -1,19 +1,23 @@
 """Demo data of the labs capability: the catalogue as FHIR, a few months of results for some
-detainees (some abnormal, one critical alert open), open orders and a held HL7 message."""
+detainees (some abnormal, one critical alert open), open orders, two registered analyzers with
+their code maps, and held HL7 messages (an unknown detainee; a code the chemistry analyzer's map
+lacks)."""
 
 from __future__ import annotations
 
 import random
+import tomllib
 from datetime import datetime, time, timedelta
+from importlib import resources
 from zoneinfo import ZoneInfo
 
-from labs import hl7
+from labs import analyzers, codemaps, hl7
 from labs.catalog import Band, Test, catalogue
 from labs.orders import place_order
 from labs.results import Submission, check, file, subjects
 from labs.sync import sync_catalogue
 from telemed.demo import DemoContext
-from telemed.models import Role
+from telemed.models import Detainee, Role
 from telemed.security import Principal
 from telemed.timeutil import utcnow
 
@@ -43,6 +47,25 @@ def load(ctx: DemoContext) -> None:
     unknown = ("MSH|^~\\&|BC-5380|Mindray|||20260301080000||ORU^R01|DEMO-HELD|P|2.3.1\r"
                "PID|1||KS-UNKNOWN^^^^MR\rOBR|1||S1|||20260301080000\rOBX|1|NM|6690-2^WBC^LN||6.1|10*9/L|||||F")
     ctx.db.call(hl7.process, unknown, ctx.facility_id, ctx.settings.tz)
+    chemistry = ctx.db.call(_analyzers, ctx.facility_id)
+    booking = ctx.db.call(lambda s: s.get(Detainee, patients[2]).booking_number)
+    unmapped = ("MSH|^~\\&|CHEM-1|LAB|||20260301080000||ORU^R01|DEMO-MAP|P|2.3.1\r"
+                f"PID|1||{booking}^^^^MR\rOBR|1||S2|||20260301080000\r"
+                "OBX|1|NM|01^GLU^99LAB||92|mg/dL|||||F\rOBX|2|NM|12^UA^99LAB||5.1|mg/dL|||||F")
+    ctx.db.call(lambda s: hl7.process(s, unmapped, ctx.facility_id, ctx.settings.tz, codemaps.code_map(s, chemistry)))
+
+
+def _analyzers(session, facility_id: str) -> int:
+    """Register the demo analyzers with their maps; returns the chemistry analyzer's id."""
+    spec = tomllib.loads((resources.files("labs") / "data" / "demo_analyzers.toml").read_text(encoding="utf-8"))
+    ids = []
+    for item in spec["analyzer"]:
+        analyzer = analyzers.register(session, analyzers.Registration(
+            item["name"], facility_id, item["application"], item["sending_facility"], tuple(item["addresses"])))
+        for code, loinc, unit in item["codes"]:
+            codemaps.set_code(session, analyzer, code, loinc, unit)
+        ids.append(analyzer.id)
+    return ids[0]
 
 
 def _results(session, patients: list[str], rng: random.Random, tz: ZoneInfo) -> None:

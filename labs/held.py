@@ -9,9 +9,10 @@ from labs.models import HeldMessage
 from telemed.timeutil import utcnow
 
 
-def hold(session: Session, *, channel: str, facility_id: str, sender: str, reason: str, content: str) -> HeldMessage:
+def hold(session: Session, *, channel: str, facility_id: str, sender: str, reason: str, content: str,
+         analyzer_id: int | None = None) -> HeldMessage:
     held = HeldMessage(channel=channel, facility_id=facility_id, sender=sender[:200], reason=reason[:2000],
-                       content=content)
+                       content=content, analyzer_id=analyzer_id)
     session.add(held)
     session.flush()
     return held
@@ -20,7 +21,7 @@ def hold(session: Session, *, channel: str, facility_id: str, sender: str, reaso
 def held_json(held: HeldMessage) -> dict:
     return {"id": held.id, "received_at": held.received_at.isoformat(), "channel": held.channel,
             "sender": held.sender, "reason": held.reason, "content": held.content,
-            "resolved_at": held.resolved_at.isoformat() if held.resolved_at else None}
+            "resolved_at": held.resolved_at.isoformat() if held.resolved_at else None, "analyzer_id": held.analyzer_id}
 
 
 def list_held(session: Session, facility_id: str, include_resolved: bool = False) -> list[dict]:

@@ -16,9 +16,11 @@ import hl7
 from sqlmodel import Session
 
 from labs.catalog import catalogue
+from labs.codemaps import NO_MAP, CodeMap, code_map
 from labs.held import hold
 from labs.models import HeldMessage
 from labs.results import Rejected, Subject, Submission, check, file, subjects
+from labs.units import normalise_unit
 from telemed.timeutil import utcnow
 
 SKIPPED_VALUE_TYPES = {"ED", "RP"}  # histograms and scattergrams travel as Base64 images
@@ -83,9 +85,41 @@ def _is_mindray(sender: str) -> bool:
     return "MINDRAY" in sender.upper() or sender.upper().startswith("BC-")
 
 
-def process(session: Session, text: str, facility_id: str, tz: ZoneInfo) -> Ack:
-    """File what can be filed, hold what needs a person, and say so in the ACK."""
-    text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+@dataclass(frozen=True)
+class Header:
+    """Who sent a message and how to answer it: read before it is processed, to authenticate it."""
+
+    application: str  # MSH-3, first component
+    facility: str  # MSH-4, first component
+    control_id: str
+    version: str
+    booking: str  # PID-3, the detainee it is about ("" when there is none)
+
+    def refusal(self, reason: str) -> Ack:
+        return ack("AR", reason, control_id=self.control_id, receiver=(self.application, self.facility),
+                   version=self.version)
+
+
+def normalise(text: str) -> str:
+    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+
+
+def header(text: str) -> Header | None:
+    """The sender's identity in MSH (None for text that is not HL7)."""
+    try:
+        message = hl7.parse(normalise(text))
+        msh = message.segment("MSH")
+    except Exception:  # noqa: BLE001 - python-hl7 raises assorted errors on garbage
+        return None
+    pid = _segments(message, "PID")
+    return Header(_field(msh, 3), _field(msh, 4), _field(msh, 10), _field(msh, 12) or "2.3.1",
+                  _field(pid[0], 3) if pid else "")
+
+
+def process(session: Session, text: str, facility_id: str, tz: ZoneInfo, codes: CodeMap = NO_MAP) -> Ack:
+    """File what can be filed, hold what needs a person, and say so in the ACK. ``codes``: the
+    sending analyzer's test-code map."""
+    text = normalise(text)
     try:
         message = hl7.parse(text)
         msh = message.segment("MSH")
@@ -111,34 +145,64 @@ def process(session: Session, text: str, facility_id: str, tz: ZoneInfo) -> Ack:
     subject = subjects(session, bookings={booking}).get(booking)
     if subject is None or subject.facility_id != facility_id:
         reason = f"unknown detainee {booking} in this facility: held for review"
-        hold(session, channel="hl7", facility_id=facility_id, sender=sender, reason=reason, content=text)
+        hold(session, channel="hl7", facility_id=facility_id, sender=sender, reason=reason, content=text,
+             analyzer_id=codes.analyzer_id)
         return ack("AE", reason, **reply)
-    checked, problems, unknown = _check_observations(message, subject, at, _is_mindray(sender))
+    checked, problems, unknown = _check_observations(message, subject, at, _is_mindray(sender), codes)
     filed = file(session, checked, "hl7")
     if unknown:
         hold(session, channel="hl7", facility_id=facility_id, sender=sender,
-             reason="; ".join(unknown) + " (other observations filed)", content=text)
+             reason="; ".join(unknown) + " (other observations filed)", content=text, analyzer_id=codes.analyzer_id)
     if not unknown and not problems:
         return ack("AA", f"filed {len(filed.results)}, duplicates {filed.duplicates}", **reply)
     notes = problems + [f"{u}: held for review" for u in unknown]
     return ack("AE", f"filed {len(filed.results)}; " + "; ".join(notes), **reply)
 
 
-def _check_observations(message, subject: Subject, at: datetime, fractions: bool):
+def _check_observations(message, subject: Subject, at: datetime, fractions: bool, codes: CodeMap):
     """(checked results, rejected OBX reasons, OBX reasons to hold) of one message."""
     checked, problems, unknown = [], [], []
     for obx in _segments(message, "OBX"):
-        value_type, code, value, unit = _field(obx, 2), _field(obx, 3), _field(obx, 5), _field(obx, 6)
+        value_type, value = _field(obx, 2), _field(obx, 5)
         if value_type in SKIPPED_VALUE_TYPES or not value.strip():
             continue
-        test = catalogue().test(code)
-        if fractions and test is not None and test.unit == "%" and unit in PERCENT_UNITS:
-            unit = "1"  # Mindray sends percentages and HCT as fractions (0.405)
         try:
+            code, unit = mapped_code(obx, codes)
+            test = catalogue().test(code)
+            if fractions and test is not None and test.unit == "%" and unit in PERCENT_UNITS:
+                unit = "1"  # Mindray sends percentages and HCT as fractions (0.405)
             checked.append(check(Submission(subject.patient_id, code, value, at, unit=unit), subject))
         except Rejected as exc:
             (unknown if exc.hold else problems).append(f"OBX {_set_id(obx)}: {exc}")
     return checked, problems, unknown
+
+
+def mapped_code(obx, codes: CodeMap) -> tuple[str, str]:
+    """(catalogue code, unit) of an OBX: through the analyzer's map when it has the code (its
+    unit when OBX-6 is empty), else OBX-3 as sent. A unit that contradicts the map is refused:
+    the analyzer's set-up has changed, and a value in the wrong unit must not be filed."""
+    code, unit = _field(obx, 3), _field(obx, 6)
+    mapped = codes.get(code)
+    if mapped is None:
+        return code, unit
+    if unit and mapped.unit and normalise_unit(unit) != mapped.unit:
+        raise Rejected(f"{code}: unit {unit!r} is not the mapped unit {mapped.unit!r}")
+    return mapped.loinc, unit or mapped.unit
+
+
+def unknown_codes(text: str, codes: CodeMap) -> list[dict]:
+    """The OBX codes of a message that neither the analyzer's map nor the catalogue knows."""
+    try:
+        message = hl7.parse(normalise(text))
+    except Exception:  # noqa: BLE001 - a held message may be any text
+        return []
+    found: dict[str, dict] = {}
+    for obx in _segments(message, "OBX"):
+        code = _field(obx, 3)
+        if (code and _field(obx, 2) not in SKIPPED_VALUE_TYPES and codes.get(code) is None
+                and catalogue().test(code) is None):
+            found.setdefault(code, {"code": code, "text": _field(obx, 3, 2), "unit": _field(obx, 6)})
+    return list(found.values())
 
 
 def retry_held(session: Session, held_id: int, facility_id: str, user_id: int, tz: ZoneInfo) -> Ack | None:
@@ -147,7 +211,7 @@ def retry_held(session: Session, held_id: int, facility_id: str, user_id: int, t
     held = session.get(HeldMessage, held_id)
     if held is None or held.facility_id != facility_id or held.channel != "hl7" or held.resolved_at is not None:
         return None
-    outcome = process(session, held.content, facility_id, tz)
+    outcome = process(session, held.content, facility_id, tz, code_map(session, held.analyzer_id))
     held.resolved_at, held.resolved_by = utcnow(), user_id
     session.add(held)
     return outcome

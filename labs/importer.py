@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from labs.results import Checked, Rejected, Submission, check, file, subjects
+from labs.trail import Actor, filed_for
+from telemed import children
 from telemed.db import Database
 
 BATCH = 50_000
@@ -104,6 +106,17 @@ class FileResult(NamedTuple):
     at: datetime
 
 
+@dataclass(frozen=True)
+class Filing:
+    """How an import files: the results' source, the only facility it may file for (None: any),
+    and whom each batch's audit entries name (None: the caller audits)."""
+
+    source: str = "import"
+    facility_id: str | None = None
+    actor: Actor | None = None
+    resource: str = ""  # the file, as the audit entries name it
+
+
 class ImportFailed(ValueError):
     """The file as a whole cannot be read with this profile."""
 
@@ -164,12 +177,15 @@ def file_results(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterato
 
 def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneInfo, *, source: str = "import",
                  facility_id: str | None = None, progress: Callable[[int, int], None] | None = None,
-                 workers: int | None = None, alongside: bool = False) -> ImportReport:
+                 workers: int | None = None, alongside: bool = False, actor: Actor | None = None,
+                 resource: str = "") -> ImportReport:
     """Check and file every result in ``frame``; ``facility_id`` limits it to that facility's
-    detainees. A large file is filed by ``workers`` processes (default: one per core).
-    ``alongside``: this process is one of them (a command-line import; not the server, whose
-    event loop carries live video)."""
+    detainees. A large file is filed by ``workers`` processes (default: one per core), which
+    die with this process. ``alongside``: this process is one of them (a command-line import;
+    not the server, whose event loop carries live video). Each batch is one transaction, with
+    an audit entry per detainee it filed for, naming ``actor``."""
     report = ImportReport(rows=len(frame))
+    filing = Filing(source, facility_id, actor, resource)
     workers = workers or os.cpu_count() or 1
     # Workers start (~1 s of imports) while this process reads the rows.
     pool = _worker_pool(workers - alongside) if workers > 1 and len(frame) >= PARALLEL_MIN else None
@@ -182,9 +198,9 @@ def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneIn
                 items.append(item)
         report.results = len(items)
         if pool is not None:
-            _file_in_workers(pool, db, items, report, source, facility_id, workers, progress, alongside)
+            _file_in_workers(pool, db, items, report, filing, workers, progress, alongside)
         else:
-            _file_in_batches(db, items, report, source, facility_id, progress)
+            _file_in_batches(db, items, report, filing, progress)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -195,16 +211,19 @@ def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneIn
 
 
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_skip_teardown)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                               initargs=(os.getpid(),))
     for _ in range(workers):
         pool.submit(_ready)
     return pool
 
 
-def _skip_teardown() -> None:
-    """A worker's interpreter teardown frees every module and cache one object at a time
+def _start_worker(parent_pid: int) -> None:
+    """A worker ends with the import: killed with it, it files nothing more (its open batch is
+    rolled back). Its interpreter teardown frees every module and cache one object at a time
     (0.3-0.5 s of nothing useful): it ends as a forked worker would, once multiprocessing has
     cleaned up after it."""
+    children.die_with_parent(parent_pid)
     atexit.register(os._exit, 0)
 
 
@@ -213,8 +232,8 @@ def _ready() -> None:
 
 
 def _file_in_workers(pool: ProcessPoolExecutor, db: Database, items: list[FileResult], report: ImportReport,
-                     source: str, facility_id: str | None, workers: int,
-                     progress: Callable[[int, int], None] | None, alongside: bool) -> None:
+                     filing: Filing, workers: int, progress: Callable[[int, int], None] | None,
+                     alongside: bool) -> None:
     """Half of filing a result is Python (checks, flags, FHIR JSON, index rows) and half is the
     database's: processes that each file a share of the detainees keep both cores busy, one
     checking while the other writes. A detainee's results all go to one share, in file order,
@@ -226,7 +245,7 @@ def _file_in_workers(pool: ProcessPoolExecutor, db: Database, items: list[FileRe
     for item in items:
         shares[zlib.crc32(item.booking.encode()) % len(shares)].append(item)
     shares = [share for share in shares if share]
-    futures = [pool.submit(_file_share_in_worker, db.url, share, source, facility_id) for share in shares]
+    futures = [pool.submit(_file_share_in_worker, db.url, share, filing) for share in shares]
     done = 0
 
     def merge(part: ImportReport) -> None:
@@ -239,38 +258,38 @@ def _file_in_workers(pool: ProcessPoolExecutor, db: Database, items: list[FileRe
     for future, share in reversed(list(zip(futures, shares)) if alongside else []):
         if not future.cancel():  # a worker has it, and all those before it
             break
-        merge(_file_share(db, share, source, facility_id))
+        merge(_file_share(db, share, filing))
     for future in as_completed([f for f in futures if not f.cancelled()]):
         merge(future.result())
 
 
-def _file_share_in_worker(url: str, items: list[FileResult], source: str, facility_id: str | None) -> ImportReport:
+def _file_share_in_worker(url: str, items: list[FileResult], filing: Filing) -> ImportReport:
     """In a worker process: file one share of the results, in batches, on its own connection."""
     db = Database(url, threads=1)
     try:
-        return _file_share(db, items, source, facility_id)
+        return _file_share(db, items, filing)
     finally:
         db.close()
 
 
-def _file_share(db: Database, items: list[FileResult], source: str, facility_id: str | None) -> ImportReport:
+def _file_share(db: Database, items: list[FileResult], filing: Filing) -> ImportReport:
     part = ImportReport(results=len(items))
-    _file_in_batches(db, items, part, source, facility_id)
+    _file_in_batches(db, items, part, filing)
     return part
 
 
-def _file_in_batches(db: Database, items: list[FileResult], report: ImportReport, source: str,
-                     facility_id: str | None, progress: Callable[[int, int], None] | None = None) -> None:
+def _file_in_batches(db: Database, items: list[FileResult], report: ImportReport, filing: Filing,
+                     progress: Callable[[int, int], None] | None = None) -> None:
     """File ``items`` in order, one transaction per ``BATCH`` results."""
     for start in range(0, len(items), BATCH):
         batch = items[start:start + BATCH]
-        db.call(_file_batch, batch, report, source, facility_id)
+        db.call(_file_batch, batch, report, filing)
         if progress:
             progress(batch[-1].row - 1, report.rows)
 
 
-def _file_batch(session, batch: list[FileResult], report: ImportReport, source: str,
-                facility_id: str | None) -> None:
+def _file_batch(session, batch: list[FileResult], report: ImportReport, filing: Filing) -> None:
+    facility_id = filing.facility_id
     people = subjects(session, bookings={item.booking for item in batch})
     checked: list[Checked] = []
     for item in batch:
@@ -283,7 +302,9 @@ def _file_batch(session, batch: list[FileResult], report: ImportReport, source: 
             checked.append(check(Submission(patient, item.loinc, item.value, item.at, unit=item.unit), subject))
         except Rejected as exc:
             report.reject(RowError(item.row, str(exc)))
-    filed = file(session, checked, source)
+    filed = file(session, checked, filing.source)
+    if filing.actor is not None:
+        filed_for(session, filing.actor, "labs.import", filed.results, filing.resource)
     report.added += len(filed.results)
     report.duplicates += filed.duplicates
     report.alerts += len(filed.alert_ids)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from telemed.models import ts_column
@@ -79,3 +79,35 @@ class HeldMessage(SQLModel, table=True):
     content: str = Field(sa_column=Column(Text, nullable=False))
     resolved_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
     resolved_by: int | None = Field(default=None, foreign_key="app_user.id")
+    analyzer_id: int | None = None  # the registered analyzer that sent it (its code map applies)
+
+
+class Analyzer(SQLModel, table=True):
+    """An analyzer (or laboratory system) allowed to send results over MLLP: who it says it is
+    (MSH-3, MSH-4), where it may connect from, optionally its TLS client certificate, and the
+    facility whose detainees it files for."""
+
+    __tablename__ = "lab_analyzer"
+    __table_args__ = (UniqueConstraint("sending_application", "sending_facility", name="uq_lab_analyzer_msh"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    facility_id: str = Field(max_length=64, index=True)
+    sending_application: str = Field(max_length=180)  # MSH-3, first component
+    sending_facility: str = Field(default="", max_length=180)  # MSH-4, first component; "" = sent empty
+    addresses: str = Field(max_length=2000)  # allowed source networks (CIDR), comma separated
+    cert_subject: str = Field(default="", max_length=500)  # RFC 4514, as cryptography writes it
+    cert_fingerprint: str = Field(default="", max_length=64)  # SHA-256 of the DER certificate, hex
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+
+class AnalyzerCode(SQLModel, table=True):
+    """One entry of an analyzer's test-code map: its own code (OBX-3) -> a catalogue test, and
+    the unit it reports that test in when that is not in the message."""
+
+    __tablename__ = "lab_analyzer_code"
+    __table_args__ = (UniqueConstraint("analyzer_id", "code", name="uq_lab_analyzer_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    analyzer_id: int = Field(foreign_key="lab_analyzer.id", index=True)
+    code: str = Field(max_length=64)
+    loinc: str = Field(max_length=16)
+    unit: str = Field(default="", max_length=32)

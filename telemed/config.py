@@ -44,6 +44,13 @@ class Settings:
     webrtc_passthrough: bool = True
     # Write the audit trail from a child process (telemed.audit_process), off the event loop's GIL.
     audit_process: bool = True
+    # The MLLP listener for analyzers (``telemed labs listen``): loopback unless set otherwise,
+    # and TLS with client certificates when the three PEM files are given.
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int = 2575
+    mllp_tls_cert: str = ""
+    mllp_tls_key: str = ""
+    mllp_tls_ca: str = ""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -73,6 +80,11 @@ _ENV = {
     "report_nice": "TELEMED_REPORT_NICE",
     "webrtc_passthrough": "TELEMED_WEBRTC_PASSTHROUGH",
     "audit_process": "TELEMED_AUDIT_PROCESS",
+    "mllp_host": "TELEMED_MLLP_HOST",
+    "mllp_port": "TELEMED_MLLP_PORT",
+    "mllp_tls_cert": "TELEMED_MLLP_TLS_CERT",
+    "mllp_tls_key": "TELEMED_MLLP_TLS_KEY",
+    "mllp_tls_ca": "TELEMED_MLLP_TLS_CA",
 }
 
 
@@ -151,6 +163,11 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"TELEMED_FACILITY_NETWORKS: {pair!r} is not org-id=cidr") from None
         if not org:
             raise ConfigError(f"TELEMED_FACILITY_NETWORKS: {pair!r} is not org-id=cidr")
+    tls_files = (settings.mllp_tls_cert, settings.mllp_tls_key, settings.mllp_tls_ca)
+    if any(tls_files) and not all(tls_files):
+        raise ConfigError("TELEMED_MLLP_TLS_CERT, TELEMED_MLLP_TLS_KEY, TELEMED_MLLP_TLS_CA: give all three or none")
+    if not 0 < settings.mllp_port < 65536:
+        raise ConfigError(f"TELEMED_MLLP_PORT: {settings.mllp_port} is not a TCP port")
     for url in settings.ice_servers:
         if not url.startswith(("stun:", "turn:", "turns:")):
             raise ConfigError(f"TELEMED_ICE_SERVERS: {url!r} is not a stun:/turn: URL")

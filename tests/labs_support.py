@@ -6,6 +6,8 @@ import asyncio
 
 from hl7.mllp import open_hl7_connection
 
+from labs.analyzers import Registration, register
+
 POTASSIUM, HGB, HBSAG = "2823-3", "718-7", "5196-1"
 
 
@@ -14,6 +16,13 @@ async def enter(client, headers: dict, patient: str, results: list[tuple[str, ob
     body = {"patient_id": patient, "effective_at": when, "order_id": order_id,
             "results": [{"loinc": code, "value": value} for code, value in results]}
     return await client.post("/api/labs/results", json=body, headers=headers)
+
+
+def register_analyzer(session, application: str, facility: str, *, addresses: tuple[str, ...] = ("127.0.0.1/32",),
+                      sending_facility: str = "LAB", **cert) -> int:
+    """Register an analyzer named after its MSH-3 (``cert``: cert_subject, cert_fingerprint)."""
+    return register(session, Registration(application, facility, application, sending_facility, addresses,
+                                          **cert)).id
 
 
 def oru(booking: str, observations: list[tuple[str, str, str, str]], *, control: str = "MSG1",

@@ -10,13 +10,15 @@ from sqlalchemy import select
 from labs.mllp import serve
 from labs.models import HeldMessage, LabResult
 from tests.conftest import both_databases
-from tests.labs_support import oru, send_mllp
+from tests.labs_support import oru, register_analyzer, send_mllp
 
 
 @pytest.fixture
 async def listener(context, world, unused_tcp_port_factory):
+    for application in ("BC-5380", "LIS", "检验系统"):
+        context.db.call(register_analyzer, application, "fac-a")
     port = unused_tcp_port_factory()
-    server = await serve(context.db, context.settings, "fac-a", "127.0.0.1", port)
+    server = await serve(context.db, context.settings, "127.0.0.1", port)
     yield port
     server.close()
     await server.wait_closed()
@@ -86,11 +88,11 @@ async def test_bad_values_and_malformed_messages(context, listener):
                                                        ("NM", "2951-2^Na^LN", "140", "g/L")], control="C104"))
     code, _, text = msa(answer)[1:4]
     assert code == "AE" and "not a number" in text and "not accepted" in text
-    wrong_type = await send_mllp(listener, "MSH|^~\\&|HIS||TELEMED||20260301||ADT^A01|C105|P|2.3.1\rPID|1||fac-a-1")
+    wrong_type = await send_mllp(listener, "MSH|^~\\&|LIS|LAB|TELEMED||20260301||ADT^A01|C105|P|2.3.1\rPID|1||fac-a-1")
     assert msa(wrong_type)[1:3] == ["AR", "C105"] and r"ADT\S\A01" in msa(wrong_type)[3]  # "^" escaped
     garbage = await send_mllp(listener, "this is not HL7")
-    assert msa(garbage)[1] == "AR" and "malformed" in msa(garbage)[3]
-    no_pid = await send_mllp(listener, "MSH|^~\\&|A||B||20260301||ORU^R01|C106|P|2.3.1\rOBR|1")
+    assert msa(garbage)[1] == "AR" and "nothing filed" in msa(garbage)[3]  # no sender named: refused
+    no_pid = await send_mllp(listener, "MSH|^~\\&|LIS|LAB|B||20260301||ORU^R01|C106|P|2.3.1\rOBR|1")
     assert msa(no_pid)[1] == "AR" and "PID" in msa(no_pid)[3]
     assert results(context) == {}
 
@@ -165,18 +167,22 @@ async def test_held_message_filed_once_the_detainee_is_known(client, login, cont
 
 
 def test_listen_command_answers_over_a_real_socket(context, world, settings, unused_tcp_port):
-    """`telemed labs listen` as its own process, as an analyzer would reach it."""
+    """`telemed labs listen` as its own process, on loopback by default, for an analyzer
+    registered with `telemed labs analyzer add`."""
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "TELEMED_DATABASE_URL": settings.database_url, "TELEMED_DATA_DIR": str(settings.data_dir),
-           "TELEMED_SECRET_KEY": settings.secret_key}
-    listener = subprocess.Popen([sys.executable, "-m", "telemed.cli", "labs", "listen", "--host", "127.0.0.1",
-                                 "--port", str(unused_tcp_port), "--facility", "fac-a"],
+           "TELEMED_SECRET_KEY": settings.secret_key, "TELEMED_MLLP_PORT": str(unused_tcp_port)}
+    added = subprocess.run([sys.executable, "-m", "telemed.cli", "labs", "analyzer", "add", "Chemistry 1",
+                            "--facility", "fac-a", "--application", "LIS", "--sending-facility", "LAB",
+                            "--address", "127.0.0.1"], env=env, capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    listener = subprocess.Popen([sys.executable, "-m", "telemed.cli", "labs", "listen"],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert "listening for HL7" in listener.stdout.readline()
+        assert f"on 127.0.0.1:{unused_tcp_port}" in listener.stdout.readline()
         answer = asyncio.run(send_mllp(unused_tcp_port, oru("fac-a-2", [("NM", "718-7^HGB^LN", "121", "g/L")],
                                                             control="P1", sender="LIS")))
         assert msa(answer)[1:3] == ["AA", "P1"]

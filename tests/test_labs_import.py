@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from labs import importer
-from labs.cli import cmd_import
+from labs.cli import cmd_import, operator
 from labs.models import LabResult
+from telemed.models import AuditEntry
 from tests.conftest import both_databases
 
 GENERIC = """booking_number,loinc,value,unit,collected_at
@@ -88,6 +89,11 @@ def test_cli_import(context, world, tmp_path: Path, capsys):
     args = type("Args", (), {"file": path, "profile": "mindray-bc5380", "facility": "fac-a"})()
     assert cmd_import(args, context.settings) == 0
     assert "10 result(s) added" in capsys.readouterr().out
+    entries = context.db.call(lambda s: s.execute(select(AuditEntry).where(AuditEntry.action == "labs.import")
+                                                  .order_by(AuditEntry.patient_id)).scalars().all())
+    assert [(e.patient_id, e.reason, e.resource) for e in entries] == [
+        ("fac-a-p1", "5 result(s) filed", "file/bc5380.csv"), ("fac-a-p2", "5 result(s) filed", "file/bc5380.csv")]
+    assert {e.username for e in entries} == {operator().username} and entries[0].username.startswith("cli:")
     assert cmd_import(args, context.settings) == 0
     assert "0 result(s) added, 10 already present" in capsys.readouterr().out
     args.profile = "nope"
@@ -108,6 +114,11 @@ async def test_upload_with_pushed_progress(client, login, context):
     progress = await ws.receive_json(timeout=5)
     assert progress["type"] == "lab.import.progress" and progress["total"] == 10
     await ws.close()
+    entries = context.db.call(lambda s: s.execute(select(AuditEntry).where(AuditEntry.action == "labs.import")
+                                                  .order_by(AuditEntry.patient_id)).scalars().all())
+    assert [(e.username, e.patient_id, e.reason, e.resource) for e in entries] == [
+        ("doc-a", "fac-a-p1", "3 result(s) filed", "upload/export.csv"),
+        ("doc-a", "fac-a-p2", "1 result(s) filed", "upload/export.csv")]
     form = aiohttp.FormData()
     form.add_field("file", GENERIC.encode(), filename="export.csv", content_type="text/csv")
     denied = await client.post("/api/labs/import", data=form, headers=await login("spec-1"))

@@ -42,6 +42,8 @@ ROWS = (
     Row("lab catalogue", "GET", "/api/labs/catalog", ("doc-a", "doc-b", "spec-1", "officer-a", "officer-b")),
     Row("lab order", "POST", "/api/labs/orders", ("doc-a",), patient=P, body={"patient_id": P, "panels": ["cbc"]}),
     Row("lab trends", "GET", f"/api/labs/trends?patient={P}&loinc=718-7", ("doc-a", "officer-a"), patient=P),
+    Row("lab analyzers", "GET", "/api/labs/analyzers", ("doc-a", "doc-b")),
+    Row("lab analyzers page", "GET", "/labs/analyzers", ("doc-a", "doc-b")),
     Row("consult request", "POST", "/api/consults", ("doc-a",), patient=P, body={
         "patient_id": P, "hospital_id": "hosp-1", "specialty": "cardiology", "question": "chest pain?",
         "urgency": "routine"}),

@@ -46,10 +46,31 @@
           telemed.toast(`${outcome.code}: ${outcome.text}`, outcome.code === "AA" ? "ok" : "");
           loadHeld();
         } catch (e) { fail(e); } } }, T.retry) : "";
-      const tr = el("tr", {}, el("td", {}, when(h.received_at)), el("td", {}, `${h.channel} ${h.sender}`),
-        el("td", {}, h.reason, el("pre", { class: "held" }, h.content.replaceAll("\r", "\n"))), el("td", {}, retry, " ", resolve));
+      const tr = el("tr", {}, el("td", {}, when(h.received_at)), el("td", {}, `${h.channel} ${h.analyzer || h.sender}`),
+        el("td", {}, h.reason, ...h.unknown_codes.map(c => mapControl(h, c)),
+          el("pre", { class: "held" }, h.content.replaceAll("\r", "\n"))), el("td", {}, retry, " ", resolve));
       return tr;
     }));
+  }
+
+  // One action from the review queue: map an unknown code of the sending analyzer, file the message again.
+  function mapControl(h, c) {
+    const tests = el("select", { name: "loinc" }, ...catalog.tests.map(t => el("option", { value: t.loinc }, `${t.abbr} · ${t.name}`)));
+    const unit = el("select", { name: "unit" });
+    const units = () => {
+      const t = catalog.tests.find(x => x.loinc === tests.value);
+      unit.replaceChildren(el("option", { value: "" }, c.unit ? `${T.unit_in_message} (${c.unit})` : T.unit_in_message),
+        ...(t.scale === "Qn" ? [t.unit, ...Object.keys(t.alt_units)] : []).map(u => el("option", { value: u }, u)));
+    };
+    tests.addEventListener("change", units);
+    units();
+    const go = el("button", { class: "primary", onclick: async () => {
+      try {
+        const outcome = await telemed.api("POST", `/api/labs/held/${h.id}/map`, { code: c.code, loinc: tests.value, unit: unit.value });
+        telemed.toast(`${outcome.code}: ${outcome.text}`, outcome.code === "AA" ? "ok" : "");
+        loadHeld(); loadAlerts();
+      } catch (e) { fail(e); } } }, T.map_and_refile);
+    return el("div", { class: "map-code", "data-code": c.code }, el("span", {}, `${T.map_code} `, el("code", {}, c.code), ` ${c.text} →`), tests, unit, go);
   }
 
   // -- the detainee ---------------------------------------------------------------------------
@@ -157,7 +178,6 @@
     loadAlerts();
   });
 
-  telemed.api("GET", `/api/labs/catalog?lang=${lang}`).then(c => { catalog = c; renderEntry(); loadOrders(); });
+  telemed.api("GET", `/api/labs/catalog?lang=${lang}`).then(c => { catalog = c; renderEntry(); loadOrders(); loadHeld().catch(fail); });
   loadAlerts().catch(fail);
-  loadHeld().catch(fail);
 })();
