@@ -42,10 +42,26 @@ def codes(value: dict | None) -> set[str]:
     return {c.get("code", "") for c in (value or {}).get("coding", [])}
 
 
+def _amount(q: dict) -> str:
+    """A Quantity's number as written, with its comparator (``<0.5``)."""
+    value = q.get("value", "")
+    return f"{q.get('comparator', '')}{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def _unit(q: dict) -> str:
+    return q.get("unit") or q.get("code", "")
+
+
 def quantity(observation: dict) -> str:
     if "valueQuantity" in observation:
         q = observation["valueQuantity"]
-        return f"{q.get('value', '')} {q.get('unit') or q.get('code', '')}".strip()
+        return f"{_amount(q)} {_unit(q)}".strip()
+    if "valueRange" in observation:
+        low, high = observation["valueRange"].get("low", {}), observation["valueRange"].get("high", {})
+        return f"{_amount(low)}-{_amount(high)} {_unit(high) or _unit(low)}".strip()
+    if "valueRatio" in observation:
+        ratio = observation["valueRatio"]
+        return f"{_amount(ratio.get('numerator', {}))}:{_amount(ratio.get('denominator', {}))}"
     if "component" in observation:
         return " / ".join(quantity(c) for c in observation["component"])
     for key in ("valueString", "valueCodeableConcept", "valueBoolean", "valueInteger"):

@@ -18,7 +18,8 @@ from sqlmodel import Session
 from labs.catalog import catalogue
 from labs.held import hold
 from labs.models import HeldMessage
-from labs.results import Rejected, Subject, Submission, check, file, subjects
+from labs.corrections import WITHDRAWN
+from labs.results import STATUSES, Rejected, Subject, Submission, check, file, subjects
 from telemed.timeutil import utcnow
 
 SKIPPED_VALUE_TYPES = {"ED", "RP"}  # histograms and scattergrams travel as Base64 images
@@ -127,18 +128,87 @@ def process(session: Session, text: str, facility_id: str, tz: ZoneInfo) -> Ack:
 def _check_observations(message, subject: Subject, at: datetime, fractions: bool):
     """(checked results, rejected OBX reasons, OBX reasons to hold) of one message."""
     checked, problems, unknown = [], [], []
-    for obx in _segments(message, "OBX"):
-        value_type, code, value, unit = _field(obx, 2), _field(obx, 3), _field(obx, 5), _field(obx, 6)
-        if value_type in SKIPPED_VALUE_TYPES or not value.strip():
+    for obx, notes, request in _observations(message):
+        value_type, code, unit = _field(obx, 2), _field(obx, 3), _field(obx, 6)
+        status = _status(obx)
+        value = _value(obx)
+        if value_type in SKIPPED_VALUE_TYPES or status is None or (not value.strip() and status not in WITHDRAWN):
             continue
         test = catalogue().test(code)
         if fractions and test is not None and test.unit == "%" and unit in PERCENT_UNITS:
             unit = "1"  # Mindray sends percentages and HCT as fractions (0.405)
+        sub = Submission(subject.patient_id, code, value, at, unit=unit, status=status, notes=notes,
+                         report_notes=request.notes, specimen_id=request.specimen_id)
         try:
-            checked.append(check(Submission(subject.patient_id, code, value, at, unit=unit), subject))
+            if status not in STATUSES:
+                raise Rejected(f"unknown result status {_field(obx, 11)!r} in OBX-11")
+            checked.append(check(sub, subject))
         except Rejected as exc:
             (unknown if exc.hold else problems).append(f"OBX {_set_id(obx)}: {exc}")
     return checked, problems, unknown
+
+
+# OBX-11 (HL7 table 0085) -> FHIR Observation.status; I (specimen in lab), N (not asked) and
+# O (order detail) carry no result yet and are skipped.
+OBX_STATUS = {"P": "preliminary", "R": "preliminary", "S": "preliminary", "F": "final", "U": "final",
+              "C": "corrected", "X": "cancelled", "D": "entered-in-error", "W": "entered-in-error"}
+NO_RESULT = frozenset({"I", "N", "O"})
+
+
+def _status(obx) -> str | None:
+    code = _field(obx, 11).upper()
+    if code in NO_RESULT:
+        return None
+    return OBX_STATUS.get(code or "F", code)
+
+
+def _value(obx) -> str:
+    """OBX-5 whole: an SN value keeps its components (``>^30``, ``^1^-^5``)."""
+    try:
+        raw = str(obx(5))
+    except (IndexError, KeyError):
+        return ""
+    return raw.split("~")[0]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an OBR says for the OBX segments under it."""
+
+    specimen_id: str | None
+    notes: tuple[str, ...]
+
+
+def _observations(message) -> list[tuple[object, tuple[str, ...], Request]]:
+    """Each OBX with the comments (NTE) that follow it and its OBR's (the NTEs between the OBR
+    and its first OBX, and the specimen: OBR-3 filler order number, else OBR-2 placer's)."""
+    found: list[list] = []
+    request, request_notes, after_obx = Request(None, ()), [], False
+    for segment in message:
+        name = str(segment[0])
+        if name == "OBR":
+            request_notes, after_obx = [], False
+            request = Request(_field(segment, 3) or _field(segment, 2) or None, ())
+        elif name == "OBX":
+            after_obx = True
+            found.append([segment, [], request])
+        elif name == "NTE":
+            text = _comment(message, segment)
+            if text and after_obx:
+                found[-1][1].append(text)
+            elif text:
+                request_notes.append(text)
+                request = Request(request.specimen_id, tuple(request_notes))
+    return [(obx, tuple(notes), req) for obx, notes, req in found]
+
+
+def _comment(message, nte) -> str:
+    """NTE-3, its repetitions joined, with HL7 escapes undone."""
+    try:
+        raw = str(nte(3))
+    except (IndexError, KeyError):
+        return ""
+    return " ".join(message.unescape(part).strip() for part in raw.split("~") if part.strip())
 
 
 def retry_held(session: Session, held_id: int, facility_id: str, user_id: int, tz: ZoneInfo) -> Ack | None:

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import tomllib
 import zlib
+from zipfile import BadZipFile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from openpyxl.utils.exceptions import InvalidFileException
 
 from labs.results import Checked, Rejected, Submission, check, file, subjects
 from telemed.db import Database
@@ -115,8 +117,9 @@ def read_frame(data: bytes | Path, filename: str = "") -> pd.DataFrame:
         if name.endswith((".xlsx", ".xlsm", ".xls")):
             return pd.read_excel(source, dtype=str, keep_default_na=False)
         return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise ImportFailed(f"cannot read {filename or data}: {exc}") from None
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, BadZipFile, KeyError, OSError,
+            InvalidFileException) as exc:  # what pandas and openpyxl raise on a broken or empty file
+        raise ImportFailed(f"cannot read {filename or (data if isinstance(data, Path) else 'the file')}: {exc or type(exc).__name__}") from None
 
 
 def _times(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> list[datetime | None]:
