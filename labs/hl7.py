@@ -19,7 +19,7 @@ from labs.catalog import catalogue
 from labs.held import hold
 from labs.models import HeldMessage
 from labs.corrections import WITHDRAWN
-from labs.results import STATUSES, Rejected, Subject, Submission, check, file, subjects
+from labs.results import Rejected, Subject, Submission, check, file, status_of, subjects
 from telemed.timeutil import utcnow
 
 SKIPPED_VALUE_TYPES = {"ED", "RP"}  # histograms and scattergrams travel as Base64 images
@@ -130,7 +130,7 @@ def _check_observations(message, subject: Subject, at: datetime, fractions: bool
     checked, problems, unknown = [], [], []
     for obx, notes, request in _observations(message):
         value_type, code, unit = _field(obx, 2), _field(obx, 3), _field(obx, 6)
-        status = _status(obx)
+        status = status_of(_field(obx, 11))
         value = _value(obx)
         if value_type in SKIPPED_VALUE_TYPES or status is None or (not value.strip() and status not in WITHDRAWN):
             continue
@@ -140,26 +140,10 @@ def _check_observations(message, subject: Subject, at: datetime, fractions: bool
         sub = Submission(subject.patient_id, code, value, at, unit=unit, status=status, notes=notes,
                          report_notes=request.notes, specimen_id=request.specimen_id)
         try:
-            if status not in STATUSES:
-                raise Rejected(f"unknown result status {_field(obx, 11)!r} in OBX-11")
             checked.append(check(sub, subject))
         except Rejected as exc:
             (unknown if exc.hold else problems).append(f"OBX {_set_id(obx)}: {exc}")
     return checked, problems, unknown
-
-
-# OBX-11 (HL7 table 0085) -> FHIR Observation.status; I (specimen in lab), N (not asked) and
-# O (order detail) carry no result yet and are skipped.
-OBX_STATUS = {"P": "preliminary", "R": "preliminary", "S": "preliminary", "F": "final", "U": "final",
-              "C": "corrected", "X": "cancelled", "D": "entered-in-error", "W": "entered-in-error"}
-NO_RESULT = frozenset({"I", "N", "O"})
-
-
-def _status(obx) -> str | None:
-    code = _field(obx, 11).upper()
-    if code in NO_RESULT:
-        return None
-    return OBX_STATUS.get(code or "F", code)
 
 
 def _value(obx) -> str:

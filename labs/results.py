@@ -29,6 +29,20 @@ from telemed.timeutil import as_utc, utcnow
 
 FUTURE_TOLERANCE = timedelta(minutes=10)
 STATUSES = ("preliminary", "final", "corrected", "cancelled", "entered-in-error")
+# HL7 v2 table 0085 (OBX-11) -> FHIR Observation.status; I (specimen in lab), N (not asked) and
+# O (order detail) carry no result yet.
+V2_STATUS = {"P": "preliminary", "R": "preliminary", "S": "preliminary", "F": "final", "U": "final",
+             "C": "corrected", "X": "cancelled", "D": "entered-in-error", "W": "entered-in-error"}
+NO_RESULT = frozenset({"I", "N", "O"})
+
+
+def status_of(code: str) -> str | None:
+    """The FHIR status an OBX-11 code or a file's status cell (either vocabulary) means; None:
+    no result yet; an unknown code is returned as it is, for check() to refuse."""
+    code = code.strip()
+    if code.upper() in NO_RESULT:
+        return None
+    return V2_STATUS.get(code.upper() or "F", code.lower())
 CHUNK = 500  # values per SQL IN (...)
 
 
