@@ -15,6 +15,7 @@ from ehr.errors import FhirError
 from ehr.store import Stored
 from ehr.transfer import Transfer, transfers
 from ehr.requests import run
+from telemed.i18n import translate
 from telemed.ui import language
 from telemed.models import Organization
 
@@ -69,6 +70,34 @@ def quantity(observation: dict) -> str:
             value = observation[key]
             return concept(value) if isinstance(value, dict) else str(value)
     return ""
+
+
+SHOWN_STATUSES = ("preliminary", "corrected", "amended", "cancelled", "entered-in-error")
+
+
+def marks(resource: dict, lang: str) -> list[tuple[str, str]]:
+    """(kind, label) of what must be read with a value: its status when it is not simply final
+    (corrected, preliminary ...), and its specimen's conditions (a haemolysed potassium)."""
+    found = []
+    status = resource.get("status", "")
+    if status in SHOWN_STATUSES:
+        found.append((f"status-{status}", translate(lang, f"ehr.result_status.{status}")))
+    for contained in resource.get("contained", []):
+        if contained.get("resourceType") != "Specimen":
+            continue
+        for condition in contained.get("condition", []):
+            found.append(("condition", condition_label(codes(condition), concept(condition), lang)))
+    return found
+
+
+def condition_label(found: set[str], fallback: str, lang: str) -> str:
+    """A specimen condition in the reader's language (HL7 v2-0493 or SNOMED CT code)."""
+    for code in sorted(found):
+        key = f"ehr.condition.{code}"
+        text = translate(lang, key)
+        if text != key:
+            return text
+    return fallback
 
 
 def when(resource: dict) -> str:
@@ -169,8 +198,9 @@ async def record_page(request: web.Request) -> web.StreamResponse:
     except FhirError as error:
         message = error.outcome()["issue"][0]["diagnostics"]
         raise (web.HTTPForbidden if error.status == 403 else web.HTTPNotFound)(text=message) from None
+    lang = language(request)
     context = {"record": record, "patient_id": request.match_info["patient_id"], "concept": concept,
-               "quantity": quantity, "when": when}
+               "quantity": quantity, "when": when, "marks": lambda resource: marks(resource, lang)}
     return aiohttp_jinja2.render_template("ehr/record.html", request, context)
 
 

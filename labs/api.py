@@ -17,8 +17,10 @@ from labs.sync import sync_catalogue
 from telemed.context import context_of
 from telemed.events import user
 from telemed.http import api_error, audit, authorize, json_response, principal, read_json, require
+from telemed.i18n import translate
 from telemed.policy import Capability
 from telemed.timeutil import as_utc, utcnow
+from telemed.ui import language
 
 
 log = logging.getLogger("telemed.labs")
@@ -167,7 +169,7 @@ async def post_results(request: web.Request) -> web.Response:
     return json_response(outcome, status=201)
 
 
-def _preview(session, patient_id: str, entries: list[dict]) -> list[dict]:
+def _preview(session, patient_id: str, entries: list[dict], lang: str) -> list[dict]:
     subject = subjects(session, patient_ids={patient_id}).get(patient_id)
     found = []
     for entry in entries:
@@ -177,6 +179,7 @@ def _preview(session, patient_id: str, entries: list[dict]) -> list[dict]:
             item = check(sub, subject)
             band = item.band
             found.append({"loinc": sub.loinc, "flag": item.flag, "value": item.value_num, "text": item.value_text,
+                          "flag_label": translate(lang, f"ehr.interpretation.{item.flag}") if item.flag else "",
                           "low": band.low if band else None, "high": band.high if band else None})
         except Rejected as exc:
             found.append({"loinc": sub.loinc, "error": str(exc)})
@@ -188,7 +191,8 @@ async def post_check(request: web.Request) -> web.Response:
     body = await read_json(request)
     patient_id = _text(body, "patient_id")
     await authorize(request, Capability.ENTER_RESULTS, patient_id, "labs.check")
-    return json_response(await context_of(request).db.run(_preview, patient_id, _list(body, "results", dict)))
+    return json_response(await context_of(request).db.run(_preview, patient_id, _list(body, "results", dict),
+                                                          language(request)))
 
 
 async def get_alerts(request: web.Request) -> web.Response:

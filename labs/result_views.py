@@ -8,14 +8,17 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from ehr import store
-from ehr.record import quantity
+from ehr.record import marks, quantity
 from labs import alerts, values
 from labs.catalog import catalogue
+from labs.marks import conditions_of, row_marks
 from labs.models import LabResult
 from labs.results import Rejected, Submission, check, file, subjects
 from labs.trends import visible_filter
+from reports.codes import unit_label
 from telemed.context import context_of
 from telemed.http import api_error, authorize, json_response, principal, read_json
+from telemed.i18n import translate
 from telemed.policy import Capability
 from telemed.timeutil import as_utc
 
@@ -27,9 +30,11 @@ def result_json(row: LabResult, lang: str) -> dict:
     test = catalogue().test(row.loinc)
     return {"observation_id": row.observation_id, "loinc": row.loinc, "abbr": test.abbr, "name": test.name(lang),
             "value": values.display(row.value_num, row.value_code, row.value_text, "", lang),
-            "unit": row.unit, "flag": row.flag, "status": row.status,
-            "conditions": [c for c in row.conditions.split(",") if c], "censored": bool(row.comparator),
-            "effective_at": as_utc(row.effective_at).isoformat(), "source": row.source}
+            "unit": unit_label(row.unit, lang), "flag": row.flag,
+            "flag_label": translate(lang, f"ehr.interpretation.{row.flag}") if row.flag else "",
+            "status": row.status, "conditions": conditions_of(row), "marks": row_marks(row, lang),
+            "censored": bool(row.comparator), "effective_at": as_utc(row.effective_at).isoformat(),
+            "quantitative": test.quantitative}
 
 
 def recent(session: Session, patient_id: str, consult_ids: tuple[str, ...] | None, lang: str) -> list[dict]:
@@ -39,20 +44,24 @@ def recent(session: Session, patient_id: str, consult_ids: tuple[str, ...] | Non
     return [result_json(r, lang) for r in rows if visible(r.observation_id, r.report_id)]
 
 
-def version_json(stored) -> dict:
+COLUMNS = ("version", "recorded", "result", "flag", "note")
+
+
+def version_json(stored, lang: str) -> dict:
     resource = stored.resource
     flag = next((c.get("code", "") for i in resource.get("interpretation", []) for c in i.get("coding", [])), "")
-    conditions = [c.get("code", "") for s in resource.get("contained", []) for cc in s.get("condition", [])
-                  for c in cc.get("coding", [])]
     return {"version": stored.version, "at": stored.last_updated.isoformat(), "status": resource.get("status"),
-            "value": quantity(resource), "flag": flag, "conditions": conditions,
-            "notes": [{"text": n.get("text", ""), "author": n.get("authorString", ""), "time": n.get("time", "")}
+            "value": quantity(resource), "flag": flag,
+            "flag_label": translate(lang, f"ehr.interpretation.{flag}") if flag else "",
+            "marks": [label for _, label in marks(resource, lang)],
+            "notes": [" · ".join(filter(None, (n.get("text", ""), n.get("authorString", ""))))
                       for n in resource.get("note", [])]}
 
 
-def history(session: Session, observation_id: str) -> list[dict]:
+def history(session: Session, observation_id: str, lang: str, timezone: str) -> dict:
     versions = store.history(session, "Observation", observation_id, count=100)
-    return [version_json(v) for v in sorted(versions, key=lambda v: v.version)]
+    return {"columns": {c: translate(lang, f"labs.history.{c}") for c in COLUMNS}, "timezone": timezone,
+            "versions": [version_json(v, lang) for v in sorted(versions, key=lambda v: v.version)]}
 
 
 def _row(session: Session, observation_id: str) -> LabResult | None:
@@ -82,7 +91,9 @@ async def get_results(request: web.Request) -> web.Response:
 
 async def get_history(request: web.Request) -> web.Response:
     row, _ = await _result(request, Capability.CLINICAL_READ, "labs.results.history")
-    return json_response(await context_of(request).db.run(history, row.observation_id))
+    ctx = context_of(request)
+    return json_response(await ctx.db.run(history, row.observation_id, request.query.get("lang", "zh-CN"),
+                                          ctx.settings.timezone))
 
 
 def _correct(session: Session, row: LabResult, value: object, unit: str, reason: str, author: str) -> dict:

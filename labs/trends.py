@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from labs.catalog import catalogue
 from labs.corrections import WITHDRAWN
+from labs.marks import row_marks
 from labs.models import LabResult
 from labs.results import subjects
 from telemed.context import context_of
@@ -56,8 +57,7 @@ def series(session: Session, patient_id: str, loinc: str, consult_ids: tuple[str
     # A censored value is drawn at its limit and marked; a range or ratio is listed, not drawn.
     points = [{"at": r.effective_at.isoformat(), "value": r.value_num, "value_code": r.value_code, "flag": r.flag,
                "delta_flag": r.delta_flag, "observation_id": r.observation_id, "text": r.value_text,
-               "censored": bool(r.comparator), "status": r.status,
-               "conditions": [c for c in r.conditions.split(",") if c]}
+               "censored": bool(r.comparator), "status": r.status, "marks": row_marks(r, lang)}
               for r in reversed(rows) if visible(r.observation_id, r.report_id)]
     return {"loinc": loinc, "abbr": test.abbr, "name": test.name(lang), "unit": test.unit,
             "quantitative": test.quantitative, "values": list(test.values), "decimals": test.decimals,

@@ -67,10 +67,18 @@
     root.append(svg("polyline", { fill: "none", stroke: "#8aa", "stroke-width": 1.5,
       points: points.map((p, i) => `${x(ts[i])},${y(ys[i])}`).join(" ") }));
     points.forEach((p, i) => {
-      const dot = svg("circle", { cx: x(ts[i]), cy: y(ys[i]), r: p.delta_flag ? 5 : 3.5, fill: COLOURS[p.flag] || "#2b6cb0",
-        stroke: p.delta_flag ? "#000" : "none", "data-flag": p.flag });
-      dot.append(svg("title", {}, `${new Date(p.at).toLocaleString(lang, { timeZone })}  ${p.value ?? p.value_code} ${series.unit} ${p.flag}`));
+      // A censored value (<0.5) is drawn hollow at its limit, with its sign; marks (corrected,
+      // haemolysed ...) are written beside the point.
+      const colour = COLOURS[p.flag] || "#2b6cb0";
+      const dot = svg("circle", { cx: x(ts[i]), cy: y(ys[i]), r: p.delta_flag ? 5 : 3.5, fill: p.censored ? "#fff" : colour,
+        stroke: p.delta_flag ? "#000" : p.censored ? colour : "none", "stroke-width": 1.5, "data-flag": p.flag,
+        "data-censored": p.censored ? "1" : "0" });
+      dot.append(svg("title", {}, `${new Date(p.at).toLocaleString(lang, { timeZone })}  ${p.text || (p.value ?? p.value_code)} ${series.unit} ${p.flag} ${p.marks.join(" ")}`));
       root.append(dot);
+      const note = [p.censored ? p.text : "", ...p.marks].filter(Boolean).join(" ");
+      const right = x(ts[i]) > W / 2;  // written towards the middle, so that it stays inside the chart
+      if (note) root.append(svg("text", { x: x(ts[i]) + (right ? -6 : 6), y: y(ys[i]) - 6, "font-size": 9, fill: colour,
+        "text-anchor": right ? "end" : "start", class: "lab-mark" }, note));
     });
     return root;
   }
