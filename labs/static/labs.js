@@ -21,7 +21,8 @@
     } }, T.ack);
     const row = el("tr", { "data-alert": a.id }, el("td", {}, when(a.created_at)), el("td", {}, `${a.name} ${a.booking_number}`),
       el("td", {}, `${a.test} ${lang === "en" ? a.test_en : a.test_zh}`),
-      el("td", { class: `flag-${a.flag}` }, `${a.value} ${a.flag}`), el("td", {}, button));
+      el("td", { class: `flag-${a.flag}` }, `${a.value} ${a.flag}`, ...(a.marks?.[lang] || []).map(m => el("span", { class: "badge mark" }, m))),
+      el("td", {}, button));
     return row;
   }
   function countAlerts() { $("#alert-count").textContent = $("#alerts tbody").children.length; }
