@@ -101,7 +101,10 @@ def _correct(session: Session, row: LabResult, value: object, unit: str, reason:
     sub = Submission(row.patient_id, row.loinc, value, row.effective_at, unit=unit, order_id=row.order_id,
                      status="corrected", specimen_id=row.specimen_id, reason=reason, author=author,
                      conditions=tuple(c for c in row.conditions.split(",") if c))
-    filed = file(session, [check(sub, subject)], "manual")
+    item = check(sub, subject)
+    if (item.value_num, item.value_code, item.value_text) == (row.value_num, row.value_code, row.value_text):
+        raise Rejected("value: the same as the current result; nothing to correct")
+    filed = file(session, [item], "manual")
     return {"results": filed.results, "alerts": filed.alert_ids}
 
 
@@ -121,8 +124,6 @@ async def post_correct(request: web.Request) -> web.Response:
                                                    principal(request).display_name)
     except Rejected as exc:
         raise api_error(422, str(exc), field="value") from None
-    if not outcome["results"]:
-        raise api_error(422, "value: the same as the current result; nothing to correct", field="value")
     if outcome["alerts"]:
         alerts.wake(request.app)
     return json_response(outcome)
