@@ -82,9 +82,10 @@ def revise(session: Session, pairs: list[tuple[LabResult, Checked]], source: str
 
 
 def _notes(current: dict, item: Checked) -> list[dict]:
-    """The new version's comments: the sender's, earlier corrections' reasons, and this one's."""
+    """The new version's comments: the sender's (a person's correction keeps the earlier ones),
+    earlier corrections' reasons, and this one's."""
     sub = item.submission
-    carried = [n for n in current.get("note", []) if "authorString" in n]
+    carried = [n for n in current.get("note", []) if sub.reason or "authorString" in n]
     reason = [{"authorString": sub.author, "time": _instant(), "text": sub.reason}] if sub.reason else []
     return [*({"text": n} for n in sub.notes), *carried, *reason]
 

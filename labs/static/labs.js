@@ -110,6 +110,7 @@
           { value: form.value.value.trim(), reason: form.reason.value.trim() });
         telemed.toast(T.corrected, "ok");
         loadResults();
+        loadAlerts();  // the correction may have closed an alert or raised one
       } catch (err) { fail(err); }
     });
     tr.after(el("tr", { class: "correct-row" }, el("td", { colspan: 5 }, form)));
