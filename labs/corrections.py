@@ -33,8 +33,9 @@ class Revised:
     alert_ids: list[int] = field(default_factory=list)
 
 
-def new_status(row: LabResult, item: Checked) -> str | None:
-    """The status ``item`` gives the stored result ``row``; None when it changes nothing.
+def new_status(row, item: Checked) -> str | None:
+    """The status ``item`` gives the stored result ``row`` (a LabResult, or a row of its
+    columns); None when it changes nothing.
 
     A preliminary never replaces a final or a correction (it arrived late); after a correction
     only another correction or a withdrawal changes the result (a resent original final does
@@ -52,7 +53,7 @@ def new_status(row: LabResult, item: Checked) -> str | None:
     return None if unchanged else status
 
 
-def changes(row: LabResult, item: Checked) -> bool:
+def changes(row, item: Checked) -> bool:
     return new_status(row, item) is not None
 
 

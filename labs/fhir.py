@@ -114,7 +114,8 @@ def _value(test: Test, value_num: float | None, value_code: str, reading: Readin
     if reading is not None and reading.kind == "range":
         return {"valueRange": {"low": quantity(reading.low, test.unit), "high": quantity(reading.high, test.unit)}}
     if reading is not None and reading.kind == "ratio":
-        return {"valueRatio": {"numerator": {"value": reading.numerator}, "denominator": {"value": reading.denominator}}}
+        return {"valueRatio": {"numerator": {"value": reading.numerator},
+                               "denominator": {"value": reading.denominator}}}
     if reading is not None and reading.comparator:
         return {"valueQuantity": {"comparator": reading.comparator, **quantity(reading.number, test.unit)}}
     if value_num is not None:

@@ -66,10 +66,12 @@ def flag_reading(test: Test, reading: Reading, band: Band | None) -> Flag:
     if reading.kind == "range":
         ends = flag_quantity(test, reading.low, band), flag_quantity(test, reading.high, band)
     elif reading.comparator.startswith("<"):
-        top = flag_quantity(test, reading.number, band) if reading.comparator == "<=" else _just_below(test, reading.number, band)
+        inclusive = reading.comparator == "<="
+        top = (flag_quantity if inclusive else _just_below)(test, reading.number, band)
         ends = flag_quantity(test, 0.0, band), top
     else:
-        bottom = flag_quantity(test, reading.number, band) if reading.comparator == ">=" else _just_above(test, reading.number, band)
+        inclusive = reading.comparator == ">="
+        bottom = (flag_quantity if inclusive else _just_above)(test, reading.number, band)
         ends = bottom, _ceiling(test, band)
     return _shared(*ends)
 

@@ -207,12 +207,5 @@ def retry_held(session: Session, held_id: int, facility_id: str, user_id: int, t
     return outcome
 
 
-def _segments(message, name: str) -> list:
-    try:
-        return list(message.segments(name))
-    except KeyError:
-        return []
-
-
 def _set_id(obx) -> str:
     return _field(obx, 1)

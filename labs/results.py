@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlmodel import Session
 
 from ehr import store
@@ -208,7 +208,7 @@ def file(session: Session, checked: list[Checked], source: str) -> Filed:
         if row is None:
             fresh.append(item)
         elif corrections.changes(row, item):
-            revised.append((row, item))
+            revised.append((session.get(LabResult, row.id), item))
         else:
             filed.duplicates += 1
     if fresh:
@@ -235,11 +235,15 @@ def _first_of_each(checked: list[Checked]) -> tuple[list[Checked], list[Checked]
     return first, later
 
 
-def _stored(session: Session, checked: list[Checked]) -> dict[str, LabResult]:
-    found: dict[str, LabResult] = {}
+def _stored(session: Session, checked: list[Checked]) -> dict[str, Row]:
+    """What the stored results with these identities hold (a re-imported file matches all of
+    its rows: columns, not ORM objects)."""
+    columns = (LabResult.import_key, LabResult.id, LabResult.value_num, LabResult.value_code, LabResult.value_text,
+               LabResult.status, LabResult.conditions)
+    found: dict[str, Row] = {}
     for chunk in _chunks(sorted({c.key for c in checked})):
-        found.update((r.import_key, r) for r in session.execute(
-            select(LabResult).where(LabResult.import_key.in_(chunk))).scalars())
+        query = select(*columns).where(LabResult.import_key.in_(chunk))
+        found.update((r.import_key, r) for r in session.execute(query))
     return found
 
 
@@ -274,7 +278,8 @@ def _file_fresh(session: Session, fresh: list[Checked], source: str, filed: File
     write_lab_rows = prepared_insert(session, LabResult.__table__, rows)
     store.create_many(session, resources, ids=ids, validated=True)  # built from templates: no validation
     write_lab_rows()
-    filed.alert_ids += raise_alerts(session, [r for r in rows if r["flag"] in CRITICAL])
+    critical = [r for r in rows if r["flag"] in CRITICAL and r["status"] not in WITHDRAWN]
+    filed.alert_ids += raise_alerts(session, critical)
     settle_orders(session, {r["order_id"] for r in rows if r["order_id"]})
     filed.results += rows
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from labs import qualitative
 
 COMPARATORS = ("<=", ">=", "<", ">")  # FHIR Quantity.comparator; longest first for parsing
-_SIGNS = str.maketrans({"≤": "<=", "≥": ">=", "＜": "<", "＞": ">", "﹤": "<", "﹥": ">", "：": ":", "～": "~"})
+_SIGNS = str.maketrans({"≤": "<=", "≥": ">=", "＜": "<", "＞": ">", "﹤": "<", "﹥": ">",  # as Chinese LIS write them
+                        "：": ":", "～": "~"})
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _CENSORED = re.compile(rf"^(<=|>=|<|>)?\s*({_NUMBER}|nan|inf|-inf|infinity)$", re.IGNORECASE)
 _TWO = re.compile(rf"^({_NUMBER})\s*([-~:/])\s*({_NUMBER})$")
