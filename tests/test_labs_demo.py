@@ -30,3 +30,7 @@ def test_demo_loads_results_alert_orders_and_held_message(context, world):
     assert alert.loinc == "2823-3" and alert.flag == "HH" and alert.acknowledged_at is None
     assert context.db.call(count, LabOrder, LabOrder.status == "active") == 3
     assert context.db.call(count, HeldMessage) == 1
+    k = context.db.call(lambda s: s.get(LabResult, alert.result_id))
+    assert k.conditions == "haemolysed"
+    assert context.db.call(count, LabResult, LabResult.status == "corrected") == 1
+    assert context.db.call(count, LabResult, LabResult.comparator == "<") == 1
