@@ -30,6 +30,9 @@ async def test_censored_corrected_and_haemolysed_values_in_the_labs_page_and_the
     doc = await login("doc-a")
     assert (await enter(client, doc, "fac-a-p1", [(CRP, "<0.20")], when="2026-02-27T08:00:00Z")).status == 201
     assert context.db.call(hl7.process, HAEMOLYSED_K, "fac-a", context.settings.tz).code == "AA"
+    order = await client.post("/api/labs/orders", json={"patient_id": "fac-a-p1", "tests": [POTASSIUM, CRP, "2951-2"]},
+                              headers=doc)
+    assert order.status == 201
     base = str(client.make_url("")).rstrip("/")
     SHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
@@ -57,6 +60,15 @@ async def test_censored_corrected_and_haemolysed_values_in_the_labs_page_and_the
             assert "Normal" in await crp_row.inner_text()
             # the critical alert carries the haemolysis mark beside its value
             assert "Haemolysed" in await page.locator("#alerts tbody tr", has_text="6.8").inner_text()
+
+            # the open order lists its outstanding tests; one is cancelled with a reason
+            order_row = page.locator("#orders tbody tr").first
+            await order_row.wait_for()
+            assert "Na" in await order_row.inner_text()
+            await order_row.locator("select[name=loinc]").select_option("2951-2")
+            await order_row.locator("input[name=reason]").fill("sample used up")
+            await order_row.get_by_role("button", name="Cancel test").click()
+            await page.wait_for_selector(".toast >> text=Test cancelled")
 
             # correct the potassium, with a reason; the mark stays and the history shows both values
             await k_row.get_by_role("button", name="Correct").click()
