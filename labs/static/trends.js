@@ -10,7 +10,8 @@
                  en: { title: "Lab trends", none: "No lab results", ref: "Reference" } }[lang === "en" ? "en" : "zh-CN"];
   const NS = "http://www.w3.org/2000/svg";
   const W = 420, H = 170, PAD = { l: 44, r: 10, t: 12, b: 26 };
-  const COLOURS = { N: "#2b6cb0", L: "#c77700", H: "#c77700", A: "#c77700", LL: "#c0392b", HH: "#c0392b", AA: "#c0392b" };
+  const COLOURS = { N: "#2b6cb0", L: "#c77700", H: "#c77700", A: "#c77700", LL: "#c0392b", HH: "#c0392b", AA: "#c0392b",
+                    IND: "#667" };
 
   const svg = (tag, attrs = {}, text) => {
     const node = document.createElementNS(NS, tag);
