@@ -39,10 +39,13 @@ def new_status(row, item: Checked) -> str | None:
 
     A preliminary never replaces a final or a correction (it arrived late); after a correction
     only another correction or a withdrawal changes the result (a resent original final does
-    not undo the correction); a final with another value than the final it follows is a
-    correction (the sender should have said C)."""
+    not undo the correction); a result entered in error comes back only as a correction; a
+    final with another value than the final it follows is a correction (the sender should have
+    said C)."""
     if item.status == "preliminary" and row.status != "preliminary":
         return None
+    if row.status == "entered-in-error" and item.status not in ("corrected", "cancelled"):
+        return None  # a resent message of the withdrawn result does not bring it back
     if item.status in WITHDRAWN:
         return item.status if row.status != item.status else None
     if item.status == "final" and row.status == "corrected":

@@ -180,6 +180,9 @@ async def test_a_withdrawn_critical_result_closes_its_alert(context, listener): 
     assert row.status == "entered-in-error" and observation(context, row)["status"] == "entered-in-error"
     [alert] = alerts_of(context)
     assert alert.closed_at is not None and alert.closed_note.startswith("entered-in-error")
+    resent = await send_mllp(listener, message([f"OBX|1|NM|{POTASSIUM}^K^LN||7.5|mmol/L|||||F"], control="W1"))
+    assert "duplicates 1" in msa(resent)[3] and every_row(context)[0].status == "entered-in-error"
+    assert len(alerts_of(context)) == 1  # the withdrawn value raised no new alert
 
 
 @both_databases
