@@ -13,14 +13,14 @@ from sqlalchemy import Row, func, select
 from sqlmodel import Session
 
 from ehr import store
-from labs import corrections, fhir, qualitative, values
+from labs import corrections, fhir, qualitative
 from labs.corrections import WITHDRAWN
 from labs.catalog import Band, Test, catalogue
 from labs.fast_insert import prepared_insert
 from labs.flags import CRITICAL, DELTA_WINDOW, Previous, delta_exceeded, flag_quality, flag_reading
 from labs.plausible import implausible
 from labs.specimen import conditions_in
-from labs.values import Reading
+from labs.values import NotAValue, Reading, display, finite, parse as parse_value
 from labs.models import LabAlert, LabResult
 from labs.worklist import settle_orders
 from labs.units import UnitError, to_catalogue_unit
@@ -106,9 +106,6 @@ class Checked:
     def status(self) -> str:
         return self.submission.status
 
-    def has_value(self) -> bool:
-        return self.value_num is not None or bool(self.value_code or self.value_text)
-
 
 @dataclass
 class Filed:
@@ -166,10 +163,10 @@ def check(sub: Submission, subject: Subject | None) -> Checked:
 def _reading(test: Test, sub: Submission) -> Reading:
     """The value in the catalogue unit; an implausible one is held for a person (never filed)."""
     try:
-        reading = values.parse(sub.value)
-    except values.NotAValue as exc:
+        reading = parse_value(sub.value)
+    except NotAValue as exc:
         raise Rejected(f"{test.abbr}: {exc}") from None
-    if not values.finite(reading):
+    if not finite(reading):
         raise Rejected(f"{test.abbr}: {sub.value!r} is not plausible (not a finite number)", hold=True)
     try:
         factor = to_catalogue_unit(test, 1.0, sub.unit)
@@ -340,7 +337,7 @@ def raise_alerts(session: Session, critical: list[dict]) -> list[int]:
     ids = dict(session.execute(select(LabResult.import_key, LabResult.id)
                                .where(LabResult.import_key.in_([r["import_key"] for r in critical]))).all())
     alerts = [LabAlert(result_id=ids[r["import_key"]], patient_id=r["patient_id"], facility_id=r["facility_id"],
-                       loinc=r["loinc"], value=values.display(r["value_num"], r["value_code"], r["value_text"],
+                       loinc=r["loinc"], value=display(r["value_num"], r["value_code"], r["value_text"],
                                                               r["unit"]), flag=r["flag"])
               for r in critical]
     session.add_all(alerts)
