@@ -65,7 +65,7 @@ def revise(session: Session, pairs: list[tuple[LabResult, Checked]], source: str
     reports = set()
     for row, item in pairs:
         status = new_status(row, item)
-        before = (row.flag, _display(row), row.status)
+        before = (row.flag, _display(row))
         current = store.read(session, "Observation", row.observation_id).resource
         if status in WITHDRAWN:
             resource = _withdrawn(current, item, status)
@@ -137,9 +137,9 @@ def _display(row: LabResult) -> str:
     return values.display(row.value_num, row.value_code, row.value_text, row.unit)
 
 
-def _realert(session: Session, row: LabResult, before: tuple[str, str, str]) -> list[int]:
+def _realert(session: Session, row: LabResult, before: tuple[str, str]) -> list[int]:
     """Close the open alert of a value that changed; raise one for a new critical value."""
-    if (row.flag, _display(row)) == before[:2] and row.status not in WITHDRAWN:
+    if (row.flag, _display(row)) == before and row.status not in WITHDRAWN:
         return []  # the same value, now final (or re-commented): its alert stands
     note = f"{row.status}: {_display(row)}" + (f" ({row.flag})" if row.flag else "")
     for alert in session.execute(select(LabAlert).where(LabAlert.result_id == row.id,
