@@ -13,9 +13,11 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from labs.catalog import catalogue
-from labs.models import LabAlert
+from labs.marks import row_marks
+from labs.models import LabAlert, LabResult
 from telemed.context import context_of
 from telemed.events import staff_of
+from telemed.i18n import LANGUAGES
 from telemed.metrics import METRICS
 from telemed.models import Detainee, Role
 from telemed.timeutil import utcnow
@@ -26,9 +28,10 @@ WAKE = web.AppKey("labs_alert_wake", asyncio.Event)
 PUSHED = web.AppKey("labs_alerts_pushed", Counter)
 
 
-def alert_json(alert: LabAlert, name: str = "", booking: str = "") -> dict:
+def alert_json(alert: LabAlert, name: str = "", booking: str = "", result: LabResult | None = None) -> dict:
     test = catalogue().test(alert.loinc)
     return {"id": alert.id, "patient_id": alert.patient_id, "name": name, "booking_number": booking,
+            "marks": {lang: row_marks(result, lang) if result else [] for lang in LANGUAGES},
             "loinc": alert.loinc, "test": test.abbr if test else alert.loinc,
             "test_zh": test.name_zh if test else "", "test_en": test.name_en if test else "",
             "value": alert.value, "flag": alert.flag, "created_at": alert.created_at.isoformat(),
@@ -37,14 +40,18 @@ def alert_json(alert: LabAlert, name: str = "", booking: str = "") -> dict:
 
 
 def _with_names(session: Session, query) -> list[dict]:
+    """Alerts with the detainee's name and their result (whose marks go with the value)."""
     rows = session.execute(query.join(Detainee, Detainee.patient_id == LabAlert.patient_id, isouter=True)
-                           .add_columns(Detainee.name, Detainee.booking_number)).all()
-    return [alert_json(a, name or "", booking or "") for a, name, booking in rows]
+                           .join(LabResult, LabResult.id == LabAlert.result_id, isouter=True)
+                           .add_columns(Detainee.name, Detainee.booking_number, LabResult)).all()
+    return [alert_json(a, name or "", booking or "", result) for a, name, booking, result in rows]
 
 
 def open_alerts(session: Session, facility_id: str) -> list[dict]:
+    """Alerts nobody acknowledged and no correction closed."""
     return _with_names(session, select(LabAlert).where(LabAlert.facility_id == facility_id,
-                                                       LabAlert.acknowledged_at.is_(None))
+                                                       LabAlert.acknowledged_at.is_(None),
+                                                       LabAlert.closed_at.is_(None))
                        .order_by(LabAlert.created_at.desc()))
 
 
@@ -74,7 +81,8 @@ def claim_unpushed(session: Session) -> list[dict]:
 
 
 def push_message(alert: dict) -> dict:
-    toast = f"危急值 Critical: {alert['name']} {alert['test']} {alert['value']} ({alert['flag']})"
+    marks = "".join(f" [{m}]" for m in alert["marks"]["zh-CN"])
+    toast = f"危急值 Critical: {alert['name']} {alert['test']} {alert['value']}{marks} ({alert['flag']})"
     return {"type": "lab.critical", "toast": toast, "severity": "critical", "alert": alert}
 
 

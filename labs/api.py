@@ -8,18 +8,20 @@ from datetime import datetime
 
 from aiohttp import web
 
-from labs import alerts, analyzers_api, held, hl7, importer, pages, trends
+from labs import alerts, analyzers_api, held, hl7, importer, pages, result_views, trends
 from labs.catalog import catalogue
 from labs.models import LabOrder
-from labs.orders import open_orders, order_json, place_order
+from labs.orders import cancel_test, open_orders, order_json, place_order
 from labs.results import Rejected, Submission, check, file, subjects
 from labs.sync import sync_catalogue
+from labs.trail import Actor
 from telemed.context import context_of
 from telemed.events import user
-from labs.trail import Actor
 from telemed.http import REQUEST_ID, api_error, audit, authorize, json_response, principal, read_json, require
+from telemed.i18n import translate
 from telemed.policy import Capability
 from telemed.timeutil import as_utc, utcnow
+from telemed.ui import language
 
 
 log = logging.getLogger("telemed.labs")
@@ -47,17 +49,52 @@ async def get_catalog(request: web.Request) -> web.Response:
     return json_response(catalogue_json(request.query.get("lang", "zh-CN")))
 
 
+def _text(body: dict, key: str) -> str:
+    """A string field (a number is taken as written); anything else is a 400 naming it."""
+    value = body.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise api_error(400, f"{key} must be a string", field=key)
+    return str(value)
+
+
+def _list(body: dict, key: str, kind: type) -> list:
+    value = body.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
+        raise api_error(400, f"{key} must be a list of {'objects' if kind is dict else 'strings'}", field=key)
+    return value
+
+
 async def post_order(request: web.Request) -> web.Response:
     body = await read_json(request)
-    patient_id = str(body.get("patient_id", ""))
+    patient_id = _text(body, "patient_id")
     await authorize(request, Capability.ORDER_LABS, patient_id, "labs.order")
     try:
         order = await context_of(request).db.run(place_order, principal(request), patient_id,
-                                                 list(body.get("panels") or []), list(body.get("tests") or []),
-                                                 str(body.get("note", ""))[:500])
+                                                 _list(body, "panels", str), _list(body, "tests", str),
+                                                 _text(body, "note")[:500])
     except Rejected as exc:
         raise api_error(400, str(exc)) from None
     return json_response(order_json(order), status=201)
+
+
+async def post_cancel_test(request: web.Request) -> web.Response:
+    """Cancel one outstanding test of an order, naming the reason."""
+    body = await read_json(request)
+    who = require(request, Capability.ORDER_LABS, "labs.order.cancel")
+    order_id = request.match_info["order_id"]
+    db = context_of(request).db
+    order = await db.run(lambda s: s.get(LabOrder, order_id))
+    if order is None or order.facility_id != who.org_id:
+        raise api_error(404, f"no order {order_id} in your facility")
+    await authorize(request, Capability.ORDER_LABS, order.patient_id, "labs.order.cancel",
+                    resource=("ServiceRequest", order_id))
+    try:
+        found = await db.run(cancel_test, order_id, _text(body, "loinc"), _text(body, "reason"))
+    except Rejected as exc:
+        raise api_error(422, str(exc)) from None
+    return json_response(found)
 
 
 async def get_orders(request: web.Request) -> web.Response:
@@ -128,11 +165,11 @@ def _result_json(row: dict) -> dict:
 async def post_results(request: web.Request) -> web.Response:
     """Manual entry of one form (a panel, or an order): all values are filed, or none."""
     body = await read_json(request)
-    patient_id = str(body.get("patient_id", ""))
+    patient_id = _text(body, "patient_id")
     await authorize(request, Capability.ENTER_RESULTS, patient_id, "labs.enter")
-    order_id = body.get("order_id") or None
-    outcome = await context_of(request).db.run(_enter, patient_id, _when(body.get("effective_at"), context_of(request).settings.tz), order_id,
-                                               list(body.get("results") or []))
+    order_id = _text(body, "order_id") or None
+    at = _when(_text(body, "effective_at"), context_of(request).settings.tz)
+    outcome = await context_of(request).db.run(_enter, patient_id, at, order_id, _list(body, "results", dict))
     if "errors" in outcome:
         raise api_error(422, "; ".join(e["reason"] for e in outcome["errors"]), errors=outcome["errors"])
     if outcome["alerts"]:
@@ -140,7 +177,7 @@ async def post_results(request: web.Request) -> web.Response:
     return json_response(outcome, status=201)
 
 
-def _preview(session, patient_id: str, entries: list[dict]) -> list[dict]:
+def _preview(session, patient_id: str, entries: list[dict], lang: str) -> list[dict]:
     subject = subjects(session, patient_ids={patient_id}).get(patient_id)
     found = []
     for entry in entries:
@@ -149,7 +186,8 @@ def _preview(session, patient_id: str, entries: list[dict]) -> list[dict]:
         try:
             item = check(sub, subject)
             band = item.band
-            found.append({"loinc": sub.loinc, "flag": item.flag, "value": item.value_num,
+            found.append({"loinc": sub.loinc, "flag": item.flag, "value": item.value_num, "text": item.value_text,
+                          "flag_label": translate(lang, f"ehr.interpretation.{item.flag}") if item.flag else "",
                           "low": band.low if band else None, "high": band.high if band else None})
         except Rejected as exc:
             found.append({"loinc": sub.loinc, "error": str(exc)})
@@ -159,9 +197,10 @@ def _preview(session, patient_id: str, entries: list[dict]) -> list[dict]:
 async def post_check(request: web.Request) -> web.Response:
     """Flags and ranges for values being typed; nothing is stored."""
     body = await read_json(request)
-    patient_id = str(body.get("patient_id", ""))
+    patient_id = _text(body, "patient_id")
     await authorize(request, Capability.ENTER_RESULTS, patient_id, "labs.check")
-    return json_response(await context_of(request).db.run(_preview, patient_id, list(body.get("results") or [])))
+    return json_response(await context_of(request).db.run(_preview, patient_id, _list(body, "results", dict),
+                                                          language(request)))
 
 
 async def get_alerts(request: web.Request) -> web.Response:
@@ -218,7 +257,10 @@ async def post_retry(request: web.Request) -> web.Response:
 async def post_import(request: web.Request) -> web.Response:
     """Upload an analyzer export (multipart: file, profile); progress is pushed to the uploader."""
     who = require(request, Capability.ENTER_RESULTS, "labs.import")
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, AssertionError, UnicodeDecodeError) as exc:  # aiohttp's answers to a broken multipart body
+        raise api_error(400, f"send a multipart form with a file and a profile: {exc}") from None
     upload, profile_name = form.get("file"), str(form.get("profile", "generic"))
     profile = importer.profiles().get(profile_name)
     if profile is None or not isinstance(upload, web.FileField):
@@ -263,16 +305,19 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/labs/catalog", get_catalog)
     app.router.add_post("/api/labs/orders", post_order)
     app.router.add_get("/api/labs/orders", get_orders)
+    app.router.add_post("/api/labs/orders/{order_id}/cancel", post_cancel_test)
     app.router.add_post("/api/labs/results", post_results)
     app.router.add_post("/api/labs/check", post_check)
     app.router.add_get("/api/labs/alerts", get_alerts)
-    app.router.add_post("/api/labs/alerts/{alert_id:\\d+}/ack", post_ack)
+    # Ids of at most 9 digits: a longer one names nothing and must not overflow the database's integer.
+    app.router.add_post("/api/labs/alerts/{alert_id:\\d{1,9}}/ack", post_ack)
     app.router.add_get("/api/labs/held", get_held)
-    app.router.add_post("/api/labs/held/{held_id:\\d+}/resolve", post_resolve)
-    app.router.add_post("/api/labs/held/{held_id:\\d+}/retry", post_retry)
+    app.router.add_post("/api/labs/held/{held_id:\\d{1,9}}/resolve", post_resolve)
+    app.router.add_post("/api/labs/held/{held_id:\\d{1,9}}/retry", post_retry)
     app.router.add_post("/api/labs/import", post_import)
     analyzers_api.setup(app)
     trends.setup(app)
+    result_views.setup(app)
     pages.setup(app)
     alerts.setup(app)
     app.on_startup.append(sync_on_startup)

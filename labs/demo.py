@@ -1,7 +1,7 @@
 """Demo data of the labs capability: the catalogue as FHIR, a few months of results for some
-detainees (some abnormal, one critical alert open), open orders, two registered analyzers with
-their code maps, and held HL7 messages (an unknown detainee; a code the chemistry analyzer's map
-lacks)."""
+detainees (some abnormal, one critical alert open on a haemolysed sample, a censored value, a
+corrected result), open orders, two registered analyzers with their code maps, and held HL7
+messages (an unknown detainee; a code the chemistry analyzer's map lacks)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ CONDITIONS = (
     {"14647-2": 1.3, "22748-8": 1.35},  # hypercholesterolaemia
 )
 CRITICAL_POTASSIUM = "6.6"
+HAEMOLYSED = "标本轻度溶血 specimen slightly haemolysed"
 
 
 def load(ctx: DemoContext) -> None:
@@ -88,8 +89,20 @@ def _results(session, patients: list[str], rng: random.Random, tz: ZoneInfo) -> 
                         checked.append(check(Submission(patient_id, loinc, value, at), subject))
         if n == 1:
             at = datetime.combine(today - timedelta(days=1), time(8, 0), tzinfo=tz)
-            checked.append(check(Submission(patient_id, "2823-3", CRITICAL_POTASSIUM, at), subject))
+            checked.append(check(Submission(patient_id, "2823-3", CRITICAL_POTASSIUM, at,
+                                            notes=(HAEMOLYSED,)), subject))
     file(session, checked, "import")
+    _as_laboratories_send(session, [people[p] for p in patients[2:4]], today, tz)
+
+
+def _as_laboratories_send(session, people: list, today, tz: ZoneInfo) -> None:
+    """A result below the detection limit, and a preliminary result corrected afterwards."""
+    at = datetime.combine(today - timedelta(days=2), time(9, 0), tzinfo=tz)
+    below, corrected = people
+    file(session, [check(Submission(below.patient_id, "30522-7", "<0.20", at, unit="mg/L"), below)], "hl7")
+    for value, status in (("6.4", "preliminary"), ("7.4", "corrected")):
+        sub = Submission(corrected.patient_id, "14749-6", value, at, status=status, specimen_id="DEMO-ACC-1")
+        file(session, [check(sub, corrected)], "hl7")
 
 
 def _value(test: Test, band: Band | None, factor: float | None, rng: random.Random) -> str | None:

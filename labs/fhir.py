@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from labs import qualitative
+from labs import qualitative, specimen
 from labs.catalog import LOINC, PANEL_SYSTEM, SPECIMENS, UCUM, Band, Panel, Test, catalogue
 from labs.flags import DISPLAY, INTERPRETATION_SYSTEM, Flag
+from labs.values import Reading
 from telemed.timeutil import fhir_instant
 
 CATEGORY = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
@@ -17,6 +18,8 @@ REPORT_CATEGORY = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem
                                 "display": "Laboratory"}]}]
 VALUE_SYSTEM = "http://telemed.example.org/fhir/CodeSystem/lab-qualitative-value"
 DELTA_EXTENSION = "http://telemed.example.org/fhir/StructureDefinition/lab-delta-check"
+REPORT_NOTE_EXTENSION = "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note"
+ABSENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
 
 def definition_id(loinc: str) -> str:
@@ -69,22 +72,22 @@ def interpretation(flag: str) -> list[dict]:
 
 
 def observation(test: Test, *, patient_id: str, effective_at: datetime, value_num: float | None, value_code: str,
-                flag: str, band: Band | None, order_id: str | None, delta: bool) -> dict:
+                flag: str, band: Band | None, order_id: str | None, delta: bool, status: str = "final",
+                reading: Reading | None = None, notes: list[dict] = (), conditions: tuple[str, ...] = ()) -> dict:
     resource: dict = {
         "resourceType": "Observation",
-        "status": "final",
+        "status": status,
         "category": CATEGORY,
         "code": _code_of(test.loinc),
         "subject": {"reference": f"Patient/{patient_id}"},
         "effectiveDateTime": fhir_instant(effective_at),
-        "interpretation": interpretation(flag),
-        "specimen": {"display": SPECIMENS[test.specimen][0]},
     }
-    if value_num is not None:
-        resource["valueQuantity"] = quantity(round(value_num, test.decimals), test.unit)
-    else:
-        resource["valueCodeableConcept"] = {"coding": [{"system": VALUE_SYSTEM, "code": value_code}],
-                                            "text": qualitative.label(value_code, "zh-CN")}
+    if flag:
+        resource["interpretation"] = interpretation(flag)
+    resource.update(_value(test, value_num, value_code, reading, status))
+    if notes:
+        resource["note"] = list(notes)
+    resource.update(_specimen(test, conditions))
     ref = _observation_range(test.loinc, band)
     if ref:
         resource["referenceRange"] = ref
@@ -95,6 +98,55 @@ def observation(test: Test, *, patient_id: str, effective_at: datetime, value_nu
     return resource
 
 
+def observation_of(item, *, effective_at: datetime, order_id: str | None, delta: bool, status: str | None = None,
+                   notes: list[dict] = ()) -> dict:
+    """The Observation of a checked result (labs.results.Checked), with its comments."""
+    sub = item.submission
+    return observation(item.test, patient_id=item.subject.patient_id, effective_at=effective_at,
+                       value_num=item.value_num, value_code=item.value_code, flag=item.flag, band=item.band,
+                       order_id=order_id, delta=delta, status=status or item.status, reading=item.reading,
+                       notes=[*({"text": n} for n in sub.notes), *notes], conditions=item.conditions)
+
+
+def _value(test: Test, value_num: float | None, value_code: str, reading: Reading | None, status: str) -> dict:
+    """value[x]: a Quantity (with its comparator when censored), a Range, a Ratio, a coded
+    value, or why there is none."""
+    if reading is not None and reading.kind == "range":
+        return {"valueRange": {"low": quantity(reading.low, test.unit), "high": quantity(reading.high, test.unit)}}
+    if reading is not None and reading.kind == "ratio":
+        return {"valueRatio": {"numerator": {"value": reading.numerator},
+                               "denominator": {"value": reading.denominator}}}
+    if reading is not None and reading.comparator:
+        return {"valueQuantity": {"comparator": reading.comparator, **quantity(reading.number, test.unit)}}
+    if value_num is not None:
+        return {"valueQuantity": quantity(round(value_num, test.decimals), test.unit)}
+    if value_code:
+        return {"valueCodeableConcept": {"coding": [{"system": VALUE_SYSTEM, "code": value_code}],
+                                         "text": qualitative.label(value_code, "zh-CN")}}
+    absent = "error" if status == "entered-in-error" else "not-performed"
+    return {"dataAbsentReason": {"coding": [{"system": ABSENT_SYSTEM, "code": absent}]}}
+
+
+def _specimen(test: Test, conditions: tuple[str, ...]) -> dict:
+    """The specimen; with its conditions (haemolysed ...) as a contained Specimen."""
+    display = SPECIMENS[test.specimen][0]
+    if not conditions:
+        return {"specimen": {"display": display}}
+    contained = {"resourceType": "Specimen", "id": "specimen", "type": {"text": display},
+                 "condition": specimen.codings(conditions)}
+    return {"contained": [contained], "specimen": {"reference": "#specimen", "display": display}}
+
+
+def report_status(statuses: list[str]) -> str:
+    """A DiagnosticReport's status from its results' (FHIR diagnostic-report-status)."""
+    live = [s for s in statuses if s not in ("cancelled", "entered-in-error")] or ["cancelled"]
+    if "preliminary" in live:
+        return "preliminary" if set(live) == {"preliminary"} else "partial"
+    if live == ["cancelled"]:
+        return "cancelled"
+    return "corrected" if "corrected" in live else "final"
+
+
 @cache
 def _observation_range(loinc: str, band: Band | None) -> list[dict] | None:
     """Shared by every Observation of that test and band (bulk imports build thousands)."""
@@ -103,10 +155,10 @@ def _observation_range(loinc: str, band: Band | None) -> list[dict] | None:
 
 
 def diagnostic_report(panel: Panel, *, patient_id: str, effective_at: datetime, observation_ids: list[str],
-                      order_id: str | None) -> dict:
+                      order_id: str | None, status: str = "final", notes: tuple[str, ...] = ()) -> dict:
     resource = {
         "resourceType": "DiagnosticReport",
-        "status": "final",
+        "status": status,
         "category": REPORT_CATEGORY,
         "code": panel_code(panel),
         "subject": {"reference": f"Patient/{patient_id}"},
@@ -116,6 +168,8 @@ def diagnostic_report(panel: Panel, *, patient_id: str, effective_at: datetime, 
     }
     if order_id:
         resource["basedOn"] = [{"reference": f"ServiceRequest/{order_id}"}]
+    if notes:  # R4 has no DiagnosticReport.note: R5's element through its cross-version extension
+        resource["extension"] = [{"url": REPORT_NOTE_EXTENSION, "valueAnnotation": {"text": n}} for n in notes]
     return resource
 
 

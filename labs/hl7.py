@@ -17,9 +17,10 @@ from sqlmodel import Session
 
 from labs.catalog import catalogue
 from labs.codemaps import NO_MAP, CodeMap, code_map
+from labs.corrections import WITHDRAWN
 from labs.held import hold
 from labs.models import HeldMessage
-from labs.results import Rejected, Subject, Submission, check, file, subjects
+from labs.results import Rejected, Subject, Submission, check, file, status_of, subjects
 from labs.units import normalise_unit
 from telemed.timeutil import utcnow
 
@@ -162,16 +163,18 @@ def process(session: Session, text: str, facility_id: str, tz: ZoneInfo, codes: 
 def _check_observations(message, subject: Subject, at: datetime, fractions: bool, codes: CodeMap):
     """(checked results, rejected OBX reasons, OBX reasons to hold) of one message."""
     checked, problems, unknown = [], [], []
-    for obx in _segments(message, "OBX"):
-        value_type, value = _field(obx, 2), _field(obx, 5)
-        if value_type in SKIPPED_VALUE_TYPES or not value.strip():
+    for obx, notes, request in _observations(message):
+        value_type, status, value = _field(obx, 2), status_of(_field(obx, 11)), _value(obx)
+        if value_type in SKIPPED_VALUE_TYPES or status is None or (not value.strip() and status not in WITHDRAWN):
             continue
         try:
             code, unit = mapped_code(obx, codes)
             test = catalogue().test(code)
             if fractions and test is not None and test.unit == "%" and unit in PERCENT_UNITS:
                 unit = "1"  # Mindray sends percentages and HCT as fractions (0.405)
-            checked.append(check(Submission(subject.patient_id, code, value, at, unit=unit), subject))
+            sub = Submission(subject.patient_id, code, value, at, unit=unit, status=status, notes=notes,
+                             report_notes=request.notes, specimen_id=request.specimen_id)
+            checked.append(check(sub, subject))
         except Rejected as exc:
             (unknown if exc.hold else problems).append(f"OBX {_set_id(obx)}: {exc}")
     return checked, problems, unknown
@@ -205,6 +208,55 @@ def unknown_codes(text: str, codes: CodeMap) -> list[dict]:
     return list(found.values())
 
 
+def _value(obx) -> str:
+    """OBX-5 whole: an SN value keeps its components (``>^30``, ``^1^-^5``)."""
+    try:
+        raw = str(obx(5))
+    except (IndexError, KeyError):
+        return ""
+    return raw.split("~")[0]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an OBR says for the OBX segments under it."""
+
+    specimen_id: str | None
+    notes: tuple[str, ...]
+
+
+def _observations(message) -> list[tuple[object, tuple[str, ...], Request]]:
+    """Each OBX with the comments (NTE) that follow it and its OBR's (the NTEs between the OBR
+    and its first OBX, and the specimen: OBR-3 filler order number, else OBR-2 placer's)."""
+    found: list[list] = []
+    request, request_notes, after_obx = Request(None, ()), [], False
+    for segment in message:
+        name = str(segment[0])
+        if name == "OBR":
+            request_notes, after_obx = [], False
+            request = Request(_field(segment, 3) or _field(segment, 2) or None, ())
+        elif name == "OBX":
+            after_obx = True
+            found.append([segment, [], request])
+        elif name == "NTE":
+            text = _comment(message, segment)
+            if text and after_obx:
+                found[-1][1].append(text)
+            elif text:
+                request_notes.append(text)
+                request = Request(request.specimen_id, tuple(request_notes))
+    return [(obx, tuple(notes), req) for obx, notes, req in found]
+
+
+def _comment(message, nte) -> str:
+    """NTE-3, its repetitions joined, with HL7 escapes undone."""
+    try:
+        raw = str(nte(3))
+    except (IndexError, KeyError):
+        return ""
+    return " ".join(message.unescape(part).strip() for part in raw.split("~") if part.strip())
+
+
 def retry_held(session: Session, held_id: int, facility_id: str, user_id: int, tz: ZoneInfo) -> Ack | None:
     """Process a held message again (say, once the detainee is registered). The held row is
     resolved either way: whatever is still unknown is held again as a new row."""
@@ -215,13 +267,6 @@ def retry_held(session: Session, held_id: int, facility_id: str, user_id: int, t
     held.resolved_at, held.resolved_by = utcnow(), user_id
     session.add(held)
     return outcome
-
-
-def _segments(message, name: str) -> list:
-    try:
-        return list(message.segments(name))
-    except KeyError:
-        return []
 
 
 def _set_id(obx) -> str:

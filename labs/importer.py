@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import tomllib
 import zlib
+from zipfile import BadZipFile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from openpyxl.utils.exceptions import InvalidFileException
 
-from labs.results import Checked, Rejected, Submission, check, file, subjects
+from labs.results import Checked, Rejected, Submission, check, file, status_of, subjects
 from labs.trail import Actor, filed_for
 from telemed import children
 from telemed.db import Database
@@ -104,6 +106,12 @@ class FileResult(NamedTuple):
     value: str
     unit: str
     at: datetime
+    status: str = ""  # OBX-11 letter or FHIR word; empty: final
+    comment: str = ""
+    specimen: str = ""  # accession or specimen id
+
+
+OPTIONAL_COLUMNS = ("unit", "status", "comment", "specimen")  # long layout: used when the file has them
 
 
 @dataclass(frozen=True)
@@ -128,8 +136,9 @@ def read_frame(data: bytes | Path, filename: str = "") -> pd.DataFrame:
         if name.endswith((".xlsx", ".xlsm", ".xls")):
             return pd.read_excel(source, dtype=str, keep_default_na=False)
         return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise ImportFailed(f"cannot read {filename or data}: {exc}") from None
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, BadZipFile, KeyError, OSError,
+            InvalidFileException) as exc:  # what pandas and openpyxl raise on a broken or empty file
+        raise ImportFailed(f"cannot read {filename or (data if isinstance(data, Path) else 'the file')}: {exc or type(exc).__name__}") from None
 
 
 def _times(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> list[datetime | None]:
@@ -151,19 +160,20 @@ def parse_time(text: str, tz: ZoneInfo) -> datetime | None:
 
 def file_results(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterator[FileResult | RowError]:
     """Each result in the frame, or the error that stops a row."""
+    optional = {profile.columns.get(k) for k in OPTIONAL_COLUMNS}
     missing = [c for c in [*profile.columns.values(), *profile.items] if c not in frame.columns]
-    required_missing = [c for c in missing if c not in profile.items]
+    required_missing = [c for c in missing if c not in profile.items and c not in optional]
     if required_missing:
         raise ImportFailed(f"profile {profile.name}: missing column(s) {', '.join(required_missing)}")
     times = _times(frame, profile, tz)
     bookings = frame[profile.columns["booking"]].str.strip().tolist()  # lists: per-cell pandas access is slow
     if profile.layout == "long":
-        unit_column = profile.columns.get("unit")
-        units = frame[unit_column].tolist() if unit_column in frame else [""] * len(frame)
+        extra = [_column(frame, profile.columns.get(k)) for k in OPTIONAL_COLUMNS]
         cells = zip(bookings, frame[profile.columns["code"]].tolist(), frame[profile.columns["value"]].tolist(),
-                    units, times)
-        for row, (booking, code, value, unit, at) in enumerate(cells, start=2):
-            yield FileResult(row, booking, code, value, unit, at) if at else RowError(row, UNREADABLE_TIME)
+                    times, *extra)
+        for row, (booking, code, value, at, unit, status, comment, specimen) in enumerate(cells, start=2):
+            yield FileResult(row, booking, code, value, unit, at, status, comment.strip(), specimen.strip()) \
+                if at else RowError(row, UNREADABLE_TIME)
         return
     items = [(frame[col].tolist(), loinc, unit) for col, (loinc, unit) in profile.items.items() if col in frame.columns]
     for pos, (booking, at) in enumerate(zip(bookings, times)):
@@ -173,6 +183,10 @@ def file_results(frame: pd.DataFrame, profile: Profile, tz: ZoneInfo) -> Iterato
         for values, loinc, unit in items:
             if values[pos].strip():
                 yield FileResult(pos + 2, booking, loinc, values[pos], unit, at)
+
+
+def _column(frame: pd.DataFrame, name: str | None) -> list[str]:
+    return frame[name].tolist() if name in frame else [""] * len(frame)
 
 
 def import_frame(db: Database, frame: pd.DataFrame, profile: Profile, tz: ZoneInfo, *, source: str = "import",
@@ -298,8 +312,13 @@ def _file_batch(session, batch: list[FileResult], report: ImportReport, filing: 
             report.reject(RowError(item.row, f"detainee {item.booking} belongs to another facility"))
             continue
         patient = subject.patient_id if subject else item.booking
+        status = status_of(item.status)
+        if status is None:
+            continue  # "in the laboratory": nothing to file yet
+        sub = Submission(patient, item.loinc, item.value, item.at, unit=item.unit, status=status,
+                         notes=(item.comment,) if item.comment else (), specimen_id=item.specimen or None)
         try:
-            checked.append(check(Submission(patient, item.loinc, item.value, item.at, unit=item.unit), subject))
+            checked.append(check(sub, subject))
         except Rejected as exc:
             report.reject(RowError(item.row, str(exc)))
     filed = file(session, checked, filing.source)

@@ -22,6 +22,8 @@ class LabOrder(SQLModel, table=True):
     tests: str = Field(max_length=2000)  # LOINC codes, comma separated
     note: str = Field(default="", max_length=500)
     status: str = Field(default="active", max_length=16)  # active | completed
+    # Ordered tests cancelled by a person: JSON {loinc: reason}
+    cancelled: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
     ordered_by: int = Field(foreign_key="app_user.id")
     ordered_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
 
@@ -37,13 +39,18 @@ class LabResult(SQLModel, table=True):
     loinc: str = Field(max_length=16)
     value_num: float | None = None
     value_code: str = Field(default="", max_length=32)  # qualitative value, e.g. "neg", "2+"
+    value_text: str = Field(default="", max_length=64)  # as written when not a plain number: "<0.5", "1-5", "1:128"
+    comparator: str = Field(default="", max_length=2)  # < <= > >= of a censored value_num
     unit: str = Field(default="", max_length=32)
-    flag: str = Field(max_length=2)
+    flag: str = Field(max_length=4)  # HL7 0078 / v3 interpretation; IND undecidable; "" none
+    status: str = Field(default="final", max_length=16)  # FHIR Observation.status
+    conditions: str = Field(default="", max_length=64)  # specimen conditions, comma separated (labs.specimen)
+    specimen_id: str | None = Field(default=None, max_length=64)  # accession or specimen id, when sent
     delta_flag: bool = False
     effective_at: datetime = Field(sa_column=ts_column())
     recorded_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     source: str = Field(max_length=16)  # manual | import | hl7
-    import_key: str = Field(max_length=64, unique=True)
+    import_key: str = Field(max_length=64, unique=True)  # the result's identity: detainee, test, specimen
     observation_id: str = Field(max_length=64)
     report_id: str = Field(max_length=64)
     order_id: str | None = Field(default=None, max_length=64)
@@ -59,11 +66,13 @@ class LabAlert(SQLModel, table=True):
     facility_id: str = Field(max_length=64, index=True)
     loinc: str = Field(max_length=16)
     value: str = Field(max_length=64)
-    flag: str = Field(max_length=2)
+    flag: str = Field(max_length=4)
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     pushed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True, index=True))
     acknowledged_by: int | None = Field(default=None, foreign_key="app_user.id")
     acknowledged_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    closed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))  # corrected away
+    closed_note: str = Field(default="", max_length=500)
 
 
 class HeldMessage(SQLModel, table=True):

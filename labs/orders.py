@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -10,6 +12,7 @@ from labs import fhir
 from labs.catalog import catalogue
 from labs.models import LabOrder
 from labs.results import Rejected
+from labs.worklist import cancelled_tests, outstanding, settle_orders
 from telemed.models import Detainee
 from telemed.security import Principal
 from telemed.timeutil import utcnow
@@ -43,9 +46,27 @@ def open_orders(session: Session, facility_id: str, patient_id: str | None = Non
     if patient_id:
         query = query.where(LabOrder.patient_id == patient_id)
     rows = session.execute(query.order_by(LabOrder.ordered_at.desc()).limit(200)).all()
-    return [order_json(o) | {"name": name, "booking_number": booking} for o, name, booking in rows]
+    return [order_json(o, outstanding(session, o)) | {"name": name, "booking_number": booking}
+            for o, name, booking in rows]
 
 
-def order_json(order: LabOrder) -> dict:
-    return {"id": order.id, "patient_id": order.patient_id, "tests": order.tests.split(","), "note": order.note,
-            "status": order.status, "ordered_at": order.ordered_at.isoformat()}
+def order_json(order: LabOrder, waiting: list[str] | None = None) -> dict:
+    tests = order.tests.split(",")
+    return {"id": order.id, "patient_id": order.patient_id, "tests": tests, "note": order.note,
+            "status": order.status, "ordered_at": order.ordered_at.isoformat(),
+            "outstanding": tests if waiting is None else waiting, "cancelled": cancelled_tests(order)}
+
+
+def cancel_test(session: Session, order_id: str, loinc: str, reason: str) -> dict:
+    """Cancel one outstanding test of an order, with the reason; the order completes when that
+    was the last one."""
+    order = session.get(LabOrder, order_id)
+    if not reason.strip():
+        raise Rejected("reason: say why the test is cancelled")
+    if order.status != "active" or loinc not in outstanding(session, order):
+        raise Rejected(f"test {loinc}: not an outstanding test of this order")
+    order.cancelled = json.dumps(cancelled_tests(order) | {loinc: reason.strip()[:200]}, ensure_ascii=False)
+    session.add(order)
+    session.flush()
+    settle_orders(session, {order_id})
+    return order_json(order, outstanding(session, order))

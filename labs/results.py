@@ -5,25 +5,44 @@ Observations grouped in one DiagnosticReport per panel, with the narrow rows and
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select
 from sqlmodel import Session
 
 from ehr import store
-from labs import fhir, qualitative
+from labs import corrections, fhir, qualitative
+from labs.corrections import WITHDRAWN
 from labs.catalog import Band, Test, catalogue
 from labs.fast_insert import prepared_insert
-from labs.flags import CRITICAL, DELTA_WINDOW, Previous, delta_exceeded, flag_quality, flag_quantity
-from labs.models import LabAlert, LabOrder, LabResult
+from labs.flags import CRITICAL, DELTA_WINDOW, Previous, delta_exceeded, flag_quality, flag_reading
+from labs.plausible import implausible
+from labs.specimen import conditions_in
+from labs.values import NotAValue, Reading, display, finite, parse as parse_value
+from labs.models import LabAlert, LabResult
+from labs.worklist import settle_orders
 from labs.units import UnitError, to_catalogue_unit
 from telemed.models import Detainee
 from telemed.timeutil import as_utc, utcnow
 
 FUTURE_TOLERANCE = timedelta(minutes=10)
+STATUSES = ("preliminary", "final", "corrected", "cancelled", "entered-in-error")
+# HL7 v2 table 0085 (OBX-11) -> FHIR Observation.status; I (specimen in lab), N (not asked) and
+# O (order detail) carry no result yet.
+V2_STATUS = {"P": "preliminary", "R": "preliminary", "S": "preliminary", "F": "final", "U": "final",
+             "C": "corrected", "X": "cancelled", "D": "entered-in-error", "W": "entered-in-error"}
+NO_RESULT = frozenset({"I", "N", "O"})
+
+
+def status_of(code: str) -> str | None:
+    """The FHIR status an OBX-11 code or a file's status cell (either vocabulary) means; None:
+    no result yet; an unknown code is returned as it is, for check() to refuse."""
+    code = code.strip()
+    if code.upper() in NO_RESULT:
+        return None
+    return V2_STATUS.get(code.upper() or "F", code.lower())
 CHUNK = 500  # values per SQL IN (...)
 
 
@@ -59,6 +78,13 @@ class Submission:
     effective_at: datetime
     unit: str = ""
     order_id: str | None = None
+    status: str = "final"  # FHIR Observation.status (STATUSES)
+    notes: tuple[str, ...] = ()  # comments on this result (HL7: NTEs after its OBX)
+    report_notes: tuple[str, ...] = ()  # comments on the request or specimen (NTEs after the OBR)
+    specimen_id: str | None = None  # the accession or specimen id, when the sender gives one
+    conditions: tuple[str, ...] = ()  # specimen conditions already known (a person's correction keeps them)
+    reason: str = ""  # why a person corrected it
+    author: str = ""  # who did
 
 
 @dataclass(frozen=True)
@@ -66,11 +92,19 @@ class Checked:
     submission: Submission
     test: Test
     subject: Subject
-    value_num: float | None
+    value_num: float | None  # a plain or censored number (censored: its limit)
     value_code: str
     flag: str
     band: Band | None
     key: str
+    conditions: tuple[str, ...] = ()
+    reading: Reading | None = None
+    value_text: str = ""  # as written, when not a plain number
+    comparator: str = ""
+
+    @property
+    def status(self) -> str:
+        return self.submission.status
 
 
 @dataclass
@@ -100,39 +134,57 @@ def check(sub: Submission, subject: Subject | None) -> Checked:
         raise Rejected(f"unknown test code {sub.loinc!r}", hold=True)
     if subject is None:
         raise Rejected(f"unknown detainee {sub.patient_id!r}", hold=True)
+    if sub.status not in STATUSES:
+        raise Rejected(f"{test.abbr}: unknown result status {sub.status!r}")
     at = as_utc(sub.effective_at)
     if at > utcnow() + FUTURE_TOLERANCE:
         raise Rejected(f"collection time {at.isoformat()} is in the future")
     band = test.band(subject.sex, subject.age_at(at))
+    conditions = tuple(dict.fromkeys([*sub.conditions, *(c for note in (*sub.report_notes, *sub.notes)
+                                                           for c in conditions_in(note))]))
+    key = identity_key(subject.patient_id, test.loinc, sub.specimen_id, at)
+    common = {"submission": sub, "test": test, "subject": subject, "band": band, "key": key,
+              "conditions": conditions}
+    if str(sub.value).strip() == "" and sub.status in WITHDRAWN:
+        return Checked(**common, value_num=None, value_code="", flag="")
     if test.quantitative:
-        number = _number(test, sub.value)
-        try:
-            number = round(to_catalogue_unit(test, number, sub.unit), test.decimals + 2)
-        except UnitError as exc:
-            raise Rejected(str(exc)) from None
-        value_num, value_code, flag = number, "", flag_quantity(test, number, band)
-    else:
-        try:
-            value_code = qualitative.parse(test, str(sub.value))
-        except ValueError as exc:
-            raise Rejected(str(exc)) from None
-        value_num, flag = None, flag_quality(test, value_code)
-    key = _key(subject.patient_id, test.loinc, at, value_num if value_num is not None else value_code)
-    return Checked(sub, test, subject, value_num, value_code, flag.value, band, key)
-
-
-def _number(test: Test, value: object) -> float:
+        reading = _reading(test, sub)
+        number = reading.number if reading.kind in ("number", "censored") else None
+        text = "" if reading.kind == "number" else reading.text()
+        return Checked(**common, value_num=number, value_code="", flag=flag_reading(test, reading, band).value,
+                       reading=reading, value_text=text, comparator=reading.comparator)
     try:
-        number = float(str(value).strip())
-    except ValueError:
-        raise Rejected(f"{test.abbr}: {value!r} is not a number") from None
-    if not math.isfinite(number) or number < 0:
-        raise Rejected(f"{test.abbr}: {value!r} is not a valid result")
-    return number
+        value_code = qualitative.parse(test, str(sub.value))
+    except ValueError as exc:
+        raise Rejected(str(exc)) from None
+    return Checked(**common, value_num=None, value_code=value_code, flag=flag_quality(test, value_code).value)
 
 
-def _key(patient_id: str, loinc: str, at: datetime, value: object) -> str:
-    return hashlib.sha1(f"{patient_id}|{loinc}|{at.isoformat()}|{value}".encode()).hexdigest()
+def _reading(test: Test, sub: Submission) -> Reading:
+    """The value in the catalogue unit; an implausible one is held for a person (never filed)."""
+    try:
+        reading = parse_value(sub.value)
+    except NotAValue as exc:
+        raise Rejected(f"{test.abbr}: {exc}") from None
+    if not finite(reading):
+        raise Rejected(f"{test.abbr}: {sub.value!r} is not plausible (not a finite number)", hold=True)
+    try:
+        factor = to_catalogue_unit(test, 1.0, sub.unit)
+    except UnitError as exc:
+        raise Rejected(str(exc)) from None
+    reading = reading.scaled(factor, test.decimals + 2)
+    reason = implausible(test, reading)
+    if reason:
+        raise Rejected(f"{test.abbr}: {sub.value!r} is not plausible ({reason})", hold=True)
+    return reading
+
+
+def identity_key(patient_id: str, loinc: str, specimen_id: str | None, at: datetime) -> str:
+    """One result's identity: the detainee, the test, and the specimen (its accession or id
+    when the sender gives one, else its collection time). A second result with the same
+    identity is a new version of the first: a correction, or the final after a preliminary."""
+    specimen = f"specimen:{specimen_id}" if specimen_id else f"at:{as_utc(at).isoformat()}"
+    return hashlib.sha1(f"{patient_id}|{loinc}|{specimen}".encode()).hexdigest()
 
 
 def _chunks(values: list, size: int = CHUNK):
@@ -141,12 +193,58 @@ def _chunks(values: list, size: int = CHUNK):
 
 
 def file(session: Session, checked: list[Checked], source: str) -> Filed:
-    """Store the results that are new; duplicates (same detainee, test, time and value) are skipped."""
+    """Store the results that are new and the new versions of those already stored (a final
+    after a preliminary, a correction, a withdrawal); resent ones are counted as duplicates,
+    as is a preliminary that arrives after its final."""
     filed = Filed()
-    fresh = _without_duplicates(session, checked)
-    filed.duplicates = len(checked) - len(fresh)
-    if not fresh:
-        return filed
+    first, later = _first_of_each(checked)
+    stored = _stored(session, first)
+    fresh, revised = [], []
+    for item in first:
+        row = stored.get(item.key)
+        if row is None:
+            fresh.append(item)
+        elif corrections.changes(row, item):
+            revised.append((session.get(LabResult, row.id), item))
+        else:
+            filed.duplicates += 1
+    if fresh:
+        _file_fresh(session, fresh, source, filed)
+    if revised:
+        outcome = corrections.revise(session, revised, source)
+        filed.results += outcome.rows
+        filed.alert_ids += outcome.alert_ids
+        settle_orders(session, {row.order_id for row, _ in revised if row.order_id})
+    if later:  # a second result of the same specimen and test in one batch: a new version of the first
+        rest = file(session, later, source)
+        filed.results += rest.results
+        filed.duplicates += rest.duplicates
+        filed.alert_ids += rest.alert_ids
+        filed.report_ids += rest.report_ids
+    return filed
+
+
+def _first_of_each(checked: list[Checked]) -> tuple[list[Checked], list[Checked]]:
+    first, later, seen = [], [], set()
+    for item in checked:
+        (later if item.key in seen else first).append(item)
+        seen.add(item.key)
+    return first, later
+
+
+def _stored(session: Session, checked: list[Checked]) -> dict[str, Row]:
+    """What the stored results with these identities hold (a re-imported file matches all of
+    its rows: columns, not ORM objects)."""
+    columns = (LabResult.import_key, LabResult.id, LabResult.value_num, LabResult.value_code, LabResult.value_text,
+               LabResult.status, LabResult.conditions)
+    found: dict[str, Row] = {}
+    for chunk in _chunks(sorted({c.key for c in checked})):
+        query = select(*columns).where(LabResult.import_key.in_(chunk))
+        found.update((r.import_key, r) for r in session.execute(query))
+    return found
+
+
+def _file_fresh(session: Session, fresh: list[Checked], source: str, filed: Filed) -> None:
     previous = _previous_values(session, fresh)
     groups: dict[tuple, list[Checked]] = defaultdict(list)
     for item in sorted(fresh, key=lambda c: c.submission.effective_at):
@@ -163,40 +261,39 @@ def file(session: Session, checked: list[Checked], source: str) -> Filed:
             obs_id = next(fresh_ids)
             obs_ids.append(obs_id)
             delta = _delta(item, previous, at)
-            resources.append(fhir.observation(
-                item.test, patient_id=patient_id, effective_at=at, value_num=item.value_num,
-                value_code=item.value_code, flag=item.flag, band=item.band, order_id=order_id, delta=delta))
+            resources.append(fhir.observation_of(item, effective_at=at, order_id=order_id, delta=delta))
             ids.append(obs_id)
-            rows.append({"patient_id": patient_id, "facility_id": item.subject.facility_id, "loinc": item.test.loinc,
-                         "value_num": item.value_num, "value_code": item.value_code, "unit": item.test.unit,
-                         "flag": item.flag, "delta_flag": delta, "effective_at": at, "recorded_at": recorded_at,
-                         "source": source, "import_key": item.key, "observation_id": obs_id, "report_id": report_id,
-                         "order_id": order_id})
+            rows.append(_row(item, source, delta=delta, observation_id=obs_id, report_id=report_id,
+                             recorded_at=recorded_at))
         report = fhir.diagnostic_report(catalogue().panels[panel], patient_id=patient_id, effective_at=at,
-                                        observation_ids=obs_ids, order_id=order_id)
+                                        observation_ids=obs_ids, order_id=order_id,
+                                        status=fhir.report_status([i.status for i in items]),
+                                        notes=_report_notes(items))
         resources.append(report)
         ids.append(report_id)
         filed.report_ids.append(report_id)
     write_lab_rows = prepared_insert(session, LabResult.__table__, rows)
     store.create_many(session, resources, ids=ids, validated=True)  # built from templates: no validation
     write_lab_rows()
-    filed.alert_ids = _raise_alerts(session, [r for r in rows if r["flag"] in CRITICAL])
-    _complete_orders(session, {r["order_id"] for r in rows if r["order_id"]})
-    filed.results = rows
-    return filed
+    critical = [r for r in rows if r["flag"] in CRITICAL and r["status"] not in WITHDRAWN]
+    filed.alert_ids += raise_alerts(session, critical)
+    settle_orders(session, {r["order_id"] for r in rows if r["order_id"]})
+    filed.results += rows
 
 
-def _without_duplicates(session: Session, checked: list[Checked]) -> list[Checked]:
-    keys = sorted({c.key for c in checked})
-    known = set()
-    for chunk in _chunks(keys):
-        known.update(session.execute(select(LabResult.import_key).where(LabResult.import_key.in_(chunk))).scalars())
-    fresh, seen = [], set()
-    for item in checked:
-        if item.key not in known and item.key not in seen:
-            seen.add(item.key)
-            fresh.append(item)
-    return fresh
+def _row(item: Checked, source: str, **fields) -> dict:
+    """The narrow lab_result row of a checked result."""
+    return {"patient_id": item.subject.patient_id, "facility_id": item.subject.facility_id, "loinc": item.test.loinc,
+            "value_num": item.value_num, "value_code": item.value_code, "value_text": item.value_text,
+            "comparator": item.comparator, "unit": item.test.unit, "flag": item.flag, "status": item.status,
+            "conditions": ",".join(item.conditions), "specimen_id": item.submission.specimen_id,
+            "delta_flag": fields.pop("delta"), "effective_at": as_utc(item.submission.effective_at),
+            "source": source, "import_key": item.key, "order_id": item.submission.order_id, **fields}
+
+
+def _report_notes(items: list[Checked]) -> tuple[str, ...]:
+    """Comments on the whole request or specimen (NTEs after the OBR), once each."""
+    return tuple(dict.fromkeys(n for item in items for n in item.submission.report_notes))
 
 
 def _previous_values(session: Session, checked: list[Checked]) -> dict[tuple[str, str], Previous]:
@@ -206,7 +303,8 @@ def _previous_values(session: Session, checked: list[Checked]) -> dict[tuple[str
         return {}
     since = min(as_utc(c.submission.effective_at) for c in checked) - DELTA_WINDOW
     latest: dict[tuple[str, str], Previous] = {}
-    numeric = LabResult.value_num.is_not(None)
+    # Censored values and withdrawn results say nothing a change can be measured from.
+    numeric = LabResult.value_num.is_not(None) & (LabResult.comparator == "") & LabResult.status.not_in(WITHDRAWN)
     for chunk in _chunks(sorted({p for p, _ in wanted})):
         # Only each (detainee, test)'s newest row: reading every row since ``since`` cost a bulk
         # import more than the delta checks themselves (the index ends in effective_at).
@@ -224,7 +322,7 @@ def _previous_values(session: Session, checked: list[Checked]) -> dict[tuple[str
 
 
 def _delta(item: Checked, previous: dict[tuple[str, str], Previous], at: datetime) -> bool:
-    if item.value_num is None:
+    if item.value_num is None or item.comparator:
         return False
     key = (item.subject.patient_id, item.test.loinc)
     exceeded = delta_exceeded(item.test, item.value_num, previous.get(key), at)
@@ -232,30 +330,16 @@ def _delta(item: Checked, previous: dict[tuple[str, str], Previous], at: datetim
     return exceeded
 
 
-def _raise_alerts(session: Session, critical: list[dict]) -> list[int]:
+def raise_alerts(session: Session, critical: list[dict]) -> list[int]:
+    """An alert per critical row (rows just inserted are found by their key)."""
     if not critical:
         return []
     ids = dict(session.execute(select(LabResult.import_key, LabResult.id)
                                .where(LabResult.import_key.in_([r["import_key"] for r in critical]))).all())
     alerts = [LabAlert(result_id=ids[r["import_key"]], patient_id=r["patient_id"], facility_id=r["facility_id"],
-                       loinc=r["loinc"], value=display_value(r["value_num"], r["value_code"], r["unit"]), flag=r["flag"])
+                       loinc=r["loinc"], value=display(r["value_num"], r["value_code"], r["value_text"],
+                                                              r["unit"]), flag=r["flag"])
               for r in critical]
     session.add_all(alerts)
     session.flush()
     return [a.id for a in alerts]
-
-
-def display_value(value_num: float | None, value_code: str, unit: str) -> str:
-    if value_num is None:
-        return qualitative.label(value_code, "zh-CN")
-    return f"{value_num:g} {unit}".strip()
-
-
-def _complete_orders(session: Session, order_ids: set[str]) -> None:
-    for order_id in order_ids:
-        session.execute(update(LabOrder).where(LabOrder.id == order_id).values(status="completed"))
-        request = store.read(session, "ServiceRequest", order_id).resource
-        if request.get("status") != "completed":
-            request["status"] = "completed"
-            request.pop("meta", None)
-            store.update(session, request, order_id, validated=True)

@@ -9,6 +9,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from labs.catalog import catalogue
+from labs.corrections import WITHDRAWN
+from labs.marks import row_marks
 from labs.models import LabResult
 from labs.results import subjects
 from telemed.context import context_of
@@ -19,7 +21,7 @@ from telemed.timeutil import utcnow
 MAX_POINTS = 500
 
 
-def _visible(session: Session, consult_ids: tuple[str, ...] | None):
+def visible_filter(session: Session, consult_ids: tuple[str, ...] | None):
     """A filter over result rows: everything, or only what the consults shared."""
     if consult_ids is None:
         return lambda obs_id, report_id: True
@@ -30,8 +32,9 @@ def _visible(session: Session, consult_ids: tuple[str, ...] | None):
 def tested(session: Session, patient_id: str, consult_ids: tuple[str, ...] | None, lang: str) -> list[dict]:
     rows = session.execute(select(LabResult.loinc, LabResult.observation_id, LabResult.report_id,
                                   LabResult.effective_at, LabResult.flag)
-                           .where(LabResult.patient_id == patient_id).order_by(LabResult.effective_at)).all()
-    visible = _visible(session, consult_ids)
+                           .where(LabResult.patient_id == patient_id, LabResult.status.not_in(WITHDRAWN))
+                           .order_by(LabResult.effective_at)).all()
+    visible = visible_filter(session, consult_ids)
     found: dict[str, dict] = {}
     for loinc, obs_id, report_id, at, flag in rows:
         if visible(obs_id, report_id):
@@ -45,13 +48,16 @@ def tested(session: Session, patient_id: str, consult_ids: tuple[str, ...] | Non
 def series(session: Session, patient_id: str, loinc: str, consult_ids: tuple[str, ...] | None, lang: str,
            timezone: str) -> dict:
     test = catalogue().test(loinc)
-    rows = session.execute(select(LabResult).where(LabResult.patient_id == patient_id, LabResult.loinc == loinc)
+    rows = session.execute(select(LabResult).where(LabResult.patient_id == patient_id, LabResult.loinc == loinc,
+                                                   LabResult.status.not_in(WITHDRAWN))
                            .order_by(LabResult.effective_at.desc()).limit(MAX_POINTS)).scalars().all()
-    visible = _visible(session, consult_ids)
+    visible = visible_filter(session, consult_ids)
     subject = subjects(session, patient_ids={patient_id}).get(patient_id)
     band = test.band(subject.sex, subject.age_at(utcnow())) if subject else None
+    # A censored value is drawn at its limit and marked; a range or ratio is listed, not drawn.
     points = [{"at": r.effective_at.isoformat(), "value": r.value_num, "value_code": r.value_code, "flag": r.flag,
-               "delta_flag": r.delta_flag, "observation_id": r.observation_id}
+               "delta_flag": r.delta_flag, "observation_id": r.observation_id, "text": r.value_text,
+               "censored": bool(r.comparator), "status": r.status, "marks": row_marks(r, lang)}
               for r in reversed(rows) if visible(r.observation_id, r.report_id)]
     return {"loinc": loinc, "abbr": test.abbr, "name": test.name(lang), "unit": test.unit,
             "quantitative": test.quantitative, "values": list(test.values), "decimals": test.decimals,

@@ -14,6 +14,7 @@ import orjson
 from sqlmodel import Session
 
 from ehr import store
+from ehr.record import marks, quantity
 from reports.advice import advice_for
 from reports.codes import (
     BP_PANEL, CONCLUSION, RECOMMENDATIONS, SECTIONS, VITALS, label, unit_label,
@@ -24,6 +25,8 @@ from telemed.timeutil import local
 
 ARROWS = {"H": "↑", "HH": "↑↑", "L": "↓", "LL": "↓↓", "A": "*", "POS": "*", "AA": "**"}
 NORMAL_FLAGS = {"", "N"}
+INDETERMINATE = "IND"  # a censored value whose flag its limit cannot decide
+WITHDRAWN = ("cancelled", "entered-in-error")
 
 
 @dataclass
@@ -127,7 +130,10 @@ def _value(resource: dict, lang: str) -> tuple[str, str, float | None]:
         unit = q.get("code") or q.get("unit", "")
         if not isinstance(q.get("value"), int | float):
             return "", unit, None
-        return _number(q["value"]), unit, float(q["value"])
+        return q.get("comparator", "") + _number(q["value"]), unit, float(q["value"])
+    if "valueRange" in resource or "valueRatio" in resource:  # as written: 1-5, 1:128
+        unit = resource.get("valueRange", {}).get("high", {}).get("code", "")
+        return quantity(resource).removesuffix(unit).strip(), unit, None
     if "valueCodeableConcept" in resource:
         return _name(resource["valueCodeableConcept"], lang), "", None
     return str(resource.get("valueString", "")), "", None
@@ -162,7 +168,9 @@ def _in_period(resource: dict, campaign: ExamCampaign, tz) -> bool:
 
 
 def _is_lab(resource: dict) -> bool:
-    return any(c.get("code") == "laboratory" for cat in resource.get("category", []) for c in cat.get("coding", []))
+    """A laboratory result that stands (not cancelled or entered in error)."""
+    return resource.get("status") not in WITHDRAWN and any(
+        c.get("code") == "laboratory" for cat in resource.get("category", []) for c in cat.get("coding", []))
 
 
 def _age(birth: str, on: str) -> int | None:
@@ -276,10 +284,11 @@ def _panel(data: ExamData, name: str, observations: list[dict]) -> LabPanel:
     rows = []
     for obs in observations:
         value, unit, number = _value(obs, data.lang)
+        value = " ".join([value, *(f"[{label}]" for _, label in marks(obs, data.lang))])  # haemolysed, corrected
         flag = _flag(obs)
         row = LabRow(_name(obs.get("code", {}), data.lang), value, flag, unit_label(unit, data.lang), _reference(obs))
         rows.append(row)
-        if flag not in NORMAL_FLAGS:
+        if flag not in NORMAL_FLAGS and flag != INDETERMINATE:  # IND: neither normal nor a finding to advise on
             advice, urgency = advice_for(_code(obs), flag, data.lang)
             data.findings.append(Finding("lab", _code(obs), row.name, f"{value} {row.unit}".strip(), flag,
                                          advice, urgency, number))

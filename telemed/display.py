@@ -42,8 +42,9 @@ def unit(ucum: str | None, lang: str) -> str:
 
 
 def quantity(value: dict, lang: str) -> str:
-    """A FHIR Quantity: the number as written, then the unit as people write it."""
-    number = value.get("value", "")
+    """A FHIR Quantity: the number as written, with its comparator (``<0.5``), then the unit as
+    people write it."""
+    number = f"{value.get('comparator', '')}{value.get('value', '')}"
     shown = unit(value.get("code") or value.get("unit"), lang)
     if not shown:
         return f"{number}"

@@ -50,6 +50,24 @@ async def test_order_and_denials(client, login, context):
                                order_id=order["id"])).json()
     obs = context.db.call(store.read, "Observation", filed["results"][0]["observation_id"]).resource
     assert obs["basedOn"] == [{"reference": f"ServiceRequest/{order['id']}"}]
+    # 2 of the ordered tests have results: the order stays open with the others outstanding
+    assert context.db.call(store.read, "ServiceRequest", order["id"]).resource["status"] == "active"
+    [listed] = await (await client.get("/api/labs/orders?patient=fac-a-p1", headers=doc_a)).json()
+    assert HGB not in listed["outstanding"] and POTASSIUM not in listed["outstanding"]
+    waiting = listed["outstanding"]
+    assert len(waiting) == len(order["tests"]) - 2
+    cancel = f"/api/labs/orders/{order['id']}/cancel"
+    no_reason = await client.post(cancel, json={"loinc": waiting[0], "reason": " "}, headers=doc_a)
+    assert no_reason.status == 422 and "reason" in (await no_reason.json())["error"]
+    assert (await client.post(cancel, json={"loinc": HGB, "reason": "done"}, headers=doc_a)).status == 422
+    other = await client.post(cancel, json={"loinc": waiting[0], "reason": "x"}, headers=await login("doc-b"))
+    assert other.status == 404  # another facility's order is not there for them
+    for loinc in waiting[:-1]:
+        assert (await client.post(cancel, json={"loinc": loinc, "reason": "analyzer down"}, headers=doc_a)).status == 200
+    assert context.db.call(store.read, "ServiceRequest", order["id"]).resource["status"] == "active"
+    last = await (await client.post(cancel, json={"loinc": waiting[-1], "reason": "sample clotted"},
+                                    headers=doc_a)).json()
+    assert last["status"] == "completed" and last["outstanding"] == [] and last["cancelled"][waiting[-1]] == "sample clotted"
     assert context.db.call(store.read, "ServiceRequest", order["id"]).resource["status"] == "completed"
     assert await (await client.get("/api/labs/orders?patient=fac-a-p1", headers=doc_a)).json() == []
 

@@ -38,3 +38,7 @@ def test_demo_loads_results_alert_orders_and_held_message(context, world):
     assert [c["code"] for c in hl7.unknown_codes(held[1].content, codes)] == ["12"]
     [glucose] = context.db.call(lambda s: s.execute(select(LabResult).where(LabResult.source == "hl7")).scalars().all())
     assert glucose.loinc == "14749-6" and glucose.value_num == round(92 * 0.05551, 4)
+    k = context.db.call(lambda s: s.get(LabResult, alert.result_id))
+    assert k.conditions == "haemolysed"
+    assert context.db.call(count, LabResult, LabResult.status == "corrected") == 1
+    assert context.db.call(count, LabResult, LabResult.comparator == "<") == 1

@@ -20,7 +20,8 @@
     } }, T.ack);
     const row = el("tr", { "data-alert": a.id }, el("td", {}, when(a.created_at)), el("td", {}, `${a.name} ${a.booking_number}`),
       el("td", {}, `${a.test} ${lang === "en" ? a.test_en : a.test_zh}`),
-      el("td", { class: `flag-${a.flag}` }, `${a.value} ${a.flag}`), el("td", {}, button));
+      el("td", { class: `flag-${a.flag}` }, `${a.value} ${a.flag}`, ...(a.marks?.[lang] || []).map(m => el("span", { class: "badge mark" }, m))),
+      el("td", {}, button));
     return row;
   }
   function countAlerts() { $("#alert-count").textContent = $("#alerts tbody").children.length; }
@@ -87,13 +88,67 @@
     $("#patient-info").textContent = `${d.name} · ${T[d.sex] || d.sex} · ${age(d.birth_date) ?? "?"} ${T.years} · ${d.cell || ""}`;
     renderEntry();
     loadOrders();
+    loadResults().catch(fail);
+  }
+
+  // -- the detainee's results: as written, with their marks; history and correction -----------
+  const HISTORY_STATUSES = new Set(["corrected", "amended", "cancelled", "entered-in-error"]);
+  function resultRow(r) {
+    const value = el("td", { class: "lab-value" }, `${r.value} ${r.unit}`.trim(),
+      ...r.marks.map(m => el("span", { class: "badge mark" }, m)));
+    const history = HISTORY_STATUSES.has(r.status)
+      ? el("button", { type: "button", class: "link lab-history", "data-observation": r.observation_id }, T.history) : "";
+    const correct = el("button", { type: "button", class: "link", onclick: () => correctForm(tr, r) }, T.correct);
+    const tr = el("tr", { "data-observation": r.observation_id }, el("td", {}, when(r.effective_at)),
+      el("td", {}, `${r.abbr} ${r.name}`), value, el("td", { class: `flag-${r.flag}` }, r.flag_label),
+      el("td", {}, history, " ", correct));
+    return tr;
+  }
+  function correctForm(tr, r) {
+    if (tr.nextElementSibling?.classList.contains("correct-row")) { tr.nextElementSibling.remove(); return; }
+    const form = el("form", { class: "row correct-form" },
+      el("label", {}, T.new_value, " ", el("input", { name: "value", required: true, autocomplete: "off" })),
+      el("label", {}, T.reason, " ", el("input", { name: "reason", required: true, maxlength: 500 })),
+      el("button", { type: "submit", class: "primary" }, T.save));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        await telemed.api("POST", `/api/labs/results/${r.observation_id}/correct`,
+          { value: form.value.value.trim(), reason: form.reason.value.trim() });
+        telemed.toast(T.corrected, "ok");
+        loadResults();
+        loadAlerts();  // the correction may have closed an alert or raised one
+      } catch (err) { fail(err); }
+    });
+    tr.after(el("tr", { class: "correct-row" }, el("td", { colspan: 5 }, form)));
+  }
+  async function loadResults() {
+    if (!patient) return;
+    const rows = await telemed.api("GET", `/api/labs/results?${new URLSearchParams({ patient: patient.patient_id, lang })}`);
+    $("#results tbody").replaceChildren(...(rows.length ? rows.map(resultRow)
+      : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, T.none))]));
   }
 
   // -- orders ---------------------------------------------------------------------------------
+  function cancelForm(o) {
+    const form = el("form", { class: "row cancel-form" },
+      el("select", { name: "loinc" }, ...o.outstanding.map(t => el("option", { value: t }, abbr(t)))),
+      el("input", { name: "reason", required: true, maxlength: 200, placeholder: T.reason }),
+      el("button", { type: "submit", class: "link" }, T.cancel_test));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        await telemed.api("POST", `/api/labs/orders/${o.id}/cancel`, { loinc: form.loinc.value, reason: form.reason.value.trim() });
+        telemed.toast(T.cancelled, "ok"); loadOrders();
+      } catch (err) { fail(err); }
+    });
+    return form;
+  }
   async function loadOrders() {
     const rows = await telemed.api("GET", "/api/labs/orders");
-    $("#orders tbody").replaceChildren(...rows.map(o => el("tr", {}, el("td", {}, when(o.ordered_at)),
-      el("td", {}, `${o.name} ${o.booking_number}`), el("td", {}, o.tests.map(abbr).join(" ")))));
+    $("#orders tbody").replaceChildren(...rows.map(o => el("tr", { "data-order": o.id }, el("td", {}, when(o.ordered_at)),
+      el("td", {}, `${o.name} ${o.booking_number}`),
+      el("td", {}, o.outstanding.map(abbr).join(" "), cancelForm(o)))));
     const mine = rows.filter(o => patient && o.patient_id === patient.patient_id);
     $("#entry-form select[name=order_id]").replaceChildren(el("option", { value: "" }, "—"),
       ...mine.map(o => el("option", { value: o.id }, `${when(o.ordered_at)} ${o.tests.map(abbr).slice(0, 6).join(" ")}`)));
@@ -124,8 +179,9 @@
     const panel = catalog.panels.find(p => p.code === $("#entry-form select[name=panel]").value);
     $("#entry tbody").replaceChildren(...panel.tests.map(code => {
       const t = catalog.tests.find(x => x.loinc === code);
+      // Quantitative values may be censored (<0.5) or ranges (1-5): a text field, not a number one.
       const input = el("input", { name: code, "data-loinc": code, list: t.scale === "Qn" ? null : `values-${code}`,
-        inputmode: t.scale === "Qn" ? "decimal" : null, oninput: schedulePreview });
+        oninput: schedulePreview });
       return el("tr", {}, el("td", {}, `${t.abbr} ${t.name}`),
         el("td", {}, input, t.scale === "Qn" ? "" : el("datalist", { id: `values-${code}` }, ...t.values.map(v => el("option", { value: v })))),
         el("td", {}, t.unit), el("td", { class: "range" }, rangeText(t)), el("td", { class: "flag", "data-flag": code }));
@@ -143,7 +199,7 @@
       for (const f of found) {
         const td = $(`#entry td[data-flag="${f.loinc}"]`);
         if (f.error) { td.textContent = "✗"; td.title = f.error; td.className = "flag flag-AA"; }
-        else { td.textContent = f.flag === "N" ? "" : f.flag; td.className = `flag flag-${f.flag}`; }
+        else { td.textContent = f.flag === "N" ? "" : f.flag_label; td.className = `flag flag-${f.flag}`; }
       }
     }, 250);
   }
@@ -156,7 +212,7 @@
       effective_at: local ? `${local}:00` : null };  // facility-local; the server applies its time zone
     try {
       const saved = await telemed.api("POST", "/api/labs/results", body);
-      telemed.toast(`${T.saved}: ${saved.results.length}`, "ok"); renderEntry(); loadOrders();
+      telemed.toast(`${T.saved}: ${saved.results.length}`, "ok"); renderEntry(); loadOrders(); loadResults();
     } catch (err) { fail(err); }
   });
 

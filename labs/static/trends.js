@@ -10,7 +10,8 @@
                  en: { title: "Lab trends", none: "No lab results", ref: "Reference" } }[lang === "en" ? "en" : "zh-CN"];
   const NS = "http://www.w3.org/2000/svg";
   const W = 420, H = 170, PAD = { l: 44, r: 10, t: 12, b: 26 };
-  const COLOURS = { N: "#2b6cb0", L: "#c77700", H: "#c77700", A: "#c77700", LL: "#c0392b", HH: "#c0392b", AA: "#c0392b" };
+  const COLOURS = { N: "#2b6cb0", L: "#c77700", H: "#c77700", A: "#c77700", LL: "#c0392b", HH: "#c0392b", AA: "#c0392b",
+                    IND: "#667" };
 
   const svg = (tag, attrs = {}, text) => {
     const node = document.createElementNS(NS, tag);
@@ -67,10 +68,18 @@
     root.append(svg("polyline", { fill: "none", stroke: "#8aa", "stroke-width": 1.5,
       points: points.map((p, i) => `${x(ts[i])},${y(ys[i])}`).join(" ") }));
     points.forEach((p, i) => {
-      const dot = svg("circle", { cx: x(ts[i]), cy: y(ys[i]), r: p.delta_flag ? 5 : 3.5, fill: COLOURS[p.flag] || "#2b6cb0",
-        stroke: p.delta_flag ? "#000" : "none", "data-flag": p.flag });
-      dot.append(svg("title", {}, `${new Date(p.at).toLocaleString(lang, { timeZone })}  ${p.value ?? p.value_code} ${series.unit} ${p.flag}`));
+      // A censored value (<0.5) is drawn hollow at its limit, with its sign; marks (corrected,
+      // haemolysed ...) are written beside the point.
+      const colour = COLOURS[p.flag] || "#2b6cb0";
+      const dot = svg("circle", { cx: x(ts[i]), cy: y(ys[i]), r: p.delta_flag ? 5 : 3.5, fill: p.censored ? "#fff" : colour,
+        stroke: p.delta_flag ? "#000" : p.censored ? colour : "none", "stroke-width": 1.5, "data-flag": p.flag,
+        "data-censored": p.censored ? "1" : "0" });
+      dot.append(svg("title", {}, `${new Date(p.at).toLocaleString(lang, { timeZone })}  ${p.text || (p.value ?? p.value_code)} ${series.unit} ${p.flag} ${p.marks.join(" ")}`));
       root.append(dot);
+      const note = [p.censored ? p.text : "", ...p.marks].filter(Boolean).join(" ");
+      const right = x(ts[i]) > W / 2;  // written towards the middle, so that it stays inside the chart
+      if (note) root.append(svg("text", { x: x(ts[i]) + (right ? -6 : 6), y: y(ys[i]) - 6, "font-size": 9, fill: colour,
+        "text-anchor": right ? "end" : "start", class: "lab-mark" }, note));
     });
     return root;
   }

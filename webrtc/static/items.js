@@ -21,14 +21,25 @@ window.consultItems = (() => {
     return concept?.text || concept?.coding?.map(c => c.display || c.code).join(", ") || "";
   }
 
+  function observed(resource) {  // as written: 4.1 mmol/L, <0.5 mg/L, 1-5 /[HPF], 1:128
+    const amount = (q) => `${q?.comparator || ""}${q?.value ?? ""}`;
+    const q = resource.valueQuantity, range = resource.valueRange, ratio = resource.valueRatio;
+    if (q) return `${amount(q)} ${q.unit || q.code || ""}`;
+    if (range) return `${amount(range.low)}-${amount(range.high)} ${range.high?.unit || ""}`;
+    if (ratio) return `${amount(ratio.numerator)}:${amount(ratio.denominator)}`;
+    return resource.valueString || codeText(resource.valueCodeableConcept);
+  }
+
   function describe(resource) {
     if (!resource) return "";
     switch (resource.resourceType) {
       case "Observation": {
-        const q = resource.valueQuantity;
         const flag = resource.interpretation?.[0]?.coding?.[0]?.code;
-        return el("span", {}, `${codeText(resource.code)}: `, el("b", { class: flag ? `flag-${flag}` : "" },
-          q ? `${q.value} ${q.unit || q.code || ""}` : resource.valueString || codeText(resource.valueCodeableConcept)),
+        // What must be read with the value: its status and its specimen's conditions (haemolysed ...).
+        const marks = [resource.status, ...(resource.contained || []).flatMap(c => (c.condition || [])
+          .flatMap(x => x.coding || []).map(k => k.code))].map(k => t.marks[k]).filter(Boolean);
+        return el("span", {}, `${codeText(resource.code)}: `, el("b", { class: flag ? `flag-${flag}` : "" }, observed(resource)),
+          ...marks.map(m => el("span", { class: "badge mark" }, m)),
           " ", el("span", { class: "muted" }, resource.effectiveDateTime || ""));
       }
       case "DiagnosticReport":

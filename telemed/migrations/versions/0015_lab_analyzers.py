@@ -1,7 +1,7 @@
 """registered analyzers and their test-code maps
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0014
 The MLLP listener files only for registered analyzers (MSH-3/MSH-4 identity, source networks,
 optionally a TLS client certificate); each has a map from its own test codes to the catalogue.
 A held message remembers its analyzer, so that mapping one of its codes can re-file it.
@@ -13,7 +13,7 @@ from alembic import op
 import telemed.timeutil
 
 revision = "0015"
-down_revision = "0010"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
