@@ -9,7 +9,7 @@ import binascii
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from ehr import charting, terminology
+from ehr import charting, terminology, values
 from ehr.store import Stored
 from telemed import display
 from telemed.i18n import translate
@@ -17,9 +17,6 @@ from telemed.i18n import translate
 CONSULT = "consult"
 LAB_CATEGORY = "LAB"
 CONSULT_NOTE = "11488-4"
-# Statuses a value must be read with; "final" goes without saying.
-SHOWN_STATUSES = ("preliminary", "corrected", "amended", "cancelled", "entered-in-error")
-WITH_HISTORY = ("corrected", "amended", "entered-in-error", "cancelled")
 TIME_KEYS = ("effectiveDateTime", "issued", "authoredOn", "date", "recordedDate", "onsetDateTime", "start")
 
 
@@ -123,32 +120,12 @@ class Namer:
             return f"{prefix}{text} {unit}".strip()
         return band.get("text", "")
 
-    def marks(self, observation: dict) -> list[tuple[str, str]]:
-        """(kind, label) of what must be read with a value: its status when it is not simply
-        final (corrected, preliminary ...), and its specimen's conditions (a haemolysed potassium)."""
-        found = []
-        status = observation.get("status", "")
-        if status in SHOWN_STATUSES:
-            found.append((f"status-{status}", self.t(f"ehr.result_status.{status}")))
-        for contained in observation.get("contained", []):
-            if contained.get("resourceType") == "Specimen":
-                found += [("condition", self.specimen_condition(c)) for c in contained.get("condition", [])]
-        return found
-
-    def specimen_condition(self, condition: dict) -> str:
-        """A specimen condition in the reader's language (HL7 v2-0493 or SNOMED CT code)."""
-        for code in sorted(self.codes(condition)):
-            key = f"ehr.condition.{code}"
-            if self.t(key) != key:
-                return self.t(key)
-        return self.concept(condition)
-
     def observation_row(self, observation: dict) -> dict:
         return {"id": observation.get("id", ""), "name": self.concept(observation.get("code")),
                 "value": self.value(observation), "flag": self.flag(observation),
                 "range": self.reference_range(observation), "at": self.when(self.time_of(observation)),
-                "marks": self.marks(observation), "notes": [n.get("text", "") for n in observation.get("note", [])],
-                "history": observation.get("status") in WITH_HISTORY}
+                "marks": values.marks(observation, self.lang), "notes": [n.get("text", "") for n in observation.get("note", [])],
+                "history": observation.get("status") in values.WITH_HISTORY}
 
 
 @dataclass

@@ -56,6 +56,13 @@ def ack(code: str, text: str, *, control_id: str = "", receiver: tuple[str, str]
     return Ack(code, text, "\r".join(segments))
 
 
+def _segments(message, name: str) -> list:
+    try:
+        return list(message.segments(name))
+    except KeyError:
+        return []
+
+
 def _field(segment, index: int, component: int = 1) -> str:
     """Component ``component`` of the first repetition of field ``index`` (HL7 numbering), as text."""
     try:
@@ -200,7 +207,7 @@ def unknown_codes(text: str, codes: CodeMap) -> list[dict]:
     except Exception:  # noqa: BLE001 - a held message may be any text
         return []
     found: dict[str, dict] = {}
-    for obx in _segments(message, "OBX"):
+    for obx, _notes, _request in _observations(message):
         code = _field(obx, 3)
         if (code and _field(obx, 2) not in SKIPPED_VALUE_TYPES and codes.get(code) is None
                 and catalogue().test(code) is None):

@@ -3,7 +3,7 @@ simply final, and its specimen's conditions (the same words as the record page's
 
 from __future__ import annotations
 
-from ehr.record import SHOWN_STATUSES, condition_label
+from ehr.values import SHOWN_STATUSES, condition_label
 from labs.models import LabResult
 from labs.specimen import BY_KEY
 from telemed.i18n import translate

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from ehr import store
-from ehr.record import marks, quantity
+from ehr.values import marks, quantity
 from labs import alerts, values
 from labs.catalog import catalogue
 from labs.marks import conditions_of, row_marks

@@ -14,7 +14,7 @@ import orjson
 from sqlmodel import Session
 
 from ehr import store
-from ehr.record import marks, quantity
+from ehr.values import marks, quantity
 from reports.advice import advice_for
 from reports.codes import (
     BP_PANEL, CONCLUSION, RECOMMENDATIONS, SECTIONS, VITALS, label, unit_label,
