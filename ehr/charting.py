@@ -248,7 +248,7 @@ def stopped(form: Form, before: dict) -> dict:
         bounds = repeat.get("boundsPeriod", {})
         if not bounds.get("end") or bounds["end"] > today:
             bounds = {**bounds, "end": max(today, bounds.get("start", today))}
-            dosage = {**dosage, "timing": {**dosage["timing"], "repeat": {**repeat, "boundsPeriod": bounds}}}
+            dosage = {**dosage, "timing": {**dosage.get("timing", {}), "repeat": {**repeat, "boundsPeriod": bounds}}}
         dosages.append(dosage)
     if dosages:
         resource["dosageInstruction"] = dosages

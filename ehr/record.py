@@ -26,6 +26,7 @@ from telemed.ui import language
 VITAL_SIGNS = "vital-signs"
 LABORATORY = "laboratory"
 MAX_LABS = 60
+MAX_VITAL_HISTORY = 30
 RECORD_TYPES = ("Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement", "Observation",
                 "DiagnosticReport", "Encounter", "ServiceRequest", "DocumentReference")
 
@@ -55,6 +56,7 @@ class Record:
     medications: list[dict] = field(default_factory=list)
     stopped_medications: list[dict] = field(default_factory=list)
     vitals: list[dict] = field(default_factory=list)
+    vital_history: list[dict] = field(default_factory=list)
     labs: list[dict] = field(default_factory=list)
     timeline: list[Entry] = field(default_factory=list)
 
@@ -126,6 +128,8 @@ def build(patient: Stored, history: list[Stored], resources: list[Stored], facil
         elif kind == "Observation" and LABORATORY in _category(r):
             labs.append(r)
     record.vitals = vital_rows(vital_obs, name)
+    newest = sorted((s.resource for s in vital_obs), key=name.time_of, reverse=True)[:MAX_VITAL_HISTORY]
+    record.vital_history = [name.observation_row(r) for r in newest]
     record.labs = [name.observation_row(r) for r in sorted(labs, key=name.time_of, reverse=True)[:MAX_LABS]]
     record.timeline = timeline(resources, name)
     for rows in (record.problems, record.resolved_problems):

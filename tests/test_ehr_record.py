@@ -42,7 +42,9 @@ async def test_record_page_shows_every_section(client, login, context):
                  "Facility A", 'id="lab-trends" data-patient="fac-a-p1"', "/static/labs/trends.js",
                  'href="/consults?patient=fac-a-p1"'):
         assert text in html, text
-    assert "70 /min" not in html  # only the latest vital of each kind
+    latest = html[html.index('id="vitals"'):html.index('data-testid="vital-history"')]
+    assert "88 /min" in latest and "70 /min" not in latest  # the latest of each kind; earlier ones below
+    assert "70 /min" in html[html.index('data-testid="vital-history"'):]
     assert html.index("Cardiology note") < html.index("Cardiology consult") < html.index("Clinic visit")
     chinese = await (await client.get("/detainees/fac-a-p1?lang=zh-CN", headers=doc)).text()
     assert "问题列表" in chinese and "过敏史" in chinese and "甲看守所" in chinese and "会诊申请" in chinese

@@ -106,3 +106,19 @@ async def test_other_roles_and_facilities_are_refused(client, login, context, wo
     assert sum(count(context, t) for t in ("Condition", "Observation", "DocumentReference", "AllergyIntolerance")) == 0
     assert audit_rows(context, username="officer-a", action="ehr.record.problems", outcome="denied")
     assert audit_rows(context, username="doc-b", action="fhir.create", outcome="denied", patient_id=P)
+
+
+async def test_a_consult_prescription_is_stopped_from_the_record(client, login, context):
+    from datetime import datetime, timezone
+
+    from webrtc import resources as consult_fhir
+
+    prescribed = consult_fhir.medication_request(
+        patient_id=P, consult_id="c-1", author="spec-1", at=datetime(2026, 3, 1, tzinfo=timezone.utc),
+        prescription={"medication": "Aspirin 100 mg", "dosage": "100 mg once daily"})
+    rid = context.db.call(lambda s: store.create(s, prescribed).id)
+    await post(client, await login("doc-a"), f"medications/{rid}/stop", {"reason": "bleeding gums"})
+    med = resources(context, "MedicationRequest")[0]
+    assert med["status"] == "stopped" and med["dosageInstruction"][0]["text"] == "100 mg once daily"
+    assert med["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["end"]
+    await post(client, await login("doc-a"), f"medications/{rid}/stop", {"reason": "again"}, 422)
