@@ -150,6 +150,7 @@ def identify(session: Session, application: str, facility: str, address: str,
         raise Refused(f"sender {application}/{facility} (MSH-3/MSH-4) is not a registered analyzer")
     try:
         peer = ipaddress.ip_address(address)
+        peer = getattr(peer, "ipv4_mapped", None) or peer  # a dual-stack listener sees ::ffff:a.b.c.d
     except ValueError:
         raise Refused(f"{analyzer.name}: unreadable source address {address!r}") from None
     if not any(peer in network for network in networks(analyzer.addresses)):

@@ -175,3 +175,13 @@ def test_tls_settings_come_as_three_files_or_none():
         load_settings({"TELEMED_MLLP_TLS_CERT": "server.pem", "TELEMED_MLLP_TLS_KEY": "server.key"})
     with pytest.raises(ConfigError, match="TELEMED_MLLP_PORT"):
         load_settings({"TELEMED_MLLP_PORT": "70000"})
+
+
+def test_an_ipv4_sender_seen_by_a_dual_stack_socket_is_matched_as_ipv4(context, world):
+    from labs.analyzers import Refused, identify
+
+    context.db.call(register_analyzer, "BC-5380", "fac-a", addresses=("192.168.10.0/24",))
+    found = context.db.call(lambda s: identify(s, "BC-5380", "LAB", "::ffff:192.168.10.21", None, False).name)
+    assert found == "BC-5380"
+    with pytest.raises(Refused, match="::ffff:192.168.11.1 is not one of its networks"):
+        context.db.call(identify, "BC-5380", "LAB", "::ffff:192.168.11.1", None, False)
