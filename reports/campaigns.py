@@ -145,4 +145,5 @@ def roster(session: Session, campaign_id: str) -> list[dict]:
     ).all()
     return [{"exam_id": e.id, "patient_id": d.patient_id, "booking_number": d.booking_number, "name": d.name,
              "sex": d.sex, "birth_date": d.birth_date, "custody": d.status, "status": e.status,
-             "sections": [s for s in e.sections.split(",") if s]} for e, d in rows]
+             "sections": [s for s in e.sections.split(",") if s], "reviewed": e.reviewed_at is not None}
+            for e, d in rows]
