@@ -16,7 +16,7 @@ from reports.exam_data import QUALITATIVE
 from reports.lab_catalogue import PANELS
 from reports.synthetic import seed_campaign
 from telemed.i18n import messages
-from tests.pdf_support import data_han_runs
+from tests.data_words import data_han_runs
 
 HAN = re.compile(r"[\u3400-\u9fff]+")
 

@@ -1,7 +1,7 @@
 // Exam campaigns: the list, one campaign (completion, cohort, batches with live progress), exam entry.
 "use strict";
 (() => {
-  const { api, el, on, toast, formData } = telemed;
+  const { api, el, on, toast, formData, lang } = telemed;
 
   const list = document.querySelector("#campaigns tbody");
   if (list) {
@@ -66,7 +66,8 @@
         el("td", { class: "nowrap" }, x.booking_number), el("td", { class: "name" }, x.name), el("td", { class: "nowrap" }, labels[x.custody] || x.custody),
         el("td", {}, el("span", { class: `badge ${x.status === "examined" ? "ok" : x.status === "refused" ? "warn" : ""}` },
           labels[x.status] || x.status), x.reviewed ? el("span", { class: "badge ok", title: labels.reviewed }, "✓") : ""),
-        el("td", { class: "muted" }, x.sections.map(k => sectionLabels[k] || k).join("、")),
+        el("td", { class: "muted nowrap", title: x.sections.map(k => sectionLabels[k] || k).join(lang === "en" ? ", " : "、") },
+          `${x.sections.length} / ${Object.keys(sectionLabels).length}`),
         links(x))));
       document.getElementById("roster-shown").textContent = `${shown.length} / ${roster.length}`;
     };
