@@ -31,25 +31,29 @@ def data_han_runs(db) -> set[str]:
     return {run for value in stored_strings(db) for run in HAN.findall(value)}
 
 
-NAME_COLUMNS = {"detainee": ("name", "booking_number", "cell", "national_id"), "app_user": ("display_name", "username"),
-                "organization": ("name", "name_zh"), "exam_campaign": ("name",),
+NAME_COLUMNS = {"detainee": ("name", "booking_number", "cell", "national_id"),
+                "app_user": ("display_name", "username", "specialty"),
+                "organization": ("name", "name_zh", "id"), "exam_campaign": ("name",),
                 "consult": ("question", "decision_reason", "security_note")}
 
 
-def names_and_labels(url: str) -> tuple[list[str], set[str]]:
-    """(people's names, every Latin word of the stored names and labels) of a database by URL."""
+def names_and_labels(url: str) -> tuple[list[str], set[str], set[str]]:
+    """(people's names, every Latin word of the stored names and labels, the values themselves)
+    of a database by URL: typed by people, so data even where they look like codes."""
     engine = create_engine(url)
     people: list[str] = []
     latin: set[str] = set()
+    exact: set[str] = set()
     with engine.connect() as connection:
         for table, columns in NAME_COLUMNS.items():
             for row in connection.execute(text(f'SELECT {", ".join(columns)} FROM "{table}"')):
                 for value in row:
                     latin.update(re.findall(r"[A-Za-z][A-Za-z0-9]*", value or ""))
+                    exact.add(value or "")
                 if table in ("detainee", "app_user"):
                     people.append(row[0])
     engine.dispose()
-    return people, latin
+    return people, latin, exact
 
 
 def han_of_url(url: str) -> set[str]:

@@ -16,17 +16,11 @@ from tests.demo_server import serve_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-def others(reason: str):
-    """A page another part of the work owns, with problems this test finds today: strict, so the
-    fix turns it into a failure until this mark goes."""
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 # (user, path, the status the page answers with)
 PAGES = (
     ("doctor", "/", 200),
-    pytest.param("doctor", "/labs", 200, marks=others("labs page: import profiles and held reasons in English")),
-    pytest.param("doctor", "/consults", 200, marks=others("consult lists: specialty codes, raw sex values")),
+    ("doctor", "/labs", 200),
+    ("doctor", "/consults", 200),
     ("doctor", "/exams", 200),
     ("doctor", "/exams/{campaign}", 200),
     ("doctor", "/exams/entry/{pending_exam}", 200),
@@ -34,8 +28,10 @@ PAGES = (
     ("doctor", "/admin", 403),
     ("doctor", "/no-such-page", 404),
     ("specialist", "/", 200),
-    pytest.param("specialist", "/consults", 200, marks=others("consult lists: specialty codes, raw sex values")),
+    ("specialist", "/consults", 200),
     ("specialist", "/exams", 403),
+    ("doctor", "/detainees/{patient}", 200),
+    ("officer", "/detainees/{patient}", 200),
     ("officer", "/", 200),
     ("officer", "/exams", 200),
     ("officer", "/exams/{campaign}", 200),
@@ -45,6 +41,16 @@ PAGES = (
     ("admin", "/admin", 200),
     ("admin", "/admin?state=inactive", 200),
 )
+# Pages other parts of the work own, with problems this test finds today: strict, so that the
+# fix turns into a failure until the line goes. (user, path, language): reason.
+KNOWN_GAPS = {
+    ("doctor", "/labs", "zh-CN"): "labs page: import profiles, their help and held reasons in English",
+    ("doctor", "/consults", "en"): "consult lists: statuses shown as their lower-case enum values",
+    ("specialist", "/consults", "en"): "consult lists: statuses shown as their lower-case enum values",
+    ("specialist", "/consults", "zh-CN"): "consult lists: raw sex values",
+    ("doctor", "/detainees/{patient}", "zh-CN"): "record page: LOINC names and UCUM codes in English",
+    ("officer", "/detainees/{patient}", "zh-CN"): "record page: LOINC names and UCUM codes in English",
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +60,8 @@ def served(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data(served) -> Data:
-    names, latin = names_and_labels(served.database_url)
-    return Data(han=han_of_url(served.database_url), latin=latin, names=names)
+    names, latin, exact = names_and_labels(served.database_url)
+    return Data(han=han_of_url(served.database_url), latin=latin, names=names, exact=exact)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +103,9 @@ def placeholders(page, base: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
 @pytest.mark.parametrize(("user", "path", "status"), PAGES)
-def test_page(served, data, signed_in, lang, user, path, status):
+def test_page(request, served, data, signed_in, lang, user, path, status):
+    if (user, path, lang) in KNOWN_GAPS:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[user, path, lang]))
     page, watch, values = signed_in(user, lang)
     watch.problems.clear()
     url = path.format(**values)
