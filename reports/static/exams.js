@@ -16,10 +16,10 @@
     form?.addEventListener("submit", async (e) => {
       e.preventDefault();
       const body = formData(form);
-      body.patient_ids = body.patient_ids ? body.patient_ids.split(",").map(s => s.trim()).filter(Boolean) : [];
-      if (body.patient_ids.length) delete body.cohort_date;
+      body.booking_numbers = body.booking_numbers ? body.booking_numbers.split(/[\s,，、]+/).filter(Boolean) : [];
+      if (body.booking_numbers.length) delete body.cohort_date;
       try { const c = await api("POST", "/api/campaigns", body); location.href = `/exams/${c.id}`; }
-      catch (err) { toast(err.message, "critical"); }
+      catch (err) { toast(`${form.dataset.failed} ${err.message}`, "critical"); }
     });
     load();
   }
