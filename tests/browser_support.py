@@ -33,6 +33,7 @@ LATIN_ALLOWED = {
 }
 # Abbreviations (two capitals or more: MCHC, HBsAg, NEUT) and element or antigen symbols (Na, Ag).
 CODE_WORD = re.compile(r"(?:[A-Za-z]*[A-Z][A-Za-z]*[A-Z][A-Za-z0-9]*|[A-Z][a-z]?\d*)")
+FILE_NAME = re.compile(r"[\w.-]+\.(?:csv|xlsx|pdf|zip)\b")  # a file's name is a code people use
 ENUM_MODULES = ("telemed.models", "reports.models", "webrtc.models", "telemed.policy")
 
 
@@ -124,7 +125,7 @@ def wrong_words(text: str, lang: str, data: Data) -> list[str]:
     if lang == "en":
         return [run for run in HAN.findall(text)
                 if run not in HAN_ALLOWED and not any(run in known for known in data.han)]
-    return [word for word in LATIN_WORD.findall(HAN.sub(" ", text))
+    return [word for word in LATIN_WORD.findall(HAN.sub(" ", FILE_NAME.sub(" ", text)))
             if word not in LATIN_ALLOWED and word not in data.latin and not CODE_WORD.fullmatch(word)]
 
 

@@ -16,13 +16,15 @@ from reports.exam_data import QUALITATIVE
 from reports.lab_catalogue import PANELS
 from reports.synthetic import seed_campaign
 from telemed.i18n import messages
-from tests.data_words import data_han_runs
+from tests.browser_support import CODE_LIKE, Data, wrong_words
+from tests.data_words import data_han_runs, names_and_labels
 
 HAN = re.compile(r"[\u3400-\u9fff]+")
 
 
 @pytest.fixture
-def batches(context, settings, world) -> dict[str, Path]:
+def batches(context, settings, world, monkeypatch) -> dict[str, Path]:
+    monkeypatch.setenv("TELEMED_I18N_STRICT", "1")  # an untranslated key prints as ⟦key⟧
     campaign = seed_campaign(context.db, "fac-a", 8, seed=11, refused=0.15, pending=0.1)
     folders = {lang: run_batch(settings, campaign, lang=lang, workers=1).out_dir for lang in ("zh-CN", "en")}
     for folder in folders.values():
@@ -86,3 +88,14 @@ def test_chart_labels_stay_inside_the_page(batches):
             for x_min, x_max, word in re.findall(r'<word xMin="([-\d.]+)" yMin="[-\d.]+" xMax="([-\d.]+)"'
                                                  r' yMax="[-\d.]+">([^<]*)</word>', page.group(2)):
                 assert 0 <= float(x_min) and float(x_max) <= width, (lang, word, x_min, x_max)
+
+
+def test_no_untranslated_key_raw_value_or_wrong_script_in_either_language(context, settings, batches):
+    names, latin, exact = names_and_labels(settings.database_url)
+    data = Data(han=data_han_runs(context.db), latin=latin, names=names, exact=exact)
+    for lang, folder in batches.items():
+        for path in pdfs(folder):
+            text = text_of(path)
+            assert "⟦" not in text, (lang, path.name)
+            assert not CODE_LIKE.search(text), (lang, path.name, CODE_LIKE.search(text))
+            assert not wrong_words(text, lang, data), (lang, path.name, wrong_words(text, lang, data))
