@@ -84,7 +84,8 @@ def _roster(running: list[str], status: str) -> str:
 def _admin(session: Session, who: Principal) -> list[Count]:
     users = select(func.count()).select_from(User)
     return [
-        Count("accounts", _scalar(session, users.where(User.active == True)), "/admin?state=active"),  # noqa: E712
+        Count("accounts", _scalar(session, users.where(User.active == True, User.locked_until.is_(None))),  # noqa: E712
+              "/admin?state=active"),
         Count("inactive_accounts", _scalar(session, users.where(User.active == False)),  # noqa: E712
               "/admin?state=inactive"),
         Count("locked_accounts", _scalar(session, users.where(User.locked_until.is_not(None))),

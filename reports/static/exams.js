@@ -94,7 +94,9 @@
       const bar = el("div", { style: `width:${job.total ? 100 * job.done / job.total : 0}%` });
       const links = el("div", { class: "row", "data-files": job.id });
       const cancel = job.status === "running" || job.status === "queued"
-        ? el("button", { class: "link", onclick: () => api("POST", `/api/batches/${job.id}/cancel`).then(showJob) }, "✕") : "";
+        ? el("button", { class: "link", title: labels.batch_cancel, onclick: async () => {
+          if (await telemed.confirm(labels.confirm_cancel)) showJob(await api("POST", `/api/batches/${job.id}/cancel`));
+        } }, "✕") : "";
       return el("div", { class: "card", id: `job-${job.id}` },
         el("div", { class: "row" }, el("b", {}, `${job.lang} · ${labels[job.status] || job.status}`), el("span", {}, `${job.done} / ${job.total}`), cancel),
         el("div", { class: "progress" }, bar), links, job.error ? el("p", { class: "error" }, job.error) : "");
