@@ -286,7 +286,8 @@ def _panel(data: ExamData, name: str, observations: list[dict]) -> LabPanel:
     for obs in observations:
         value, unit, number = _value(obs, data.lang)
         flag = _flag(obs)
-        row = LabRow(_name(obs.get("code", {}), data.lang), value, flag, unit_label(unit, data.lang), _reference(obs, data.lang))
+        row = LabRow(_name(obs.get("code", {}), data.lang), value, flag, unit_label(unit, data.lang),
+                     _reference(obs, data.lang))
         rows.append(row)
         if flag not in NORMAL_FLAGS:
             advice, urgency = advice_for(_code(obs), flag, data.lang)

@@ -23,7 +23,8 @@ def actions(context, username: str) -> list[tuple[str, str]]:
 async def test_edit_changes_only_what_is_given_and_refuses_at_the_field(client, login, context):
     admin = await login("admin")
     doc = user_id(context, "doc-a")
-    edited = await client.patch(f"/api/admin/users/{doc}", headers=admin, json={"display_name": "Dr A", "on_duty": True})
+    edited = await client.patch(f"/api/admin/users/{doc}", headers=admin,
+                                json={"display_name": "Dr A", "on_duty": True})
     assert edited.status == 200
     body = await edited.json()
     assert body["display_name"] == "Dr A" and body["on_duty"] and body["role"] == "facility_doctor"
@@ -81,7 +82,8 @@ async def test_only_the_administrator_edits_accounts(client, login, context):
     target = user_id(context, "doc-a")
     for username in ("doc-a", "officer-a", "spec-1"):
         headers = await login(username)
-        assert (await client.patch(f"/api/admin/users/{target}", headers=headers, json={"display_name": "x"})).status == 403
+        edit = await client.patch(f"/api/admin/users/{target}", headers=headers, json={"display_name": "x"})
+        assert edit.status == 403
         assert (await client.post(f"/api/admin/users/{target}/password", headers=headers)).status == 403
         assert ("admin.users.update", "denied") in actions(context, username)
     assert context.db.call(lambda s: s.get(User, target).display_name) == "doc-a"

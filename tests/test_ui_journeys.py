@@ -31,7 +31,7 @@ def served(tmp_path_factory):
     yield from serve_demo(tmp_path_factory.mktemp("journeys"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser():
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
