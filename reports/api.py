@@ -37,12 +37,15 @@ async def campaigns_create(request: web.Request) -> web.Response:
     if not decision.allowed:
         audit(request, "exams.campaign.create", "denied", resource=f"Organization/{facility}", reason=decision.reason)
         raise api_error(403, decision.reason)
-    ids = body.get("patient_ids") or ()
-    if not isinstance(ids, (list, tuple)):
-        raise api_error(400, "patient_ids must be a list")
+    chosen = {}
+    for name in ("patient_ids", "booking_numbers"):
+        values = body.get(name) or ()
+        if not isinstance(values, (list, tuple)):
+            raise api_error(400, f"{name} must be a list")
+        chosen[name] = tuple(map(str, values))
     spec = CampaignSpec(facility_id=facility, name=str(body.get("name", "")),
                         period_start=str(body.get("period_start", "")), period_end=str(body.get("period_end", "")),
-                        cohort_date=str(body.get("cohort_date") or ""), patient_ids=tuple(map(str, ids)))
+                        cohort_date=str(body.get("cohort_date") or ""), **chosen)
     campaign = await run(request, create_campaign, spec, who.user_id)
     audit(request, "exams.campaign.create", "allowed", resource=f"ExamCampaign/{campaign.id}")
     counts = await run(request, completion, campaign.id)

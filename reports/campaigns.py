@@ -34,6 +34,7 @@ class CampaignSpec:
     period_end: str
     cohort_date: str = ""
     patient_ids: tuple[str, ...] = ()
+    booking_numbers: tuple[str, ...] = ()  # the pages choose people by booking number, never by id
 
 
 def new_id(prefix: str) -> str:
@@ -51,8 +52,8 @@ def _check_spec(spec: CampaignSpec) -> None:
         raise CampaignError(400, "dates must be YYYY-MM-DD") from None
     if end < start:
         raise CampaignError(400, "the period ends before it starts")
-    if bool(spec.cohort_date) == bool(spec.patient_ids):
-        raise CampaignError(400, "give either cohort_date or patient_ids")
+    if sum(map(bool, (spec.cohort_date, spec.patient_ids, spec.booking_numbers))) != 1:
+        raise CampaignError(400, "give one of cohort_date, patient_ids or booking_numbers")
 
 
 def cohort_ids(session: Session, spec: CampaignSpec) -> list[str]:
@@ -62,12 +63,24 @@ def cohort_ids(session: Session, spec: CampaignSpec) -> list[str]:
             Detainee.status == CustodyStatus.IN_CUSTODY,
             Detainee.admission_date <= spec.cohort_date,
         ).order_by(Detainee.booking_number)).all())
+    if spec.booking_numbers:
+        return _by_booking_number(session, spec)
     chosen = set(spec.patient_ids)
     found = set(session.exec(select(Detainee.patient_id).where(
         Detainee.patient_id.in_(chosen), Detainee.facility_id == spec.facility_id)).all())
     if found != chosen:
         raise CampaignError(400, f"not detainees of {spec.facility_id}: {', '.join(sorted(chosen - found))}")
     return sorted(chosen)
+
+
+def _by_booking_number(session: Session, spec: CampaignSpec) -> list[str]:
+    wanted = set(spec.booking_numbers)
+    found = dict(session.exec(select(Detainee.booking_number, Detainee.patient_id).where(
+        Detainee.booking_number.in_(wanted), Detainee.facility_id == spec.facility_id)).all())
+    if set(found) != wanted:
+        raise CampaignError(400, f"no detainee of {spec.facility_id} with booking number "
+                                 f"{', '.join(sorted(wanted - set(found)))}")
+    return sorted(found.values())
 
 
 def create_campaign(session: Session, spec: CampaignSpec, created_by: int) -> ExamCampaign:
@@ -145,4 +158,5 @@ def roster(session: Session, campaign_id: str) -> list[dict]:
     ).all()
     return [{"exam_id": e.id, "patient_id": d.patient_id, "booking_number": d.booking_number, "name": d.name,
              "sex": d.sex, "birth_date": d.birth_date, "custody": d.status, "status": e.status,
-             "sections": [s for s in e.sections.split(",") if s]} for e, d in rows]
+             "sections": [s for s in e.sections.split(",") if s], "reviewed": e.reviewed_at is not None}
+            for e, d in rows]

@@ -45,7 +45,8 @@ VITAL_BY_LOINC = {v.loinc: v for v in VITALS}
 BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
 
 # Printed unit labels for UCUM codes that read badly as they are.
-UNIT_LABELS = {"mm[Hg]": "mmHg", "Cel": "°C", "10*9/L": "×10^9/L", "10*12/L": "×10^12/L", "/min": "次/分"}
+UNIT_LABELS = {"kg/m2": "kg/m²", "mm[Hg]": "mmHg", "Cel": "°C", "10*9/L": "×10^9/L", "10*12/L": "×10^12/L",
+               "/min": "次/分"}
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,12 @@ from reports.codes import (
     BP_PANEL, CONCLUSION, RECOMMENDATIONS, SECTIONS, VITALS, label, unit_label,
 )
 from reports.models import Exam, ExamCampaign
+from telemed.i18n import translate
 from telemed.models import Detainee, Organization, User
 from telemed.timeutil import local
 
+# Reference ranges written as a word ("阴性", "Negative"): printed in the report's language.
+QUALITATIVE = {"阴性": "negative", "negative": "negative", "阳性": "positive", "positive": "positive"}
 ARROWS = {"H": "↑", "HH": "↑↑", "L": "↓", "LL": "↓↓", "A": "*", "POS": "*", "AA": "**"}
 NORMAL_FLAGS = {"", "N"}
 INDETERMINATE = "IND"  # a censored value whose flag its limit cannot decide
@@ -139,7 +142,7 @@ def _value(resource: dict, lang: str) -> tuple[str, str, float | None]:
     return str(resource.get("valueString", "")), "", None
 
 
-def _reference(resource: dict) -> str:
+def _reference(resource: dict, lang: str) -> str:
     ranges = resource.get("referenceRange") or []
     if not ranges:
         return ""
@@ -151,7 +154,9 @@ def _reference(resource: dict) -> str:
         return f"<{_number(high)}"
     if low is not None:
         return f">{_number(low)}"
-    return rr.get("text", "")
+    text = rr.get("text", "")
+    word = QUALITATIVE.get(text.strip().lower())
+    return translate(lang, f"reports.qualitative_{word}") if word else text
 
 
 def _in_period(resource: dict, campaign: ExamCampaign, tz) -> bool:
@@ -274,10 +279,14 @@ def _fill_labs(data: ExamData, stored: list, campaign: ExamCampaign, tz) -> None
         members = [i for i in ids if i in observations and i not in placed]
         if members:
             placed.update(members)
-            data.panels.append(_panel(data, _name(report.get("code", {}), lang), [observations[i] for i in members]))
+            panel = _panel(data, _name(report.get("code", {}), lang), [observations[i] for i in members])
+            if lang == "en" and any("\u4e00" <= ch <= "\u9fff" for ch in panel.name):
+                # A panel named only in Chinese: an English report names it by its one test, or generically.
+                panel.name = panel.rows[0].name if len(panel.rows) == 1 else translate(lang, "reports.other_tests")
+            data.panels.append(panel)
     rest = sorted((r for k, r in observations.items() if k not in placed), key=_code)
     if rest:
-        data.panels.append(_panel(data, "Other tests" if lang == "en" else "其他检验", rest))
+        data.panels.append(_panel(data, translate(lang, "reports.other_tests"), rest))
 
 
 def _panel(data: ExamData, name: str, observations: list[dict]) -> LabPanel:
@@ -286,7 +295,8 @@ def _panel(data: ExamData, name: str, observations: list[dict]) -> LabPanel:
         value, unit, number = _value(obs, data.lang)
         value = " ".join([value, *(f"[{label}]" for _, label in marks(obs, data.lang))])  # haemolysed, corrected
         flag = _flag(obs)
-        row = LabRow(_name(obs.get("code", {}), data.lang), value, flag, unit_label(unit, data.lang), _reference(obs))
+        row = LabRow(_name(obs.get("code", {}), data.lang), value, flag, unit_label(unit, data.lang),
+                     _reference(obs, data.lang))
         rows.append(row)
         if flag not in NORMAL_FLAGS and flag != INDETERMINATE:  # IND: neither normal nor a finding to advise on
             advice, urgency = advice_for(_code(obs), flag, data.lang)

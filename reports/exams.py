@@ -112,4 +112,5 @@ def review(session: Session, exam_id: int, reviewer_id: int) -> Exam:
 def exam_json(exam: Exam) -> dict:
     return {"id": exam.id, "campaign_id": exam.campaign_id, "patient_id": exam.patient_id, "status": exam.status,
             "sections": [s for s in exam.sections.split(",") if s], "examiner_id": exam.examiner_id,
-            "reviewer_id": exam.reviewer_id, "refusal_reason": exam.refusal_reason}
+            "reviewer_id": exam.reviewer_id, "refusal_reason": exam.refusal_reason,
+            "reviewed_at": exam.reviewed_at.isoformat() if exam.reviewed_at else None}

@@ -1,21 +1,26 @@
-"""Pages: the campaign list, one campaign (completion, cohort, batch with a live progress bar)
-and the exam entry page. The pages hold little data; their script calls the JSON routes."""
+"""Pages: the campaign list, one campaign (completion, filtered roster, batch with a live progress
+bar), one detainee's exam as the officer reviews it, and the exam entry page. The pages hold little
+data; their script calls the JSON routes (the exam page shows what the PDF report prints)."""
 
 from __future__ import annotations
 
 import aiohttp_jinja2
 from aiohttp import web
 
+from reports import exam_data
 from reports.api_support import VIEW_CAPS, campaign_for, exam_for, require_any
 from reports.campaigns import campaign_json
 from reports.codes import SECTIONS, VITALS, label, unit_label
+from reports.exam_data import arrow
 from reports.models import ExamCampaign
 from telemed.context import context_of
 from telemed.http import principal
 from telemed.i18n import translate
-from telemed.models import Detainee
+from telemed.models import Detainee, User
 from telemed.policy import Capability, may
 from telemed.ui import language
+
+ROSTER_FILTERS = ("", "pending", "examined", "to_review", "reviewed", "refused", "released")
 
 
 def _role_flags(request: web.Request) -> dict:
@@ -36,7 +41,25 @@ async def campaign_page(request: web.Request) -> dict:
     lang = language(request)
     sections = {s.key: label(s, lang) for s in SECTIONS} | {"vitals": translate(lang, "reports.vitals"),
                                                             "conclusion": translate(lang, "reports.conclusion")}
-    return {"campaign": campaign_json(campaign), "section_labels": sections, **_role_flags(request)}
+    wanted = request.query.get("status", "")
+    if wanted not in ROSTER_FILTERS:
+        raise web.HTTPBadRequest(text=f"status must be one of {', '.join(ROSTER_FILTERS[1:])}")
+    return {"campaign": campaign_json(campaign), "section_labels": sections, "filters": ROSTER_FILTERS,
+            "status": wanted, **_role_flags(request)}
+
+
+@aiohttp_jinja2.template("reports/exam.html")
+async def exam_page(request: web.Request) -> dict:
+    """One detainee's exam as its report prints it, with the review and the printed report a click away."""
+    require_any(request, VIEW_CAPS, "exams.read")
+    who = principal(request)
+    held = Capability.MANAGE_CAMPAIGNS if may(who, Capability.MANAGE_CAMPAIGNS) else Capability.ENTER_EXAMS
+    exam, campaign = await exam_for(request, held, "exams.read")
+    ctx, lang = context_of(request), language(request)
+    data = await ctx.db.run(exam_data.load, exam.id, lang, ctx.settings.tz)
+    reviewer = await ctx.db.run(lambda session: session.get(User, exam.reviewer_id) if exam.reviewer_id else None)
+    return {"exam": exam, "data": data, "campaign": campaign_json(campaign), "arrow": arrow,
+            "reviewer": reviewer.display_name if reviewer else "", **_role_flags(request)}
 
 
 @aiohttp_jinja2.template("reports/entry.html")
@@ -54,3 +77,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/exams", campaigns_page)
     app.router.add_get("/exams/{campaign_id}", campaign_page)
     app.router.add_get("/exams/entry/{exam_id:\\d+}", entry_page)
+    app.router.add_get("/exams/exam/{exam_id:\\d+}", exam_page)

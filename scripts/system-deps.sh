@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the platform needs, only those that are absent.
-#   system-deps.sh run   -> what `make run` needs (a CJK TrueType font for reports)
+#   system-deps.sh run   -> what `make run` needs (the CJK and Latin TrueType fonts of the reports)
 #   system-deps.sh test  -> plus Chromium, PostgreSQL and pdftotext for the test suite
 set -euo pipefail
 want=()
@@ -8,6 +8,7 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 need() { have_pkg "$1" || want+=("$1"); }
 
 need fonts-wqy-zenhei
+need fonts-dejavu-core
 if [ "${1:-run}" = test ]; then
     command -v chromium >/dev/null || need chromium
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need postgresql

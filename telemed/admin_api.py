@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from sqlmodel import Session, select
 
-from telemed.accounts import AccountError, add_org, add_user, org_view, user_view
+from telemed.accounts import (
+    AccountError, add_org, add_user, org_view, reset_password, revoke_tokens, update_user, user_view,
+)
 from telemed.audit import about_patients, to_fhir
 from telemed.context import context_of
 from telemed.http import api_error, audit, json_response, principal, read_json, require
@@ -24,6 +26,12 @@ def _int(request: web.Request, name: str, default: int, maximum: int = MAX_PAGE)
         raise api_error(400, f"{name} must be a whole number") from None
 
 
+def _refused(request: web.Request, action: str, exc: AccountError) -> web.HTTPException:
+    """A refused change is audited and answered 422 naming the field at fault and the message's code."""
+    audit(request, action, "denied", reason=str(exc))
+    return api_error(422, str(exc), field=exc.field, code=exc.code)
+
+
 async def list_orgs(request: web.Request) -> web.Response:
     require(request, Capability.MANAGE_ORGS, "admin.orgs.read")
     orgs = await context_of(request).db.run(lambda s: s.exec(select(Organization).order_by(Organization.id)).all())
@@ -38,7 +46,7 @@ async def create_org(request: web.Request) -> web.Response:
             add_org, str(body.get("id", "")), str(body.get("name", "")), str(body.get("kind", "")),
             str(body.get("name_zh", "")))
     except AccountError as exc:
-        raise api_error(422, str(exc)) from None
+        raise _refused(request, "admin.orgs.create", exc) from None
     audit(request, "admin.orgs.create", "allowed", resource=f"Organization/{org.id}")
     return json_response(org_view(org), status=201)
 
@@ -59,31 +67,81 @@ async def create_user(request: web.Request) -> web.Response:
             display_name=str(body.get("display_name", "")), specialty=body.get("specialty"),
             on_duty=bool(body.get("on_duty", False)))
     except AccountError as exc:
-        raise api_error(422, str(exc)) from None
+        raise _refused(request, "admin.users.create", exc) from None
     audit(request, "admin.users.create", "allowed", resource=f"user/{user.username}")
     return json_response(user_view(user), status=201)
 
 
-def _update_user(session: Session, user_id: int, action: str) -> User | None:
-    user = session.get(User, user_id)
+def _user(session: Session, request: web.Request) -> User:
+    user = session.get(User, int(request.match_info["user_id"]))
     if user is None:
-        return None
+        raise api_error(404, "no such user")
+    return user
+
+
+def _forget(request: web.Request, hashes: list[str]) -> None:
+    """Revoked tokens leave this process's cache at once (other processes drop them within seconds)."""
+    for digest in hashes:
+        context_of(request).tokens.drop(digest)
+
+
+def _change(session: Session, request: web.Request, action: str, acting: Principal) -> tuple[User, list[str]]:
+    user = _user(session, request)
     if action == "unlock":
         unlock(session, user)
-    else:
-        user.active = action == "activate"
-        session.add(user)
-    return user
+        return user, []
+    if action == "deactivate" and user.id == acting.user_id:
+        raise AccountError("you cannot deactivate your own account", field="active", code="own_account")
+    user.active = action == "activate"
+    session.add(user)
+    return user, [] if user.active else revoke_tokens(session, user)
 
 
 async def change_user(request: web.Request) -> web.Response:
     action = request.match_info["action"]
-    require(request, Capability.MANAGE_USERS, f"admin.users.{action}")
-    user = await context_of(request).db.run(_update_user, int(request.match_info["user_id"]), action)
-    if user is None:
-        raise api_error(404, "no such user")
+    who = require(request, Capability.MANAGE_USERS, f"admin.users.{action}")
+    try:
+        user, revoked = await context_of(request).db.run(_change, request, action, who)
+    except AccountError as exc:
+        raise _refused(request, f"admin.users.{action}", exc) from None
+    _forget(request, revoked)
     audit(request, f"admin.users.{action}", "allowed", resource=f"user/{user.username}")
     return json_response(user_view(user))
+
+
+def _edit(session: Session, request: web.Request, body: dict, acting: Principal) -> tuple[User, list[str], list[str]]:
+    user = _user(session, request)
+    changed = update_user(session, user, body, acting_user_id=acting.user_id)
+    revoked = revoke_tokens(session, user) if "active" in changed and not user.active else []
+    return user, changed, revoked
+
+
+async def edit_user(request: web.Request) -> web.Response:
+    """PATCH name, role, organisation, specialty, on duty, active; the audit entry names what changed."""
+    who = require(request, Capability.MANAGE_USERS, "admin.users.update")
+    body = await read_json(request)
+    try:
+        user, changed, revoked = await context_of(request).db.run(_edit, request, body, who)
+    except AccountError as exc:
+        raise _refused(request, "admin.users.update", exc) from None
+    _forget(request, revoked)
+    audit(request, "admin.users.update", "allowed", resource=f"user/{user.username}",
+          reason="changed: " + (", ".join(changed) or "nothing"))
+    return json_response(user_view(user) | {"changed": changed})
+
+
+async def password_reset(request: web.Request) -> web.Response:
+    """A new password, in this answer only: the administrator hands it over; old sessions end."""
+    require(request, Capability.MANAGE_USERS, "admin.users.password_reset")
+
+    def reset(session: Session) -> tuple[User, str, list[str]]:
+        user = _user(session, request)
+        return user, *reset_password(session, user)
+    user, password, revoked = await context_of(request).db.run(reset)
+    _forget(request, revoked)
+    audit(request, "admin.users.password_reset", "allowed", resource=f"user/{user.username}",
+          reason=f"{len(revoked)} sessions ended")
+    return json_response({"username": user.username, "password": password}, headers={"Cache-Control": "no-store"})
 
 
 async def break_glass(request: web.Request) -> web.Response:
@@ -111,7 +169,8 @@ def _break_glass_for_review(session: Session, who: Principal, pending_only: bool
     if pending_only:
         query = query.where(BreakGlass.reviewed_at == None)  # noqa: E711
     return [{
-        "id": grant.id, "user": user.username, "user_org": user.org_id, "patient_id": grant.patient_id,
+        "id": grant.id, "user": user.username, "user_name": user.display_name, "user_org": user.org_id,
+        "patient_id": grant.patient_id, "patient_name": detainee.name, "booking_number": detainee.booking_number,
         "patient_facility": detainee.facility_id, "reason": grant.reason,
         "created_at": fhir_instant(grant.created_at), "expires_at": fhir_instant(grant.expires_at),
         "reviewed": grant.reviewed_at is not None,
@@ -198,6 +257,8 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/admin/users", list_users)
     app.router.add_post("/api/admin/users", create_user)
     app.router.add_post(r"/api/admin/users/{user_id:\d+}/{action:unlock|activate|deactivate}", change_user)
+    app.router.add_patch(r"/api/admin/users/{user_id:\d+}", edit_user)
+    app.router.add_post(r"/api/admin/users/{user_id:\d+}/password", password_reset)
     app.router.add_post("/api/break-glass", break_glass)
     app.router.add_get("/api/break-glass", list_break_glass)
     app.router.add_post(r"/api/break-glass/{grant_id:\d+}/review", review_break_glass)

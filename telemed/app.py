@@ -152,7 +152,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         owned = True
     else:
         owned = False
-    app = web.Application(middlewares=[observe_middleware, headers_middleware, auth_middleware],
+    app = web.Application(middlewares=[observe_middleware, headers_middleware, auth_middleware, ui.error_pages],
                           client_max_size=64 * 1024 * 1024)
     app[CONTEXT] = context
     app[METRICS] = Metrics()

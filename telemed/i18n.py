@@ -1,12 +1,21 @@
 """Chinese (zh-CN) and English messages. Each package keeps ``locales/<lang>.toml``; keys are
-dotted (``[labs] title = ...`` is ``labs.title``). A key missing in one language falls back to
-English, then to the key itself, so a gap shows up on screen rather than as an error."""
+dotted (``[labs] title = ...`` is ``labs.title``).
+
+A key missing in the asked language is logged once (``telemed.i18n``) and falls back to English,
+then to the key itself, so that a person still reads something. With ``TELEMED_I18N_STRICT=1``
+(the page tests set it) a missing key shows as ``⟦key⟧`` instead, so no fallback hides a gap."""
 
 from __future__ import annotations
 
+import logging
+import os
 import tomllib
 from functools import cache
 from importlib import resources
+
+log = logging.getLogger("telemed.i18n")
+STRICT_ENV = "TELEMED_I18N_STRICT"
+MISSING_MARK = "⟦{}⟧"
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -34,8 +43,18 @@ def messages(lang: str) -> dict[str, str]:
     return merged
 
 
+@cache
+def _missing(lang: str, key: str) -> None:
+    log.warning("untranslated key", extra={"lang": lang, "key": key})
+
+
 def translate(lang: str, key: str, **values: object) -> str:
-    text = messages(lang).get(key) or messages("en").get(key) or key
+    text = messages(lang).get(key)
+    if text is None:
+        _missing(lang, key)
+        if os.environ.get(STRICT_ENV) == "1":
+            return MISSING_MARK.format(key)
+        text = messages("en").get(key) or key
     return text.format(**values) if values else text
 
 

@@ -1,4 +1,5 @@
-"""Server-rendered pages: login, the home page of each role, and the shared layout.
+"""Server-rendered pages: login, the home page of each role, the administration page, the
+error pages and the shared layout.
 
 Each capability renders its own templates (``<package>/templates/<package>/*.html``) on the
 same ``base.html``; the navigation below lists every page and the roles that see it.
@@ -12,10 +13,12 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from telemed import home as home_counts
 from telemed.context import context_of
-from telemed.http import PRINCIPAL
+from telemed.http import PRINCIPAL, principal, require
 from telemed.i18n import LANGUAGES, pick_language, translate
 from telemed.models import Role
+from telemed.policy import Capability
 from telemed.timeutil import local
 
 TEMPLATE_PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports")
@@ -26,7 +29,12 @@ NAV = (
     ("nav.labs", "/labs", (Role.FACILITY_DOCTOR,)),
     ("nav.consults", "/consults", (Role.FACILITY_DOCTOR, Role.SPECIALIST)),
     ("nav.exams", "/exams", (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER)),
+    ("nav.admin", "/admin", (Role.ADMIN,)),
 )
+# Paths answered for programs (JSON, FHIR, sockets): their errors stay machine-readable.
+MACHINE_PREFIXES = ("/api/", "/fhir", "/ws/", "/static/")
+ERROR_PAGES = (400, 403, 404)
+FAVICON = resources.files("telemed") / "static" / "favicon.ico"
 
 
 def language(request: web.Request) -> str:
@@ -53,7 +61,34 @@ async def template_context(request: web.Request) -> dict:
 
 @aiohttp_jinja2.template("home.html")
 async def home(request: web.Request) -> dict:
-    return {}
+    return {"counts": await context_of(request).db.run(home_counts.counts, principal(request))}
+
+
+@aiohttp_jinja2.template("admin.html")
+async def admin_page(request: web.Request) -> dict:
+    """``?state=active|inactive|locked`` opens the user list filtered (the home page's counts link here)."""
+    require(request, Capability.MANAGE_USERS, "admin.page")
+    state = request.query.get("state", "")
+    if state not in ("", "active", "inactive", "locked"):
+        raise web.HTTPBadRequest(text="state must be active, inactive or locked")
+    return {"state": state, "roles": list(Role)}
+
+
+async def favicon(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(str(FAVICON), headers={"Cache-Control": "max-age=86400"})
+
+
+@web.middleware
+async def error_pages(request: web.Request, handler):
+    """A refusal or a missing page, asked for by a person, answered in the site's layout and language."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status not in ERROR_PAGES or request.path.startswith(MACHINE_PREFIXES):
+            raise
+        response = aiohttp_jinja2.render_template("error.html", request, {"status": exc.status})
+        response.set_status(exc.status)
+        return response
 
 
 async def switch_language(request: web.Request) -> web.StreamResponse:
@@ -74,6 +109,8 @@ def template_loader() -> jinja2.FileSystemLoader:
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/", home)
+    app.router.add_get("/admin", admin_page)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/lang", switch_language)
     for package in TEMPLATE_PACKAGES:
         static = resources.files(package) / "static"

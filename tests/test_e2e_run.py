@@ -1,56 +1,21 @@
 """The server as `make run` starts it: migrate, load the demo, serve; then a person logs in."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from pathlib import Path
 
 import orjson
 import pytest
 
 from telemed.demo import USERS
+from tests.demo_server import serve_demo
 
 pytestmark = pytest.mark.slow
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--no-first-run", "--disable-sync"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    root: Path = tmp_path_factory.mktemp("run")
-    port = free_port()
-    env = {**os.environ, "TELEMED_DATABASE_URL": f"sqlite:///{root / 'telemed.db'}",
-           "TELEMED_DATA_DIR": str(root / "data"), "TELEMED_PORT": str(port)}
-    cli = [sys.executable, "-m", "telemed.cli"]
-    for step in (["db", "upgrade"], ["demo", "--if-needed"]):
-        done = subprocess.run(cli + step, env=env, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-    assert "user doctor" in done.stdout  # the logins are printed
-    server = subprocess.Popen(cli + ["serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail(f"server did not come up: {server.stdout.read().decode()[-2000:]}")
-            time.sleep(0.3)
-    yield base
-    server.terminate()
-    server.wait(timeout=20)
+    yield from (s.base for s in serve_demo(tmp_path_factory.mktemp("run")))
 
 
 def test_demo_user_gets_a_token(served):

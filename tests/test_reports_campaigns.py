@@ -89,3 +89,16 @@ def test_completion_counts_examined_refused_pending_and_released(context, world)
         return completion(session, cid)
 
     assert context.db.call(scenario) == {"total": 3, "examined": 1, "refused": 1, "pending": 0, "released": 1}
+
+
+async def test_a_chosen_list_by_booking_number_holds_only_our_detainees(client, login, world):
+    headers = await login("officer-a")
+    by_booking = await client.post("/api/campaigns", headers=headers,
+                                   json=NEW | {"cohort_date": None, "booking_numbers": ["fac-a-1", "fac-a-3"]})
+    shown = await (await client.get(f"/api/campaigns/{(await by_booking.json())['id']}", headers=headers)).json()
+    assert sorted(e["booking_number"] for e in shown["exams"]) == ["fac-a-1", "fac-a-3"]
+    theirs = await client.post("/api/campaigns", headers=headers,
+                               json=NEW | {"cohort_date": None, "booking_numbers": ["fac-a-1", "fac-b-1"]})
+    assert theirs.status == 400 and "fac-b-1" in (await theirs.json())["error"]
+    both = await client.post("/api/campaigns", headers=headers, json=NEW | {"booking_numbers": ["fac-a-1"]})
+    assert both.status == 400  # a cohort date and a list at once

@@ -152,7 +152,7 @@ def test_a_font_without_the_glyphs_is_refused(monkeypatch, tmp_path):
     latin = next((p for p in ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",) if Path(p).is_file()), None)
     if latin is None:
         pytest.skip("no Latin-only TrueType font installed to try")
-    monkeypatch.setattr(fonts_module, "FONT", "LatinOnly")
+    monkeypatch.setattr(fonts_module, "CJK", "LatinOnly")
     monkeypatch.setattr(fonts_module, "CANDIDATES", (Path(latin),))
     with pytest.raises(fonts_module.FontMissing, match="体"):
         fonts_module.register()

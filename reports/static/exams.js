@@ -1,7 +1,7 @@
 // Exam campaigns: the list, one campaign (completion, cohort, batches with live progress), exam entry.
 "use strict";
 (() => {
-  const { api, el, on, toast, formData } = telemed;
+  const { api, el, on, toast, formData, lang } = telemed;
 
   const list = document.querySelector("#campaigns tbody");
   if (list) {
@@ -16,10 +16,10 @@
     form?.addEventListener("submit", async (e) => {
       e.preventDefault();
       const body = formData(form);
-      body.patient_ids = body.patient_ids ? body.patient_ids.split(",").map(s => s.trim()).filter(Boolean) : [];
-      if (body.patient_ids.length) delete body.cohort_date;
+      body.booking_numbers = body.booking_numbers ? body.booking_numbers.split(/[\s,，、]+/).filter(Boolean) : [];
+      if (body.booking_numbers.length) delete body.cohort_date;
       try { const c = await api("POST", "/api/campaigns", body); location.href = `/exams/${c.id}`; }
-      catch (err) { toast(err.message, "critical"); }
+      catch (err) { toast(`${form.dataset.failed} ${err.message}`, "critical"); }
     });
     load();
   }
@@ -38,17 +38,55 @@
       const done = counts.examined + counts.refused;
       document.getElementById("completion-bar").style.width = `${counts.total ? (100 * done / counts.total) : 0}%`;
     };
+    const canManage = campaignBox.dataset.canManage === "1";
+    const statusFilter = document.getElementById("roster-status");
+    const search = document.getElementById("roster-search");
+    let roster = [], campaignOpen = false;
+    // The filter's states: "released" is a pending exam whose detainee has left custody.
+    const matches = {
+      "": () => true,
+      pending: (x) => x.status === "pending" && x.custody === "in-custody",
+      examined: (x) => x.status === "examined",
+      to_review: (x) => x.status === "examined" && !x.reviewed,
+      reviewed: (x) => x.reviewed,
+      refused: (x) => x.status === "refused",
+      released: (x) => x.status === "pending" && x.custody !== "in-custody",
+    };
+    const links = (x) => {
+      const out = [];
+      if (canManage || x.status !== "pending") out.push(el("a", { href: `/exams/exam/${x.exam_id}`, "data-testid": "open-exam" }, labels.view));
+      if (canEnter && campaignOpen) out.push(el("a", { href: `/exams/entry/${x.exam_id}` }, labels.enter));
+      return el("td", { class: "actions" }, out);
+    };
+    const showRoster = () => {
+      const words = search.value.trim().toLowerCase();
+      const test = matches[statusFilter.value] || matches[""];
+      const shown = roster.filter(x => test(x) && (!words || x.name.toLowerCase().includes(words) || x.booking_number.toLowerCase().includes(words)));
+      document.querySelector("#roster tbody").replaceChildren(...shown.map(x => el("tr", { "data-booking": x.booking_number },
+        el("td", { class: "nowrap" }, x.booking_number), el("td", { class: "name" }, x.name), el("td", { class: "nowrap" }, labels[x.custody] || x.custody),
+        el("td", {}, el("span", { class: `badge ${x.status === "examined" ? "ok" : x.status === "refused" ? "warn" : ""}` },
+          labels[x.status] || x.status), x.reviewed ? el("span", { class: "badge ok", title: labels.reviewed }, "✓") : ""),
+        el("td", { class: "muted nowrap", title: x.sections.map(k => sectionLabels[k] || k).join(lang === "en" ? ", " : "、") },
+          `${x.sections.length} / ${Object.keys(sectionLabels).length}`),
+        links(x))));
+      document.getElementById("roster-shown").textContent = `${shown.length} / ${roster.length}`;
+    };
     const load = async () => {
       const data = await api("GET", `/api/campaigns/${id}`);
       showCompletion(data.completion);
       document.getElementById("campaign-status").textContent = labels[data.status] || data.status;
-      document.querySelector("#roster tbody").replaceChildren(...data.exams.map(x => el("tr", {},
-        el("td", {}, x.booking_number), el("td", {}, x.name), el("td", {}, labels[x.custody] || x.custody),
-        el("td", {}, el("span", { class: `badge ${x.status === "examined" ? "ok" : x.status === "refused" ? "warn" : ""}`, style: "white-space:nowrap" },
-          labels[x.status] || x.status)),
-        el("td", { class: "muted" }, x.sections.map(k => sectionLabels[k] || k).join("、")),
-        el("td", {}, canEnter && data.status === "open" ? el("a", { href: `/exams/entry/${x.exam_id}` }, labels.enter) : ""))));
+      campaignOpen = data.status === "open";
+      document.getElementById("close-campaign")?.toggleAttribute("hidden", !campaignOpen);
+      roster = data.exams;
+      showRoster();
     };
+    statusFilter.addEventListener("change", () => {
+      const url = new URL(location.href);
+      statusFilter.value ? url.searchParams.set("status", statusFilter.value) : url.searchParams.delete("status");
+      history.replaceState(null, "", url);
+      showRoster();
+    });
+    search.addEventListener("input", showRoster);
     on("exams.completion", (m) => { if (m.campaign_id === id) showCompletion(m.completion); });
 
     const batches = document.getElementById("batches");
@@ -56,7 +94,9 @@
       const bar = el("div", { style: `width:${job.total ? 100 * job.done / job.total : 0}%` });
       const links = el("div", { class: "row", "data-files": job.id });
       const cancel = job.status === "running" || job.status === "queued"
-        ? el("button", { class: "link", onclick: () => api("POST", `/api/batches/${job.id}/cancel`).then(showJob) }, "✕") : "";
+        ? el("button", { class: "link", title: labels.batch_cancel, onclick: async () => {
+          if (await telemed.confirm(labels.confirm_cancel)) showJob(await api("POST", `/api/batches/${job.id}/cancel`));
+        } }, "✕") : "";
       return el("div", { class: "card", id: `job-${job.id}` },
         el("div", { class: "row" }, el("b", {}, `${job.lang} · ${labels[job.status] || job.status}`), el("span", {}, `${job.done} / ${job.total}`), cancel),
         el("div", { class: "progress" }, bar), links, job.error ? el("p", { class: "error" }, job.error) : "");
@@ -82,10 +122,19 @@
       });
     }
     document.getElementById("close-campaign")?.addEventListener("click", async () => {
-      try { await api("POST", `/api/campaigns/${id}/close`); load(); } catch (err) { toast(err.message, "critical"); }
+      if (!await telemed.confirm(labels.confirm_close)) return;
+      try { await api("POST", `/api/campaigns/${id}/close`); toast(labels.closed_done); load(); }
+      catch (err) { toast(err.message, "critical"); }
     });
     load();
   }
+
+  const reviewButton = document.getElementById("mark-reviewed");
+  reviewButton?.addEventListener("click", async () => {
+    if (!await telemed.confirm(reviewButton.dataset.confirm)) return;
+    try { await api("POST", `/api/exams/${document.getElementById("review").dataset.exam}/review`); location.reload(); }
+    catch (err) { toast(err.message, "critical"); }
+  });
 
   const entry = document.getElementById("entry");
   if (entry) {

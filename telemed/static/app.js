@@ -3,6 +3,12 @@
 const telemed = (() => {
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
   const lang = document.querySelector('meta[name="lang"]')?.content || "zh-CN";
+  const timeZone = document.querySelector('meta[name="timezone"]')?.content || "UTC";
+  const clock = new Intl.DateTimeFormat("sv-SE", { timeZone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit" });
+
+  // An instant as the facility's local "YYYY-MM-DD HH:MM" (the pages' one date format).
+  function localTime(iso) { return iso ? clock.format(new Date(iso)) : ""; }
 
   async function api(method, url, body) {
     const init = { method, headers: { "Accept": "application/json", "X-CSRF-Token": csrf }, credentials: "same-origin" };
@@ -58,5 +64,31 @@ const telemed = (() => {
 
   function formData(form) { return Object.fromEntries(new FormData(form).entries()); }
 
-  return { api, toast, el, on, formData, lang, csrf };
+  // Asks before a destructive step, in the page's own dialog (translated, unlike window.confirm).
+  function confirm(text) {
+    const dialog = document.getElementById("confirm");
+    document.getElementById("confirm-text").textContent = text;
+    dialog.returnValue = "";
+    dialog.showModal();
+    return new Promise(resolve => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
+  }
+
+  function clearErrors(form) {
+    form.querySelectorAll(".field-error").forEach(n => n.remove());
+    form.querySelectorAll("[aria-invalid]").forEach(n => n.removeAttribute("aria-invalid"));
+  }
+
+  // A refused save: the message goes next to the field the server named (or into a toast).
+  function showError(form, err, messages) {
+    clearErrors(form);
+    const code = err.data?.code;
+    const text = (code && messages[code]) || messages.failed || err.message;
+    const input = err.data?.field && form.elements[err.data.field];
+    if (!input || input.type === "hidden") { toast(text, "critical"); return; }
+    input.setAttribute("aria-invalid", "true");
+    input.insertAdjacentElement("afterend", el("span", { class: "field-error", role: "alert" }, text));
+    input.focus();
+  }
+
+  return { api, toast, el, on, formData, lang, csrf, confirm, clearErrors, showError, localTime };
 })();

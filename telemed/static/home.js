@@ -41,38 +41,13 @@
   if (review) {
     telemed.api("GET", "/api/break-glass?pending=1").then(rows => {
       for (const g of rows) {
-        const button = telemed.el("button", { onclick: async () => {
-          await telemed.api("POST", `/api/break-glass/${g.id}/review`); button.closest("tr").remove(); } }, "✓");
-        review.append(telemed.el("tr", {}, telemed.el("td", {}, g.created_at), telemed.el("td", {}, g.user),
-          telemed.el("td", {}, g.patient_id), telemed.el("td", {}, g.reason), telemed.el("td", {}, button)));
+        const button = telemed.el("button", { "data-testid": "break-glass-reviewed", onclick: async () => {
+          await telemed.api("POST", `/api/break-glass/${g.id}/review`); button.closest("tr").remove(); } },
+          review.closest("table").dataset.reviewed);
+        review.append(telemed.el("tr", {}, telemed.el("td", { class: "nowrap" }, telemed.localTime(g.created_at)),
+          telemed.el("td", { class: "name" }, g.user_name), telemed.el("td", { class: "name" }, `${g.patient_name} ${g.booking_number}`),
+          telemed.el("td", {}, g.reason), telemed.el("td", {}, button)));
       }
     });
-  }
-
-  const users = document.querySelector("#users tbody");
-  if (users) {
-    async function loadAdmin() {
-      const [userRows, orgRows] = await Promise.all([telemed.api("GET", "/api/admin/users"), telemed.api("GET", "/api/admin/orgs")]);
-      users.replaceChildren(...userRows.map(u => {
-        const action = u.locked ? "unlock" : (u.active ? "deactivate" : "activate");
-        const button = telemed.el("button", { class: "link", onclick: async () => {
-          await telemed.api("POST", `/api/admin/users/${u.id}/${action}`); loadAdmin(); } }, action);
-        return telemed.el("tr", {}, telemed.el("td", {}, u.username), telemed.el("td", {}, u.display_name),
-          telemed.el("td", {}, u.role), telemed.el("td", {}, u.org_id),
-          telemed.el("td", {}, u.locked ? "locked" : (u.active ? "active" : "inactive")), telemed.el("td", {}, button));
-      }));
-      document.querySelector("#orgs tbody").replaceChildren(...orgRows.map(o => telemed.el("tr", {},
-        telemed.el("td", {}, o.id), telemed.el("td", {}, `${o.name} ${o.name_zh}`), telemed.el("td", {}, o.kind))));
-      document.getElementById("org-select").replaceChildren(...orgRows.map(o => telemed.el("option", { value: o.id }, o.name)));
-    }
-    for (const [id, url] of [["user-form", "/api/admin/users"], ["org-form", "/api/admin/orgs"]]) {
-      const form = document.getElementById(id);
-      form.addEventListener("submit", async (e) => {
-        e.preventDefault();
-        try { await telemed.api("POST", url, telemed.formData(form)); form.reset(); loadAdmin(); }
-        catch (err) { telemed.toast(err.message, "critical"); }
-      });
-    }
-    loadAdmin();
   }
 })();

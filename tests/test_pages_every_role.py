@@ -1,0 +1,140 @@
+"""Every page of every role, in both languages, against the demo: no untranslated key, no raw
+enum value, no word in the other language's script (names and free text are data), no console
+error, no failed request, no button text or name wrapped at 1366x768.
+
+Adding a page is one line in ``PAGES``; ``{campaign}``, ``{exam}``, ``{pending_exam}`` and
+``{patient}`` are filled from the demo through the API, as the signed-in user."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.browser_support import CHROMIUM_ARGS, TIMEOUT_MS, VIEWPORT, Data, Watch, login, page_problems
+from tests.data_words import han_of_url, names_and_labels
+from tests.demo_server import serve_demo
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# (user, path, the status the page answers with)
+PAGES = (
+    ("doctor", "/", 200),
+    ("doctor", "/labs", 200),
+    ("doctor", "/consults", 200),
+    ("doctor", "/exams", 200),
+    ("doctor", "/exams/{campaign}", 200),
+    ("doctor", "/exams/entry/{pending_exam}", 200),
+    ("doctor", "/exams/exam/{exam}", 200),
+    ("doctor", "/admin", 403),
+    ("doctor", "/no-such-page", 404),
+    ("specialist", "/", 200),
+    ("specialist", "/consults", 200),
+    ("specialist", "/exams", 403),
+    ("doctor", "/detainees/{patient}", 200),
+    ("officer", "/detainees/{patient}", 200),
+    ("officer", "/", 200),
+    ("officer", "/exams", 200),
+    ("officer", "/exams/{campaign}", 200),
+    ("officer", "/exams/{campaign}?status=to_review", 200),
+    ("officer", "/exams/exam/{exam}", 200),
+    ("admin", "/", 200),
+    ("admin", "/admin", 200),
+    ("admin", "/admin?state=inactive", 200),
+)
+# Pages other parts of the work own, with problems this test finds today: strict, so that the
+# fix turns into a failure until the line goes. (user, path, language): reason.
+KNOWN_GAPS = {
+    ("doctor", "/labs", "zh-CN"): "labs page: import profiles, their help and held reasons in English",
+    ("doctor", "/consults", "en"): "consult lists: statuses shown as their lower-case enum values",
+    ("specialist", "/consults", "en"): "consult lists: statuses shown as their lower-case enum values",
+    ("specialist", "/consults", "zh-CN"): "consult lists: raw sex values",
+    ("doctor", "/detainees/{patient}", "zh-CN"): "record page: LOINC names and UCUM codes in English",
+    ("officer", "/detainees/{patient}", "zh-CN"): "record page: LOINC names and UCUM codes in English",
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    yield from serve_demo(tmp_path_factory.mktemp("pages"))
+
+
+@pytest.fixture(scope="module")
+def data(served) -> Data:
+    names, latin, exact = names_and_labels(served.database_url)
+    return Data(han=han_of_url(served.database_url), latin=latin, names=names, exact=exact)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def sessions(served, browser):
+    """Sign each (user, language) in once; keep its cookies and the page's placeholders."""
+    known: dict[tuple[str, str], tuple[dict, dict]] = {}
+
+    def session_of(user: str, lang: str) -> tuple[dict, dict]:
+        if (user, lang) not in known:
+            page = login(browser, served.base, user, lang)
+            known[user, lang] = page.context.storage_state(), placeholders(page, served.base)
+            page.context.close()
+        return known[user, lang]
+    return session_of
+
+
+@pytest.fixture
+def signed_in(browser, sessions):
+    """A fresh page signed in as (user, language), watched from its first request; closed after."""
+    opened = []
+
+    def page_of(user: str, lang: str):
+        state, values = sessions(user, lang)
+        context = browser.new_context(viewport=VIEWPORT, storage_state=state)
+        opened.append(context)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        watch = Watch()
+        watch.attach(page)
+        return page, watch, values
+    yield page_of
+    for context in opened:
+        context.close()
+
+
+def placeholders(page, base: str) -> dict[str, str]:
+    def get(path: str):
+        response = page.request.get(base + path)
+        return response.json() if response.ok else None
+
+    values: dict[str, str] = {}
+    campaigns = get("/api/campaigns")
+    if campaigns:
+        values["campaign"] = campaigns[0]["id"]
+        exams = get(f"/api/campaigns/{campaigns[0]['id']}")["exams"]
+        values["exam"] = str(next(x["exam_id"] for x in exams if x["status"] == "examined"))
+        values["pending_exam"] = str(next(x["exam_id"] for x in exams if x["status"] == "pending"))
+    detainees = get("/api/detainees?limit=1")
+    if detainees:
+        values["patient"] = detainees[0]["patient_id"]
+    return values
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+@pytest.mark.parametrize(("user", "path", "status"), PAGES)
+def test_page(request, served, data, signed_in, lang, user, path, status):
+    if (user, path, lang) in KNOWN_GAPS:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[user, path, lang]))
+    page, watch, values = signed_in(user, lang)
+    url = path.format(**values)
+    response = page.goto(served.base + url, wait_until="networkidle")
+    assert response.status == status
+    problems = page_problems(page, lang, data)
+    if status != 200:  # the page itself was asked for and answered as expected
+        watch.problems = [p for p in watch.problems if f"status of {status}" not in p and not p.startswith(str(status))]
+    assert not problems + watch.problems, "\n".join(problems + watch.problems)
