@@ -133,7 +133,7 @@ AUDIT_PARAMS = (_p("patient", R, "entity.what", target="Patient"), _p("date", D,
 # Parameters every type has, answered from the resource table itself.
 COMMON = ("_id", "_lastUpdated")
 RESULT_PARAMS = ("_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_format",
-                 "_cursor", "_total")
+                 "_cursor", "_total", "_totalMethod")
 
 def _share_rows(params: tuple[Param, ...]) -> tuple[Param, ...]:
     """Store no index row twice: point each targeted reference param at an untargeted one with
