@@ -50,7 +50,7 @@ def search(session: Session, gate: Gate, query: list[tuple[str, str]]) -> tuple[
             conditions.append(about_patients(session, [v.removeprefix("Patient/") for v in value.split(",")]))
         elif key == "date":
             prefix, text = prefixed(value)
-            low, high = (to_datetime(ms) for ms in date_bounds(text, "date"))
+            low, high = (to_datetime(ms) for ms in date_bounds(text, "date", prefix))
             conditions.append(range_condition(AuditEntry.ts, AuditEntry.ts, prefix, low, high))
         elif key == "outcome":
             codes = {"0": "allowed", "4": "denied", "8": "error"}

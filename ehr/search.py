@@ -295,7 +295,9 @@ def prefixed(value: str) -> tuple[str, str]:
 
 
 def range_condition(low, high, prefix: str, s_low, s_high) -> ColumnElement:
-    if prefix == "eq" or prefix == "ap":
+    if prefix == "ap":  # bounds widened by ``approximately``: any overlap
+        return and_(low <= s_high, high >= s_low)
+    if prefix == "eq":
         return and_(low >= s_low, high <= s_high)
     if prefix == "ne":
         return or_(low < s_low, high > s_high)
@@ -305,11 +307,18 @@ def range_condition(low, high, prefix: str, s_low, s_high) -> ColumnElement:
     }[prefix]
 
 
-def date_bounds(text: str, name: str) -> tuple[int, int]:
+def date_bounds(text: str, name: str, prefix: str = "eq") -> tuple[int, int]:
+    """The range a date covers, in ms; for ``ap``, widened by a tenth of its distance from now
+    (the specification's suggestion), and at least a day."""
     try:
-        return date_range(text)
+        low, high = date_range(text)
     except (ValueError, IndexError):
         raise bad(f"{name}: {text!r} is not a FHIR date", name) from None
+    if prefix != "ap":
+        return low, high
+    now = int(datetime.now(timezone.utc).timestamp() * 1000)
+    margin = max(abs(now - (low + high) // 2) // 10, 86_400_000)
+    return low - margin, high + margin
 
 
 def to_datetime(ms: int) -> datetime:
@@ -338,7 +347,7 @@ def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
                 conditions.append(and_(table.c.norm >= norm, table.c.norm < norm + "\U0010ffff"))
         elif c.kind is Kind.DATE:
             prefix, text = prefixed(value)
-            s_low, s_high = date_bounds(text, c.name)
+            s_low, s_high = date_bounds(text, c.name, prefix)
             conditions.append(range_condition(table.c.low, table.c.high, prefix, s_low, s_high))
         elif c.kind is Kind.QUANTITY:
             conditions.append(_quantity_condition(table, c.name, value))
@@ -394,7 +403,7 @@ def _resource_condition(c: Criterion) -> ColumnElement:
     conditions = []
     for value in c.values:
         prefix, text = prefixed(value)
-        s_low, s_high = date_bounds(text, c.name)
+        s_low, s_high = date_bounds(text, c.name, prefix)
         conditions.append(range_condition(R.c.last_updated, R.c.last_updated, prefix, to_datetime(s_low), to_datetime(s_high)))
     return or_(*conditions)
 
