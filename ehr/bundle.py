@@ -216,7 +216,7 @@ def _get(session: Session, gate: Gate, parts: list[str], query: str) -> dict:
         _, result = interactions.search(session, gate, parts[0], parse_qsl(query, keep_blank_values=True))
         entries = [{"resource": s.resource, "search": {"mode": "match"}} for s in result.matches]
         entries += [{"resource": s.resource, "search": {"mode": "include"}} for s in result.included]
-        searchset = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+        searchset = {"resourceType": "Bundle", "type": "searchset", "total": result.total, "entry": entries}
         return {"resource": searchset, "response": {"status": "200 OK"}}
     raise invalid("GET entries take Type/id or Type?search", ["Bundle.entry.request.url"], status=400)
 

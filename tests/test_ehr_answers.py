@@ -16,7 +16,7 @@ from tests.conftest import both_databases
 from tests.ehr_support import GLUCOSE, HEART_RATE, fhir, ids, observation
 
 UNSUPPORTED = ("_tag", "_profile", "_security", "_source", "_list", "_text", "_content", "_filter", "_query",
-               "code-value-quantity")
+               "_contained", "code-value-quantity")
 
 
 def seed(context) -> dict[str, str]:
@@ -47,7 +47,8 @@ async def test_unsupported_search_parameters_are_refused_unless_lenient(client, 
         assert status == 200 and found["total"] == 2, name
     for query, named in (("_sort=date,-_lastUpdated", "_sort"), ("code:text=heart", "Observation?code:text"),
                          ("subject:identifier=x|y", "Observation?subject:identifier"),
-                         ("_include:recurse=Observation:subject", "_include:recurse"), ("_id:missing=true", "Observation?_id:missing")):
+                         ("_include:recurse=Observation:subject", "_include:recurse"), ("_id:missing=true", "Observation?_id:missing"),
+                         ("code:below=x", "Observation?code:below"), ("code=http://loinc.org|", "code")):
         status, outcome, _ = await fhir(client, "GET", f"/fhir/Observation?{query}", doc)
         assert status == 400 and issue(outcome)["expression"] == [named], query
     status, outcome, _ = await fhir(client, "GET", "/fhir/Patient/fac-a-p1/$everything?start=2020", doc)
@@ -107,6 +108,13 @@ async def test_summary_and_include_iterate(client, login, context):
     assert [e["resource"]["resourceType"] for e in found["entry"]] == ["Observation", "Patient"]
     _, found, _ = await fhir(client, "GET", query + "&_include:iterate=Patient:organization", doc)
     assert [e["resource"]["resourceType"] for e in found["entry"]] == ["Observation", "Patient", "Organization"]
+    # Chains of any depth, and _has nested.
+    _, found, _ = await fhir(client, "GET", "/fhir/Observation?patient.organization:Organization.name=facility", doc)
+    assert found["total"] == 2
+    _, found, _ = await fhir(client, "GET", f"/fhir/Organization?_has:Patient:organization:_has:Observation:patient:code={GLUCOSE}", doc)
+    assert ids(found) == ["fac-a"]
+    _, found, _ = await fhir(client, "GET", "/fhir/Organization?_has:Patient:organization:_has:Observation:patient:code=none", doc)
+    assert ids(found) == []
 
 
 @both_databases
@@ -277,8 +285,9 @@ async def test_discovery_is_public_and_bodies_are_json(client, login, context):
     status, outcome, _ = await fhir(client, "GET", "/fhir?_type=Patient", doc)
     assert status == 400 and issue(outcome)["code"] == "not-supported"
     status, result, _ = await fhir(client, "POST", "/fhir/", doc, {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"request": {"method": "GET", "url": "Patient/fac-a-p1"}}]})
+        {"request": {"method": "GET", "url": "Patient/fac-a-p1"}}, {"request": {"method": "GET", "url": "Patient?gender=male"}}]})
     assert status == 200 and result["entry"][0]["response"]["status"] == "200 OK"
+    assert result["entry"][1]["resource"]["total"] == 2  # every searchset has its total
     patient = {"resourceType": "Patient", "name": [{"family": "Li"}], "gender": "male"}
     status, outcome, _ = await fhir(client, "POST", "/fhir/Patient", doc, patient)
     assert status == 422 and issue(outcome)["expression"] == ["Patient.managingOrganization"]
@@ -343,6 +352,23 @@ async def test_transaction_conditional_references_resolve_within_scope(client, l
     rid = result["entry"][0]["response"]["location"].split("/")[1]
     _, served, _ = await fhir(client, "GET", f"/fhir/Observation/{rid}", doc_a)
     assert served["subject"] == {"reference": "Patient/fac-a-p1"}
+    # Conditional update and delete inside a transaction, with a urn:uuid pointing at the update's match.
+    patient = context.db.call(lambda s: store.read(s, "Patient", "fac-a-p3")).resource
+    patient["birthDate"] = "1990-09-09"
+    note = observation("fac-a-p3")
+    note["subject"] = {"reference": "urn:uuid:p3"}
+    both = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:p3", "resource": patient,
+         "request": {"method": "PUT", "url": f"Patient?identifier={BOOKING_SYSTEM}|fac-a-3"}},
+        {"resource": note, "request": {"method": "POST", "url": "Observation"}},
+        {"request": {"method": "DELETE", "url": f"Observation?_id={rid}"}}]}
+    status, result, _ = await fhir(client, "POST", "/fhir", doc_a, both)
+    assert status == 200, result
+    assert [e["response"]["status"] for e in result["entry"]] == ["200 OK", "201 Created", "204 No Content"]
+    note_id = result["entry"][1]["response"]["location"].split("/")[1]
+    assert (await fhir(client, "GET", f"/fhir/Observation/{note_id}", doc_a))[1]["subject"] == {"reference": "Patient/fac-a-p3"}
+    assert (await fhir(client, "GET", f"/fhir/Observation/{rid}", doc_a))[0] == 410
+    assert (await fhir(client, "GET", "/fhir/Patient/fac-a-p3", doc_a))[1]["birthDate"] == "1990-09-09"
     hidden = await fhir(client, "POST", "/fhir", doc_b, bundle)
     body["subject"] = {"reference": f"Patient?identifier={BOOKING_SYSTEM}|nobody"}
     unknown = await fhir(client, "POST", "/fhir", doc_b, bundle)
