@@ -4,7 +4,7 @@ and is refused each thing it does not)."""
 
 from __future__ import annotations
 
-from ehr.params import AUDIT_PARAMS, PARAMS, Kind
+from ehr.params import AUDIT_PARAMS, COMPOSITES, PARAMS, Kind
 from ehr.search import SUMMARIES
 from ehr.validation import SUPPORTED_TYPES
 
@@ -43,7 +43,8 @@ def _resource(rtype: str, base: str) -> dict:
         "searchRevInclude": sorted({f"{src}:{p.name}" for src, ps in PARAMS.items() for p in ps
                                     if p.kind is Kind.REFERENCE and p.target in (None, rtype)}),
         "searchParam": [{"name": n, "type": k} for n, k in COMMON_PARAMS]
-                       + [{"name": p.name, "type": str(p.kind)} for p in params],
+                       + [{"name": p.name, "type": str(p.kind)} for p in params]
+                       + [{"name": name, "type": "composite"} for name in COMPOSITES.get(rtype, {})],
         "operation": [{"name": name, "definition": url} for name, url in OPERATIONS.items()],
     }
     if rtype == "Patient":

@@ -126,6 +126,11 @@ PARAMS: dict[str, tuple[Param, ...]] = {
     ),
     "ObservationDefinition": (_p("code", T, "code"), _p("category", T, "category")),
 }
+# Composite parameters whose parts are one element each of the resource (Observation has one
+# code and one value), so that the composite is the AND of its parts: type -> name -> parts.
+COMPOSITES: dict[str, dict[str, tuple[str, str]]] = {
+    "Observation": {"code-value-quantity": ("code", "value-quantity")},
+}
 # AuditEvent is served from the audit trail (ehr/auditevents.py), not from the store.
 AUDIT_PARAMS = (_p("patient", R, "entity.what", target="Patient"), _p("date", D, "recorded"),
                 _p("action", T, "action"), _p("outcome", T, "outcome"))

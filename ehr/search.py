@@ -21,7 +21,7 @@ from sqlmodel import Session
 from ehr.errors import FhirError, Issue
 from ehr.index import DATE_MAX, DATE_MIN, TABLES, date_range, normalise, token_hash, token_keys
 from ehr.models import FhirResource
-from ehr.params import BY_NAME, COMMON, RESULT_PARAMS, Kind, Param, param
+from ehr.params import BY_NAME, COMMON, COMPOSITES, RESULT_PARAMS, Kind, Param, param
 from ehr.store import PATIENT_PATHS, Stored
 
 R = FhirResource.__table__
@@ -113,7 +113,7 @@ def parse(rtype: str, query: Iterable[tuple[str, str]], *, base: str | None = No
                     raise Unknown(f"{key} is not supported", key)
                 _result_param(request, name, value, modifier == "iterate")
             elif value:  # an empty parameter is no criterion
-                request.criteria.append(_criterion(rtype, name, modifier, value, base))
+                request.criteria.extend(_criteria(rtype, name, modifier, value, base))
         except Unknown:
             if not lenient:
                 raise
@@ -125,6 +125,17 @@ class Unknown(FhirError):
 
     def __init__(self, message: str, expression: str) -> None:
         super().__init__(400, Issue("not-supported", message, [expression]))
+
+
+def _criteria(rtype: str, name: str, modifier: str, value: str, base: str | None) -> list[Criterion]:
+    """One criterion, or the parts of a composite (``code-value-quantity=LOINC|8867-4$gt100``)."""
+    parts = COMPOSITES.get(rtype, {}).get(name)
+    if parts is None:
+        return [_criterion(rtype, name, modifier, value, base)]
+    values = value.split("$")
+    if modifier or len(values) != len(parts) or "," in value:
+        raise bad(f"{name}={value}: expected one {'$'.join(parts)} pair (no modifier, no comma)", f"{rtype}?{name}")
+    return [_criterion(rtype, part, "", v, base) for part, v in zip(parts, values)]
 
 
 def _criterion(rtype: str, name: str, modifier: str, value: str, base: str | None = None) -> Criterion:

@@ -16,7 +16,7 @@ from tests.conftest import both_databases
 from tests.ehr_support import GLUCOSE, HEART_RATE, fhir, ids, observation
 
 UNSUPPORTED = ("_tag", "_profile", "_security", "_source", "_list", "_text", "_content", "_filter", "_query",
-               "_contained", "code-value-quantity")
+               "_contained", "component-code-value-quantity")
 
 
 def seed(context) -> dict[str, str]:
@@ -393,3 +393,16 @@ async def test_date_ap_is_approximate(client, login, context):
     _, exact, _ = await fhir(client, "GET", "/fhir/Observation?patient=fac-a-p1&date=eq2026-03-02", doc)
     _, far, _ = await fhir(client, "GET", "/fhir/Observation?patient=fac-a-p1&date=ap2020-03-02", doc)
     assert (near["total"], exact["total"], far["total"]) == (1, 0, 0)
+
+
+@both_databases
+async def test_composite_code_value_quantity(client, login, context):
+    seed(context)  # heart rate 99 for fac-a-p1, glucose 5.4 for fac-a-p2
+    doc = await login("doc-a")
+    for query, total in ((f"http://loinc.org|{HEART_RATE}$gt98", 1), (f"{HEART_RATE}$gt100", 0),
+                         (f"{GLUCOSE}$5.4|http://unitsofmeasure.org|mmol/L", 1), (f"{GLUCOSE}$99", 0)):
+        status, found, _ = await fhir(client, "GET", f"/fhir/Observation?code-value-quantity={query}", doc)
+        assert status == 200 and found["total"] == total, query
+    for bad in (f"{HEART_RATE}", f"{HEART_RATE}$1,{GLUCOSE}$2"):
+        status, outcome, _ = await fhir(client, "GET", f"/fhir/Observation?code-value-quantity={bad}", doc)
+        assert status == 400 and issue(outcome)["expression"] == ["Observation?code-value-quantity"], bad

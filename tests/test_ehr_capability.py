@@ -6,7 +6,8 @@ from __future__ import annotations
 from tests.conftest import both_databases
 from tests.ehr_support import fhir
 
-VALUES = {"token": "x", "string": "x", "date": "2026", "quantity": "5", "reference": "x", "number": "1"}
+VALUES = {"token": "x", "string": "x", "date": "2026", "quantity": "5", "reference": "x", "number": "1",
+          "composite": "x$5"}
 
 
 @both_databases
