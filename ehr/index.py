@@ -192,8 +192,9 @@ def _rows(rtype: str, rid: str, p: Param, value: object, patient_id: str | None)
             yield rtype, rid, p.name, low, high
     elif p.kind is Kind.QUANTITY:
         if isinstance(value, dict) and isinstance(value.get("value"), int | float):
-            code = value.get("code") or value.get("unit") or ""
-            yield rtype, rid, p.name, float(value["value"]), value.get("system", "")[:200], code[:64]
+            # Matched on the code and on the unit as written, when they differ (mm[Hg], mmHg).
+            for code in dict.fromkeys(c for c in (value.get("code"), value.get("unit")) if isinstance(c, str)) or [""]:
+                yield rtype, rid, p.name, float(value["value"]), value.get("system", "")[:200], code[:64]
     else:
         for target_type, target_id in references(value, p.target):
             yield rtype, rid, p.name, target_type, target_id

@@ -406,3 +406,14 @@ async def test_composite_code_value_quantity(client, login, context):
     for bad in (f"{HEART_RATE}", f"{HEART_RATE}$1,{GLUCOSE}$2"):
         status, outcome, _ = await fhir(client, "GET", f"/fhir/Observation?code-value-quantity={bad}", doc)
         assert status == 400 and issue(outcome)["expression"] == ["Observation?code-value-quantity"], bad
+
+
+async def test_quantity_matches_the_code_and_the_unit(client, login, context):
+    body = observation("fac-a-p1", code="8480-6", value=150, unit="mm[Hg]")
+    body["valueQuantity"]["unit"] = "mmHg"
+    context.db.call(lambda s: store.create(s, body))
+    doc = await login("doc-a")
+    for query, total in (("150||mm[Hg]", 1), ("150||mmHg", 1), ("150|http://unitsofmeasure.org|mm[Hg]", 1),
+                         ("150||kPa", 0), ("gt149||mmHg", 1)):
+        _, found, _ = await fhir(client, "GET", f"/fhir/Observation?value-quantity={query}", doc)
+        assert found["total"] == total, query
