@@ -100,7 +100,7 @@ def parameter_values(parameters: dict, wanted: dict[str, str]) -> dict[str, obje
     for n, item in enumerate(items):
         where = f"Parameters.parameter[{n}]"
         name = item.get("name") if isinstance(item, dict) else None
-        if name not in wanted:
+        if not isinstance(name, str) or name not in wanted:
             raise FhirError(400, Issue("not-supported", f"{where}: parameter {name!r} is not supported here (only "
                                                         f"{', '.join(wanted)})", [where]))
         value = item.get(wanted[name])
