@@ -344,7 +344,7 @@ async def everything(request: web.Request) -> web.Response:
     if not isinstance(start, int) or start < 0:
         raise invalid("malformed _cursor", ["_cursor"], status=400)
     page = found[start:start + count]
-    cursor = encode_cursor([start + count]) if start + count < len(found) else None
+    cursor = encode_cursor([start + count]) if count and start + count < len(found) else None
     base = base_url(request)
     links = _links(request, f"Patient/{request.match_info['id']}/$everything", list(request.query.items()), cursor)
     return fhir_response(make_bundle("searchset", [entry(base, s, "match") for s in page], total=len(found), links=links))

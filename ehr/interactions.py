@@ -246,7 +246,7 @@ def history(session: Session, gate: Gate, rtype: str | None, rid: str | None, *,
     found = [Stored(*row) for row in rows[:count]]
     if rid is None:
         gate.note_results(session, "fhir.history", found, f"{rtype or ''}/_history")
-    last = found[-1] if len(rows) > count else None
+    last = found[-1] if found and len(rows) > count else None  # _count=0: the total alone
     next_cursor = fhir_search.encode_cursor([last.last_updated.isoformat(), last.type, last.id, last.version]) if last else None
     return HistoryPage(found, total, next_cursor)
 

@@ -161,6 +161,10 @@ async def test_everything_pages_and_filters(client, login, context):
     assert [e["resource"]["resourceType"] for e in typed["entry"]] == ["Observation"]
     _, later, _ = await fhir(client, "GET", "/fhir/Patient/fac-a-p1/$everything?_since=2999-01-01T00:00:00Z", doc)
     assert later["total"] == 0
+    _, counted, _ = await fhir(client, "GET", "/fhir/Patient/fac-a-p1/$everything?_count=0", doc)
+    assert counted["total"] == 2 and counted["entry"] == [] and [k["relation"] for k in counted["link"]] == ["self"]
+    status, counted, _ = await fhir(client, "GET", "/fhir/Patient/fac-a-p1/_history?_count=0", doc)
+    assert status == 200 and counted["total"] == 1 and counted["entry"] == []
 
 
 @both_databases
