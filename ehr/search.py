@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import orjson
@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlmodel import Session
 
 from ehr.errors import FhirError, Issue
-from ehr.index import DATE_MAX, DATE_MIN, TABLES, date_range, normalise, token_hash, token_keys
+from ehr.index import DATE_MAX, DATE_MIN, TABLES, date_range, identifier_param, normalise, token_hash, token_keys
 from ehr.models import FhirResource
 from ehr.params import BY_NAME, COMMON, COMPOSITES, RESULT_PARAMS, Kind, Param, param
 from ehr.store import PATIENT_PATHS, Stored
@@ -153,6 +153,11 @@ def _criterion(rtype: str, name: str, modifier: str, value: str, base: str | Non
         what = "search parameter" if not name.startswith("_") else "special parameter (not supported here)"
         raise Unknown(f"unknown {what} {name} for {rtype}", f"{rtype}?{name}")
     allowed = {Kind.TOKEN: {"", "not"}, Kind.STRING: {"", "exact", "contains"}}.get(p.kind, {""})
+    if p.kind is Kind.REFERENCE and modifier == "identifier" and not p.indexed_as:
+        # Reference.identifier, kept as token rows of their own; a targeted parameter (patient
+        # beside subject) cannot tell an identifier's type, so it does not take the modifier.
+        return Criterion(identifier_param(name), "", values, Kind.TOKEN, replace(p, name=identifier_param(name),
+                                                                                 kind=Kind.TOKEN, also_searches=()))
     if p.kind is Kind.REFERENCE:
         allowed = {"", p.target or ""} | {"Patient", "Organization", "Practitioner", "Encounter", "ServiceRequest"}
     if modifier not in allowed:

@@ -46,7 +46,7 @@ async def test_unsupported_search_parameters_are_refused_unless_lenient(client, 
         status, found, _ = await fhir(client, "GET", f"/fhir/Observation?{name}=x", doc, Prefer="handling=lenient")
         assert status == 200 and found["total"] == 2, name
     for query, named in (("_sort=date,-_lastUpdated", "_sort"), ("code:text=heart", "Observation?code:text"),
-                         ("subject:identifier=x|y", "Observation?subject:identifier"),
+                         ("patient:identifier=x|y", "Observation?patient:identifier"),
                          ("_include:recurse=Observation:subject", "_include:recurse"), ("_id:missing=true", "Observation?_id:missing"),
                          ("code:below=x", "Observation?code:below"), ("code=http://loinc.org|", "code")):
         status, outcome, _ = await fhir(client, "GET", f"/fhir/Observation?{query}", doc)
@@ -421,3 +421,15 @@ async def test_quantity_matches_the_code_and_the_unit(client, login, context):
                          ("150||kPa", 0), ("gt149||mmHg", 1)):
         _, found, _ = await fhir(client, "GET", f"/fhir/Observation?value-quantity={query}", doc)
         assert found["total"] == total, query
+
+
+@both_databases
+async def test_reference_identifier_modifier(client, login, context):
+    body = observation("fac-a-p1")
+    body["subject"]["identifier"] = {"system": BOOKING_SYSTEM, "value": "fac-a-1"}
+    context.db.call(lambda s: store.create(s, body))
+    doc = await login("doc-a")
+    for query, total in ((f"subject:identifier={BOOKING_SYSTEM}|fac-a-1", 1), ("subject:identifier=fac-a-1", 1),
+                         (f"subject:identifier={BOOKING_SYSTEM}|fac-a-2", 0)):
+        status, found, _ = await fhir(client, "GET", f"/fhir/Observation?{query}", doc)
+        assert status == 200 and found["total"] == total, query
