@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, exists, select
 from sqlmodel import Session
 
 from ehr.custody import custody_of
-from ehr.errors import forbidden
+from ehr.errors import Denied, FhirError, forbidden, invalid, not_found, not_yours
 from ehr.models import FhirResource
 from ehr.store import Stored
 from telemed.models import ConsultShare, Detainee, Role
@@ -83,8 +83,19 @@ class Gate:
         """Decide, note for the audit trail, and raise 403 when denied."""
         decision = self.note(action, self.decide(session, capability, rtype, rid, patient_id), patient_id, f"{rtype}/{rid}")
         if not decision.allowed:
-            raise forbidden(decision.reason)
+            raise self.refusal(capability, decision, rtype, rid, patient_id)
         return decision
+
+    def refusal(self, capability: Capability, decision: Decision, rtype: str, rid: str,
+                patient_id: str | None) -> FhirError:
+        """A refusal by role says nothing about the data, and is plain; any other is ``Denied``:
+        to the FHIR API a read looks like a resource that does not exist, and a write like one
+        on a detainee that does not exist."""
+        if not may(self.who, capability) or rtype in CATALOG_TYPES:
+            return forbidden(decision.reason)
+        if capability is READ:
+            return Denied(decision.reason, not_found(rtype, rid))
+        return Denied(decision.reason, not_yours(f"Patient/{patient_id}" if patient_id else f"{rtype}/{rid}"))
 
     def check_read(self, session: Session, stored: Stored, action: str) -> Decision:
         return self.check(session, READ, action, stored.type, stored.id, stored.patient_id)
@@ -96,6 +107,9 @@ class Gate:
         rtype = resource["resourceType"]
         if rtype == "Patient" and current is None:
             facility = custody_of(resource).get("facility", "")
+            if not facility:
+                raise invalid("a detainee needs its facility: Patient.managingOrganization (or the custody "
+                              "extension's facility) is required", ["Patient.managingOrganization"])
             decision = decide_facility(self.who, WRITE, facility)
             self.note(action, decision, rid, f"Patient/{rid}")
             if not decision.allowed:

@@ -18,18 +18,22 @@ from aiohttp import web
 from ehr import auditevents, bundle, interactions, record, record_api, requests, terminology
 from ehr.access import Gate
 from ehr.capability import capability_statement
-from ehr.errors import FhirError, Issue, invalid
-from ehr.responses import (base_url, bundle as make_bundle, entry, fhir_response, http_date, information,
+from ehr.errors import FhirError, Issue, concealed, invalid
+from ehr.responses import (base_url, bundle as make_bundle, entry, fhir_response, information,
                            outcome_response, resource_response, version_headers)
+from ehr.search import DEFAULT_COUNT, MAX_COUNT, decode_cursor, encode_cursor
 from ehr.requests import run
 from ehr.store import Stored
 from ehr.transfer import transfer
-from ehr.validation import Validator, validate
+from ehr.validation import Validator, parameter_values, validate
 from telemed import __version__
 from telemed.context import context_of
 from telemed.timeutil import fhir_instant, local, utcnow
 
 JSON_FORMATS = {"json", "application/json", "application/fhir+json"}
+# What a body may be sent as; no Content-Type at all (octet-stream, to aiohttp) is read as JSON.
+BODY_TYPES = {"application/json", "application/fhir+json", "application/octet-stream"}
+PATCH_TYPES = {"application/json-patch+json"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -40,7 +44,7 @@ def fhir_route(handler: Handler) -> Handler:
             _negotiate(request)
             return await handler(request)
         except FhirError as error:
-            return outcome_response(error)
+            return outcome_response(concealed(error))
     return wrapped
 
 
@@ -53,14 +57,34 @@ def _negotiate(request: web.Request) -> None:
         raise FhirError(406, Issue("not-supported", f"Accept: {accept}: this server speaks JSON only"))
 
 
-async def body_json(request: web.Request) -> dict:
+async def body_of(request: web.Request, types: set[str] = BODY_TYPES) -> object:
+    if request.content_type not in types:
+        raise FhirError(415, Issue("not-supported", f"Content-Type {request.content_type} is not read here; "
+                                                    f"send {' or '.join(sorted(types - {'application/octet-stream'}))}"))
     try:
-        data = orjson.loads(await request.read())
+        return orjson.loads(await request.read())
     except orjson.JSONDecodeError as exc:
         raise FhirError(400, Issue("structure", f"malformed JSON: {exc}")) from None
+
+
+async def body_json(request: web.Request) -> dict:
+    data = await body_of(request)
     if not isinstance(data, dict):
         raise FhirError(400, Issue("structure", "the body must be a JSON object"))
     return data
+
+
+def prefer(request: web.Request) -> dict[str, str]:
+    """The Prefer header as name -> value (``return``, ``handling``, ...)."""
+    found = {}
+    for part in request.headers.get("Prefer", "").split(","):
+        name, _, value = part.strip().partition("=")
+        found[name.strip().lower()] = value.strip().strip('"')
+    return found
+
+
+def lenient(request: web.Request) -> bool:
+    return prefer(request).get("handling") == "lenient"
 
 
 def if_match(request: web.Request) -> int | None:
@@ -73,12 +97,19 @@ def if_match(request: web.Request) -> int | None:
     return int(version)
 
 
-def minimal(request: web.Request) -> bool:
-    return "return=minimal" in request.headers.get("Prefer", "")
-
-
 def _location(request: web.Request, stored: Stored) -> str:
     return f"{base_url(request)}/{stored.type}/{stored.id}/_history/{stored.version}"
+
+
+def written(request: web.Request, stored: Stored, created: bool) -> web.Response:
+    """The answer to a write, as ``Prefer: return=`` asks: the resource (the default), nothing
+    (minimal), or an OperationOutcome."""
+    status, location = 201 if created else 200, _location(request, stored)
+    wanted = prefer(request).get("return", "representation")
+    if wanted == "OperationOutcome":
+        said = information(f"{stored.type}/{stored.id} {'created' if created else 'updated'}: version {stored.version}")
+        return fhir_response(said, status, {**version_headers(stored), "Location": location})
+    return resource_response(stored, status, location=location, minimal=wanted == "minimal")
 
 
 # -- handlers ------------------------------------------------------------------------------
@@ -113,8 +144,7 @@ async def create(request: web.Request) -> web.Response:
     resource = await body_json(request)
     stored, created = await run(request, interactions.create, resource, expected=rtype,
                                 if_none_exist=request.headers.get("If-None-Exist"))
-    return resource_response(stored, 201 if created else 200, location=_location(request, stored),
-                             minimal=minimal(request))
+    return written(request, stored, created)
 
 
 @fhir_route
@@ -122,20 +152,58 @@ async def update(request: web.Request) -> web.Response:
     rtype, rid = request.match_info["type"], request.match_info["id"]
     resource = await body_json(request)
     stored, created = await run(request, interactions.update, resource, rtype, rid, if_match(request))
-    return resource_response(stored, 201 if created else 200, location=_location(request, stored),
-                             minimal=minimal(request))
+    return written(request, stored, created)
+
+
+def _criteria(request: web.Request, what: str) -> str:
+    query = [(k, v) for k, v in request.query.items() if k != "_format"]
+    if not query:
+        raise FhirError(405, Issue("not-supported", f"{what} needs search criteria in the URL: {request.method} "
+                                                    f"{request.match_info['type']}?param=value"))
+    return urlencode(query)
+
+
+@fhir_route
+async def conditional_update(request: web.Request) -> web.Response:
+    rtype = request.match_info["type"]
+    resource = await body_json(request)
+    stored, created = await run(request, interactions.conditional_update, resource, rtype,
+                                _criteria(request, "a conditional update"), if_match(request))
+    return written(request, stored, created)
+
+
+@fhir_route
+async def patch(request: web.Request) -> web.Response:
+    rtype, rid = request.match_info["type"], request.match_info["id"]
+    operations = await body_of(request, PATCH_TYPES)
+    stored = await run(request, interactions.patch, rtype, rid, operations, if_match(request))
+    return written(request, stored, False)
+
+
+def _deleted(stored: Stored | None) -> web.Response:
+    return web.Response(status=204, headers={"ETag": stored.etag} if stored else {})
 
 
 @fhir_route
 async def delete(request: web.Request) -> web.Response:
-    stored = await run(request, interactions.delete, request.match_info["type"], request.match_info["id"])
-    headers = {"ETag": stored.etag} if stored else {}
-    return web.Response(status=204, headers=headers)
+    return _deleted(await run(request, interactions.delete, request.match_info["type"], request.match_info["id"]))
 
 
-def _search_links(request: web.Request, rtype: str, query: list[tuple[str, str]], cursor: str | None) -> dict[str, str]:
+@fhir_route
+async def conditional_delete(request: web.Request) -> web.Response:
+    rtype = request.match_info["type"]
+    return _deleted(await run(request, interactions.conditional_delete, rtype, _criteria(request, "a conditional delete")))
+
+
+@fhir_route
+async def meta(request: web.Request) -> web.Response:
+    return fhir_response(await run(request, interactions.meta, request.match_info["type"], request.match_info["id"],
+                                   read_only=True))
+
+
+def _links(request: web.Request, path: str, query: list[tuple[str, str]], cursor: str | None) -> dict[str, str]:
     kept = [(k, v) for k, v in query if k != "_cursor"]
-    base = f"{base_url(request)}/{rtype}"
+    base = f"{base_url(request)}/{path}" if path else base_url(request)
     links = {"self": f"{base}?{urlencode(query)}" if query else base}
     if cursor:
         links["next"] = f"{base}?{urlencode([*kept, ('_cursor', cursor)])}"
@@ -146,11 +214,12 @@ async def _search(request: web.Request, rtype: str, query: list[tuple[str, str]]
     query = [(k, v) for k, v in query if k != "_format"]
     if rtype == "AuditEvent":
         return await _audit_search(request, query)
-    search_request, result = await run(request, interactions.search, rtype, query)
     base = base_url(request)
-    entries = [entry(base, s, "match", search_request.elements) for s in result.matches]
-    entries += [entry(base, s, "include") for s in result.included]
-    links = _search_links(request, rtype, query, result.next_cursor)
+    search_request, result = await run(request, interactions.search, rtype, query, base=base, lenient=lenient(request))
+    shape = {"summary": search_request.summary, "elements": search_request.elements}
+    entries = [entry(base, s, "match", **shape) for s in result.matches]
+    entries += [entry(base, s, "include", summary=search_request.summary) for s in result.included]
+    links = _links(request, rtype, query, result.next_cursor)
     return fhir_response(make_bundle("searchset", entries, total=result.total, links=links))
 
 
@@ -161,18 +230,20 @@ async def search_get(request: web.Request) -> web.Response:
 
 @fhir_route
 async def search_post(request: web.Request) -> web.Response:
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise FhirError(415, Issue("not-supported", "POST _search takes application/x-www-form-urlencoded"))
     form = await request.post()
     query = [*request.query.items(), *((k, str(v)) for k, v in form.items())]
     return await _search(request, request.match_info["type"], query)
 
 
 async def _audit_search(request: web.Request, query: list[tuple[str, str]]) -> web.Response:
-    events, below = await run(request, auditevents.search, query)
+    events, below, total = await run(request, auditevents.search, query)
     base = base_url(request)
     entries = [orjson.dumps({"fullUrl": f"{base}/AuditEvent/{e['id']}", "resource": e, "search": {"mode": "match"}})
                for e in events]
-    links = _search_links(request, "AuditEvent", query, str(below) if below else None)
-    return fhir_response(make_bundle("searchset", entries, links=links))
+    links = _links(request, "AuditEvent", query, str(below) if below else None)
+    return fhir_response(make_bundle("searchset", entries, total=total, links=links))
 
 
 @fhir_route
@@ -190,40 +261,60 @@ async def audit_write(request: web.Request) -> web.Response:
     raise auditevents.read_only()
 
 
-def _history_params(request: web.Request) -> dict:
-    since = request.query.get("_since")
-    count = request.query.get("_count", "100")
+def _known_params(request: web.Request, known: tuple[str, ...], what: str) -> None:
+    unknown = sorted({k for k in request.query if k not in (*known, "_format")})
+    if unknown and not lenient(request):
+        raise FhirError(400, Issue("not-supported", f"{what} does not support {', '.join(unknown)}", unknown))
+
+
+def _count(request: web.Request, default: int) -> int:
+    count = request.query.get("_count", str(default))
     if not count.isdigit():
         raise invalid("_count must be a whole number", ["_count"], status=400)
-    params: dict = {"count": int(count)}
-    if since:
-        try:
-            params["since"] = datetime.fromisoformat(since.replace("Z", "+00:00"))
-        except ValueError:
-            raise invalid(f"_since={since} is not an instant", ["_since"], status=400) from None
-    return params
+    return min(int(count), MAX_COUNT)
 
 
-async def _history(request: web.Request, rtype: str, rid: str | None) -> web.Response:
-    found, methods = await run(request, _history_with_methods, rtype, rid, **_history_params(request))
+def _since(request: web.Request) -> datetime | None:
+    since = request.query.get("_since")
+    if not since:
+        return None
+    try:
+        moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(f"_since={since} is not an instant", ["_since"], status=400) from None
+    if moment.tzinfo is None:
+        raise invalid(f"_since={since} needs a time zone", ["_since"], status=400)
+    return moment
+
+
+def _history_params(request: web.Request) -> dict:
+    _known_params(request, ("_count", "_since", "_cursor"), "_history")
+    return {"count": _count(request, interactions.HISTORY_DEFAULT), "since": _since(request),
+            "cursor": request.query.get("_cursor")}
+
+
+async def _history(request: web.Request, rtype: str | None, rid: str | None) -> web.Response:
+    page, methods = await run(request, _history_with_methods, rtype, rid, **_history_params(request))
     base = base_url(request)
     entries = []
-    for s in found:
+    for s in page.found:
         method = methods.get((s.type, s.id, s.version), "PUT")
         item: dict = {"fullUrl": f"{base}/{s.type}/{s.id}",
                       "request": {"method": method, "url": f"{s.type}/{s.id}" if method != "POST" else s.type},
                       "response": {"status": "204" if s.deleted else ("201" if method == "POST" else "200"),
-                                   "etag": s.etag, "lastModified": http_date(s.last_updated)}}
+                                   "etag": s.etag, "lastModified": fhir_instant(s.last_updated)}}
         body = orjson.dumps(item)
         if not s.deleted:
             body = body[:-1] + b',"resource":' + s.content + b"}"
         entries.append(body)
-    return fhir_response(make_bundle("history", entries, total=len(entries)))
+    path = "/".join(p for p in (rtype, rid, "_history") if p)
+    links = _links(request, path, list(request.query.items()), page.next_cursor)
+    return fhir_response(make_bundle("history", entries, total=page.total, links=links))
 
 
-def _history_with_methods(session, gate: Gate, rtype: str, rid: str | None, **params):
-    found = interactions.history(session, gate, rtype, rid, **params)
-    return found, interactions.history_methods(session, found)
+def _history_with_methods(session, gate: Gate, rtype: str | None, rid: str | None, **params):
+    page = interactions.history(session, gate, rtype, rid, **params)
+    return page, interactions.history_methods(session, page.found)
 
 
 @fhir_route
@@ -237,23 +328,40 @@ async def history_type(request: web.Request) -> web.Response:
 
 
 @fhir_route
+async def history_system(request: web.Request) -> web.Response:
+    return await _history(request, None, None)
+
+
+@fhir_route
 async def everything(request: web.Request) -> web.Response:
-    found = await run(request, interactions.everything, request.match_info["id"])
+    """Patient/$everything with _since, _type and _count (paged by position: the record is
+    gathered whole, in a fixed order, for every page)."""
+    _known_params(request, ("_since", "_type", "_count", "_cursor"), "$everything")
+    types = tuple(t for t in request.query.get("_type", "").split(",") if t)
+    found = await run(request, interactions.everything, request.match_info["id"], since=_since(request), types=types)
+    count = _count(request, DEFAULT_COUNT)
+    start = decode_cursor(request.query["_cursor"], 1)[0] if "_cursor" in request.query else 0
+    if not isinstance(start, int) or start < 0:
+        raise invalid("malformed _cursor", ["_cursor"], status=400)
+    page = found[start:start + count]
+    cursor = encode_cursor([start + count]) if count and start + count < len(found) else None
     base = base_url(request)
-    return fhir_response(make_bundle("searchset", [entry(base, s, "match") for s in found], total=len(found)))
+    links = _links(request, f"Patient/{request.match_info['id']}/$everything", list(request.query.items()), cursor)
+    return fhir_response(make_bundle("searchset", [entry(base, s, "match") for s in page], total=len(found), links=links))
 
 
 @fhir_route
 async def validate_operation(request: web.Request) -> web.Response:
     body = await body_json(request)
     if body.get("resourceType") == "Parameters":
-        body = next((p.get("resource") for p in body.get("parameter", []) if p.get("name") == "resource"), None) or {}
+        body = parameter_values(body, {"resource": "resource"}).get("resource") or {}
     return fhir_response(await run(request, _validate, request.match_info["type"], body))
 
 
 def _validate(session, gate: Gate, rtype: str, resource: dict) -> dict:
     """$validate answers 200 with the issues found; only a caller who may not read is refused."""
     gate.require_clinical("fhir.validate", rtype)
+    interactions.check_type(rtype)
     try:
         validate(resource, rtype)
     except FhirError as error:
@@ -280,8 +388,22 @@ async def transaction(request: web.Request) -> web.Response:
 
 
 @fhir_route
+async def smart_configuration(request: web.Request) -> web.Response:
+    """Public, so a client learns without a token that SMART authorization is not offered (yet):
+    tokens come from POST /api/auth/token, as the CapabilityStatement's security says."""
+    raise FhirError(404, Issue("not-supported", "SMART on FHIR authorization is not offered by this server; "
+                                                "see [base]/metadata rest.security"))
+
+
+@fhir_route
+async def system_search(request: web.Request) -> web.Response:
+    raise FhirError(400, Issue("not-supported", "search across all types is not supported here: search one type, "
+                                                "GET [base]/Type?params"))
+
+
+@fhir_route
 async def not_supported(request: web.Request) -> web.Response:
-    raise FhirError(404, Issue("not-supported", f"{request.method} {request.path} is not supported"))
+    raise FhirError(400, Issue("not-supported", f"{request.method} {request.path} is not an interaction this server supports"))
 
 
 STARTED = web.AppKey("ehr_started", str)
@@ -299,6 +421,12 @@ def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/fhir/metadata", metadata)
     r.add_post("/fhir", transaction)
+    r.add_post("/fhir/", transaction)
+    r.add_get("/fhir", system_search)
+    r.add_get("/fhir/", system_search)
+    r.add_get("/fhir/_history", history_system)
+    r.add_get("/fhir/.well-known/smart-configuration", smart_configuration)
+    r.add_get("/.well-known/smart-configuration", smart_configuration)
     r.add_get("/fhir/AuditEvent", audit_search)
     r.add_get("/fhir/AuditEvent/{id}", audit_read)
     for method in ("POST", "PUT", "DELETE"):
@@ -311,11 +439,15 @@ def setup(app: web.Application) -> None:
     r.add_post("/fhir/{type}/_search", search_post)
     r.add_get("/fhir/{type}", search_get)
     r.add_post("/fhir/{type}", create)
+    r.add_put("/fhir/{type}", conditional_update)
+    r.add_delete("/fhir/{type}", conditional_delete)
+    r.add_get("/fhir/{type}/{id}/$meta", meta)
     r.add_get("/fhir/{type}/{id}/_history", history_instance)
     r.add_get("/fhir/{type}/{id}/_history/{vid}", vread)
     r.add_get("/fhir/{type}/{id}", read)
     r.add_put("/fhir/{type}/{id}", update)
     r.add_delete("/fhir/{type}/{id}", delete)
+    r.add_patch("/fhir/{type}/{id}", patch)
     r.add_route("*", "/fhir/{tail:.*}", not_supported)
     record.setup(app)
     record_api.setup(app)

@@ -3,7 +3,7 @@ to entries about their own facility's detainees."""
 
 from __future__ import annotations
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from ehr.access import Gate
@@ -35,20 +35,22 @@ def read(session: Session, gate: Gate, event_id: str) -> dict:
     return to_fhir(entry)
 
 
-def search(session: Session, gate: Gate, query: list[tuple[str, str]]) -> tuple[list[dict], int | None]:
-    """(events newest first, the seq to continue below or None)."""
+def search(session: Session, gate: Gate, query: list[tuple[str, str]]) -> tuple[list[dict], int | None, int]:
+    """(events newest first, the seq to continue below or None, how many match in all)."""
     conditions = [_allowed(session, gate, "AuditEvent?")]
     count, before = DEFAULT_COUNT, None
     for key, value in query:
-        if key == "_count" and value.isdigit():
+        if key in ("_count", "_cursor") and not value.isdigit():
+            raise bad(f"{key} must be a whole number", key)
+        if key == "_count":
             count = min(int(value), MAX_COUNT)
-        elif key == "_cursor" and value.isdigit():
+        elif key == "_cursor":
             before = int(value)
         elif key in ("patient", "entity"):
             conditions.append(about_patients(session, [v.removeprefix("Patient/") for v in value.split(",")]))
         elif key == "date":
             prefix, text = prefixed(value)
-            low, high = (to_datetime(ms) for ms in date_bounds(text, "date"))
+            low, high = (to_datetime(ms) for ms in date_bounds(text, "date", prefix))
             conditions.append(range_condition(AuditEntry.ts, AuditEntry.ts, prefix, low, high))
         elif key == "outcome":
             codes = {"0": "allowed", "4": "denied", "8": "error"}
@@ -58,11 +60,12 @@ def search(session: Session, gate: Gate, query: list[tuple[str, str]]) -> tuple[
             conditions.append(or_(*(AuditEntry.action.like(f"%.{verb}") for verb in verbs)))
         elif key != "_format":
             raise bad(f"unknown search parameter {key} for AuditEvent", f"AuditEvent?{key}")
+    total = session.exec(select(func.count()).select_from(AuditEntry).where(*conditions)).one()
     if before is not None:
         conditions.append(AuditEntry.seq < before)
     rows = session.exec(select(AuditEntry).where(*conditions).order_by(AuditEntry.seq.desc()).limit(count + 1)).all()
     page = rows[:count]
-    return [to_fhir(r) for r in page], (page[-1].seq if len(rows) > count else None)
+    return [to_fhir(r) for r in page], (page[-1].seq if len(rows) > count else None), total
 
 
 def read_only() -> FhirError:

@@ -24,12 +24,11 @@ from sqlmodel import Session
 
 from ehr import interactions, store
 from ehr.access import Gate
-from ehr.errors import FhirError, Issue, invalid
-from ehr.responses import http_date
+from ehr.errors import FhirError, Issue, concealed, invalid
 from ehr.store import Fresh, Stored
 from ehr.validation import Invalid, Validator, Verdict, invalid as invalid_resource
 from telemed.db import lock_for_writing
-from telemed.timeutil import utcnow
+from telemed.timeutil import fhir_instant, utcnow
 
 WRITE_CHUNK = Validator.CHUNK
 # Processing order the specification sets for a transaction.
@@ -64,18 +63,36 @@ def entries_of(bundle: dict) -> tuple[str, list[Entry]]:
     kind = bundle.get("type")
     if bundle.get("resourceType") != "Bundle" or kind not in ("batch", "transaction"):
         raise invalid("POST /fhir takes a Bundle of type batch or transaction", ["Bundle.type"], status=400)
-    found = []
-    for i, raw in enumerate(bundle.get("entry", [])):
-        request = raw.get("request") or {}
-        method = str(request.get("method", "")).upper()
-        if method not in METHOD_ORDER or not request.get("url"):
-            raise invalid(f"entry {i}: request.method (GET, POST, PUT, DELETE) and request.url are required",
-                          [f"Bundle.entry[{i}].request"], status=400)
-        if method in ("POST", "PUT") and not isinstance(raw.get("resource"), dict):
-            raise invalid(f"entry {i}: a {method} needs a resource", [f"Bundle.entry[{i}].resource"], status=400)
-        found.append(Entry(i, method, request["url"].lstrip("/"), raw.get("resource"), raw.get("fullUrl", ""),
-                           request.get("ifNoneExist"), _version(request.get("ifMatch"), i)))
-    return kind, found
+    raw_entries = bundle.get("entry", [])
+    if not isinstance(raw_entries, list):
+        raise invalid("Bundle.entry must be an array", ["Bundle.entry"], status=400)
+    return kind, [_entry(i, raw) for i, raw in enumerate(raw_entries)]
+
+
+def _entry(i: int, raw: object) -> Entry:
+    """One entry, its shape checked: every element that is there has its FHIR type."""
+    where = f"Bundle.entry[{i}]"
+    if not isinstance(raw, dict):
+        raise invalid(f"entry {i} must be an object", [where], status=400)
+    request = raw.get("request")
+    if not isinstance(request, dict):
+        raise invalid(f"entry {i}: request (method and url) is required", [f"{where}.request"], status=400)
+    for key in ("method", "url", "ifNoneExist", "ifMatch"):
+        if key in request and not isinstance(request[key], str):
+            raise invalid(f"entry {i}: request.{key} must be a string", [f"{where}.request.{key}"], status=400)
+    if not isinstance(raw.get("fullUrl", ""), str):
+        raise invalid(f"entry {i}: fullUrl must be a string", [f"{where}.fullUrl"], status=400)
+    method, url = request.get("method", "").upper(), request.get("url", "").lstrip("/")
+    if method not in METHOD_ORDER or not url:
+        raise invalid(f"entry {i}: request.method (GET, POST, PUT, DELETE) and request.url are required",
+                      [f"{where}.request"], status=400)
+    resource = raw.get("resource")
+    if method in ("POST", "PUT") and not isinstance(resource, dict):
+        raise invalid(f"entry {i}: a {method} needs a resource", [f"{where}.resource"], status=400)
+    if method in ("GET", "DELETE") and resource is not None:
+        raise invalid(f"entry {i}: a {method} takes no resource", [f"{where}.resource"], status=400)
+    return Entry(i, method, url, resource, raw.get("fullUrl", ""), request.get("ifNoneExist"),
+                 _version(request.get("ifMatch"), i))
 
 
 def _version(etag: str | None, index: int) -> int | None:
@@ -90,19 +107,50 @@ def _version(etag: str | None, index: int) -> int | None:
 def _assign_ids(entries: list[Entry]) -> dict[str, str]:
     """Give every create its new id; returns urn:uuid fullUrl -> "Type/id" for each entry that
     has one. One clock reading and one random draw for the whole Bundle (new_id draws twice per id)."""
-    creates = [e for e in entries if e.method == "POST"]
+    creates = [e for e in entries if e.method == "POST" or _conditional(e)]
     for e, rid in zip(creates, store.new_ids(len(creates))):
         e.rid = rid
     mapping = {}
     for e in entries:
         if e.method == "POST" and e.full_url.startswith("urn:uuid:"):
             mapping[e.full_url] = f"{e.resource.get('resourceType')}/{e.rid}"
-        elif e.method == "PUT" and e.full_url.startswith("urn:uuid:"):
-            mapping[e.full_url] = e.url.split("?")[0]
+        elif e.method == "PUT" and e.full_url.startswith("urn:uuid:") and not _conditional(e):
+            mapping[e.full_url] = e.url
     return mapping
 
 
-_URN = re.compile(rb'"(urn:uuid:[^"\\]+)"')
+def _conditional(e: Entry) -> bool:
+    """A conditional update or delete (its url holds search criteria)."""
+    return e.method in ("PUT", "DELETE") and "?" in e.url
+
+
+# A reference given as search criteria ("Patient?identifier=sys|MRN"), resolved in a transaction.
+_CONDITIONAL_REFERENCE = re.compile(rb'"reference":"([A-Z][A-Za-z]*\?[^"\\]*)"')
+_SWAPPED = re.compile(rb'"(urn:uuid:[^"\\]+|[A-Z][A-Za-z]*\?[^"\\]*)"')
+
+
+def _needs_lookups(entries: list[Entry], texts: list[bytes]) -> bool:
+    """Whether the transaction's references depend on what the store holds (a conditional
+    create, update or reference), so that ids cannot be given before it runs."""
+    return (any(e.if_none_exist or _conditional(e) for e in entries)
+            or any(_CONDITIONAL_REFERENCE.search(text) for text in texts))
+
+
+def _conditional_references(session: Session, gate: Gate, entries: list[Entry]) -> dict[str, str]:
+    """Each conditional reference -> "Type/id" of its one match among what the caller may read."""
+    found = {ref.decode() for e in entries if e.resource is not None
+             for ref in _CONDITIONAL_REFERENCE.findall(orjson.dumps(e.resource))}
+    resolved = {}
+    for ref in sorted(found):
+        rtype, criteria = ref.split("?", 1)
+        interactions.check_type(rtype)
+        matches = interactions.conditional_matches(session, gate, rtype, criteria, "conditional reference", 2)
+        if len(matches) != 1:
+            raise FhirError(412, Issue("not-found" if not matches else "multiple-matches",
+                                       f"conditional reference {ref} matches {'no' if not matches else 'more than one'} "
+                                       f"{rtype}; it must match exactly one"))
+        resolved[ref] = f"{rtype}/{matches[0].id}"
+    return resolved
 
 
 def rewrite_references(resource: dict, mapping: dict[str, str]) -> dict:
@@ -114,19 +162,19 @@ def rewrite_references(resource: dict, mapping: dict[str, str]) -> dict:
 
 
 def _rewritten(text: bytes, mapping: dict[str, str]) -> bytes:
-    if not mapping or b"urn:uuid:" not in text:
+    if not mapping or (b"urn:uuid:" not in text and b"?" not in text):
         return text
 
     def swap(match: re.Match) -> bytes:
         found = mapping.get(match.group(1).decode())
         return orjson.dumps(found) if found is not None else match.group(0)
 
-    return _URN.sub(swap, text)
+    return _SWAPPED.sub(swap, text)
 
 
 def _located(stored: Stored, status: str) -> dict:
     return {"response": {"status": status, "location": f"{stored.type}/{stored.id}/_history/{stored.version}",
-                         "etag": stored.etag, "lastModified": http_date(stored.last_updated)}}
+                         "etag": stored.etag, "lastModified": fhir_instant(stored.last_updated)}}
 
 
 def _run_entry(session: Session, gate: Gate, e: Entry, mapping: dict[str, str]) -> dict:
@@ -137,6 +185,15 @@ def _run_entry(session: Session, gate: Gate, e: Entry, mapping: dict[str, str]) 
         stored, created = interactions.create(session, gate, e.resource, expected=_url_type(e),
                                               if_none_exist=e.if_none_exist, resource_id=e.rid, validated=e.checked())
         return _located(stored, "201 Created" if created else "200 OK")
+    if e.method == "PUT" and _conditional(e):
+        rtype, criteria = e.url.split("?", 1)
+        stored, created = interactions.conditional_update(session, gate, e.resource, rtype, criteria, e.if_match,
+                                                          new_id=e.rid, validated=e.checked())
+        return _located(stored, "201 Created" if created else "200 OK")
+    if e.method == "DELETE" and _conditional(e):
+        rtype, criteria = e.url.split("?", 1)
+        interactions.conditional_delete(session, gate, rtype, criteria)
+        return {"response": {"status": "204 No Content"}}
     if e.method == "PUT":
         if len(parts) != 2:
             raise invalid(f"PUT {e.url}: expected Type/id", ["Bundle.entry.request.url"], status=400)
@@ -159,16 +216,18 @@ def _get(session: Session, gate: Gate, parts: list[str], query: str) -> dict:
         _, result = interactions.search(session, gate, parts[0], parse_qsl(query, keep_blank_values=True))
         entries = [{"resource": s.resource, "search": {"mode": "match"}} for s in result.matches]
         entries += [{"resource": s.resource, "search": {"mode": "include"}} for s in result.included]
-        searchset = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+        searchset = {"resourceType": "Bundle", "type": "searchset", "total": result.total, "entry": entries}
         return {"resource": searchset, "response": {"status": "200 OK"}}
     raise invalid("GET entries take Type/id or Type?search", ["Bundle.entry.request.url"], status=400)
 
 
 def _outcome_entry(error: FhirError) -> dict:
+    error = concealed(error)
     return {"response": {"status": str(error.status), "outcome": error.outcome()}}
 
 
 def _entry_error(error: FhirError, e: Entry) -> FhirError:
+    error = concealed(error)
     prefix = f"Bundle.entry[{e.index}]"
     issues = [Issue(i.code, f"entry {e.index} ({e.method} {e.url}): {i.diagnostics}",
                     [f"{prefix}.resource.{x.split('.', 1)[1]}" if "." in x else prefix for x in i.expression] or [prefix],
@@ -188,12 +247,13 @@ def start(validator: Validator, kind: str, entries: list[Entry]) -> dict[str, st
     writes = [e for e in entries if e.method in ("POST", "PUT")]
     if not validator.wanted(len(writes)):
         return None
-    mapping, now = None, None
-    if kind == "transaction" and not any(e.if_none_exist for e in entries):
-        mapping, now = _assign_ids(entries), utcnow()
     # As JSON text: it crosses to the workers in a fraction of a dict's pickling time.
-    jobs = ((_rewritten(orjson.dumps(e.resource), mapping), e.rid if mapping is not None and _batchable(e) else None, now)
-            for e in writes)  # made as they are sent: the workers start on the first chunk at once
+    texts = [orjson.dumps(e.resource) for e in writes]
+    mapping, now = None, None
+    if kind == "transaction" and not _needs_lookups(entries, texts):
+        mapping, now = _assign_ids(entries), utcnow()
+    jobs = ((_rewritten(text, mapping), e.rid if mapping is not None and _batchable(e) else None, now)
+            for e, text in zip(writes, texts))  # made as they are sent: the workers start on the first chunk at once
     for e, verdict in zip(writes, validator.submit(work_out, jobs)):
         e.verdict = verdict
     return mapping
@@ -236,12 +296,17 @@ def _transaction(session: Session, gate: Gate, entries: list[Entry], mapping: di
     now = utcnow()
     if mapping is None:
         mapping = _assign_ids(entries)
-        for e in entries:  # a conditional create that matches points its references at the match
+        for e in entries:  # a conditional create or update points its references at its match
             if e.method == "POST" and e.if_none_exist and e.full_url in mapping:
                 rtype = mapping[e.full_url].split("/")[0]
                 found = interactions.conditional_match(session, gate, rtype, e.if_none_exist)
                 if found is not None:
                     mapping[e.full_url] = f"{found.type}/{found.id}"
+            elif e.method == "PUT" and _conditional(e) and e.full_url.startswith("urn:uuid:"):
+                rtype, criteria = e.url.split("?", 1)
+                found = interactions.conditional_match(session, gate, rtype, criteria, "conditional update")
+                mapping[e.full_url] = f"{rtype}/{found.id if found is not None else e.rid}"
+        mapping.update(_conditional_references(session, gate, entries))
     responses: dict[int, dict] = {}
     batched: list[tuple[Entry, Fresh]] = []  # plain creates, written together by executemany
     for e in sorted(entries, key=_order):

@@ -1,42 +1,56 @@
 """The CapabilityStatement, built from the same tables that drive search and routing, so it
-lists exactly what the server does."""
+lists exactly what the server does (tests/test_ehr_capability.py asks each thing it lists,
+and is refused each thing it does not)."""
 
 from __future__ import annotations
 
-from ehr.params import AUDIT_PARAMS, PARAMS
+from ehr.params import AUDIT_PARAMS, COMPOSITES, PARAMS, Kind
+from ehr.search import SUMMARIES
 from ehr.validation import SUPPORTED_TYPES
 
 FHIR_VERSION = "4.0.1"
-INTERACTIONS = ("read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type")
+INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
+                "search-type")
 READ_ONLY = ("read", "search-type")
 COMMON_PARAMS = (("_id", "token"), ("_lastUpdated", "date"))
-RESULT_PARAMS = ("_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total")
+# Parameters of every search (rest.searchParam): the result parameters, and _has.
+RESULT_PARAMS = (("_count", "number"), ("_sort", "special"), ("_include", "special"), ("_revinclude", "special"),
+                 ("_summary", "special"), ("_elements", "special"), ("_total", "special"), ("_has", "special"))
+OPERATIONS = {"validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+              "meta": "http://hl7.org/fhir/OperationDefinition/Resource-meta"}
+READ_ONLY_TYPES = ("AuditEvent",)
+
+
+def _references(rtype: str) -> list[str]:
+    return sorted(f"{rtype}:{p.name}" for p in PARAMS.get(rtype, ()) if p.kind is Kind.REFERENCE)
 
 
 def _resource(rtype: str, base: str) -> dict:
-    params = AUDIT_PARAMS if rtype == "AuditEvent" else PARAMS.get(rtype, ())
-    search = [{"name": n, "type": k} for n, k in COMMON_PARAMS] + [{"name": p.name, "type": str(p.kind)} for p in params]
-    interactions = READ_ONLY if rtype == "AuditEvent" else INTERACTIONS
+    if rtype in READ_ONLY_TYPES:
+        return {"type": rtype, "interaction": [{"code": code} for code in READ_ONLY],
+                "searchParam": [{"name": p.name, "type": str(p.kind)} for p in AUDIT_PARAMS]}
+    params = PARAMS.get(rtype, ())
     entry = {
         "type": rtype,
-        "interaction": [{"code": code} for code in interactions],
+        "interaction": [{"code": code} for code in INTERACTIONS],
         "versioning": "versioned-update",
         "readHistory": True,
         "updateCreate": True,
-        "conditionalCreate": rtype != "AuditEvent",
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
-        "searchInclude": sorted({f"{rtype}:{p.name}" for p in params if str(p.kind) == "reference"}),
+        "conditionalCreate": True,
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
+        "searchInclude": _references(rtype),
         "searchRevInclude": sorted({f"{src}:{p.name}" for src, ps in PARAMS.items() for p in ps
-                                    if str(p.kind) == "reference" and p.target in (None, rtype)}),
-        "searchParam": search,
+                                    if p.kind is Kind.REFERENCE and p.target in (None, rtype)}),
+        "searchParam": [{"name": n, "type": k} for n, k in COMMON_PARAMS]
+                       + [{"name": p.name, "type": str(p.kind)} for p in params]
+                       + [{"name": name, "type": "composite"} for name in COMPOSITES.get(rtype, {})],
+        "operation": [{"name": name, "definition": url} for name, url in OPERATIONS.items()],
     }
     if rtype == "Patient":
-        entry["operation"] = [{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
-                              {"name": "transfer", "definition": f"{base}/OperationDefinition/Patient-transfer"}]
-    if rtype != "AuditEvent":
-        entry.setdefault("operation", []).append(
-            {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"})
+        entry["operation"] += [
+            {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
+            {"name": "transfer", "definition": f"{base}/OperationDefinition/Patient-transfer"}]
     return entry
 
 
@@ -50,13 +64,14 @@ def capability_statement(base: str, software_version: str, date: str) -> dict:
         "implementation": {"description": "Custody-facility telemedicine FHIR R4 server", "url": base},
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
-            "security": {"service": [{"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "OAuth"}]}],
-                "description": "Bearer token from POST /api/auth/token"},
+            "documentation": f"_summary takes {', '.join(SUMMARIES)}. Chained parameters "
+                             "(subject:Patient.identifier=...) and _include:iterate are supported.",
+            "security": {"description": "Bearer token from POST /api/auth/token (not SMART on FHIR)"},
             "resource": [_resource(rtype, base) for rtype in SUPPORTED_TYPES],
-            "interaction": [{"code": "transaction"}, {"code": "batch"}],
-            "searchParam": [{"name": n, "type": "special" if n != "_count" else "number"} for n in RESULT_PARAMS],
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+            "searchParam": [{"name": n, "type": k} for n, k in RESULT_PARAMS],
         }],
     }

@@ -47,3 +47,22 @@ def conflict(message: str) -> FhirError:
 
 def forbidden(message: str) -> FhirError:
     return FhirError(403, Issue("forbidden", message))
+
+
+class Denied(FhirError):
+    """A refusal on one detainee's data (not on the caller's role). Pages show its reason; the
+    FHIR API answers ``concealed`` instead, which a caller cannot tell apart from the answer
+    for data that does not exist, so refusals are no oracle."""
+
+    def __init__(self, reason: str, concealed: FhirError) -> None:
+        super().__init__(403, Issue("forbidden", reason))
+        self.concealed = concealed
+
+
+def concealed(error: FhirError) -> FhirError:
+    return error.concealed if isinstance(error, Denied) else error
+
+
+def not_yours(resource: str) -> FhirError:
+    """The one answer to a write on data outside the caller's care, whether it exists or not."""
+    return FhirError(403, Issue("forbidden", f"{resource}: no write access (unknown, or not in your care)"))

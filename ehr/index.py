@@ -145,7 +145,19 @@ def extracted_rows(rtype: str, rid: str, resource: dict, patient_id: str | None 
         for value in extract(resource, p):
             found = rows.setdefault(p.kind, set())
             found.update(_rows(rtype, rid, p, value, patient_id))
+            if p.kind is Kind.REFERENCE and isinstance(value, dict) and isinstance(value.get("identifier"), dict):
+                rows.setdefault(Kind.TOKEN, set()).update(_identifier_rows(rtype, rid, p, value["identifier"], patient_id))
     return {kind: found for kind, found in rows.items() if found}
+
+
+def identifier_param(name: str) -> str:
+    """The token rows of a reference parameter's ``Reference.identifier`` (``subject:identifier``)."""
+    return f"{name}:identifier"
+
+
+def _identifier_rows(rtype: str, rid: str, p: Param, identifier: dict, patient_id: str | None) -> Iterable[tuple]:
+    for system, code in tokens(identifier):
+        yield (rtype, rid, *token_keys(rtype, identifier_param(p.name), system, code), patient_id)
 
 
 @lru_cache(maxsize=None)
@@ -192,8 +204,9 @@ def _rows(rtype: str, rid: str, p: Param, value: object, patient_id: str | None)
             yield rtype, rid, p.name, low, high
     elif p.kind is Kind.QUANTITY:
         if isinstance(value, dict) and isinstance(value.get("value"), int | float):
-            code = value.get("code") or value.get("unit") or ""
-            yield rtype, rid, p.name, float(value["value"]), value.get("system", "")[:200], code[:64]
+            # Matched on the code and on the unit as written, when they differ (mm[Hg], mmHg).
+            for code in dict.fromkeys(c for c in (value.get("code"), value.get("unit")) if isinstance(c, str)) or [""]:
+                yield rtype, rid, p.name, float(value["value"]), value.get("system", "")[:200], code[:64]
     else:
         for target_type, target_id in references(value, p.target):
             yield rtype, rid, p.name, target_type, target_id

@@ -126,6 +126,11 @@ PARAMS: dict[str, tuple[Param, ...]] = {
     ),
     "ObservationDefinition": (_p("code", T, "code"), _p("category", T, "category")),
 }
+# Composite parameters whose parts are one element each of the resource (Observation has one
+# code and one value), so that the composite is the AND of its parts: type -> name -> parts.
+COMPOSITES: dict[str, dict[str, tuple[str, str]]] = {
+    "Observation": {"code-value-quantity": ("code", "value-quantity")},
+}
 # AuditEvent is served from the audit trail (ehr/auditevents.py), not from the store.
 AUDIT_PARAMS = (_p("patient", R, "entity.what", target="Patient"), _p("date", D, "recorded"),
                 _p("action", T, "action"), _p("outcome", T, "outcome"))
@@ -133,7 +138,7 @@ AUDIT_PARAMS = (_p("patient", R, "entity.what", target="Patient"), _p("date", D,
 # Parameters every type has, answered from the resource table itself.
 COMMON = ("_id", "_lastUpdated")
 RESULT_PARAMS = ("_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_format",
-                 "_cursor", "_total")
+                 "_cursor", "_total", "_totalMethod")
 
 def _share_rows(params: tuple[Param, ...]) -> tuple[Param, ...]:
     """Store no index row twice: point each targeted reference param at an untargeted one with

@@ -9,10 +9,10 @@ from aiohttp import web
 
 from ehr.errors import FhirError
 from ehr.store import Stored
+from ehr.summary import shaped
 from telemed.timeutil import as_utc, fhir_instant, utcnow
 
 FHIR_JSON = "application/fhir+json"
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 
 
 def base_url(request: web.Request) -> str:
@@ -59,18 +59,9 @@ def information(message: str) -> dict:
             "issue": [{"severity": "information", "code": "informational", "diagnostics": message}]}
 
 
-def subset(content: bytes, elements: tuple[str, ...]) -> bytes:
-    """``_elements``: keep the named top-level elements (and the mandatory ones), tag as subsetted."""
-    resource = orjson.loads(content)
-    kept = {k: v for k, v in resource.items() if k in elements or k in ("resourceType", "id", "meta")}
-    meta = dict(kept.get("meta", {}))
-    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
-    kept["meta"] = meta
-    return orjson.dumps(kept)
-
-
-def entry(base: str, stored: Stored, mode: str | None = None, elements: tuple[str, ...] = ()) -> bytes:
-    content = subset(stored.content, elements) if elements else stored.content
+def entry(base: str, stored: Stored, mode: str | None = None, *, summary: str | None = None,
+          elements: tuple[str, ...] = ()) -> bytes:
+    content = shaped(stored.type, stored.content, summary, elements)
     search = b',"search":{"mode":"' + mode.encode() + b'"}' if mode else b""
     full_url = orjson.dumps(f"{base}/{stored.type}/{stored.id}")
     return b'{"fullUrl":' + full_url + b',"resource":' + content + search + b"}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import orjson
@@ -19,9 +19,9 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlmodel import Session
 
 from ehr.errors import FhirError, Issue
-from ehr.index import DATE_MAX, DATE_MIN, TABLES, date_range, normalise, token_hash, token_keys
+from ehr.index import DATE_MAX, DATE_MIN, TABLES, date_range, identifier_param, normalise, token_hash, token_keys
 from ehr.models import FhirResource
-from ehr.params import COMMON, RESULT_PARAMS, Kind, Param, param
+from ehr.params import BY_NAME, COMMON, COMPOSITES, RESULT_PARAMS, Kind, Param, param
 from ehr.store import PATIENT_PATHS, Stored
 
 R = FhirResource.__table__
@@ -30,6 +30,7 @@ MAX_COUNT = 500
 MAX_INCLUDED = 1000
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 DRIVER_ORDER = {"_id": 0, Kind.REFERENCE: 1, Kind.TOKEN: 2, Kind.STRING: 3, Kind.DATE: 4, Kind.QUANTITY: 5}
+SUMMARIES = ("true", "text", "data", "count", "false")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 
 
@@ -42,8 +43,15 @@ class Criterion:
     name: str
     modifier: str
     values: tuple[str, ...]  # OR-ed
-    kind: Kind | str  # a Kind, or "_id" / "_lastUpdated"
+    kind: Kind | str  # a Kind, "_id" / "_lastUpdated", or CHAIN / HAS
     param: Param | None = None
+    # CHAIN: the referenced type and the criterion on it; HAS: the referring type and its criterion.
+    other: str | None = None
+    inner: "Criterion | None" = None
+
+
+CHAIN, HAS = "chain", "_has"
+LINKED = (CHAIN, HAS)
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class Link:
     source: str
     param: str
     target: str | None
+    iterate: bool = False  # also followed from what was included
 
 
 @dataclass
@@ -65,7 +74,7 @@ class SearchRequest:
     includes: list[Link] = field(default_factory=list)
     revincludes: list[Link] = field(default_factory=list)
     summary_count: bool = False
-    total: bool = False
+    summary: str | None = None  # _summary=true|text|data
     elements: tuple[str, ...] = ()
 
     def patient_refs(self) -> set[str]:
@@ -92,34 +101,113 @@ class SearchResult:
 
 # -- parsing ---------------------------------------------------------------------------------
 
-def parse(rtype: str, query: Iterable[tuple[str, str]]) -> SearchRequest:
+def parse(rtype: str, query: Iterable[tuple[str, str]], *, base: str | None = None, lenient: bool = False) -> SearchRequest:
+    """``lenient``: a parameter this server does not know is left out instead of refused (the
+    caller asked with ``Prefer: handling=lenient``); ``base``: this server's base URL."""
     request = SearchRequest(rtype)
     for key, value in query:
         name, _, modifier = key.partition(":")
-        if name in RESULT_PARAMS:
-            _result_param(request, name, value)
-            continue
-        if not value or (name.startswith("_") and name not in COMMON):
-            continue  # other servers' result parameters (e.g. _totalMethod) change nothing here
-        request.criteria.append(_criterion(rtype, name, modifier, value))
+        try:
+            if name in RESULT_PARAMS:
+                if modifier and (name not in ("_include", "_revinclude") or modifier != "iterate"):
+                    raise Unknown(f"{key} is not supported", key)
+                _result_param(request, name, value, modifier == "iterate")
+            elif value:  # an empty parameter is no criterion
+                request.criteria.extend(_criteria(rtype, name, modifier, value, base))
+        except Unknown:
+            if not lenient:
+                raise
     return request
 
 
-def _criterion(rtype: str, name: str, modifier: str, value: str) -> Criterion:
+class Unknown(FhirError):
+    """A parameter or modifier this server does not support."""
+
+    def __init__(self, message: str, expression: str) -> None:
+        super().__init__(400, Issue("not-supported", message, [expression]))
+
+
+def _criteria(rtype: str, name: str, modifier: str, value: str, base: str | None) -> list[Criterion]:
+    """One criterion, or the parts of a composite (``code-value-quantity=LOINC|8867-4$gt100``)."""
+    parts = COMPOSITES.get(rtype, {}).get(name)
+    if parts is None:
+        return [_criterion(rtype, name, modifier, value, base)]
+    values = value.split("$")
+    if modifier or len(values) != len(parts) or "," in value:
+        raise bad(f"{name}={value}: expected one {'$'.join(parts)} pair (no modifier, no comma)", f"{rtype}?{name}")
+    return [_criterion(rtype, part, "", v, base) for part, v in zip(parts, values)]
+
+
+def _criterion(rtype: str, name: str, modifier: str, value: str, base: str | None = None) -> Criterion:
+    if name == "_has":
+        return _has(rtype, modifier, value, base)
+    if "." in name or "." in modifier:
+        return _chain(rtype, f"{name}:{modifier}" if modifier else name, value, base)
     values = tuple(v for v in _split_or(value) if v)
     if name in COMMON:
+        if modifier:
+            raise Unknown(f"modifier :{modifier} is not supported on {name}", f"{rtype}?{name}:{modifier}")
         return Criterion(name, modifier, values, name)
     p = param(rtype, name)
     if p is None:
-        raise bad(f"unknown search parameter {name} for {rtype}", f"{rtype}?{name}")
+        what = "search parameter" if not name.startswith("_") else "special parameter (not supported here)"
+        raise Unknown(f"unknown {what} {name} for {rtype}", f"{rtype}?{name}")
     allowed = {Kind.TOKEN: {"", "not"}, Kind.STRING: {"", "exact", "contains"}}.get(p.kind, {""})
+    if p.kind is Kind.REFERENCE and modifier == "identifier" and not p.indexed_as:
+        # Reference.identifier, kept as token rows of their own; a targeted parameter (patient
+        # beside subject) cannot tell an identifier's type, so it does not take the modifier.
+        return Criterion(identifier_param(name), "", values, Kind.TOKEN, replace(p, name=identifier_param(name),
+                                                                                 kind=Kind.TOKEN, also_searches=()))
     if p.kind is Kind.REFERENCE:
         allowed = {"", p.target or ""} | {"Patient", "Organization", "Practitioner", "Encounter", "ServiceRequest"}
     if modifier not in allowed:
-        raise bad(f"modifier :{modifier} is not supported on {rtype}?{name}", f"{rtype}?{name}:{modifier}")
-    if p.kind is Kind.REFERENCE and modifier:  # subject:Patient=X is subject=Patient/X
-        values, modifier = tuple(v if "/" in v else f"{modifier}/{v}" for v in values), ""
+        raise Unknown(f"modifier :{modifier} is not supported on {rtype}?{name}", f"{rtype}?{name}:{modifier}")
+    if p.kind is Kind.REFERENCE:
+        values = tuple(local for v in values if (local := _local_reference(v, base)) is not None)
+        if modifier:  # subject:Patient=X is subject=Patient/X
+            values, modifier = tuple(v if "/" in v else f"{modifier}/{v}" for v in values), ""
     return Criterion(name, modifier, values, p.kind, p)
+
+
+def _chain(rtype: str, key: str, value: str, base: str | None) -> Criterion:
+    """``subject:Patient.identifier=X`` / ``patient.name=X``: resources whose reference points
+    at a resource matching the rest."""
+    head, _, rest = key.partition(".")
+    name, _, target = head.partition(":")
+    p = param(rtype, name)
+    if p is None or p.kind is not Kind.REFERENCE:
+        raise Unknown(f"{rtype}?{key}: {name} is not a reference search parameter to chain", f"{rtype}?{key}")
+    target = target or p.target
+    if target is None or target not in BY_NAME:
+        raise Unknown(f"{rtype}?{key}: name the type to chain to, as {name}:Type.param", f"{rtype}?{key}")
+    if p.target not in (None, target):
+        raise bad(f"{rtype}?{key}: {name} only points at {p.target}", f"{rtype}?{key}")
+    inner_name, _, inner_modifier = rest.partition(":")
+    return Criterion(name, "", (), CHAIN, p, target, _criterion(target, inner_name, inner_modifier, value, base))
+
+
+def _has(rtype: str, spec: str, value: str, base: str | None) -> Criterion:
+    """``_has:Observation:patient:code=X``: resources that an Observation matching code=X
+    points at through its ``patient`` parameter."""
+    parts = spec.split(":", 2)
+    if len(parts) != 3 or not all(parts):
+        raise bad(f"_has:{spec}: expected _has:Type:reference-param:param", "_has")
+    source, name, rest = parts
+    p = param(source, name)
+    if p is None or p.kind is not Kind.REFERENCE or p.target not in (None, rtype):
+        raise bad(f"_has:{spec}: {source}.{name} is not a reference search parameter to {rtype}", "_has")
+    inner_name, _, inner_modifier = rest.partition(":") if not rest.startswith("_has:") else ("_has", "", rest[5:])
+    return Criterion("_has", "", (), HAS, p, source, _criterion(source, inner_name, inner_modifier, value, base))
+
+
+def _local_reference(value: str, base: str | None) -> str | None:
+    """A reference as this server's ``Type/id``; None for one to another server, which no
+    resource here matches."""
+    if "://" not in value:
+        return value
+    if base and value.startswith(base.rstrip("/") + "/"):
+        return value[len(base.rstrip("/")) + 1:]
+    return None
 
 
 def _split_or(value: str) -> list[str]:
@@ -138,14 +226,16 @@ def _split_or(value: str) -> list[str]:
     return parts
 
 
-def _result_param(request: SearchRequest, name: str, value: str) -> None:
+def _result_param(request: SearchRequest, name: str, value: str, iterate: bool = False) -> None:
     if name == "_count":
         if not value.isdigit():
             raise bad("_count must be a whole number", "_count")
         request.count = min(int(value), MAX_COUNT)
         request.summary_count = request.summary_count or request.count == 0
     elif name == "_sort":
-        key = value.split(",")[0]
+        if "," in value:
+            raise Unknown(f"_sort={value}: sorting by more than one key is not supported", "_sort")
+        key = value
         desc = key.startswith("-")
         key = key.removeprefix("-")
         p = param(request.rtype, key)
@@ -153,22 +243,27 @@ def _result_param(request: SearchRequest, name: str, value: str) -> None:
             raise bad(f"cannot sort {request.rtype} by {key}", "_sort")
         request.sort = (key, desc)
     elif name == "_cursor":
-        request.cursor = _decode_cursor(value)
+        request.cursor = decode_cursor(value, 2)
     elif name == "_include":
-        request.includes.append(_link(value, forward=True, rtype=request.rtype))
+        request.includes.append(_link(value, forward=True, rtype=request.rtype, iterate=iterate))
     elif name == "_revinclude":
-        request.revincludes.append(_link(value, forward=False, rtype=request.rtype))
+        request.revincludes.append(_link(value, forward=False, rtype=request.rtype, iterate=iterate))
     elif name == "_summary":
-        if value not in ("count", "false"):
-            raise bad(f"_summary={value} is not supported (count, false)", "_summary")
+        if value not in SUMMARIES:
+            raise bad(f"_summary={value} is not one of {', '.join(SUMMARIES)}", "_summary")
         request.summary_count = value == "count"
+        request.summary = value if value not in ("count", "false") else None
+    elif name == "_totalMethod":  # fhirpy's count(): every searchset carries its exact total anyway
+        if value not in ("count", "accurate", "estimate"):
+            raise bad(f"_totalMethod={value} is not one of count, accurate, estimate", "_totalMethod")
     elif name == "_total":
-        request.total = value == "accurate"
+        if value not in ("none", "estimate", "accurate"):
+            raise bad(f"_total={value} is not one of none, estimate, accurate", "_total")
     elif name == "_elements":
         request.elements = tuple(e.strip() for e in value.split(",") if e.strip())
 
 
-def _link(value: str, *, forward: bool, rtype: str) -> Link:
+def _link(value: str, *, forward: bool, rtype: str, iterate: bool = False) -> Link:
     parts = value.split(":")
     if len(parts) not in (2, 3):
         raise bad(f"{value}: expected Type:param[:target]", "_include" if forward else "_revinclude")
@@ -176,26 +271,26 @@ def _link(value: str, *, forward: bool, rtype: str) -> Link:
     p = param(source, name)
     if p is None or p.kind is not Kind.REFERENCE:
         raise bad(f"{source}:{name} is not a reference search parameter", value)
-    if forward and source != rtype:
-        raise bad(f"_include={value} must start with {rtype}", value)
+    if forward and source != rtype and not iterate:
+        raise bad(f"_include={value} must start with {rtype} (or be _include:iterate)", value)
     target = parts[2] if len(parts) == 3 else p.target
-    if not forward:
+    if not forward and not iterate:
         target = rtype
     if p.indexed_as and target != p.target:
         raise bad(f"{source}:{name} only points at {p.target}", value)
-    return Link(source, p.index_name, target)
+    return Link(source, p.index_name, target, iterate)
 
 
 def encode_cursor(values: list) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
 
-def _decode_cursor(value: str) -> tuple:
+def decode_cursor(value: str, size: int) -> tuple:
     try:
         decoded = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
     except (ValueError, orjson.JSONDecodeError):
         raise bad("malformed _cursor", "_cursor") from None
-    if not isinstance(decoded, list) or len(decoded) != 2:
+    if not isinstance(decoded, list) or len(decoded) != size:
         raise bad("malformed _cursor", "_cursor")
     return tuple(decoded)
 
@@ -216,7 +311,9 @@ def prefixed(value: str) -> tuple[str, str]:
 
 
 def range_condition(low, high, prefix: str, s_low, s_high) -> ColumnElement:
-    if prefix == "eq" or prefix == "ap":
+    if prefix == "ap":  # bounds widened by ``approximately``: any overlap
+        return and_(low <= s_high, high >= s_low)
+    if prefix == "eq":
         return and_(low >= s_low, high <= s_high)
     if prefix == "ne":
         return or_(low < s_low, high > s_high)
@@ -226,11 +323,18 @@ def range_condition(low, high, prefix: str, s_low, s_high) -> ColumnElement:
     }[prefix]
 
 
-def date_bounds(text: str, name: str) -> tuple[int, int]:
+def date_bounds(text: str, name: str, prefix: str = "eq") -> tuple[int, int]:
+    """The range a date covers, in ms; for ``ap``, widened by a tenth of its distance from now
+    (the specification's suggestion), and at least a day."""
     try:
-        return date_range(text)
+        low, high = date_range(text)
     except (ValueError, IndexError):
         raise bad(f"{name}: {text!r} is not a FHIR date", name) from None
+    if prefix != "ap":
+        return low, high
+    now = int(datetime.now(timezone.utc).timestamp() * 1000)
+    margin = max(abs(now - (low + high) // 2) // 10, 86_400_000)
+    return low - margin, high + margin
 
 
 def to_datetime(ms: int) -> datetime:
@@ -259,7 +363,7 @@ def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
                 conditions.append(and_(table.c.norm >= norm, table.c.norm < norm + "\U0010ffff"))
         elif c.kind is Kind.DATE:
             prefix, text = prefixed(value)
-            s_low, s_high = date_bounds(text, c.name)
+            s_low, s_high = date_bounds(text, c.name, prefix)
             conditions.append(range_condition(table.c.low, table.c.high, prefix, s_low, s_high))
         elif c.kind is Kind.QUANTITY:
             conditions.append(_quantity_condition(table, c.name, value))
@@ -315,7 +419,7 @@ def _resource_condition(c: Criterion) -> ColumnElement:
     conditions = []
     for value in c.values:
         prefix, text = prefixed(value)
-        s_low, s_high = date_bounds(text, c.name)
+        s_low, s_high = date_bounds(text, c.name, prefix)
         conditions.append(range_condition(R.c.last_updated, R.c.last_updated, prefix, to_datetime(s_low), to_datetime(s_high)))
     return or_(*conditions)
 
@@ -329,7 +433,7 @@ def _probe(rtype: str, c: Criterion, anchor_type, anchor_id) -> ColumnElement:
 
 
 def _driver(criteria: list[Criterion]) -> Criterion | None:
-    usable = [c for c in criteria if c.modifier != "not" and c.kind != "_lastUpdated"]
+    usable = [c for c in criteria if c.modifier != "not" and c.kind not in ("_lastUpdated", *LINKED)]
     return min(usable, key=lambda c: DRIVER_ORDER[c.kind], default=None)
 
 
@@ -361,7 +465,23 @@ def _compartment(request: SearchRequest) -> tuple[Criterion | None, tuple[str, .
     return None, ()
 
 
-def base_query(request: SearchRequest, restrict: ColumnElement | None):
+def _linked_condition(rtype: str, c: Criterion, restriction: Callable[[str], ColumnElement | None]) -> ColumnElement:
+    """A chain or ``_has`` criterion: through the reference index, to the ids of the other
+    type's resources that match the inner criterion and that the caller may read."""
+    refs = TABLES[Kind.REFERENCE].alias()
+    inner = select(R.c.id).where(*base_query(SearchRequest(c.other, [c.inner]), restriction(c.other), restriction))
+    inner = inner.correlate(None)
+    if c.kind == CHAIN:
+        linked = select(refs.c.res_id).where(refs.c.res_type == rtype, refs.c.param == c.param.index_name,
+                                             refs.c.target_type == c.other, refs.c.target_id.in_(inner))
+    else:
+        linked = select(refs.c.target_id).where(refs.c.res_type == c.other, refs.c.param == c.param.index_name,
+                                                refs.c.target_type == rtype, refs.c.res_id.in_(inner))
+    return R.c.id.in_(linked.correlate(None))
+
+
+def base_query(request: SearchRequest, restrict: ColumnElement | None,
+               restriction: Callable[[str], ColumnElement | None] = lambda _type: None):
     """Conditions on the resource table. An index criterion drives as ``id IN (index rows)``, and
     the other index criteria are probed inside that subquery, on the index rows alone: a
     resource row is read only for a candidate that matched every index criterion. Beside a
@@ -373,8 +493,9 @@ def base_query(request: SearchRequest, restrict: ColumnElement | None):
     token = next((c for c in request.criteria if c.kind is Kind.TOKEN and c.modifier != "not"), None)
     if driver is patient_criterion and token is not None:
         driver = token
-    on_index = [c for c in request.criteria if c.kind not in COMMON and c is not driver]
+    on_index = [c for c in request.criteria if c.kind not in (*COMMON, *LINKED) and c is not driver]
     conditions += [_resource_condition(c) for c in request.criteria if c.kind in COMMON]
+    conditions += [_linked_condition(rtype, c, restriction) for c in request.criteria if c.kind in LINKED]
     if driver is None or driver.kind in COMMON:
         conditions += [_probe(rtype, c, R.c.type, R.c.id) for c in on_index]
     else:
@@ -391,13 +512,13 @@ def base_query(request: SearchRequest, restrict: ColumnElement | None):
 
 
 def search(session: Session, request: SearchRequest, restrict: ColumnElement | None = None,
-           include_filter: Callable[[list[Stored]], list[Stored]] | None = None) -> SearchResult:
-    conditions = base_query(request, restrict)
-    total = None
-    if request.summary_count or request.total:
-        total = session.execute(select(func.count()).select_from(R).where(*conditions)).scalar_one()
-        if request.summary_count:
-            return SearchResult([], [], None, total)
+           include_filter: Callable[[list[Stored]], list[Stored]] | None = None,
+           restriction: Callable[[str], ColumnElement | None] | None = None) -> SearchResult:
+    """``restriction(type)``: what of another type the caller may read (chains and ``_has``
+    search other types)."""
+    conditions = base_query(request, restrict, restriction or (lambda _type: None))
+    if request.summary_count:
+        return SearchResult([], [], None, _count(session, conditions))
     sort_value = _sort_expression(request.rtype, request.sort)
     desc = bool(request.sort and request.sort[1])
     columns = [R.c.type, R.c.id, R.c.version, R.c.last_updated, R.c.deleted, R.c.patient_id, R.c.content]
@@ -416,10 +537,17 @@ def search(session: Session, request: SearchRequest, restrict: ColumnElement | N
         last = page[-1]
         key = last[7] if sort_value is not None else None
         next_cursor = encode_cursor([_jsonable(key), last[1]])
+    # Every searchset has its total; a first page that holds every match counts itself.
+    whole = request.cursor is None and next_cursor is None and len(rows) <= request.count
+    total = len(matches) if whole else _count(session, conditions)
     included = _included(session, request, matches)
     if include_filter is not None:
         included = include_filter(included)
     return SearchResult(matches, included, next_cursor, total)
+
+
+def _count(session: Session, conditions: list) -> int:
+    return session.execute(select(func.count()).select_from(R).where(*conditions)).scalar_one()
 
 
 def _jsonable(value):
@@ -443,25 +571,54 @@ def _after(cursor: tuple, sort_value, desc: bool) -> ColumnElement:
 
 # -- _include / _revinclude ------------------------------------------------------------------
 
+MAX_ITERATIONS = 4
+
+
 def _included(session: Session, request: SearchRequest, matches: list[Stored]) -> list[Stored]:
+    """What ``_include`` and ``_revinclude`` add; the ``:iterate`` ones are followed again from
+    what was added, up to MAX_ITERATIONS rounds or MAX_INCLUDED resources."""
     if not matches or not (request.includes or request.revincludes):
         return []
-    ids = [m.id for m in matches]
+    seen = {(m.type, m.id) for m in matches}
+    included: list[Stored] = []
+    frontier, forward, backward = matches, request.includes, request.revincludes
+    for _ in range(MAX_ITERATIONS):
+        wanted = _linked_keys(session, frontier, forward, backward) - seen
+        if not wanted or len(included) >= MAX_INCLUDED:
+            break
+        frontier = load_many(session, sorted(wanted)[: MAX_INCLUDED - len(included)])
+        seen |= wanted
+        included += frontier
+        forward = [link for link in forward if link.iterate]
+        backward = [link for link in backward if link.iterate]
+        if not (forward or backward):
+            break
+    return included
+
+
+def _linked_keys(session: Session, found: list[Stored], forward: list[Link], backward: list[Link]) -> set[tuple[str, str]]:
+    by_type: dict[str, list[str]] = {}
+    for s in found:
+        by_type.setdefault(s.type, []).append(s.id)
     refs = TABLES[Kind.REFERENCE]
     wanted: set[tuple[str, str]] = set()
-    for link in request.includes:
-        query = select(refs.c.target_type, refs.c.target_id).where(
-            refs.c.res_type == link.source, refs.c.param == link.param, refs.c.res_id.in_(ids))
-        if link.target:
-            query = query.where(refs.c.target_type == link.target)
-        wanted.update(session.execute(query).all())
-    for link in request.revincludes:
-        query = select(refs.c.res_type, refs.c.res_id).where(
-            refs.c.target_type == request.rtype, refs.c.target_id.in_(ids),
-            refs.c.res_type == link.source, refs.c.param == link.param)
-        wanted.update(session.execute(query.limit(MAX_INCLUDED)).all())
-    wanted -= {(m.type, m.id) for m in matches}
-    return load_many(session, wanted)
+    for link in forward:
+        ids = by_type.get(link.source)
+        if ids:
+            query = select(refs.c.target_type, refs.c.target_id).where(
+                refs.c.res_type == link.source, refs.c.param == link.param, refs.c.res_id.in_(ids))
+            if link.target:
+                query = query.where(refs.c.target_type == link.target)
+            wanted.update(session.execute(query.limit(MAX_INCLUDED)).all())
+    for link in backward:
+        for target_type, ids in by_type.items():
+            if link.target not in (None, target_type):
+                continue
+            query = select(refs.c.res_type, refs.c.res_id).where(
+                refs.c.target_type == target_type, refs.c.target_id.in_(ids),
+                refs.c.res_type == link.source, refs.c.param == link.param)
+            wanted.update(session.execute(query.limit(MAX_INCLUDED)).all())
+    return wanted
 
 
 def load_many(session: Session, keys: Iterable[tuple[str, str]]) -> list[Stored]:

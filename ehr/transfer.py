@@ -13,6 +13,7 @@ from ehr.access import WRITE, Gate
 from ehr.custody import CUSTODY_EXTENSION, custody_extension, custody_of
 from ehr.errors import invalid
 from ehr.store import Stored
+from ehr.validation import parameter_values
 from telemed.models import CustodyStatus, Organization, OrgKind
 
 
@@ -24,21 +25,18 @@ class Transfer:
     version: int
 
 
-def parameter(parameters: dict, name: str, kind: str) -> str | None:
-    if parameters.get("resourceType") != "Parameters":
-        raise invalid("$transfer takes a Parameters resource", ["Parameters"], status=400)
-    for item in parameters.get("parameter", []):
-        if item.get("name") == name:
-            value = item.get(kind)
-            return value.get("reference", "") if isinstance(value, dict) else value
-    return None
+PARAMETERS = {"destination": "valueReference", "cell": "valueString"}
 
 
 def transfer(session: Session, gate: Gate, patient_id: str, parameters: dict, today: date) -> Stored:
-    destination = (parameter(parameters, "destination", "valueReference") or "").removeprefix("Organization/")
-    cell = parameter(parameters, "cell", "valueString") or ""
+    if parameters.get("resourceType") != "Parameters":
+        raise invalid("$transfer takes a Parameters resource", ["Parameters"], status=400)
+    given = parameter_values(parameters, PARAMETERS)
+    reference = given.get("destination")
+    destination = str((reference or {}).get("reference") or "").removeprefix("Organization/")
+    cell = str(given.get("cell") or "")
+    gate.check(session, WRITE, "fhir.transfer", "Patient", patient_id, patient_id)  # first: an unknown id is no tell
     before = store.read(session, "Patient", patient_id)
-    gate.check(session, WRITE, "fhir.transfer", "Patient", patient_id, patient_id)
     org = session.get(Organization, destination) if destination else None
     if org is None or org.kind != OrgKind.FACILITY:
         raise invalid(f"destination Organization/{destination} is not a custody facility",

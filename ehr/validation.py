@@ -11,9 +11,11 @@ from functools import cache
 from itertools import islice
 from typing import Generic, NamedTuple, TypeVar
 
+import orjson
 import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 
+from ehr.bindings import violations
 from ehr.errors import FhirError, Issue
 
 T = TypeVar("T")
@@ -52,7 +54,29 @@ def validate(resource: dict, expected: str | None = None) -> str:
         model_for(rtype).model_validate(resource)
     except pydantic.ValidationError as exc:
         raise FhirError(422, [_issue(rtype, err) for err in exc.errors()]) from None
+    issues = _nulls(rtype, resource) + violations(rtype, resource)
+    if issues:
+        raise FhirError(422, issues)
     return rtype
+
+
+def _nulls(rtype: str, resource: dict) -> list[Issue]:
+    """FHIR JSON has no null values (the models take them for absent). Looked for in the text
+    first: the walk runs only when a null is there."""
+    if b"null" not in orjson.dumps(resource):
+        return []
+    found: list[Issue] = []
+
+    def walk(value: object, path: str) -> None:
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            where = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
+            if item is None:
+                found.append(Issue("structure", f"{where}: null is not a FHIR value; leave the element out", [where]))
+            else:
+                walk(item, where)
+    walk(resource, rtype)
+    return found
 
 
 def _issue(rtype: str, err: dict) -> Issue:
@@ -60,6 +84,30 @@ def _issue(rtype: str, err: dict) -> Issue:
     message = err["msg"].removeprefix("Value error, ")
     code = "required" if "missing" in err["type"] else "invalid"
     return Issue(code, f"{path}: {message}", [path])
+
+
+VALUE_TYPES = {"valueReference": dict, "valueString": str, "resource": dict}
+
+
+def parameter_values(parameters: dict, wanted: dict[str, str]) -> dict[str, object]:
+    """An operation's Parameters: {name: value} for the names in ``wanted`` (name -> its value
+    element: valueReference, valueString or resource). Anything else in them is refused; a
+    resource given is returned as it is, for the operation to validate."""
+    items = parameters.get("parameter", [])
+    if not isinstance(items, list):
+        raise FhirError(400, Issue("structure", "Parameters.parameter must be an array", ["Parameters.parameter"]))
+    found: dict[str, object] = {}
+    for n, item in enumerate(items):
+        where = f"Parameters.parameter[{n}]"
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or name not in wanted:
+            raise FhirError(400, Issue("not-supported", f"{where}: parameter {name!r} is not supported here (only "
+                                                        f"{', '.join(wanted)})", [where]))
+        value = item.get(wanted[name])
+        if not isinstance(value, VALUE_TYPES[wanted[name]]) or name in found:
+            raise FhirError(400, Issue("structure", f"{where}: {name} needs one {wanted[name]}", [where]))
+        found[name] = value
+    return found
 
 
 class Invalid(NamedTuple):

@@ -25,7 +25,9 @@ log = logging.getLogger("telemed.access")
 SESSION_COOKIE = "telemed_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-PUBLIC_PATHS = {"/healthz", "/metrics", "/login", "/lang", "/api/auth/token", "/favicon.ico"}
+PUBLIC_PATHS = {"/healthz", "/metrics", "/login", "/lang", "/api/auth/token", "/favicon.ico",
+                # FHIR discovery: a client learns what the server does before it authenticates
+                "/fhir/metadata", "/fhir/.well-known/smart-configuration", "/.well-known/smart-configuration"}
 PUBLIC_PREFIXES = ("/static/",)
 MACHINE_PREFIXES = ("/api/", "/fhir", "/ws/")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

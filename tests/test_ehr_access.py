@@ -34,10 +34,15 @@ def audit_rows(context, **where) -> list[AuditEntry]:
 async def test_facility_staff_see_only_their_detainees(client, login, context, world):
     seed_observations(context)
     doc_b = await login("doc-b")
+    # Out of scope reads as unknown (the same answer as for an id that does not exist)...
     status, outcome, _ = await fhir(client, "GET", "/fhir/Observation/obs-a1", doc_b)
-    assert status == 403 and outcome["issue"][0]["code"] == "forbidden"
-    status, _, _ = await fhir(client, "GET", "/fhir/Observation?patient=fac-a-p1", doc_b)
-    assert status == 403
+    unknown = await fhir(client, "GET", "/fhir/Observation/no-such-id", doc_b)
+    assert status == unknown[0] == 404 and outcome["issue"][0]["code"] == "not-found"
+    assert outcome["issue"][0]["diagnostics"] == "Observation/obs-a1 is not known"
+    # ... and a search naming another facility's detainee finds nothing, as for an unknown one.
+    status, found, _ = await fhir(client, "GET", "/fhir/Observation?patient=fac-a-p1", doc_b)
+    _, none, _ = await fhir(client, "GET", "/fhir/Observation?patient=no-such-patient", doc_b)
+    assert status == 200 and found["total"] == none["total"] == 0 and ids(found) == []
     status, found, _ = await fhir(client, "GET", "/fhir/Observation", doc_b)
     assert ids(found) == ["obs-b1"]
     _, patients, _ = await fhir(client, "GET", "/fhir/Patient?_count=50", doc_b)
@@ -45,7 +50,8 @@ async def test_facility_staff_see_only_their_detainees(client, login, context, w
     _, history, _ = await fhir(client, "GET", "/fhir/Observation/_history", doc_b)
     assert {e["resource"]["id"] for e in history["entry"]} == {"obs-b1"}
     denied = audit_rows(context, username="doc-b", outcome="denied")
-    assert {(r.action, r.patient_id) for r in denied} == {("fhir.read", "fac-a-p1"), ("fhir.search", "fac-a-p1")}
+    assert {(r.action, r.patient_id) for r in denied} == {("fhir.read", "fac-a-p1"), ("fhir.search", "fac-a-p1"),
+                                                          ("fhir.search", "no-such-patient")}
     assert audit_rows(context, username="doc-b", action="fhir.search", outcome="allowed", patient_id="fac-b-p1")
 
 
@@ -72,8 +78,8 @@ async def test_specialist_sees_only_shared_resources(client, login, context, wor
     spec = await login("spec-1")
     assert (await fhir(client, "GET", "/fhir/Patient/fac-a-p1", spec))[0] == 200
     assert (await fhir(client, "GET", "/fhir/Observation/obs-a1", spec))[0] == 200
-    assert (await fhir(client, "GET", "/fhir/Observation/obs-a2", spec))[0] == 403
-    assert (await fhir(client, "GET", "/fhir/Patient/fac-a-p2", spec))[0] == 403
+    assert (await fhir(client, "GET", "/fhir/Observation/obs-a2", spec))[0] == 404
+    assert (await fhir(client, "GET", "/fhir/Patient/fac-a-p2", spec))[0] == 404
     _, found, _ = await fhir(client, "GET", "/fhir/Observation?patient=fac-a-p1", spec)
     assert ids(found) == ["obs-a1"]
     _, found, _ = await fhir(client, "GET", "/fhir/Observation", spec)
@@ -84,7 +90,7 @@ async def test_specialist_sees_only_shared_resources(client, login, context, wor
     assert sorted(ids(everything)) == ["fac-a-p1", "obs-a1"]
     assert (await fhir(client, "POST", "/fhir/Observation", spec, observation("fac-a-p1")))[0] == 403
     other = await login("spec-2")
-    assert (await fhir(client, "GET", "/fhir/Patient/fac-a-p1", other))[0] == 403
+    assert (await fhir(client, "GET", "/fhir/Patient/fac-a-p1", other))[0] == 404
     _, found, _ = await fhir(client, "GET", "/fhir/Patient", other)
     assert ids(found) == []
 
@@ -94,7 +100,7 @@ async def test_specialist_loses_access_after_grace(client, login, context, world
     context.db.call(open_consult, "c-old", "fac-a-p1", world.users["spec-1"], shared=(("Observation", "obs-a1"),),
                     closed_days_ago=31)
     spec = await login("spec-1")
-    assert (await fhir(client, "GET", "/fhir/Observation/obs-a1", spec))[0] == 403
+    assert (await fhir(client, "GET", "/fhir/Observation/obs-a1", spec))[0] == 404
 
 
 async def test_admin_reads_no_clinical_data(client, login, context, world):
@@ -174,7 +180,7 @@ async def test_transfer_moves_access_and_keeps_history(client, login, context, w
     assert (await fhir(client, "POST", "/fhir/Patient/fac-a-p1/$transfer", doc_b, params))[0] == 403
     status, patient, _ = await fhir(client, "POST", "/fhir/Patient/fac-a-p1/$transfer", doc_a, params)
     assert status == 200 and patient["managingOrganization"]["reference"] == "Organization/fac-b"
-    assert (await fhir(client, "GET", "/fhir/Observation/obs-a1", doc_a))[0] == 403
+    assert (await fhir(client, "GET", "/fhir/Observation/obs-a1", doc_a))[0] == 404
     assert (await fhir(client, "GET", "/fhir/Observation/obs-a1", doc_b))[0] == 200
     _, history, _ = await fhir(client, "GET", "/fhir/Patient/fac-a-p1/_history", doc_b)
     assert len(history["entry"]) == 2

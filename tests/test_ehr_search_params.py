@@ -12,6 +12,8 @@ from tests.conftest import both_databases
 
 P = {"reference": "Patient/fac-a-p1"}
 CC = lambda code: {"coding": [{"system": "urn:t", "code": code}]}  # noqa: E731
+TERMINOLOGY = "http://terminology.hl7.org/CodeSystem/"
+STATUS = lambda system, code: {"coding": [{"system": TERMINOLOGY + system, "code": code}]}  # noqa: E731 - a required binding
 PERIOD = {"start": "2026-05-01T08:00:00Z", "end": "2026-05-01T09:00:00Z"}
 QTY = {"value": 5.4, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"}
 
@@ -28,9 +30,10 @@ RESOURCES: dict[str, dict] = {
                          "organization": {"reference": "Organization/fac-a"}, "specialty": [CC("cardio")], "code": [CC("doctor")]},
     "Encounter": {"resourceType": "Encounter", "status": "finished", "class": {"system": "urn:t", "code": "AMB"},
                   "type": [CC("clinic")], "subject": P, "period": PERIOD, "serviceProvider": {"reference": "Organization/fac-a"}},
-    "Condition": {"resourceType": "Condition", "clinicalStatus": CC("active"), "category": [CC("problem-list-item")],
+    "Condition": {"resourceType": "Condition", "clinicalStatus": STATUS("condition-clinical", "active"), "category": [CC("problem-list-item")],
                   "code": CC("38341003"), "subject": P, "onsetDateTime": "2025-01-10", "recordedDate": "2026-02-01"},
-    "AllergyIntolerance": {"resourceType": "AllergyIntolerance", "clinicalStatus": CC("active"), "criticality": "high",
+    "AllergyIntolerance": {"resourceType": "AllergyIntolerance",
+                           "clinicalStatus": STATUS("allergyintolerance-clinical", "active"), "criticality": "high",
                            "code": CC("penicillin"), "patient": P, "recordedDate": "2026-01-03"},
     "MedicationRequest": {"resourceType": "MedicationRequest", "status": "active", "intent": "order", "subject": P,
                           "medicationCodeableConcept": CC("amlodipine"), "authoredOn": "2026-02-02"},

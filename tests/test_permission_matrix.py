@@ -1,7 +1,9 @@
 """Every role against every endpoint class, on a detainee of its own facility and of another.
 
 Each row names the users that may; everyone else must be refused with 403, and every
-refusal and permission on a detainee's data must be in the audit trail.
+refusal and permission on a detainee's data must be in the audit trail. The FHIR API answers a
+clinical reader outside its scope as it answers for data that does not exist (``concealed``):
+404 for a read, an empty searchset for a search.
 """
 
 from dataclasses import dataclass
@@ -23,13 +25,17 @@ class Row:
     allowed: tuple[str, ...]
     body: dict | None = None
     patient: str | None = None  # set when the request touches a detainee's data: it must be audited
+    concealed: int | None = None  # the answer to a clinical reader refused on this detainee
+
+
+CLINICAL_READERS = ("doc-a", "doc-b", "spec-1", "officer-a", "officer-b")
 
 
 ROWS = (
     Row("detainee list", "GET", "/api/detainees", ("doc-a", "doc-b", "spec-1", "officer-a", "officer-b")),
     Row("record page", "GET", f"/detainees/{P}", ("doc-a", "officer-a"), patient=P),
-    Row("FHIR read", "GET", f"/fhir/Patient/{P}", ("doc-a", "officer-a"), patient=P),
-    Row("FHIR search", "GET", f"/fhir/Observation?patient={P}", ("doc-a", "officer-a"), patient=P),
+    Row("FHIR read", "GET", f"/fhir/Patient/{P}", ("doc-a", "officer-a"), patient=P, concealed=404),
+    Row("FHIR search", "GET", f"/fhir/Observation?patient={P}", ("doc-a", "officer-a"), patient=P, concealed=200),
     Row("FHIR write", "POST", "/fhir/Observation", ("doc-a",), patient=P, body={
         "resourceType": "Observation", "status": "final", "code": {"text": "note"},
         "subject": {"reference": f"Patient/{P}"}, "valueString": "ok"}),
@@ -38,7 +44,7 @@ ROWS = (
         ("doc-a", "doc-b", "spec-1", "officer-a", "officer-b")),
     Row("ICD-10 look-up", "GET", "/api/terminology/icd10?q=I10",
         ("doc-a", "doc-b", "spec-1", "officer-a", "officer-b")),
-    Row("FHIR everything", "GET", f"/fhir/Patient/{P}/$everything", ("doc-a", "officer-a"), patient=P),
+    Row("FHIR everything", "GET", f"/fhir/Patient/{P}/$everything", ("doc-a", "officer-a"), patient=P, concealed=404),
     Row("lab catalogue", "GET", "/api/labs/catalog", ("doc-a", "doc-b", "spec-1", "officer-a", "officer-b")),
     Row("lab order", "POST", "/api/labs/orders", ("doc-a",), patient=P, body={"patient_id": P, "panels": ["cbc"]}),
     Row("lab trends", "GET", f"/api/labs/trends?patient={P}&loinc=718-7", ("doc-a", "officer-a"), patient=P),
@@ -79,6 +85,9 @@ async def test_matrix(client, context, tokens, row: Row):
         text = await response.text()
         if user in row.allowed:
             assert response.status in (200, 201), f"{row.name}: {user} refused: {response.status} {text[:300]}"
+        elif row.concealed and user in CLINICAL_READERS:
+            assert response.status == row.concealed, f"{row.name}: {user} got {response.status}: {text[:300]}"
+            assert row.concealed != 200 or (await response.json())["total"] == 0, f"{row.name}: {user} saw data"
         else:
             assert response.status == 403, f"{row.name}: {user} got {response.status}, expected 403: {text[:300]}"
         if row.patient:
