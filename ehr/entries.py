@@ -101,7 +101,7 @@ class Namer:
         """The worst flag of the observation or its components ("" for none)."""
         found = [c for part in [observation, *observation.get("component", [])]
                  for i in part.get("interpretation", []) for c in self.codes(i)]
-        for worst in ("HH", "LL", "AA", "H", "L", "A", "N"):
+        for worst in ("HH", "LL", "AA", "H", "L", "A", "IND", "N"):
             if worst in found:
                 return worst
         return ""
