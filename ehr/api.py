@@ -230,7 +230,7 @@ async def search_get(request: web.Request) -> web.Response:
 
 @fhir_route
 async def search_post(request: web.Request) -> web.Response:
-    if request.content_type != "application/x-www-form-urlencoded":
+    if request.content_type != "application/x-www-form-urlencoded" and await request.read():
         raise FhirError(415, Issue("not-supported", "POST _search takes application/x-www-form-urlencoded"))
     form = await request.post()
     query = [*request.query.items(), *((k, str(v)) for k, v in form.items())]

@@ -286,6 +286,10 @@ async def test_discovery_is_public_and_bodies_are_json(client, login, context):
     doc = await login("doc-a")
     xml = await client.post("/fhir/Observation", data=b"<Observation/>", headers={**doc, "Content-Type": "application/fhir+xml"})
     assert xml.status == 415 and (await xml.json())["resourceType"] == "OperationOutcome"
+    assert (await client.post("/fhir/Patient/_search", data=b'{"gender":"male"}',
+                              headers={**doc, "Content-Type": "application/json"})).status == 415
+    form = await client.post("/fhir/Patient/_search", data={"gender": "male"}, headers=doc)
+    assert form.status == 200 and (await form.json())["total"] == 2
     status, outcome, _ = await fhir(client, "GET", "/fhir?_type=Patient", doc)
     assert status == 400 and issue(outcome)["code"] == "not-supported"
     status, result, _ = await fhir(client, "POST", "/fhir/", doc, {"resourceType": "Bundle", "type": "batch", "entry": [
