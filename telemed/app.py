@@ -15,7 +15,7 @@ from aiohttp import web
 from telemed import admin_api, auth_api, events_api, ui
 from telemed.config import Settings
 from telemed.context import CONTEXT, Context, context_of
-from telemed.http import PRINCIPAL, REQUEST_ID, json_response
+from telemed.http import PRINCIPAL, REQUEST_ID, await_audit, json_response
 from telemed.metrics import METRICS, Metrics, handle_metrics
 from telemed.models import TokenKind
 from telemed.security import Principal, resolve_token, token_hash
@@ -61,6 +61,20 @@ async def observe_middleware(request: web.Request, handler):
                 "request_id": request[REQUEST_ID], "method": request.method, "route": route,
                 "status": status, "ms": round(elapsed * 1000, 2), "user": who.username if who else None,
             })
+
+
+@web.middleware
+async def durable_audit_middleware(request: web.Request, handler):
+    """No answer leaves before the request's audit entries are committed: an answer whose entry
+    could not be written is replaced by a 503. (A streamed answer has begun before this runs:
+    its handler awaits ``await_audit`` before it starts.)"""
+    try:
+        response = await handler(request)
+    except web.HTTPException:
+        await await_audit(request)
+        raise
+    await await_audit(request)
+    return response
 
 
 @web.middleware
@@ -152,7 +166,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         owned = True
     else:
         owned = False
-    app = web.Application(middlewares=[observe_middleware, headers_middleware, auth_middleware],
+    app = web.Application(middlewares=[observe_middleware, headers_middleware, durable_audit_middleware, auth_middleware],
                           client_max_size=64 * 1024 * 1024)
     app[CONTEXT] = context
     app[METRICS] = Metrics()

@@ -65,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(title="audit commands")
-    audit.add_parser("verify", help="check the hash chain").set_defaults(run=cmd_audit_verify)
+    verify = audit.add_parser("verify", help="check every entry's MAC, the chain's links, and the checkpoints")
+    verify.add_argument("--checkpoints", help="the checkpoint file to hold the trail to (default: the server's own; "
+                                              "give the copy from write-once storage)")
+    verify.set_defaults(run=cmd_audit_verify)
+    audit.add_parser("rotate-key", help="start sealing new entries with a new key (old keys are kept)").set_defaults(
+        run=cmd_audit_rotate_key)
     export = audit.add_parser("export", help="write the trail as FHIR AuditEvent NDJSON")
     export.add_argument("--out", default="-")
     export.set_defaults(run=cmd_audit_export)
@@ -177,13 +182,43 @@ def print_logins(settings: Settings) -> None:
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from telemed.audit import verify
+    from pathlib import Path
 
-    checked, problems = open_database(settings).call(verify)
+    from telemed.audit import Signer, verify
+    from telemed.audit_keys import AuditKeyError
+
+    try:
+        signer = Signer.from_settings(settings)
+    except AuditKeyError as exc:
+        print(f"telemed: {exc}", file=sys.stderr)
+        return 2
+    checkpoints = Path(args.checkpoints) if args.checkpoints else None
+    checked, problems = open_database(settings).call(verify, signer, checkpoints)
     for problem in problems:
-        print(f"entry {problem.seq}: {problem.problem}")
+        print(f"entry {problem.seq}: {problem.problem}" if problem.seq else f"trail: {problem.problem}")
     print(f"telemed: {checked} audit entries checked, {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def cmd_audit_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    from telemed.audit import AuditEvent, Signer, write_batch
+    from telemed.audit_keys import AuditKeyError, load_keyring, rotate
+
+    try:
+        old = load_keyring(settings.audit_key_path, settings.audit_key)
+        new_id = rotate(settings.audit_key_path, settings.audit_key)
+        signer = Signer.from_settings(settings)
+    except AuditKeyError as exc:
+        print(f"telemed: {exc}", file=sys.stderr)
+        return 1
+    db = open_database(settings)
+    head = write_batch(db.engine, [AuditEvent(action="audit.key.rotate", outcome="allowed", username="cli",
+                                              reason=f"key {old.current_id} -> {new_id}")], signer)
+    if head:
+        signer.checkpoints.write(signer.keys, head, force=True)
+    print(f"telemed: new entries are sealed with key {new_id}; keep {settings.audit_key_path} "
+          "(the old keys verify the old entries) and restart the server")
+    return 0
 
 
 def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
