@@ -7,7 +7,7 @@ from aiohttp import web
 from sqlmodel import Session
 
 from telemed.context import context_of
-from telemed.http import PRINCIPAL, api_error, audit, json_response, principal, read_json
+from telemed.http import PRINCIPAL, api_error, audit, json_response, principal, read_form, read_json
 from telemed.metrics import METRICS
 from telemed.models import TokenKind, User
 from telemed.security import LoginRefused, authenticate, issue_token, principal_of, revoke_token
@@ -74,7 +74,7 @@ async def login_page(request: web.Request) -> dict:
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     next_url = _safe_next(str(form.get("next", "/")))
     try:

@@ -59,6 +59,14 @@ async def read_json(request: web.Request) -> dict:
     return data
 
 
+async def read_form(request: web.Request):
+    """The posted form; a body that is not valid for its charset gets a 400."""
+    try:
+        return await request.post()
+    except (UnicodeDecodeError, ValueError, LookupError):
+        raise api_error(400, "the form is not valid UTF-8 (or its declared charset)") from None
+
+
 def audit(request: web.Request, action: str, outcome: str, *, patient_id: str | None = None,
           resource: str = "", reason: str = "", break_glass: bool = False) -> None:
     who = request.get(PRINCIPAL)
