@@ -13,6 +13,7 @@ import jinja2
 from aiohttp import web
 
 from telemed import admin_api, auth_api, events_api, ui
+from telemed.audit import AuditEvent
 from telemed.config import Settings
 from telemed.context import CONTEXT, Context, context_of
 from telemed.http import PRINCIPAL, REQUEST_ID, await_audit, json_response, read_form
@@ -221,6 +222,9 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     if owned:
         async def start_lookups(_app: web.Application) -> None:
             context.db.lookups.start()
+            # The configuration each run starts with, in the trail: a change shows between two runs.
+            context.audit.record(AuditEvent(action="config.loaded", outcome="allowed", username="server",
+                                            reason=settings.describe()))
 
         async def close_context(_app: web.Application) -> None:
             context.close()

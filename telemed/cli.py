@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--specialty")
     add.add_argument("--on-duty", action="store_true")
     add.set_defaults(run=cmd_user_add)
+    approve = user.add_parser("approve", help="approve a new clinical account as a medical officer; the officer's "
+                                              "password is read from stdin or prompted for")
+    approve.add_argument("username")
+    approve.add_argument("--officer", required=True, help="the approving medical officer's username")
+    approve.set_defaults(run=cmd_user_approve)
 
     org = sub.add_parser("org", help="organisations").add_subparsers(title="org commands")
     add_org = org.add_parser("add", help="add a custody facility or partner hospital")
@@ -132,12 +137,57 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     db = open_database(settings)
     try:
         user = db.call(add_user, args.username, password, role=args.role, org_id=args.org,
-                       display_name=args.display_name, specialty=args.specialty, on_duty=args.on_duty)
+                       display_name=args.display_name, specialty=args.specialty, on_duty=args.on_duty, pending=True)
     except AccountError as exc:
         print(f"telemed: {exc}", file=sys.stderr)
         return 1
-    print(f"telemed: added {user.username} ({user.role}, {user.org_id})")
+    audit_cli(settings, db, "admin.users.create", resource=f"user/{user.username}",
+              reason=f"role {user.role}, organisation {user.org_id}")
+    waiting = " - it can sign in once a medical officer approves it" if user.approved_at is None else ""
+    print(f"telemed: added {user.username} ({user.role}, {user.org_id}){waiting}")
     return 0
+
+
+def cmd_user_approve(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlmodel import select
+
+    from telemed.accounts import AccountError, approve
+    from telemed.models import User
+    from telemed.security import verify_password
+
+    password = read_password(f"password of {args.officer}: ")
+    db = open_database(settings)
+    officer = db.call(lambda s: s.exec(select(User).where(User.username == args.officer)).first())
+    user = db.call(lambda s: s.exec(select(User).where(User.username == args.username)).first())
+    if officer is None or not verify_password(officer.password_hash, password):
+        audit_cli(settings, db, "account.approve", outcome="denied", resource=f"user/{args.username}",
+                  reason=f"wrong officer or password ({args.officer})")
+        print("telemed: wrong officer username or password", file=sys.stderr)
+        return 1
+    try:
+        if user is None:
+            raise AccountError("no such account waiting for your approval")
+        db.call(approve, officer.id, user.id)
+    except AccountError as exc:
+        audit_cli(settings, db, "account.approve", outcome="denied", officer=officer, resource=f"user/{args.username}",
+                  reason=str(exc))
+        print(f"telemed: {exc}", file=sys.stderr)
+        return 1
+    audit_cli(settings, db, "account.approve", officer=officer, resource=f"user/{user.username}",
+              reason=f"role {user.role}, organisation {user.org_id}")
+    print(f"telemed: {user.username} approved by {officer.username}")
+    return 0
+
+
+def audit_cli(settings: Settings, db, action: str, *, outcome: str = "allowed", officer=None, **fields: str) -> None:
+    """An audit entry for a change made from the command line, committed before the command ends."""
+    from telemed.audit import AuditEvent, Signer, write_batch
+
+    signer = Signer.from_settings(settings)
+    who = {"user_id": officer.id, "username": officer.username, "role": officer.role} if officer else {"username": "cli"}
+    head = write_batch(db.engine, [AuditEvent(action=action, outcome=outcome, ip="cli", **who, **fields)], signer)
+    if head:
+        signer.checkpoints.write(signer.keys, head, force=True)
 
 
 def cmd_org_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -149,6 +199,7 @@ def cmd_org_add(args: argparse.Namespace, settings: Settings) -> int:
     except AccountError as exc:
         print(f"telemed: {exc}", file=sys.stderr)
         return 1
+    audit_cli(settings, db, "admin.orgs.create", resource=f"Organization/{org.id}")
     print(f"telemed: added {org.kind} {org.id}")
     return 0
 
@@ -201,21 +252,15 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
-    from telemed.audit import AuditEvent, Signer, write_batch
     from telemed.audit_keys import AuditKeyError, load_keyring, rotate
 
     try:
         old = load_keyring(settings.audit_key_path, settings.audit_key)
         new_id = rotate(settings.audit_key_path, settings.audit_key)
-        signer = Signer.from_settings(settings)
     except AuditKeyError as exc:
         print(f"telemed: {exc}", file=sys.stderr)
         return 1
-    db = open_database(settings)
-    head = write_batch(db.engine, [AuditEvent(action="audit.key.rotate", outcome="allowed", username="cli",
-                                              reason=f"key {old.current_id} -> {new_id}")], signer)
-    if head:
-        signer.checkpoints.write(signer.keys, head, force=True)
+    audit_cli(settings, open_database(settings), "audit.key.rotate", reason=f"key {old.current_id} -> {new_id}")
     print(f"telemed: new entries are sealed with key {new_id}; keep {settings.audit_key_path} "
           "(the old keys verify the old entries) and restart the server")
     return 0

@@ -62,6 +62,13 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    def describe(self) -> str:
+        """The settings that shape what the server does, without its secrets."""
+        hidden = {"secret_key", "audit_key", "turn_credential", "extra"}
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
+        shown["database_url"] = self.database_url.split("@")[-1]  # no password
+        return "; ".join(f"{name}={value}" for name, value in shown.items())[:2000]
+
     @property
     def audit_key_path(self) -> Path:
         return Path(self.audit_key_file) if self.audit_key_file else self.data_dir / "audit.key"

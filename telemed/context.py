@@ -12,6 +12,7 @@ from telemed.config import Settings
 from telemed.db import Database
 from telemed.events import Hub
 from telemed.security import TokenCache
+from telemed.throttle import LoginThrottle
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Context:
     audit: AuditLog | AuditProcess
     hub: Hub = field(default_factory=Hub)
     tokens: TokenCache = field(default_factory=TokenCache)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @classmethod
     def open(cls, settings: Settings) -> "Context":

@@ -93,6 +93,13 @@ async def await_audit(request: web.Request) -> None:
                                          content_type="application/json")
 
 
+def audit_shown(request: web.Request, action: str, patient_ids: list[str]) -> None:
+    """A list read: one entry per detainee it shows, so that a review of any one of them finds it."""
+    for patient_id in dict.fromkeys(patient_ids):
+        audit(request, action, "allowed", patient_id=patient_id, resource=f"Patient/{patient_id}",
+              reason="shown in a list")
+
+
 def require(request: web.Request, capability: Capability, action: str, *, patient_id: str | None = None) -> Principal:
     """Role-level check; a denial is audited (naming the detainee, when the request names one)
     and answered 403."""

@@ -47,9 +47,6 @@ class User(SQLModel, table=True):
     specialty: str | None = Field(default=None, max_length=64)
     on_duty: bool = False
     active: bool = True
-    failed_logins: int = 0
-    locked_until: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
-    last_failed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     # A clinical account waits for a medical officer of its organisation: None until approved.
     approved_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))

@@ -2,7 +2,8 @@
 
 Revision ID: 0016
 Revises: 0010
-Entries written before this revision keep an empty key id and verify with the old unkeyed rule,
+Failed logins no longer lock an account (telemed.throttle). Entries written before this
+revision keep an empty key id and verify with the old unkeyed rule,
 as the chain's prefix only (telemed.audit). Accounts that exist now were in use: they count as
 approved when they were created.
 """
@@ -25,6 +26,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("approved_at", telemed.timeutil.UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("approved_by", sa.Integer(), nullable=True))
         batch.create_foreign_key("fk_app_user_approved_by", "app_user", ["approved_by"], ["id"])
+        # Failed logins are braked per address now (telemed.throttle), never by locking the account.
+        for column in ("failed_logins", "locked_until", "last_failed_at"):
+            batch.drop_column(column)
     op.execute("UPDATE app_user SET approved_at = created_at")
 
 
@@ -32,6 +36,9 @@ def downgrade() -> None:
     with op.batch_alter_table("app_user") as batch:
         batch.drop_constraint("fk_app_user_approved_by", type_="foreignkey")
         batch.drop_column("approved_by")
+        batch.add_column(sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("locked_until", telemed.timeutil.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("last_failed_at", telemed.timeutil.UTCDateTime(timezone=True), nullable=True))
         batch.drop_column("approved_at")
     with op.batch_alter_table("audit_entry") as batch:
         batch.drop_column("field_tags")
