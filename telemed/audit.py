@@ -437,7 +437,7 @@ def _entry_problem(row: AuditEntry, keys: Keyring, after_keyed: bool) -> str | N
     tags = field_tags(key, values)
     changed = [name for n, name in enumerate(EVENT_FIELDS)
                if tags[n * TAG_HEX:(n + 1) * TAG_HEX] != row.field_tags[n * TAG_HEX:(n + 1) * TAG_HEX]]
-    if changed and len(row.field_tags) == len(tags):
+    if changed and len(changed) <= len(EVENT_FIELDS) // 2 and len(row.field_tags) == len(tags):
         return f"field {', '.join(changed)} changed after it was written"
     return "its MAC does not match: rewritten, or the chain was recomputed without the audit key"
 
