@@ -27,8 +27,10 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
 def serve(settings: Settings, **extra: str) -> tuple[subprocess.Popen, str]:
     """Start the server and wait until it answers; returns it and its base URL."""
     port = free_port()
+    log = (settings.data_dir / "server.log").open("ab")  # a file, not a pipe: a full pipe would stall the server
     server = subprocess.Popen([sys.executable, "-m", "telemed.cli", "serve", "--port", str(port)],
-                              env=environment(settings, **extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              env=environment(settings, **extra), stdout=subprocess.DEVNULL, stderr=log)
+    log.close()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -38,7 +40,8 @@ def serve(settings: Settings, **extra: str) -> tuple[subprocess.Popen, str]:
         except OSError:
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
-                raise RuntimeError(f"server did not come up: {server.stderr.read().decode()[-2000:]}") from None
+                output = (settings.data_dir / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"server did not come up: {output}") from None
             time.sleep(0.2)
 
 
