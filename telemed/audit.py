@@ -304,8 +304,11 @@ class Commits:
             while self._waiters and self._waiters[0][0] <= through:
                 ready.append(heapq.heappop(self._waiters)[2])
             self._changed.notify_all()
+        loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
         for future in ready:
-            future.get_loop().call_soon_threadsafe(_settle, future, ok)
+            loops.setdefault(future.get_loop(), []).append(future)
+        for loop, futures in loops.items():  # one wake-up of each loop, not one per request
+            loop.call_soon_threadsafe(_settle, futures, ok)
 
     def wait(self, ticket: int | None = None, timeout: float = 10.0) -> bool:
         with self._lock:
@@ -325,9 +328,10 @@ class Commits:
             return False
 
 
-def _settle(future: asyncio.Future, ok: bool) -> None:
-    if not future.done():
-        future.set_result(ok)
+def _settle(futures: list[asyncio.Future], ok: bool) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(ok)
 
 
 class AuditLog:
