@@ -1,9 +1,7 @@
 """Malformed requests against the real server: 5,000 per database, 10,000 in all (hypothesis,
 derandomized: the same requests on every run; ``TELEMED_FUZZ_EXAMPLES`` sends more per target), across the auth, admin, consult, exam and labs endpoints. No answer
 may be a server error, and a refused request must change nothing: every table but the audit
-trail's keeps its row count.
-
-The FHIR endpoints have a separate, smaller parametrisation at the end (``FHIR_TARGETS``)."""
+trail's keeps its row count. (The FHIR endpoints are not in it yet.)"""
 
 from __future__ import annotations
 
@@ -82,7 +80,6 @@ TARGETS = [
     Target("POST", "/api/labs/check", "doc-a", encoded(shaped("patient_id", "results"))),
     Target("GET", "/api/detainees?{any}", "doc-a", st.just(b"")),
 ]
-FHIR_TARGETS: list[Target] = []  # the FHIR endpoints' own suite belongs with ehr/; none passes here yet
 
 
 class Server:
@@ -174,8 +171,3 @@ def test_malformed_requests_get_a_4xx_and_change_nothing(server):
     for target in TARGETS:
         fuzz(server, target)
     assert server.sent >= 18 * EXAMPLES
-
-
-@pytest.mark.parametrize("target", FHIR_TARGETS, ids=lambda t: f"{t.method} {t.path}")
-def test_malformed_fhir_requests(server, target):
-    fuzz(server, target)
