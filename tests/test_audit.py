@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fhir.resources.R4B.auditevent import AuditEvent as FhirAuditEvent
 from sqlalchemy import inspect, text
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from telemed.audit import PATIENT_INDEX_EVERY, AuditEvent, AuditLog, append, to_fhir, verify
 from telemed.db import make_engine
@@ -121,3 +121,49 @@ def test_the_upgrade_files_the_existing_trail_up_to_its_last_full_block(db_url):
     engine.dispose()
     assert filed == {(f"p{seq % 3}", seq) for seq in range(1, PATIENT_INDEX_EVERY + 1) if seq % 5}
     assert "ix_audit_entry_patient_ts" not in indexes
+
+
+@both_databases
+def test_entries_from_before_the_keys_verify_by_the_old_rule_and_only_as_the_prefix(db_url, tmp_path):
+    """A trail written before migration 0016 goes on under the key: its entries keep the old
+    unkeyed rule, the first sealed entry links to their tip, and a change to one is still found."""
+    from datetime import datetime, timezone
+
+    from telemed.audit import GENESIS, Checkpoints, Signer, legacy_hash
+    from telemed.audit_keys import load_keyring
+
+    upgrade(db_url, "0010")
+    engine = make_engine(db_url)
+    prev, rows = GENESIS, []
+    ts = datetime(2026, 11, 24, tzinfo=timezone.utc)
+    for seq in range(1, 6):
+        event = {"action": "fhir.read", "outcome": "allowed", "user_id": 3, "username": "doc-a", "role": "facility_doctor",
+                 "patient_id": "p1", "resource": f"Observation/o{seq}", "reason": "", "ip": "127.0.0.1",
+                 "request_id": f"r{seq}", "break_glass": False, "ts": ts}
+        digest = legacy_hash(seq, prev, event)
+        rows.append({**event, "seq": seq, "prev_hash": prev, "hash": digest})
+        prev = digest
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_entry (seq, ts, user_id, username, role, action, patient_id, resource, "
+                          "outcome, reason, ip, request_id, break_glass, prev_hash, hash) VALUES (:seq, :ts, :user_id, "
+                          ":username, :role, :action, :patient_id, :resource, :outcome, :reason, :ip, :request_id, "
+                          ":break_glass, :prev_hash, :hash)"), rows)
+    engine.dispose()
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    signer = Signer(load_keyring(tmp_path / "audit.key"), Checkpoints(tmp_path / "checkpoints.jsonl"))
+    log = AuditLog(engine, signer)
+    record_some(log, 4)
+    log.close()
+    with Session(engine) as session:
+        assert verify(session, signer) == (9, [])
+        entries = session.exec(select(AuditEntry).order_by(AuditEntry.seq)).all()
+        assert [bool(e.key_id) for e in entries] == [False] * 5 + [True] * 4
+        assert entries[5].prev_hash == entries[4].hash
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entry SET resource = 'Observation/other' WHERE seq = 2"))
+    with Session(engine) as session:
+        _, problems = verify(session, signer)
+    engine.dispose()
+    assert [(p.seq, p.problem) for p in problems] == [
+        (2, "content changed after it was written (an unkeyed entry from before migration 0016)")]
