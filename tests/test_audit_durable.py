@@ -62,6 +62,8 @@ async def test_a_killed_server_loses_no_entry_of_an_answered_request(settings, c
     assert answered <= trail, f"{len(answered - trail)} answered requests have no entry"
     checked, problems = context.db.call(verify)
     assert checked >= 4 * len(answered) and problems == []
+    started = context.db.call(lambda s: s.exec(select(AuditEntry).where(AuditEntry.action == "config.loaded")).one())
+    assert "audit_process=True" in started.reason and settings.secret_key not in started.reason
 
 
 @both_databases
@@ -103,3 +105,29 @@ def test_a_killed_parent_takes_its_worker_pools_with_it(tmp_path):
     parent.wait()
     for pid in workers:
         wait_dead(pid)
+
+
+def _named(context, request_id: str, action: str) -> set[str]:
+    return context.db.call(lambda s: set(s.exec(select(AuditEntry.patient_id).where(
+        AuditEntry.request_id == request_id, AuditEntry.action == action, AuditEntry.patient_id.is_not(None))).all()))
+
+
+@both_databases
+async def test_consult_lists_and_campaign_rosters_name_every_detainee_they_show(client, context, world, login):
+    doctor, officer = await login("doc-a"), await login("officer-a")
+    for patient in ("fac-a-p1", "fac-a-p2"):
+        created = await client.post("/api/consults", headers=doctor, json={
+            "patient_id": patient, "hospital_id": "hosp-1", "urgency": "routine", "specialty": "cardiology",
+            "question": "Palpitations at night"})
+        assert created.status == 201, await created.text()
+    listed = await client.get("/api/consults", headers={**doctor, "X-Request-ID": "list-1"})
+    assert listed.status == 200
+    assert _named(context, "list-1", "consult.list") == {"fac-a-p1", "fac-a-p2"}
+
+    campaign = await client.post("/api/campaigns", headers=officer, json={
+        "name": "Spring", "period_start": "2026-03-01", "period_end": "2026-06-30",
+        "patient_ids": world.patients["fac-a"]})
+    assert campaign.status == 201, await campaign.text()
+    shown = await client.get(f"/api/campaigns/{(await campaign.json())['id']}", headers={**officer, "X-Request-ID": "r-1"})
+    assert {exam["patient_id"] for exam in (await shown.json())["exams"]} == set(world.patients["fac-a"])
+    assert _named(context, "r-1", "exams.campaign.roster") == set(world.patients["fac-a"])
