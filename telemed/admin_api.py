@@ -24,6 +24,18 @@ def _int(request: web.Request, name: str, default: int, maximum: int = MAX_PAGE)
         raise api_error(400, f"{name} must be a whole number") from None
 
 
+def _text(body: dict, name: str, limit: int) -> str:
+    """A text field of the body ("" when absent); a 400 for anything else, a 422 when too long."""
+    value = body.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise api_error(400, f"{name} must be text")
+    if len(value) > limit:
+        raise api_error(422, f"{name} is longer than {limit} characters")
+    return value
+
+
 async def list_orgs(request: web.Request) -> web.Response:
     require(request, Capability.MANAGE_ORGS, "admin.orgs.read")
     orgs = await context_of(request).db.run(lambda s: s.exec(select(Organization).order_by(Organization.id)).all())
@@ -35,8 +47,8 @@ async def create_org(request: web.Request) -> web.Response:
     body = await read_json(request)
     try:
         org = await context_of(request).db.run(
-            add_org, str(body.get("id", "")), str(body.get("name", "")), str(body.get("kind", "")),
-            str(body.get("name_zh", "")))
+            add_org, _text(body, "id", 64), _text(body, "name", 200), _text(body, "kind", 16),
+            _text(body, "name_zh", 200))
     except AccountError as exc:
         raise api_error(422, str(exc)) from None
     audit(request, "admin.orgs.create", "allowed", resource=f"Organization/{org.id}")
@@ -54,9 +66,9 @@ async def create_user(request: web.Request) -> web.Response:
     body = await read_json(request)
     try:
         user = await context_of(request).db.run(
-            add_user, str(body.get("username", "")), str(body.get("password", "")),
-            role=str(body.get("role", "")), org_id=str(body.get("org_id", "")),
-            display_name=str(body.get("display_name", "")), specialty=_optional_text(body, "specialty"),
+            add_user, _text(body, "username", 64), _text(body, "password", 128),
+            role=_text(body, "role", 32), org_id=_text(body, "org_id", 64),
+            display_name=_text(body, "display_name", 200), specialty=_text(body, "specialty", 64) or None,
             on_duty=body.get("on_duty") is True, pending=True)
     except AccountError as exc:
         audit(request, "admin.users.create", "denied", reason=str(exc))
@@ -65,13 +77,6 @@ async def create_user(request: web.Request) -> web.Response:
           reason=f"role {user.role}, organisation {user.org_id}; waits for a medical officer's approval"
           if user.approved_at is None else f"role {user.role}, organisation {user.org_id}")
     return json_response(user_view(user), status=201)
-
-
-def _optional_text(body: dict, name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise api_error(400, f"{name} must be text")
-    return value or None
 
 
 def _update_user(session: Session, user_id: int, action: str) -> User | None:
@@ -98,7 +103,7 @@ async def change_user(request: web.Request) -> web.Response:
 async def break_glass(request: web.Request) -> web.Response:
     who = require(request, Capability.BREAK_GLASS, "break_glass.open")
     body = await read_json(request)
-    patient_id, reason = str(body.get("patient_id", "")), str(body.get("reason", ""))
+    patient_id, reason = _text(body, "patient_id", 64), _text(body, "reason", 2000)
     try:
         grant = await context_of(request).db.run(open_break_glass, who, patient_id, reason)
     except BreakGlassRefused as exc:

@@ -102,7 +102,11 @@ def body_limit(path: str) -> int:
 @web.middleware
 async def body_limit_middleware(request: web.Request, handler):
     """Refuse a body larger than the route takes before reading any of it; one sent without a
-    length is cut off at the limit as it is read."""
+    length is cut off at the limit as it is read. And NUL in the path or query, which no value
+    has and PostgreSQL refuses in text."""
+    if "\x00" in request.path or "%00" in request.raw_path:
+        raise web.HTTPBadRequest(text=json_response({"error": "NUL characters are not accepted"}).text,
+                                 content_type="application/json")
     limit = body_limit(request.path)
     if (request.content_length or 0) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length,

@@ -79,6 +79,10 @@ class AuditEvent:
 EVENT_FIELDS = tuple(f.name for f in fields(AuditEvent))
 ROW_COLUMNS = (*EVENT_FIELDS, "seq", "prev_hash", "key_id", "field_tags", "hash")
 _TS = EVENT_FIELDS.index("ts")
+# Each text field's column length: a longer value (a name a caller made up) is cut to fit, not
+# refused by the database, which would fail the whole group and every request waiting for it.
+# (All the text columns have a length.)
+_LENGTHS = tuple(getattr(_ENTRY.c[name].type, "length", None) for name in EVENT_FIELDS)
 # Rows per INSERT: a bound under every driver's limit on parameters (SQLite's is 32,766).
 INSERT_ROWS = 1000
 
@@ -216,7 +220,7 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent], signer: Sig
     rows: list[list] = []
     for event in events:
         seq += 1
-        values = [getattr(event, name) for name in EVENT_FIELDS]
+        values = [_fit(value, length) for value, length in zip([getattr(event, name) for name in EVENT_FIELDS], _LENGTHS)]
         canonical = _canonical(values)
         tags = field_tags(key, canonical)
         digest = seal(key, seq, prev, kid, tags, canonical)
@@ -231,6 +235,13 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent], signer: Sig
                                    tuple(value for row in chunk for value in row))
     _index_patients(connection, indexed_through(before), indexed_through(seq))
     return Head(seq, prev)
+
+
+def _fit(value, length: int | None):
+    """Text as its column takes it: cut to length, NUL (which PostgreSQL refuses) replaced."""
+    if length and isinstance(value, str):
+        return value[:length].replace("\x00", "\ufffd")
+    return value
 
 
 def indexed_through(last_seq: int) -> int:

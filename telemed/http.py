@@ -50,8 +50,11 @@ _ERROR_CLASSES = _error_classes()
 
 
 async def read_json(request: web.Request) -> dict:
+    raw = await request.read()
+    if b"\\u0000" in raw:
+        raise api_error(400, "text may not contain NUL characters")
     try:
-        data = orjson.loads(await request.read())
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise api_error(400, f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -62,9 +65,12 @@ async def read_json(request: web.Request) -> dict:
 async def read_form(request: web.Request):
     """The posted form; a body that is not valid for its charset gets a 400."""
     try:
-        return await request.post()
+        form = await request.post()
     except (UnicodeDecodeError, ValueError, LookupError):
         raise api_error(400, "the form is not valid UTF-8 (or its declared charset)") from None
+    if any(isinstance(value, str) and "\x00" in value for value in form.values()):
+        raise api_error(400, "text may not contain NUL characters")
+    return form
 
 
 def audit(request: web.Request, action: str, outcome: str, *, patient_id: str | None = None,

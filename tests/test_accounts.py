@@ -126,9 +126,11 @@ async def test_a_new_clinical_account_waits_for_a_medical_officer_of_its_facilit
     assert trail[4].resource == "user/doc-new"
 
 
-async def test_the_demo_logins_still_work(settings, client, context):
+async def test_the_demo_logins_still_work(settings, client):
     from telemed import demo
+    from tests.served import cli
 
-    demo.load(context.db, settings)
+    loaded = cli(settings, "demo")
+    assert loaded.returncode == 0, loaded.stderr
     for username, password, *_ in demo.USERS:
         assert (await attempt(client, username, password)).status == 200
