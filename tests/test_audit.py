@@ -167,3 +167,16 @@ def test_entries_from_before_the_keys_verify_by_the_old_rule_and_only_as_the_pre
     engine.dispose()
     assert [(p.seq, p.problem) for p in problems] == [
         (2, "content changed after it was written (an unkeyed entry from before migration 0016)")]
+
+
+@both_databases
+def test_an_overlong_or_nul_field_is_cut_to_fit_not_refused_with_its_group(context):
+    """One entry the database would refuse must not fail the group of requests committed with it."""
+    context.audit.record(AuditEvent(action="auth.login", outcome="denied", resource="user/" + "x\x00" * 300,
+                                    patient_id="p" * 100))
+    record_some(context.audit, 3)
+    entries = context.db.call(lambda s: s.exec(select(AuditEntry).order_by(AuditEntry.seq)).all())
+    assert len(entries) == 4
+    assert len(entries[0].resource) == 200 and "\x00" not in entries[0].resource
+    assert entries[0].patient_id == "p" * 64
+    assert context.db.call(verify) == (4, [])
