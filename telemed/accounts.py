@@ -7,6 +7,7 @@ import secrets
 
 from sqlalchemy import update
 from sqlmodel import Session, select
+from zxcvbn import zxcvbn
 
 from telemed.models import AuthToken, OrgKind, Organization, Role, User
 from telemed.security import hash_password
@@ -14,7 +15,12 @@ from telemed.timeutil import utcnow
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
-MIN_PASSWORD = 10
+MIN_PASSWORD = 12  # OWASP ASVS 2.1.1
+MAX_PASSWORD = 128
+# zxcvbn's score: 3 is "safely unguessable: moderate protection from offline slow-hash attacks";
+# its lists hold the common passwords, names and words of the leaked-password corpora.
+MIN_STRENGTH = 3
+CLINICAL_ROLES = frozenset({Role.FACILITY_DOCTOR, Role.SPECIALIST, Role.MEDICAL_OFFICER})
 MAX_NAME = 200
 # What an administrator may change on an account (the username never changes: the audit trail names it).
 EDITABLE = ("display_name", "role", "org_id", "specialty", "on_duty", "active")
@@ -56,10 +62,18 @@ def _check_role_and_org(session: Session, role: str, org_id: str) -> None:
                            code=f"needs_{expected}")
 
 
-def _check_password(password: str) -> None:
+def check_password(password: str, *related: str) -> None:
+    """Refuse a password that is short, or common or easy to guess (``related``: the user's
+    names, which make it weaker)."""
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"password must be at least {MIN_PASSWORD} characters", field="password",
                            code="password_short")
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"password must be at most {MAX_PASSWORD} characters", field="password",
+                           code="password_long")
+    if zxcvbn(password, user_inputs=[r for r in related if r])["score"] < MIN_STRENGTH:
+        raise AccountError("password is too common or too easy to guess: use a longer phrase of unrelated words",
+                           field="password", code="password_weak")
 
 
 def _check_display_name(name: str) -> str:
@@ -70,16 +84,45 @@ def _check_display_name(name: str) -> str:
 
 
 def add_user(session: Session, username: str, password: str, *, role: str, org_id: str,
-             display_name: str = "", specialty: str | None = None, on_duty: bool = False) -> User:
+             display_name: str = "", specialty: str | None = None, on_duty: bool = False,
+             pending: bool = False) -> User:
+    """A new account. ``pending``: a clinical account that cannot log in until a medical officer
+    approves it (``approve``); the admin API and the CLI create them so."""
     if not USERNAME.match(username):
         raise AccountError(f"username {username!r}: 2-64 lower-case letters, digits, '.', '_' or '-'",
                            field="username", code="username")
     _check_role_and_org(session, role, org_id)
-    _check_password(password)
+    check_password(password, username, display_name)
     if session.exec(select(User).where(User.username == username)).first():
         raise AccountError(f"user {username} already exists", field="username", code="user_exists")
     user = User(username=username, display_name=_check_display_name(display_name) or username, role=role,
-                org_id=org_id, password_hash=hash_password(password), specialty=specialty or None, on_duty=on_duty)
+                org_id=org_id, password_hash=hash_password(password), specialty=specialty or None, on_duty=on_duty,
+                approved_at=None if pending and role in CLINICAL_ROLES else utcnow())
+    session.add(user)
+    session.flush()
+    return user
+
+
+def may_approve(officer: User, user: User) -> bool:
+    """A medical officer approves the clinical accounts of their own facility, and specialists
+    (whose hospitals have no medical officers of their own); never their own account."""
+    if officer.role != Role.MEDICAL_OFFICER or not officer.active or officer.approved_at is None:
+        return False
+    if officer.id == user.id or user.approved_at is not None or user.role not in CLINICAL_ROLES:
+        return False
+    return user.role == Role.SPECIALIST or user.org_id == officer.org_id
+
+
+def pending_for(session: Session, officer: User) -> list[User]:
+    waiting = session.exec(select(User).where(User.approved_at == None).order_by(User.created_at)).all()  # noqa: E711
+    return [user for user in waiting if may_approve(officer, user)]
+
+
+def approve(session: Session, officer_id: int, user_id: int) -> User:
+    officer, user = session.get(User, officer_id), session.get(User, user_id)
+    if officer is None or user is None or not may_approve(officer, user):
+        raise AccountError("no such account waiting for your approval", code="not_pending")
+    user.approved_at, user.approved_by = utcnow(), officer.id
     session.add(user)
     session.flush()
     return user
@@ -116,11 +159,10 @@ def revoke_tokens(session: Session, user: User) -> list[str]:
 
 
 def reset_password(session: Session, user: User) -> tuple[str, list[str]]:
-    """A new random password (returned once, never stored in clear) with the lock lifted, and the
-    hashes of the user's sessions and tokens, all revoked so that whoever held the old one is out."""
+    """A new random password (returned once, never stored in clear), and the hashes of the user's
+    sessions and tokens, all revoked so that whoever held the old one is out."""
     password = secrets.token_urlsafe(12)
     user.password_hash = hash_password(password)
-    user.failed_logins, user.locked_until = 0, None
     session.add(user)
     return password, revoke_tokens(session, user)
 
@@ -129,7 +171,7 @@ def user_view(user: User) -> dict:
     return {
         "id": user.id, "username": user.username, "display_name": user.display_name, "role": user.role,
         "org_id": user.org_id, "specialty": user.specialty, "on_duty": user.on_duty, "active": user.active,
-        "locked": bool(user.locked_until), "failed_logins": user.failed_logins,
+        "state": "pending" if user.approved_at is None else "active" if user.active else "inactive",
     }
 
 

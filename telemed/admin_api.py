@@ -6,14 +6,15 @@ from aiohttp import web
 from sqlmodel import Session, select
 
 from telemed.accounts import (
-    AccountError, add_org, add_user, org_view, reset_password, revoke_tokens, update_user, user_view,
+    AccountError, add_org, add_user, approve, org_view, pending_for, reset_password, revoke_tokens, update_user,
+    user_view,
 )
 from telemed.audit import about_patients, to_fhir
 from telemed.context import context_of
-from telemed.http import api_error, audit, json_response, principal, read_json, require
+from telemed.http import api_error, audit, audit_shown, json_response, principal, read_json, require
 from telemed.models import AuditEntry, BreakGlass, Detainee, Organization, User
 from telemed.policy import BreakGlassRefused, Capability, open_break_glass, patient_scope
-from telemed.security import Principal, unlock
+from telemed.security import Principal
 from telemed.timeutil import fhir_instant, utcnow
 
 MAX_PAGE = 200
@@ -32,6 +33,18 @@ def _refused(request: web.Request, action: str, exc: AccountError) -> web.HTTPEx
     return api_error(422, str(exc), field=exc.field, code=exc.code)
 
 
+def _text(body: dict, name: str, limit: int) -> str:
+    """A text field of the body ("" when absent); a 400 for anything else, a 422 when too long."""
+    value = body.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise api_error(400, f"{name} must be text")
+    if len(value) > limit:
+        raise api_error(422, f"{name} is longer than {limit} characters")
+    return value
+
+
 async def list_orgs(request: web.Request) -> web.Response:
     require(request, Capability.MANAGE_ORGS, "admin.orgs.read")
     orgs = await context_of(request).db.run(lambda s: s.exec(select(Organization).order_by(Organization.id)).all())
@@ -43,8 +56,8 @@ async def create_org(request: web.Request) -> web.Response:
     body = await read_json(request)
     try:
         org = await context_of(request).db.run(
-            add_org, str(body.get("id", "")), str(body.get("name", "")), str(body.get("kind", "")),
-            str(body.get("name_zh", "")))
+            add_org, _text(body, "id", 64), _text(body, "name", 200), _text(body, "kind", 16),
+            _text(body, "name_zh", 200))
     except AccountError as exc:
         raise _refused(request, "admin.orgs.create", exc) from None
     audit(request, "admin.orgs.create", "allowed", resource=f"Organization/{org.id}")
@@ -62,13 +75,15 @@ async def create_user(request: web.Request) -> web.Response:
     body = await read_json(request)
     try:
         user = await context_of(request).db.run(
-            add_user, str(body.get("username", "")), str(body.get("password", "")),
-            role=str(body.get("role", "")), org_id=str(body.get("org_id", "")),
-            display_name=str(body.get("display_name", "")), specialty=body.get("specialty"),
-            on_duty=bool(body.get("on_duty", False)))
+            add_user, _text(body, "username", 64), _text(body, "password", 128),
+            role=_text(body, "role", 32), org_id=_text(body, "org_id", 64),
+            display_name=_text(body, "display_name", 200), specialty=_text(body, "specialty", 64) or None,
+            on_duty=body.get("on_duty") is True, pending=True)
     except AccountError as exc:
         raise _refused(request, "admin.users.create", exc) from None
-    audit(request, "admin.users.create", "allowed", resource=f"user/{user.username}")
+    audit(request, "admin.users.create", "allowed", resource=f"user/{user.username}",
+          reason=f"role {user.role}, organisation {user.org_id}; waits for a medical officer's approval"
+          if user.approved_at is None else f"role {user.role}, organisation {user.org_id}")
     return json_response(user_view(user), status=201)
 
 
@@ -88,8 +103,7 @@ def _forget(request: web.Request, hashes: list[str]) -> None:
 def _change(session: Session, request: web.Request, action: str, acting: Principal) -> tuple[User, list[str]]:
     user = _user(session, request)
     if action == "unlock":
-        unlock(session, user)
-        return user, []
+        return user, []  # the login brake is cleared by the caller: it lives outside the database
     if action == "deactivate" and user.id == acting.user_id:
         raise AccountError("you cannot deactivate your own account", field="active", code="own_account")
     user.active = action == "activate"
@@ -105,6 +119,8 @@ async def change_user(request: web.Request) -> web.Response:
     except AccountError as exc:
         raise _refused(request, f"admin.users.{action}", exc) from None
     _forget(request, revoked)
+    if action == "unlock":  # lets the owner try again at once after failed logins
+        context_of(request).throttle.clear_account(user.username)
     audit(request, f"admin.users.{action}", "allowed", resource=f"user/{user.username}")
     return json_response(user_view(user))
 
@@ -139,6 +155,7 @@ async def password_reset(request: web.Request) -> web.Response:
         return user, *reset_password(session, user)
     user, password, revoked = await context_of(request).db.run(reset)
     _forget(request, revoked)
+    context_of(request).throttle.clear_account(user.username)
     audit(request, "admin.users.password_reset", "allowed", resource=f"user/{user.username}",
           reason=f"{len(revoked)} sessions ended")
     return json_response({"username": user.username, "password": password}, headers={"Cache-Control": "no-store"})
@@ -147,7 +164,7 @@ async def password_reset(request: web.Request) -> web.Response:
 async def break_glass(request: web.Request) -> web.Response:
     who = require(request, Capability.BREAK_GLASS, "break_glass.open")
     body = await read_json(request)
-    patient_id, reason = str(body.get("patient_id", "")), str(body.get("reason", ""))
+    patient_id, reason = _text(body, "patient_id", 64), _text(body, "reason", 2000)
     try:
         grant = await context_of(request).db.run(open_break_glass, who, patient_id, reason)
     except BreakGlassRefused as exc:
@@ -248,7 +265,28 @@ async def list_detainees(request: web.Request) -> web.Response:
         _detainees, who, request.query.get("q", "").strip(), request.query.get("status", ""),
         _int(request, "limit", 50), request.query.get("after", ""))
     audit(request, "detainee.search", "allowed", reason=f"{len(rows)} listed")
+    audit_shown(request, "detainee.search", [row["patient_id"] for row in rows])
     return json_response(rows)
+
+
+async def list_pending(request: web.Request) -> web.Response:
+    who = require(request, Capability.APPROVE_ACCOUNTS, "account.pending.read")
+    users = await context_of(request).db.run(lambda s: pending_for(s, s.get(User, who.user_id)))
+    audit(request, "account.pending.read", "allowed", reason=f"{len(users)} listed")
+    return json_response([user_view(u) for u in users])
+
+
+async def approve_user(request: web.Request) -> web.Response:
+    who = require(request, Capability.APPROVE_ACCOUNTS, "account.approve")
+    try:
+        user = await context_of(request).db.run(approve, who.user_id, int(request.match_info["user_id"]))
+    except AccountError as exc:
+        audit(request, "account.approve", "denied", resource=f"user-id/{request.match_info['user_id']}",
+              reason=str(exc))
+        raise api_error(404, str(exc)) from None
+    audit(request, "account.approve", "allowed", resource=f"user/{user.username}",
+          reason=f"role {user.role}, organisation {user.org_id}")
+    return json_response(user_view(user))
 
 
 def setup(app: web.Application) -> None:
@@ -259,6 +297,8 @@ def setup(app: web.Application) -> None:
     app.router.add_post(r"/api/admin/users/{user_id:\d+}/{action:unlock|activate|deactivate}", change_user)
     app.router.add_patch(r"/api/admin/users/{user_id:\d+}", edit_user)
     app.router.add_post(r"/api/admin/users/{user_id:\d+}/password", password_reset)
+    app.router.add_get("/api/accounts/pending", list_pending)
+    app.router.add_post(r"/api/accounts/{user_id:\d+}/approve", approve_user)
     app.router.add_post("/api/break-glass", break_glass)
     app.router.add_get("/api/break-glass", list_break_glass)
     app.router.add_post(r"/api/break-glass/{grant_id:\d+}/review", review_break_glass)

@@ -84,12 +84,12 @@ def _roster(running: list[str], status: str) -> str:
 def _admin(session: Session, who: Principal) -> list[Count]:
     users = select(func.count()).select_from(User)
     return [
-        Count("accounts", _scalar(session, users.where(User.active == True, User.locked_until.is_(None))),  # noqa: E712
+        Count("accounts", _scalar(session, users.where(User.active == True, User.approved_at.is_not(None))),  # noqa: E712
               "/admin?state=active"),
         Count("inactive_accounts", _scalar(session, users.where(User.active == False)),  # noqa: E712
               "/admin?state=inactive"),
-        Count("locked_accounts", _scalar(session, users.where(User.locked_until.is_not(None))),
-              "/admin?state=locked", urgent=True),
+        Count("pending_accounts", _scalar(session, users.where(User.approved_at.is_(None))),
+              "/admin?state=pending", urgent=True),
     ]
 
 

@@ -14,6 +14,8 @@ from telemed.security import Principal
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)
+# The ticket of the request's last audit entry: the answer waits until it is committed.
+AUDIT_TICKET = web.RequestKey("audit_ticket", int)
 
 
 def principal(request: web.Request) -> Principal:
@@ -48,8 +50,11 @@ _ERROR_CLASSES = _error_classes()
 
 
 async def read_json(request: web.Request) -> dict:
+    raw = await request.read()
+    if b"\\u0000" in raw:
+        raise api_error(400, "text may not contain NUL characters")
     try:
-        data = orjson.loads(await request.read())
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise api_error(400, f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -57,10 +62,21 @@ async def read_json(request: web.Request) -> dict:
     return data
 
 
+async def read_form(request: web.Request):
+    """The posted form; a body that is not valid for its charset gets a 400."""
+    try:
+        form = await request.post()
+    except (UnicodeDecodeError, ValueError, LookupError):
+        raise api_error(400, "the form is not valid UTF-8 (or its declared charset)") from None
+    if any(isinstance(value, str) and "\x00" in value for value in form.values()):
+        raise api_error(400, "text may not contain NUL characters")
+    return form
+
+
 def audit(request: web.Request, action: str, outcome: str, *, patient_id: str | None = None,
           resource: str = "", reason: str = "", break_glass: bool = False) -> None:
     who = request.get(PRINCIPAL)
-    context_of(request).audit.record(AuditEvent(
+    request[AUDIT_TICKET] = context_of(request).audit.record(AuditEvent(
         action=action,
         outcome=outcome,
         user_id=who.user_id if who else None,
@@ -73,6 +89,21 @@ def audit(request: web.Request, action: str, outcome: str, *, patient_id: str | 
         request_id=request.get(REQUEST_ID, ""),
         break_glass=break_glass,
     ))
+
+
+async def await_audit(request: web.Request) -> None:
+    """Wait until the request's audit entries are committed; a 503 if they could not be."""
+    ticket = request.get(AUDIT_TICKET)
+    if ticket is not None and not await context_of(request).audit.durable(ticket):
+        raise web.HTTPServiceUnavailable(text=orjson.dumps({"error": "the audit trail is unavailable"}).decode(),
+                                         content_type="application/json")
+
+
+def audit_shown(request: web.Request, action: str, patient_ids: list[str]) -> None:
+    """A list read: one entry per detainee it shows, so that a review of any one of them finds it."""
+    for patient_id in dict.fromkeys(patient_ids):
+        audit(request, action, "allowed", patient_id=patient_id, resource=f"Patient/{patient_id}",
+              reason="shown in a list")
 
 
 def require(request: web.Request, capability: Capability, action: str, *, patient_id: str | None = None) -> Principal:

@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fhir.resources.R4B.auditevent import AuditEvent as FhirAuditEvent
 from sqlalchemy import inspect, text
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from telemed.audit import PATIENT_INDEX_EVERY, AuditEvent, AuditLog, append, to_fhir, verify
 from telemed.db import make_engine
@@ -30,7 +30,7 @@ def test_chain_verifies_and_detects_change_and_removal(context):
     with context.db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_entry SET outcome = 'denied' WHERE seq = 7"))
     _, problems = context.db.call(verify)
-    assert [(p.seq, p.problem) for p in problems] == [(7, "content changed after it was written")]
+    assert [(p.seq, p.problem) for p in problems] == [(7, "field outcome changed after it was written")]
 
     with context.db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_entry SET outcome = 'allowed' WHERE seq = 7"))
@@ -63,7 +63,8 @@ def test_entries_export_as_valid_fhir_audit_events(context):
 
 def test_cli_verify_exit_codes(context, settings):
     record_some(context.audit, 5)
-    env = {"TELEMED_DATABASE_URL": settings.database_url, "PATH": "/usr/bin:/bin"}
+    env = {"TELEMED_DATABASE_URL": settings.database_url, "TELEMED_DATA_DIR": str(settings.data_dir),
+           "PATH": "/usr/bin:/bin"}
     run = lambda: subprocess.run([sys.executable, "-m", "telemed.cli", "audit", "verify"],  # noqa: E731
                                  capture_output=True, text=True, env=env)
     ok = run()
@@ -71,7 +72,7 @@ def test_cli_verify_exit_codes(context, settings):
     with context.db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_entry SET username = 'someone-else' WHERE seq = 3"))
     bad = run()
-    assert bad.returncode == 1 and "entry 3: content changed" in bad.stdout
+    assert bad.returncode == 1 and "entry 3: field username changed" in bad.stdout
 
 
 @both_databases
@@ -120,3 +121,62 @@ def test_the_upgrade_files_the_existing_trail_up_to_its_last_full_block(db_url):
     engine.dispose()
     assert filed == {(f"p{seq % 3}", seq) for seq in range(1, PATIENT_INDEX_EVERY + 1) if seq % 5}
     assert "ix_audit_entry_patient_ts" not in indexes
+
+
+@both_databases
+def test_entries_from_before_the_keys_verify_by_the_old_rule_and_only_as_the_prefix(db_url, tmp_path):
+    """A trail written before migration 0016 goes on under the key: its entries keep the old
+    unkeyed rule, the first sealed entry links to their tip, and a change to one is still found."""
+    from datetime import datetime, timezone
+
+    from telemed.audit import GENESIS, Checkpoints, Signer, legacy_hash
+    from telemed.audit_keys import load_keyring
+
+    upgrade(db_url, "0010")
+    engine = make_engine(db_url)
+    prev, rows = GENESIS, []
+    ts = datetime(2026, 11, 24, tzinfo=timezone.utc)
+    for seq in range(1, 6):
+        event = {"action": "fhir.read", "outcome": "allowed", "user_id": 3, "username": "doc-a", "role": "facility_doctor",
+                 "patient_id": "p1", "resource": f"Observation/o{seq}", "reason": "", "ip": "127.0.0.1",
+                 "request_id": f"r{seq}", "break_glass": False, "ts": ts}
+        digest = legacy_hash(seq, prev, event)
+        rows.append({**event, "seq": seq, "prev_hash": prev, "hash": digest})
+        prev = digest
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_entry (seq, ts, user_id, username, role, action, patient_id, resource, "
+                          "outcome, reason, ip, request_id, break_glass, prev_hash, hash) VALUES (:seq, :ts, :user_id, "
+                          ":username, :role, :action, :patient_id, :resource, :outcome, :reason, :ip, :request_id, "
+                          ":break_glass, :prev_hash, :hash)"), rows)
+    engine.dispose()
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    signer = Signer(load_keyring(tmp_path / "audit.key"), Checkpoints(tmp_path / "checkpoints.jsonl"))
+    log = AuditLog(engine, signer)
+    record_some(log, 4)
+    log.close()
+    with Session(engine) as session:
+        assert verify(session, signer) == (9, [])
+        entries = session.exec(select(AuditEntry).order_by(AuditEntry.seq)).all()
+        assert [bool(e.key_id) for e in entries] == [False] * 5 + [True] * 4
+        assert entries[5].prev_hash == entries[4].hash
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entry SET resource = 'Observation/other' WHERE seq = 2"))
+    with Session(engine) as session:
+        _, problems = verify(session, signer)
+    engine.dispose()
+    assert [(p.seq, p.problem) for p in problems] == [
+        (2, "content changed after it was written (an unkeyed entry from before migration 0016)")]
+
+
+@both_databases
+def test_an_overlong_or_nul_field_is_cut_to_fit_not_refused_with_its_group(context):
+    """One entry the database would refuse must not fail the group of requests committed with it."""
+    context.audit.record(AuditEvent(action="auth.login", outcome="denied", resource="user/" + "x\x00" * 300,
+                                    patient_id="p" * 100))
+    record_some(context.audit, 3)
+    entries = context.db.call(lambda s: s.exec(select(AuditEntry).order_by(AuditEntry.seq)).all())
+    assert len(entries) == 4
+    assert len(entries[0].resource) == 200 and "\x00" not in entries[0].resource
+    assert entries[0].patient_id == "p" * 64
+    assert context.db.call(verify) == (4, [])

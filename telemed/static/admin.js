@@ -12,12 +12,12 @@
     const org = orgs.find(o => o.id === id);
     return org ? ((lang === "zh-CN" && org.name_zh) || org.name) : id;
   };
-  const stateOf = (u) => u.locked ? "locked" : (u.active ? "active" : "inactive");
+  const stateOf = (u) => u.state;
 
   function actions(u) {
     const buttons = [el("button", { class: "link", "data-action": "edit", onclick: () => edit(u) }, text.action.edit),
       el("button", { class: "link", "data-action": "password", onclick: () => resetPassword(u) }, text.action.password)];
-    if (u.locked) buttons.push(el("button", { class: "link", "data-action": "unlock", onclick: () => change(u, "unlock") }, text.action.unlock));
+    if (u.state === "active") buttons.push(el("button", { class: "link", "data-action": "unlock", onclick: () => change(u, "unlock") }, text.action.unlock));
     const toggle = u.active ? "deactivate" : "activate";
     buttons.push(el("button", { class: `link ${u.active ? "danger-link" : ""}`, "data-action": toggle, onclick: () => change(u, toggle) }, text.action[toggle]));
     return el("td", { class: "actions" }, buttons);
@@ -30,7 +30,7 @@
     body.replaceChildren(...shown.map(u => el("tr", { "data-user": u.username },
       el("td", {}, u.username), el("td", { class: "name" }, u.display_name), el("td", {}, text.role[u.role] || u.role),
       el("td", {}, orgName(u.org_id)), el("td", {}, u.specialty || ""),
-      el("td", {}, el("span", { class: `badge ${u.active && !u.locked ? "ok" : "warn"}` }, text.state[stateOf(u)])),
+      el("td", {}, el("span", { class: `badge ${u.state === "active" ? "ok" : "warn"}` }, text.state[stateOf(u)])),
       actions(u))));
     document.getElementById("users-empty").hidden = shown.length > 0;
   }

@@ -50,4 +50,23 @@
       }
     });
   }
+
+  const pending = document.querySelector("#accounts-pending tbody");
+  if (pending) {
+    const labels = JSON.parse(document.getElementById("accounts-pending").dataset.labels);
+    telemed.api("GET", "/api/accounts/pending").then(rows => {
+      document.getElementById("accounts-none").hidden = rows.length > 0;
+      for (const u of rows) {
+        const button = telemed.el("button", { class: "primary", onclick: async () => {
+          try {
+            await telemed.api("POST", `/api/accounts/${u.id}/approve`);
+            button.replaceWith(labels.approved);
+          } catch (err) { telemed.toast(err.message, "critical"); }
+        } }, labels.approve);
+        pending.append(telemed.el("tr", { "data-username": u.username }, telemed.el("td", {}, u.username),
+          telemed.el("td", {}, u.display_name), telemed.el("td", {}, labels[u.role] || u.role),
+          telemed.el("td", {}, u.org_id), telemed.el("td", {}, button)));
+      }
+    });
+  }
 })();
