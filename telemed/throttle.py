@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 PAIR_FREE = 3
@@ -28,19 +29,20 @@ class _Failures:
 
 
 class LoginThrottle:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._failures: dict[tuple[str, str], _Failures] = {}
         self._lock = threading.Lock()
+        self.clock = clock  # tests stop it, so that a slow machine cannot outwait a brake
 
     def wait(self, username: str, address: str, now: float | None = None) -> int:
         """Seconds before another attempt of ``username`` from ``address`` is checked (0: now)."""
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         with self._lock:
             return max(self._wait(("pair", f"{username}\n{address}"), PAIR_FREE, now),
                        self._wait(("address", address), ADDRESS_FREE, now))
 
     def failed(self, username: str, address: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         with self._lock:
             if len(self._failures) > MAX_TRACKED:
                 self._forget(now)
