@@ -64,6 +64,7 @@ class Score:
     module: str
     tried: int = 0
     caught: int = 0
+    timeouts: int = 0  # caught by running past the time limit (an endless loop)
     equivalent: list[Mutant] = field(default_factory=list)
     survivors: list[Mutant] = field(default_factory=list)
 
@@ -88,6 +89,8 @@ def copy_tree(target: Path) -> None:
 def write_config(target: Path, module: Module) -> None:
     lines = ["[mutmut]", "source_paths =", *(f"    {p}" for p in PACKAGES), f"only_mutate = {module.path}",
              "pytest_add_cli_args_test_selection =", *(f"    {t}" for t in module.tests),
+             # mutmut's time limit counts test calls, not fixture setup: a margin against false timeouts.
+             "timeout_constant = 10",
              "pytest_add_cli_args =", "    -p", "    no:cacheprovider", "    -k", "    not postgresql", ""]
     (target / "setup.cfg").write_text("\n".join(lines), encoding="utf-8")
 
@@ -156,6 +159,7 @@ def run_module(name: str, module: Module, equivalent: list[dict]) -> Score:
         score.tried += 1
         if status in CAUGHT:
             score.caught += 1
+            score.timeouts += status == "timeout"
             continue
         described = describe(target, mutant)
         (score.equivalent if status == "survived" and is_listed(described, equivalent) else score.survivors).append(
@@ -166,10 +170,10 @@ def run_module(name: str, module: Module, equivalent: list[dict]) -> Score:
 
 
 def report(scores: list[Score]) -> bool:
-    print(f"\n{'module':<10} {'tried':>6} {'caught':>7} {'equiv.':>7} {'survived':>9} {'score':>7}")
+    print(f"\n{'module':<10} {'tried':>6} {'caught':>7} {'(timeout)':>10} {'equiv.':>7} {'survived':>9} {'score':>7}")
     for s in scores:
-        print(f"{s.module:<10} {s.tried:>6} {s.caught:>7} {len(s.equivalent):>7} {len(s.survivors):>9} "
-              f"{s.percent:>6.1f}%")
+        print(f"{s.module:<10} {s.tried:>6} {s.caught:>7} {s.timeouts:>10} {len(s.equivalent):>7} "
+              f"{len(s.survivors):>9} {s.percent:>6.1f}%")
     survivors = [m for s in scores for m in s.survivors]
     for m in survivors:
         print(f"\nnot caught and not listed as equivalent: {m.name} (function {m.function})\n"
