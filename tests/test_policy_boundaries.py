@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
+from telemed.accounts import add_user
 from telemed.models import BreakGlass, ConsultAccess, ConsultShare, Detainee, Role, User
 from telemed.policy import (BREAK_GLASS_HOURS, ROLE_CAPABILITIES, BreakGlassRefused, Capability, Decision,
                             PatientScope, active_consults, decide, decide_facility, may, open_break_glass,
@@ -107,7 +108,9 @@ def test_break_the_glass_holds_until_the_exact_expiry(rolled_back):
         True, "break-the-glass", break_glass=True)
     assert not decide(session, doc_a, READ, "fac-b-p1", now=NOW)  # expired at that instant
     assert not decide(session, doc_a, READ, "fac-b-p2", now=NOW - TICK)  # another detainee
-    assert not decide(session, who(session, "doc-b"), READ, "fac-a-p1", now=NOW - TICK)  # not doc-b's grant
+    colleague = add_user(session, "doc-a2", "another-long-password", role=Role.FACILITY_DOCTOR, org_id="fac-a",
+                         display_name="doc-a2")
+    assert not decide(session, principal_of(colleague), READ, "fac-b-p1", now=NOW - TICK)  # doc-a's grant, not theirs
 
 
 def test_break_the_glass_is_honoured_only_for_the_facility_doctor(rolled_back):

@@ -16,6 +16,7 @@ CAT = catalogue()
     ("μmol/L", "umol/L"), ("mg / dL", "mg/dL"), ("mIU/L", "m[IU]/L"), ("/hpf", "/[HPF]"),
     ("x10^9/L", "10*9/L"), ("×10^9/L", "10*9/L"), ("*10^12/l", "10*12/L"), ("10e3/uL", "10*3/uL"),
     ("10*3/µL", "10*3/uL"), ("10^6/ul", "10*6/uL"), ("109/L", "10*9/L"),
+    ("µg/dL", "ug/dL"), ("μg/dL", "ug/dL"), ("×2/uL", "x2/uL"),  # not in the table: signs still replaced
     ("mg/dL{BUN}", "mg/dL{BUN}"), ("Weird Unit", "WeirdUnit"),  # unknown: kept as written, spaces dropped
 ])
 def test_normalise(text, ucum):
