@@ -3,11 +3,13 @@ how the catalogue's CSV cells become bands, numbers and unit factors."""
 
 from __future__ import annotations
 
+import locale
 from dataclasses import replace
 
 import pytest
 
-from labs.catalog import Band, catalogue, parse_bands, parse_number, parse_units
+from labs.catalog import Band, Panel, catalogue, parse_bands, parse_number, parse_units
+from labs.catalog import Test as LabTest  # not "Test*": pytest would try to collect it
 
 CAT = catalogue()
 UREA = CAT.tests["22664-7"]  # male bands 20-59 and 60-79
@@ -36,9 +38,10 @@ def test_the_band_for_each_age(age, band):
 
 
 def test_an_age_in_a_gap_between_bands_takes_the_first():
-    gapped = replace(UREA, ranges={"male": (Band(1.0, 2.0, 20, 39), Band(3.0, 4.0, 60, 79)), "female": None})
-    assert gapped.band("male", 50) == Band(1.0, 2.0, 20, 39)
-    assert gapped.band("male", 80) == Band(3.0, 4.0, 60, 79)
+    bands = (Band(1.0, 2.0, 20, 39), Band(3.0, 4.0, 40, 59), Band(5.0, 6.0, 70, 79))
+    gapped = replace(UREA, ranges={"male": bands, "female": None})
+    assert gapped.band("male", 65) == bands[0]
+    assert gapped.band("male", 80) == bands[2]  # older than every band: the last, not the second
 
 
 def test_the_band_for_each_sex():
@@ -82,6 +85,12 @@ def test_band_cells(text, bands):
     assert parse_bands(text) == bands
 
 
+def test_a_band_cell_that_is_not_one_is_refused():
+    for text in ("1..2..3", "-5-10:1..2", "a-b:1..2", "1..x"):
+        with pytest.raises(ValueError):
+            parse_bands(text)
+
+
 def test_number_and_unit_cells():
     assert parse_number(" 3.5 ") == 3.5 and parse_number("  ") is None and parse_number("0") == 0.0
     assert parse_units("10*3/uL=1;/uL=0.001") == {"10*3/uL": 1.0, "/uL": 0.001}
@@ -107,3 +116,47 @@ def test_panels_list_their_tests_in_catalogue_order():
     assert cbc.tests == tuple(t.loinc for t in CAT.tests.values() if t.panel == "cbc")
     assert cbc.tests[:2] == ("6690-2", "789-8")
     assert CAT.sources["WS405"].startswith("WS/T 405-2012")
+
+
+def fresh():
+    """The catalogue read again from its CSV files (``catalogue()`` caches its first reading)."""
+    return catalogue.__wrapped__()
+
+
+def test_rows_are_read_field_by_field():
+    tests = fresh().tests
+    assert tests["6690-2"] == LabTest(
+        loinc="6690-2", panel="cbc", abbr="WBC", name_en="Leukocytes", name_zh="白细胞计数", specimen="Bld",
+        scale="Qn", unit="10*9/L", decimals=2, alt_units={"10*3/uL": 1.0, "/uL": 0.001},
+        ranges={"male": (Band(3.5, 9.5),), "female": (Band(3.5, 9.5),)}, ref_source="WS405", crit_low=1.5,
+        crit_high=30.0, crit_source="CRIT-CN", delta_abs=None, delta_pct=100.0, values=(), normal=())
+    assert tests["22664-7"] == LabTest(
+        loinc="22664-7", panel="renal", abbr="UREA", name_en="Urea", name_zh="尿素", specimen="Ser/Plas",
+        scale="Qn", unit="mmol/L", decimals=2, alt_units={"mg/dL{BUN}": 0.357, "mg/dL{urea}": 0.1665},
+        ranges={"male": (Band(3.1, 8.0, 20, 59), Band(3.6, 9.5, 60, 79)),
+                "female": (Band(2.6, 7.5, 20, 59), Band(3.1, 8.8, 60, 79))},
+        ref_source="WS404.5", crit_low=None, crit_high=35.7, crit_source="CRIT-CN", delta_abs=None, delta_pct=50.0,
+        values=(), normal=())
+    assert tests["718-7"].delta_abs == 20.0 and tests["718-7"].crit_low == 50.0
+    assert tests["2857-1"].ranges == {"male": (Band(None, 4.0),), "female": None}
+    assert tests["5804-0"] == LabTest(
+        loinc="5804-0", panel="urine", abbr="PRO", name_en="Protein in urine by test strip", name_zh="尿蛋白",
+        specimen="Urine", scale="Ord", unit="", decimals=0, alt_units={}, ranges={"male": (), "female": ()},
+        ref_source="URINALYSIS", crit_low=None, crit_high=None, crit_source="", delta_abs=None, delta_pct=None,
+        values=("neg", "±", "1+", "2+", "3+", "4+"), normal=("neg",))
+
+
+def test_panels_and_sources_are_read():
+    read = fresh()
+    assert read.panels["cbc"] == Panel("cbc", "57021-8", "Complete blood count with differential",
+                                       "血常规（全血细胞计数+五分类）", CAT.panels["cbc"].tests)
+    assert read.tests == CAT.tests and read.panels == CAT.panels and read.sources == CAT.sources
+
+
+def test_the_catalogue_reads_as_utf8_whatever_the_locale():
+    saved = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        assert fresh().tests["22664-7"].name_zh == "尿素"
+    finally:
+        locale.setlocale(locale.LC_CTYPE, saved)
