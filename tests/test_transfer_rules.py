@@ -62,7 +62,8 @@ def test_only_a_parameters_resource_is_taken():
     with pytest.raises(FhirError) as raised:
         parameter({"resourceType": "Patient", "parameter": []}, "cell", "valueString")
     assert raised.value.status == 400
-    assert raised.value.outcome()["issue"][0]["diagnostics"] == "$transfer takes a Parameters resource"
+    issue = raised.value.outcome()["issue"][0]
+    assert (issue["diagnostics"], issue["expression"]) == ("$transfer takes a Parameters resource", ["Parameters"])
 
 
 def test_a_transfer_replaces_custody_and_moves_access(rolled_back):
@@ -92,6 +93,38 @@ def test_a_bare_id_and_no_cell(rolled_back):
     session, world = rolled_back
     moved = transfer(session, gate(session, "doc-a"), "fac-a-p2", params("fac-b", cell=None), TODAY)
     assert custody_of(moved.resource) == {"facility": "fac-b", "admissionDate": "2026-12-06", "status": "in-custody"}
+
+
+def test_a_patient_without_extensions_is_transferred(rolled_back):
+    """Custody named by managingOrganization alone (an imported record, say)."""
+    session, world = rolled_back
+    patient = store.read(session, "Patient", "fac-a-p3").resource
+    del patient["extension"]
+    store.update(session, patient, "fac-a-p3")
+    moved = transfer(session, gate(session, "doc-a"), "fac-a-p3", params(), TODAY)
+    assert moved.resource["extension"] == [custody_extension("fac-b", "2-02", "2026-12-06")]
+
+
+class ConcurrentEdit(Gate):
+    """A real gate, and another write to the Patient just after it allows the transfer: the
+    interleaving of a colleague's edit between the transfer's read and its write."""
+
+    def check(self, session, *args):
+        decision = super().check(session, *args)
+        patient = store.read(session, "Patient", "fac-a-p1").resource
+        patient["name"][0]["given"] = ["小红"]
+        store.update(session, patient, "fac-a-p1")
+        return decision
+
+
+def test_a_transfer_never_overwrites_a_concurrent_edit(rolled_back):
+    session, world = rolled_back
+    doc = gate(session, "doc-a")
+    with pytest.raises(FhirError) as raised:
+        transfer(session, ConcurrentEdit(doc.who), "fac-a-p1", params(), TODAY)
+    assert raised.value.status == 412
+    assert store.read(session, "Patient", "fac-a-p1").resource["name"][0]["given"] == ["小红"]
+    assert session.get(Detainee, "fac-a-p1").facility_id == "fac-a"
 
 
 @pytest.mark.parametrize("username", ["doc-b", "officer-a", "spec-1", "admin"])
