@@ -38,7 +38,7 @@ def make_context(root: Path) -> Context:
 
     def seed(session):
         add_org(session, "fac", "Facility", "facility")
-        add_user(session, "doc", "bench-password", role="facility_doctor", org_id="fac")
+        add_user(session, "doc", "bench-password-0123", role="facility_doctor", org_id="fac")
 
     ctx.db.call(seed)
     return ctx
@@ -50,7 +50,7 @@ async def requests_benchmark(ctx: Context, seconds: float) -> None:
     from aiohttp import ClientSession
 
     async with ClientSession() as session:
-        async with session.post(f"{app_url}/api/auth/token", json={"username": "doc", "password": "bench-password"}) as r:
+        async with session.post(f"{app_url}/api/auth/token", json={"username": "doc", "password": "bench-password-0123"}) as r:
             token = (await r.json())["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     ceiling = await load(lambda i: f"{ceiling_url}/api/me", concurrency=32, seconds=seconds)

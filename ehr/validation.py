@@ -15,6 +15,7 @@ import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 
 from ehr.errors import FhirError, Issue
+from telemed.children import die_with_parent
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -103,7 +104,8 @@ class Validator:
         """A verdict per item, from ``work`` (a module-level function) in the workers; the first
         call starts them (~1 s). Each chunk goes out as soon as ``items`` yields it."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=die_with_parent, initargs=(os.getpid(),))
         verdicts = []
         pending = iter(items)
         while chunk := list(islice(pending, self.CHUNK)):

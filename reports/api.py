@@ -18,7 +18,7 @@ from reports.exam_fhir import Author
 from reports.exams import enter_section, exam_json, review
 from telemed.context import context_of
 from telemed.events import staff_of
-from telemed.http import api_error, audit, json_response, principal, read_json, require
+from telemed.http import api_error, audit, audit_shown, json_response, principal, read_json, require
 from telemed.policy import Capability, decide_facility, may
 
 
@@ -54,6 +54,7 @@ async def campaign_show(request: web.Request) -> web.Response:
     counts = await run(request, completion, campaign.id)
     data = campaign_json(campaign, counts)
     data["exams"] = await run(request, roster, campaign.id)
+    audit_shown(request, "exams.campaign.roster", [exam["patient_id"] for exam in data["exams"]])
     return json_response(data)
 
 

@@ -35,6 +35,7 @@ from sqlmodel import Session, select
 from reports import exam_data, fonts, pdf
 from reports.merge import merge_for_duplex
 from reports.models import ACTIVE_JOB_STATES, Exam, ExamStatus, JobStatus, ReportItem, ReportJob
+from telemed.children import die_with_parent
 from telemed.config import Settings
 from telemed.db import Database
 from telemed.models import Detainee
@@ -149,7 +150,8 @@ def _items(session: Session, job_id: str) -> list[ReportItem]:
 _worker: dict = {}
 
 
-def _init_worker(database_url: str, timezone: str, nice: int) -> None:
+def _init_worker(database_url: str, timezone: str, nice: int, parent: int) -> None:
+    die_with_parent(parent)
     os.nice(nice)
     fonts.register()
     _worker["db"] = Database(database_url, threads=1)
@@ -187,7 +189,7 @@ def open_pool(settings: Settings, workers: int | None = None) -> ProcessPoolExec
     return ProcessPoolExecutor(max_workers=workers or settings.report_workers,
                                mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker,
-                               initargs=(settings.database_url, settings.timezone, settings.report_nice))
+                               initargs=(settings.database_url, settings.timezone, settings.report_nice, os.getpid()))
 
 
 # -- running a job ---------------------------------------------------------------------------

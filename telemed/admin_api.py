@@ -5,13 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 from sqlmodel import Session, select
 
-from telemed.accounts import AccountError, add_org, add_user, org_view, user_view
+from telemed.accounts import AccountError, add_org, add_user, approve, org_view, pending_for, user_view
 from telemed.audit import about_patients, to_fhir
 from telemed.context import context_of
-from telemed.http import api_error, audit, json_response, principal, read_json, require
+from telemed.http import api_error, audit, audit_shown, json_response, principal, read_json, require
 from telemed.models import AuditEntry, BreakGlass, Detainee, Organization, User
 from telemed.policy import BreakGlassRefused, Capability, open_break_glass, patient_scope
-from telemed.security import Principal, unlock
+from telemed.security import Principal
 from telemed.timeutil import fhir_instant, utcnow
 
 MAX_PAGE = 200
@@ -56,21 +56,27 @@ async def create_user(request: web.Request) -> web.Response:
         user = await context_of(request).db.run(
             add_user, str(body.get("username", "")), str(body.get("password", "")),
             role=str(body.get("role", "")), org_id=str(body.get("org_id", "")),
-            display_name=str(body.get("display_name", "")), specialty=body.get("specialty"),
-            on_duty=bool(body.get("on_duty", False)))
+            display_name=str(body.get("display_name", "")), specialty=_optional_text(body, "specialty"),
+            on_duty=body.get("on_duty") is True, pending=True)
     except AccountError as exc:
+        audit(request, "admin.users.create", "denied", reason=str(exc))
         raise api_error(422, str(exc)) from None
-    audit(request, "admin.users.create", "allowed", resource=f"user/{user.username}")
+    audit(request, "admin.users.create", "allowed", resource=f"user/{user.username}",
+          reason=f"role {user.role}, organisation {user.org_id}; waits for a medical officer's approval"
+          if user.approved_at is None else f"role {user.role}, organisation {user.org_id}")
     return json_response(user_view(user), status=201)
+
+
+def _optional_text(body: dict, name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise api_error(400, f"{name} must be text")
+    return value or None
 
 
 def _update_user(session: Session, user_id: int, action: str) -> User | None:
     user = session.get(User, user_id)
-    if user is None:
-        return None
-    if action == "unlock":
-        unlock(session, user)
-    else:
+    if user is not None and action != "unlock":
         user.active = action == "activate"
         session.add(user)
     return user
@@ -79,9 +85,12 @@ def _update_user(session: Session, user_id: int, action: str) -> User | None:
 async def change_user(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     require(request, Capability.MANAGE_USERS, f"admin.users.{action}")
-    user = await context_of(request).db.run(_update_user, int(request.match_info["user_id"]), action)
+    ctx = context_of(request)
+    user = await ctx.db.run(_update_user, int(request.match_info["user_id"]), action)
     if user is None:
         raise api_error(404, "no such user")
+    if action == "unlock":  # lets the owner try again at once after failed logins
+        ctx.throttle.clear_account(user.username)
     audit(request, f"admin.users.{action}", "allowed", resource=f"user/{user.username}")
     return json_response(user_view(user))
 
@@ -189,7 +198,28 @@ async def list_detainees(request: web.Request) -> web.Response:
         _detainees, who, request.query.get("q", "").strip(), request.query.get("status", ""),
         _int(request, "limit", 50), request.query.get("after", ""))
     audit(request, "detainee.search", "allowed", reason=f"{len(rows)} listed")
+    audit_shown(request, "detainee.search", [row["patient_id"] for row in rows])
     return json_response(rows)
+
+
+async def list_pending(request: web.Request) -> web.Response:
+    who = require(request, Capability.APPROVE_ACCOUNTS, "account.pending.read")
+    users = await context_of(request).db.run(lambda s: pending_for(s, s.get(User, who.user_id)))
+    audit(request, "account.pending.read", "allowed", reason=f"{len(users)} listed")
+    return json_response([user_view(u) for u in users])
+
+
+async def approve_user(request: web.Request) -> web.Response:
+    who = require(request, Capability.APPROVE_ACCOUNTS, "account.approve")
+    try:
+        user = await context_of(request).db.run(approve, who.user_id, int(request.match_info["user_id"]))
+    except AccountError as exc:
+        audit(request, "account.approve", "denied", resource=f"user-id/{request.match_info['user_id']}",
+              reason=str(exc))
+        raise api_error(404, str(exc)) from None
+    audit(request, "account.approve", "allowed", resource=f"user/{user.username}",
+          reason=f"role {user.role}, organisation {user.org_id}")
+    return json_response(user_view(user))
 
 
 def setup(app: web.Application) -> None:
@@ -198,6 +228,8 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/admin/users", list_users)
     app.router.add_post("/api/admin/users", create_user)
     app.router.add_post(r"/api/admin/users/{user_id:\d+}/{action:unlock|activate|deactivate}", change_user)
+    app.router.add_get("/api/accounts/pending", list_pending)
+    app.router.add_post(r"/api/accounts/{user_id:\d+}/approve", approve_user)
     app.router.add_post("/api/break-glass", break_glass)
     app.router.add_get("/api/break-glass", list_break_glass)
     app.router.add_post(r"/api/break-glass/{grant_id:\d+}/review", review_break_glass)

@@ -13,9 +13,10 @@ import jinja2
 from aiohttp import web
 
 from telemed import admin_api, auth_api, events_api, ui
+from telemed.audit import AuditEvent
 from telemed.config import Settings
 from telemed.context import CONTEXT, Context, context_of
-from telemed.http import PRINCIPAL, REQUEST_ID, json_response
+from telemed.http import PRINCIPAL, REQUEST_ID, await_audit, json_response, read_form
 from telemed.metrics import METRICS, Metrics, handle_metrics
 from telemed.models import TokenKind
 from telemed.security import Principal, resolve_token, token_hash
@@ -29,6 +30,23 @@ PUBLIC_PATHS = {"/healthz", "/metrics", "/login", "/lang", "/api/auth/token", "/
 PUBLIC_PREFIXES = ("/static/",)
 MACHINE_PREFIXES = ("/api/", "/fhir", "/ws/")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# What the pages may load: their own scripts and styles only (no inline script, no eval), media
+# from the page's own streams, and connections to this server (WebSocket included).
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+                           "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "form-action 'self'; frame-ancestors 'none'")
+HSTS = "max-age=31536000; includeSubDomains"
+KB, MB = 1024, 1024 * 1024
+# The largest body each route takes, the first matching prefix winning. Unauthenticated
+# routes take a few KB: nobody can make the server read (or parse) a large body before login.
+BODY_LIMITS = (
+    (("/login", "/logout", "/lang", "/api/auth/"), 4 * KB),
+    (("/fhir",), 64 * MB),  # Bundles and bulk imports
+    (("/api/labs/import",), 64 * MB),  # analyzer exports (XLSX, CSV)
+    (("/api/labs/",), 8 * MB),
+    (("/api/",), 2 * MB),
+)
+DEFAULT_BODY_LIMIT = 64 * KB  # page forms
 
 
 def _route_name(request: web.Request) -> str:
@@ -64,6 +82,36 @@ async def observe_middleware(request: web.Request, handler):
 
 
 @web.middleware
+async def durable_audit_middleware(request: web.Request, handler):
+    """No answer leaves before the request's audit entries are committed: an answer whose entry
+    could not be written is replaced by a 503. (A streamed answer has begun before this runs:
+    its handler awaits ``await_audit`` before it starts.)"""
+    try:
+        response = await handler(request)
+    except web.HTTPException:
+        await await_audit(request)
+        raise
+    await await_audit(request)
+    return response
+
+
+def body_limit(path: str) -> int:
+    return next((limit for prefixes, limit in BODY_LIMITS if path.startswith(prefixes)), DEFAULT_BODY_LIMIT)
+
+
+@web.middleware
+async def body_limit_middleware(request: web.Request, handler):
+    """Refuse a body larger than the route takes before reading any of it; one sent without a
+    length is cut off at the limit as it is read."""
+    limit = body_limit(request.path)
+    if (request.content_length or 0) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length,
+                                            headers={"Connection": "close"})
+    request._client_max_size = limit  # aiohttp has no public per-request limit; read() honours this
+    return await handler(request)
+
+
+@web.middleware
 async def headers_middleware(request: web.Request, handler):
     try:
         response = await handler(request)
@@ -81,6 +129,10 @@ def _secure(response: web.StreamResponse, request: web.Request) -> None:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers["Server"] = "telemed"  # not aiohttp's name and version
+    if context_of(request).settings.cookie_secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     if not request.path.startswith("/static/"):
         response.headers.setdefault("Cache-Control", "no-store")
 
@@ -111,7 +163,7 @@ async def auth_middleware(request: web.Request, handler):
     if kind == TokenKind.SESSION and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent and request.content_type == "application/x-www-form-urlencoded":
-            sent = (await request.post()).get("csrf_token", "")
+            sent = (await read_form(request)).get("csrf_token", "")
         if not sent or not secrets.compare_digest(str(sent), who.csrf_token):
             raise _machine_error(request, 403, "missing or wrong CSRF token")
     return await handler(request)
@@ -152,7 +204,8 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         owned = True
     else:
         owned = False
-    app = web.Application(middlewares=[observe_middleware, headers_middleware, auth_middleware],
+    app = web.Application(middlewares=[observe_middleware, headers_middleware, body_limit_middleware,
+                                       durable_audit_middleware, auth_middleware],
                           client_max_size=64 * 1024 * 1024)
     app[CONTEXT] = context
     app[METRICS] = Metrics()
@@ -169,6 +222,9 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     if owned:
         async def start_lookups(_app: web.Application) -> None:
             context.db.lookups.start()
+            # The configuration each run starts with, in the trail: a change shows between two runs.
+            context.audit.record(AuditEvent(action="config.loaded", outcome="allowed", username="server",
+                                            reason=settings.describe()))
 
         async def close_context(_app: web.Application) -> None:
             context.close()

@@ -1,28 +1,49 @@
-"""Append-only, hash-chained audit trail.
+"""Append-only audit trail: a chain of entries, each sealed with a keyed MAC.
 
-Entries are queued; one writer thread (``AuditLog``) appends them in batches every few
-milliseconds, so that auditing every read puts neither a database commit nor a thread wake-up
-on each request. The server runs that writer in a child process (``telemed.audit_process``).
-The chain is extended inside a transaction that re-reads the tip, and ``seq`` is the primary
-key, so two writers (the server and a CLI import, say) can never fork it: the loser's insert
-fails and it retries on the new tip.
+Design. Entry ``n`` holds its event's fields, ``prev_hash`` (entry ``n-1``'s seal), the id of
+the key that sealed it, a short tag per field, and ``hash``: HMAC-SHA256 under that key over
+all of these. So:
+- a changed field breaks its entry's MAC, and its tag names the field;
+- a deleted entry leaves a gap in ``seq``, or (renumbered) breaks the next entry's link;
+- a chain recomputed by someone without the key has MACs that do not verify;
+- a truncated tail or an emptied table leaves nothing wrong in the database itself, so the
+  writer also writes signed checkpoints of the chain's head outside it (``Checkpoints``), at
+  most ``CHECKPOINT_SECONDS`` apart, and ``verify`` holds the database to them.
+Entries written before migration 0016 have no key id; they verify with the old unkeyed rule
+(``legacy_hash``) and only as the chain's prefix: the first keyed entry's MAC covers their tip.
+
+Writing. Entries are queued; a writer (``AuditLog``, in the server a child process:
+``telemed.audit_process``) appends whatever is queued in one transaction as soon as the last
+commit is done (group commit), and reports how far it has committed, so that a request can wait
+for its own entry before answering. The chain is extended inside a transaction that re-reads the
+tip, and ``seq`` is the primary key, so two writers (the server and a CLI import, say) can never
+fork it: the loser's insert fails and it retries on the new tip.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import heapq
+import hmac
+import itertools
 import logging
+import os
 import threading
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 from sqlalchemy import ColumnElement, Connection, Engine, func, insert, union_all
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
+from telemed.audit_keys import Keyring
 from telemed.db import bind_processor, insert_sql
 from telemed.models import AuditEntry, AuditPatient
 from telemed.timeutil import fhir_instant, utcnow
@@ -34,6 +55,9 @@ _PATIENT = AuditPatient.__table__
 # Entries reach ``audit_patient`` in blocks of this many: a query by detainee scans at most this
 # many recent entries by their own patient_id.
 PATIENT_INDEX_EVERY = 10_000
+# A checkpoint of the chain's head at most this often: what a truncation can remove unseen.
+CHECKPOINT_SECONDS = 1.0
+TAG_HEX = 4  # per field: enough to name the changed one; the entry's MAC is what proves it
 
 
 @dataclass(slots=True)  # not frozen: every request builds one, and a frozen init is slow
@@ -53,26 +77,137 @@ class AuditEvent:
 
 
 EVENT_FIELDS = tuple(f.name for f in fields(AuditEvent))
-ROW_COLUMNS = (*EVENT_FIELDS, "seq", "prev_hash", "hash")
+ROW_COLUMNS = (*EVENT_FIELDS, "seq", "prev_hash", "key_id", "field_tags", "hash")
 _TS = EVENT_FIELDS.index("ts")
-_NOT_HASHED = frozenset({"seq", "hash", "prev_hash"})
 # Rows per INSERT: a bound under every driver's limit on parameters (SQLite's is 32,766).
 INSERT_ROWS = 1000
 
 
-def entry_hash(seq: int, prev_hash: str, event: dict) -> str:
-    body = {k: v for k, v in event.items() if k not in _NOT_HASHED}
+class Head(NamedTuple):
+    seq: int
+    hash: str
+
+
+def _canonical(values: Iterable) -> list:
+    return [fhir_instant(v) if isinstance(v, datetime) else v for v in values]
+
+
+def legacy_hash(seq: int, prev_hash: str, event: dict) -> str:
+    """The unkeyed rule of the entries written before migration 0016."""
+    body = {k: event[k] for k in EVENT_FIELDS}
     body["ts"] = fhir_instant(body["ts"]) if isinstance(body["ts"], datetime) else body["ts"]
     payload = orjson.dumps({"seq": seq, "prev": prev_hash, "event": body}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(payload).hexdigest()
 
 
-def append(conn: Session | Connection, events: Iterable[AuditEvent]) -> int:
-    """Extend the chain with ``events`` in the caller's transaction; returns the last seq.
+def field_tags(key: bytes, values: list) -> str:
+    return "".join(hmac.digest(key, orjson.dumps([name, value]), "sha256").hex()[:TAG_HEX]
+                   for name, value in zip(EVENT_FIELDS, values))
+
+
+def seal(key: bytes, seq: int, prev_hash: str, kid: str, tags: str, values: list) -> str:
+    """The entry's MAC: over its position, its link, its key id, its tags and every field."""
+    payload = orjson.dumps([seq, prev_hash, kid, tags, values])
+    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+
+
+class Checkpoints:
+    """Signed heads of the chain, one JSON line each, appended to a file outside the database
+    (and, optionally, sent to syslog) for operators to ship to write-once storage."""
+
+    def __init__(self, path: Path | None, *, syslog: bool = False) -> None:
+        self.path = path
+        self.syslog = syslog
+        self._last = 0.0
+
+    def line(self, keys: Keyring, head: Head) -> bytes:
+        at = fhir_instant(utcnow())
+        mac = hmac.new(keys.current, f"checkpoint|{head.seq}|{head.hash}|{at}".encode(), hashlib.sha256)
+        return orjson.dumps({"seq": head.seq, "hash": head.hash, "at": at, "kid": keys.current_id,
+                             "mac": mac.hexdigest()})
+
+    def write(self, keys: Keyring, head: Head, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.path is None or head.seq == 0 or (not force and now - self._last < CHECKPOINT_SECONDS):
+            return
+        self._last = now
+        line = self.line(keys, head)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        try:
+            os.write(fd, line + b"\n")  # one write of one line: appends from two writers never interleave
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if self.syslog:
+            import syslog
+            syslog.openlog("telemed-audit", 0, syslog.LOG_AUTHPRIV)
+            syslog.syslog(syslog.LOG_NOTICE, line.decode())
+
+    @staticmethod
+    def read(path: Path) -> Iterator[tuple[int, dict | None]]:
+        """(line number, checkpoint) for each line; None for a line that is not one."""
+        if not path.exists():
+            return
+        with path.open("rb") as lines:
+            for number, raw in enumerate(lines, start=1):
+                try:
+                    point = orjson.loads(raw)
+                    yield number, point if isinstance(point, dict) else None
+                except orjson.JSONDecodeError:
+                    yield number, None
+
+
+@dataclass
+class Signer:
+    """What a writer needs: the keyring and where the checkpoints go."""
+
+    keys: Keyring
+    checkpoints: Checkpoints
+
+    @classmethod
+    def from_settings(cls, settings) -> "Signer":
+        from telemed.audit_keys import load_keyring
+
+        return cls(load_keyring(settings.audit_key_path, settings.audit_key),
+                   Checkpoints(settings.audit_checkpoint_path, syslog=settings.audit_syslog))
+
+    def to_env(self) -> str:
+        path = str(self.checkpoints.path or "")
+        return orjson.dumps([self.keys.to_env(), path, self.checkpoints.syslog]).decode()
+
+    @classmethod
+    def from_env(cls, value: str) -> "Signer":
+        keys, path, syslog = orjson.loads(value)
+        return cls(Keyring.from_env(keys), Checkpoints(Path(path) if path else None, syslog=syslog))
+
+
+_installed: Signer | None = None
+
+
+def install(signer: Signer) -> None:
+    """The signer of this process's writers that are given none (a CLI import, say)."""
+    global _installed
+    _installed = signer
+
+
+def installed() -> Signer:
+    global _installed
+    if _installed is None:
+        from telemed.config import load_settings
+
+        _installed = Signer.from_settings(load_settings())
+    return _installed
+
+
+def append(conn: Session | Connection, events: Iterable[AuditEvent], signer: Signer | None = None) -> Head:
+    """Extend the chain with ``events`` in the caller's transaction; returns the new head.
 
     Multi-row INSERTs of plain values: the ORM unit of work cost more than the rows themselves,
     and a driver executemany lets go of the GIL once per row, each time waiting to get it back
     from the event loop."""
+    keys = (signer or installed()).keys
+    key, kid = keys.current, keys.current_id
     connection = conn.connection() if isinstance(conn, Session) else conn
     tip = connection.execute(select(_ENTRY.c.seq, _ENTRY.c.hash).order_by(_ENTRY.c.seq.desc()).limit(1)).first()
     seq, prev = (tip.seq, tip.hash) if tip else (0, GENESIS)
@@ -82,10 +217,12 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent]) -> int:
     for event in events:
         seq += 1
         values = [getattr(event, name) for name in EVENT_FIELDS]
-        digest = entry_hash(seq, prev, dict(zip(EVENT_FIELDS, values)))
+        canonical = _canonical(values)
+        tags = field_tags(key, canonical)
+        digest = seal(key, seq, prev, kid, tags, canonical)
         if stamp:
             values[_TS] = stamp(values[_TS])
-        values += (seq, prev, digest)
+        values += (seq, prev, kid, tags, digest)
         rows.append(values)
         prev = digest
     for start in range(0, len(rows), INSERT_ROWS):
@@ -93,7 +230,7 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent]) -> int:
         connection.exec_driver_sql(insert_sql(connection, _ENTRY.name, ROW_COLUMNS, rows=len(chunk)),
                                    tuple(value for row in chunk for value in row))
     _index_patients(connection, indexed_through(before), indexed_through(seq))
-    return seq
+    return Head(seq, prev)
 
 
 def indexed_through(last_seq: int) -> int:
@@ -121,32 +258,107 @@ def about_patients(session: Session, patients: list[str]) -> ColumnElement[bool]
     return AuditEntry.seq.in_(seqs)
 
 
-class AuditLog:
-    """The writer: ``record`` only appends to a queue (no lock, no wake-up); the writer thread
-    wakes every ``interval`` seconds, or sooner when a batch is full or someone flushes."""
+def write_batch(engine: Engine, events: list[AuditEvent], signer: Signer) -> Head | None:
+    """Append ``events`` in one transaction, retrying on a concurrent writer; None if it failed."""
+    for attempt in range(20):
+        try:
+            with engine.begin() as conn:
+                head = append(conn, events, signer)
+            return head
+        except (IntegrityError, OperationalError):
+            log.warning("audit append retry %d", attempt + 1)
+    log.error("audit append failed for %d events", len(events))
+    return None
 
-    def __init__(self, engine: Engine, *, batch: int = 500, interval: float = 0.05) -> None:
+
+class Commits:
+    """Tickets for recorded events, and whoever waits for them to be committed: threads
+    (``wait``) and coroutines (``durable``). A writer commits in ticket order and calls
+    ``advance`` with the last ticket of each commit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._tickets = itertools.count(1)
+        self.issued = 0
+        self.committed = 0
+        self.failed_through = 0
+        self._waiters: list[tuple[int, int, asyncio.Future]] = []
+        self._order = itertools.count()
+
+    def issue(self) -> int:
+        """The caller holds ``lock`` while it queues the event under this ticket."""
+        self.issued = next(self._tickets)
+        return self.issued
+
+    @property
+    def lock(self) -> threading.Lock:
+        return self._lock
+
+    def advance(self, through: int, ok: bool = True) -> None:
+        with self._lock:
+            self.committed = max(self.committed, through)
+            if not ok:
+                self.failed_through = max(self.failed_through, through)
+            ready = []
+            while self._waiters and self._waiters[0][0] <= through:
+                ready.append(heapq.heappop(self._waiters)[2])
+            self._changed.notify_all()
+        for future in ready:
+            future.get_loop().call_soon_threadsafe(_settle, future, ok)
+
+    def wait(self, ticket: int | None = None, timeout: float = 10.0) -> bool:
+        with self._lock:
+            wanted = self.issued if ticket is None else ticket
+            return self._changed.wait_for(lambda: self.committed >= wanted, timeout=timeout)
+
+    async def durable(self, ticket: int, timeout: float = 10.0) -> bool:
+        """True once the entry with ``ticket`` is committed; False if its write failed or timed out."""
+        with self._lock:
+            if self.committed >= ticket:
+                return ticket > self.failed_through
+            future = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiters, (ticket, next(self._order), future))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            return False
+
+
+def _settle(future: asyncio.Future, ok: bool) -> None:
+    if not future.done():
+        future.set_result(ok)
+
+
+class AuditLog:
+    """The writer in a thread: ``record`` queues an event and returns its ticket; the thread
+    commits everything queued as soon as its last commit is done."""
+
+    def __init__(self, engine: Engine, signer: Signer | None = None, *, batch: int = 2000) -> None:
         self.engine = engine
+        self.signer = signer or installed()
         self.batch = batch
-        self.interval = interval
-        self._events: deque[AuditEvent] = deque()
+        self.commits = Commits()
+        self._events: deque[tuple[int, AuditEvent]] = deque()
         self._wake = threading.Event()
-        self._written = threading.Condition()
-        self._in_flight = 0
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
-    def record(self, event: AuditEvent) -> None:
-        self._events.append(event)
-        if len(self._events) >= self.batch:
-            self._wake.set()
+    def record(self, event: AuditEvent) -> int:
+        with self.commits.lock:
+            ticket = self.commits.issue()
+            self._events.append((ticket, event))
+        self._wake.set()
+        return ticket
+
+    async def durable(self, ticket: int) -> bool:
+        return await self.commits.durable(ticket)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until every recorded event is in the database."""
         self._wake.set()
-        with self._written:
-            self._written.wait_for(lambda: not self._events and not self._in_flight, timeout=timeout)
+        self.commits.wait(timeout=timeout)
 
     def close(self) -> None:
         self.flush()
@@ -155,32 +367,20 @@ class AuditLog:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        head = None
         while not self._closing:
-            self._wake.wait(self.interval)
+            self._wake.wait(1.0)
             self._wake.clear()
-            # Only what is queued now: draining until empty chased each write's arrivals with
-            # another, and under load wrote batches of one or two, a commit each.
-            waiting = len(self._events)
-            while waiting > 0:
-                with self._written:
-                    count = min(self.batch, waiting)
-                    waiting -= count
-                    events = [self._events.popleft() for _ in range(count)]
-                    self._in_flight = count
-                self._write(events)
-                with self._written:
-                    self._in_flight = 0
-                    self._written.notify_all()
-
-    def _write(self, events: list[AuditEvent]) -> None:
-        for attempt in range(20):
-            try:
-                with self.engine.begin() as conn:
-                    append(conn, events)
-                return
-            except (IntegrityError, OperationalError):
-                log.warning("audit append retry %d", attempt + 1)
-        log.error("audit append failed for %d events", len(events))
+            while self._events:
+                count = min(self.batch, len(self._events))
+                taken = [self._events.popleft() for _ in range(count)]
+                written = write_batch(self.engine, [event for _, event in taken], self.signer)
+                head = written or head
+                if written:
+                    self.signer.checkpoints.write(self.signer.keys, written)
+                self.commits.advance(taken[-1][0], ok=written is not None)
+        if head:
+            self.signer.checkpoints.write(self.signer.keys, head, force=True)
 
 
 @dataclass(frozen=True)
@@ -189,25 +389,88 @@ class ChainProblem:
     problem: str
 
 
-def verify(session: Session, chunk: int = 5000) -> tuple[int, list[ChainProblem]]:
-    """Recompute the chain; returns (entries checked, problems)."""
-    problems: list[ChainProblem] = []
-    prev, expected_seq, checked, last = GENESIS, 1, 0, 0
+def verify(session: Session, signer: Signer | None = None, checkpoints: Path | None = None,
+           chunk: int = 5000) -> tuple[int, list[ChainProblem]]:
+    """Recompute the chain and hold it to the checkpoints; returns (entries checked, problems).
+    ``checkpoints`` is the file to hold it to (by default the writer's own)."""
+    signer = signer or installed()
+    path = checkpoints or signer.checkpoints.path
+    points, problems = _read_checkpoints(path, signer.keys) if path else ({}, [])
+    prev, expected_seq, checked, last, keyed = GENESIS, 1, 0, 0, False
     while True:
         rows = session.exec(select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(chunk)).all()
         if not rows:
-            return checked, problems
+            break
         for row in rows:
             checked += 1
             if row.seq != expected_seq:
-                problems.append(ChainProblem(row.seq, f"entries {expected_seq}..{row.seq - 1} are missing"))
+                problems.append(ChainProblem(row.seq, f"entries {expected_seq}..{row.seq - 1} are missing (deleted)"))
             if row.prev_hash != prev:
                 problems.append(ChainProblem(row.seq, "does not link to the entry before it"))
-            data = row.model_dump(exclude={"seq", "hash", "prev_hash"})
-            if entry_hash(row.seq, row.prev_hash, data) != row.hash:
-                problems.append(ChainProblem(row.seq, "content changed after it was written"))
+            problem = _entry_problem(row, signer.keys, keyed)
+            if problem:
+                problems.append(ChainProblem(row.seq, problem))
+            point = points.get(row.seq)
+            if point and point["hash"] != row.hash:
+                problems.append(ChainProblem(row.seq, f"differs from the checkpoint of {point['at']}: the chain was rewritten"))
+            keyed = keyed or bool(row.key_id)
             prev, expected_seq, last = row.hash, row.seq + 1, row.seq
+    problems.extend(_tail_problems(points, last))
+    if path and not points and keyed:
+        problems.append(ChainProblem(0, f"no checkpoints in {path}: a truncated tail cannot be detected"))
+    return checked, problems
 
+
+def _entry_problem(row: AuditEntry, keys: Keyring, after_keyed: bool) -> str | None:
+    values = _canonical(getattr(row, name) for name in EVENT_FIELDS)
+    if not row.key_id:
+        if after_keyed:
+            return "has no key id after keyed entries: the chain was recomputed without the audit key"
+        if legacy_hash(row.seq, row.prev_hash, dict(zip(EVENT_FIELDS, values))) != row.hash:
+            return "content changed after it was written (an unkeyed entry from before migration 0016)"
+        return None
+    key = keys.keys.get(row.key_id)
+    if key is None:
+        return f"sealed with key {row.key_id}, which is not in the keyring: forged, or the key was lost"
+    if seal(key, row.seq, row.prev_hash, row.key_id, row.field_tags, values) == row.hash:
+        return None
+    tags = field_tags(key, values)
+    changed = [name for n, name in enumerate(EVENT_FIELDS)
+               if tags[n * TAG_HEX:(n + 1) * TAG_HEX] != row.field_tags[n * TAG_HEX:(n + 1) * TAG_HEX]]
+    if changed and len(changed) <= len(EVENT_FIELDS) // 2 and len(row.field_tags) == len(tags):
+        return f"field {', '.join(changed)} changed after it was written"
+    return "its MAC does not match: rewritten, or the chain was recomputed without the audit key"
+
+
+def _read_checkpoints(path: Path, keys: Keyring) -> tuple[dict[int, dict], list[ChainProblem]]:
+    points: dict[int, dict] = {}
+    problems: list[ChainProblem] = []
+    for number, point in Checkpoints.read(path):
+        if not _signed(point, keys):
+            problems.append(ChainProblem(0, f"checkpoint line {number} of {path} is not signed with an audit key"))
+            continue
+        points[point["seq"]] = point
+    return points, problems
+
+
+def _signed(point: dict | None, keys: Keyring) -> bool:
+    try:
+        key = keys.keys[point["kid"]]
+        message = f"checkpoint|{int(point['seq'])}|{point['hash']}|{point['at']}".encode()
+        return hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), point["mac"])
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _tail_problems(points: dict[int, dict], last: int) -> list[ChainProblem]:
+    if not points or max(points) <= last:
+        return []
+    top = points[max(points)]
+    if last == 0:
+        return [ChainProblem(0, f"the trail is empty, but the checkpoint of {top['at']} names entry {top['seq']}: "
+                                "the table was emptied")]
+    return [ChainProblem(last + 1, f"entries {last + 1}..{top['seq']} are gone: the checkpoint of {top['at']} "
+                                   f"names entry {top['seq']}; the tail was truncated")]
 
 AUDIT_ACTIONS = {  # our action prefix -> FHIR AuditEvent.action code
     "read": "R", "search": "E", "create": "C", "update": "U", "delete": "D", "execute": "E",
@@ -235,6 +498,7 @@ def to_fhir(entry: AuditEntry) -> dict:
         "extension": [
             {"url": "urn:telemed:audit-hash", "valueString": entry.hash},
             {"url": "urn:telemed:audit-prev-hash", "valueString": entry.prev_hash},
+            {"url": "urn:telemed:audit-key-id", "valueString": entry.key_id},
         ],
     }
     if entry.role:

@@ -1,59 +1,60 @@
 """The server's audit writer, in a process of its own.
 
-Every FHIR read is audited. In the server process, hashing and inserting each entry took the
+Every FHIR read is audited. In the server process, sealing and inserting each entry took the
 GIL away from the event loop for ~25 us of CPU per read, and the loop lost as much again
-waiting to get it back. Here the server only encodes each event (one orjson call) and hands
-the child a batch every ``interval``; the child runs the same ``AuditLog`` on its own
-connection, so the chain is extended exactly as before.
+waiting to get it back. Here the server only encodes each event (one orjson call) under a
+ticket; a sender thread writes what is queued to the child's stdin at once, and the child
+commits whatever has arrived in one transaction (group commit: while it commits, the next
+group gathers in the pipe), then answers with the last ticket it committed. A reader thread
+takes those answers and releases the requests waiting for them (``Commits``).
 
-A killed child loses what it had not yet committed (at most its last batch, as a killed
-server does) and is started again on the next batch.
+A writer that dies loses nothing that was answered: the events it had not confirmed stay
+queued here and go to the next writer. (It may have committed some before dying: those are
+written twice, which a reviewer can see by their request id, rather than lost.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import select
 import sys
 import threading
-import time
 from collections import deque
 from datetime import datetime
 
 import orjson
 
-from telemed.audit import EVENT_FIELDS, AuditEvent, AuditLog
+from telemed.audit import EVENT_FIELDS, AuditEvent, Commits, Head, Signer, write_batch
 from telemed.children import child_engine, retire, spawn
 
 log = logging.getLogger(__name__)
 _TS = EVENT_FIELDS.index("ts")
+SIGNER_VARIABLE = "TELEMED_CHILD_AUDIT_SIGNER"  # the keys in the environment, never in argv
 
 
 def encode(event: AuditEvent) -> bytes:
     return orjson.dumps([getattr(event, name) for name in EVENT_FIELDS])
 
 
-def decode(line: bytes) -> AuditEvent:
-    values = orjson.loads(line)
+def decode(data: bytes) -> AuditEvent:
+    values = orjson.loads(data)
     values[_TS] = datetime.fromisoformat(values[_TS])
     return AuditEvent(*values)
 
 
 class AuditProcess:
-    """``record``, ``flush`` and ``close`` as ``AuditLog`` has them; the writing happens in a
-    child process fed through a pipe by one sender thread."""
+    """``record``, ``durable``, ``flush`` and ``close`` as ``AuditLog`` has them; the writing
+    happens in a child process."""
 
-    def __init__(self, url: str, *, interval: float = 0.05) -> None:
+    def __init__(self, url: str, signer: Signer) -> None:
         self.url = url
-        self.interval = interval
-        self._encoded: deque[bytes] = deque()
-        self._pipe = threading.Lock()  # the sender and a flush take turns writing to the child
-        self._flushes = 0
-        self._child = spawn(__name__, url)
+        self.signer = signer
+        self.commits = Commits()
+        self._queued: deque[tuple[int, bytes]] = deque()
+        self._unconfirmed: deque[tuple[int, bytes]] = deque()  # sent, not yet confirmed
         self._wake = threading.Event()
         self._closing = False
+        self._child = self._start_child()
         self._thread = threading.Thread(target=self._run, name="audit-sender", daemon=True)
         self._thread.start()
 
@@ -62,15 +63,22 @@ class AuditProcess:
         """The writer's process id (it changes when a dead writer is replaced)."""
         return self._child.pid
 
-    def record(self, event: AuditEvent) -> None:
-        self._encoded.append(encode(event))
+    def record(self, event: AuditEvent) -> int:
+        line = encode(event)
+        with self.commits.lock:
+            ticket = self.commits.issue()
+            self._queued.append((ticket, line))
+        self._wake.set()
+        return ticket
+
+    async def durable(self, ticket: int) -> bool:
+        return await self.commits.durable(ticket)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until every recorded event is in the database."""
-        with self._pipe:
-            self._flushes += 1
-            self._send(b'{"flush":%d}\n' % self._flushes)
-            self._await_ack(self._flushes, time.monotonic() + timeout)
+        self._wake.set()
+        if not self.commits.wait(timeout=timeout):
+            log.warning("audit flush timed out")
 
     def close(self) -> None:
         self.flush()
@@ -79,58 +87,96 @@ class AuditProcess:
         self._thread.join(timeout=5)
         retire(self._child)
 
+    def _start_child(self):
+        child = spawn(__name__, self.url, {SIGNER_VARIABLE: self.signer.to_env()})
+        threading.Thread(target=self._read_confirmations, args=(child,), name="audit-confirm", daemon=True).start()
+        return child
+
     def _run(self) -> None:
         while not self._closing:
-            self._wake.wait(self.interval)
+            self._wake.wait(1.0)
             self._wake.clear()
-            with self._pipe:
-                self._send()
+            with self.commits.lock:
+                batch = list(self._queued)
+                self._queued.clear()
+                self._unconfirmed.extend(batch)
+            if batch and not self._send(batch):
+                self._replace_child()
+            elif self._child.poll() is not None and not self._closing:
+                self._replace_child()
 
-    def _send(self, trailer: bytes = b"") -> None:
-        """Write the queued events (and ``trailer``) to the child; the caller holds ``_pipe``."""
-        count = len(self._encoded)  # popleft, not a swap of lists: record() may be appending
-        data = b"".join([self._encoded.popleft() + b"\n" for _ in range(count)]) + trailer
-        if not data:
-            return
-        for _ in range(2):  # it died: a new one takes this batch
-            try:
-                self._child.stdin.write(data)
-                return
-            except OSError:
-                log.error("audit writer exited with %s; starting another", self._child.poll())
-                retire(self._child)
-                self._child = spawn(__name__, self.url)
-        log.error("audit writer lost %d events: two writers in a row would not take them", data.count(b"\n"))
+    def _send(self, batch: list[tuple[int, bytes]]) -> bool:
+        try:
+            self._child.stdin.write(b"".join(b"%d %s\n" % item for item in batch))
+            return True
+        except (OSError, ValueError):
+            return False
 
-    def _await_ack(self, token: int, deadline: float) -> None:
-        wanted, received = b"%d\n" % token, b""
-        fd = self._child.stdout.fileno()
-        while not received.endswith(wanted):
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                log.warning("audit flush timed out")
+    def _replace_child(self) -> None:
+        """A new writer takes every event the dead one had not confirmed."""
+        for _attempt in range(3):
+            log.error("audit writer exited with %s; starting another", self._child.poll())
+            retire(self._child)
+            self._child = self._start_child()
+            with self.commits.lock:
+                pending = [item for item in self._unconfirmed if item[0] > self.commits.committed]
+            if self._send(pending):
                 return
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                log.warning("audit writer exited before writing all events")
-                return
+        log.error("audit writer: three writers in a row would not start; %d events wait", len(pending))
+
+    def _read_confirmations(self, child) -> None:
+        received = b""
+        while chunk := _read(child.stdout):
             received += chunk
+            if b"\n" not in chunk:
+                continue
+            complete, _, received = received.rpartition(b"\n")
+            ticket = int(complete.rsplit(b"\n", 1)[-1])  # the last: each covers those before it
+            with self.commits.lock:
+                while self._unconfirmed and self._unconfirmed[0][0] <= ticket:
+                    self._unconfirmed.popleft()
+            self.commits.advance(ticket)
+        if not self._closing:
+            self._wake.set()  # the sender sees the writer gone and replaces it
+
+
+def _read(pipe) -> bytes:
+    try:
+        return os.read(pipe.fileno(), 4096)
+    except (OSError, ValueError):  # closed by ``retire``
+        return b""
+
+
+def _events(buffer: bytes) -> tuple[list[tuple[int, AuditEvent]], bytes]:
+    """The whole lines of ``buffer`` as (ticket, event), and what is left of it."""
+    complete, _, rest = buffer.rpartition(b"\n")
+    events = []
+    for line in complete.split(b"\n") if complete else ():
+        ticket, _, data = line.partition(b" ")
+        events.append((int(ticket), decode(data)))
+    return events, rest
 
 
 def main() -> None:
-    """The child: events from stdin into the database; a flush request is answered on stdout
-    once everything before it is committed."""
+    """The child: events from stdin into the database, each group in one transaction; the
+    last ticket of each committed group on stdout."""
     engine = child_engine()
-    writer = AuditLog(engine)
-    for line in sys.stdin.buffer:
-        if line.startswith(b"{"):
-            writer.flush()
-            with contextlib.suppress(BrokenPipeError):  # a flush that timed out: no one reads
-                sys.stdout.buffer.write(b"%d\n" % orjson.loads(line)["flush"])
-                sys.stdout.buffer.flush()
-        else:
-            writer.record(decode(line))
-    writer.close()
+    signer = Signer.from_env(os.environ[SIGNER_VARIABLE])
+    stdin, head, buffer = sys.stdin.buffer.fileno(), Head(0, ""), b""
+    while chunk := os.read(stdin, 1 << 20):  # whatever has arrived: the group to commit
+        events, buffer = _events(buffer + chunk)
+        if not events:
+            continue
+        written = write_batch(engine, [event for _, event in events], signer)
+        if written is None:
+            sys.exit(1)  # the server replaces this writer and sends the events again
+        head = written
+        signer.checkpoints.write(signer.keys, head)
+        try:
+            os.write(sys.stdout.fileno(), b"%d\n" % events[-1][0])
+        except BrokenPipeError:
+            pass  # the server is gone; what it sent is still committed
+    signer.checkpoints.write(signer.keys, head, force=True)
     engine.dispose()
 
 

@@ -7,16 +7,18 @@ from aiohttp import web
 from sqlmodel import Session
 
 from telemed.context import context_of
-from telemed.http import PRINCIPAL, api_error, audit, json_response, principal, read_json
+from telemed.http import PRINCIPAL, api_error, audit, json_response, principal, read_form, read_json
 from telemed.metrics import METRICS
 from telemed.models import TokenKind, User
 from telemed.security import LoginRefused, authenticate, issue_token, principal_of, revoke_token
+from telemed.throttle import LoginThrottle
 
 SESSION_COOKIE = "telemed_session"
 
 
-def _login(session: Session, username: str, password: str, kind: TokenKind, ttl: int) -> tuple[str, User]:
-    user = authenticate(session, username, password)
+def _login(session: Session, username: str, password: str, address: str, throttle: LoginThrottle,
+           kind: TokenKind, ttl: int) -> tuple[str, User]:
+    user = authenticate(session, username, password, address, throttle)
     raw, _token = issue_token(session, user, kind, ttl)
     return raw, user
 
@@ -24,7 +26,8 @@ def _login(session: Session, username: str, password: str, kind: TokenKind, ttl:
 async def _attempt(request: web.Request, username: str, password: str, kind: TokenKind) -> tuple[str, User]:
     ctx = context_of(request)
     try:
-        raw, user = await ctx.db.run(_login, username, password, kind, ctx.settings.token_ttl_seconds)
+        raw, user = await ctx.db.run(_login, username, password, request.remote or "", ctx.throttle, kind,
+                                     ctx.settings.token_ttl_seconds)
     except LoginRefused as refused:
         request.app[METRICS].logins.labels("refused").inc()
         audit(request, "auth.login", "denied", resource=f"user/{username}"[:200], reason=refused.message)
@@ -74,7 +77,7 @@ async def login_page(request: web.Request) -> dict:
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     next_url = _safe_next(str(form.get("next", "/")))
     try:

@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--specialty")
     add.add_argument("--on-duty", action="store_true")
     add.set_defaults(run=cmd_user_add)
+    approve = user.add_parser("approve", help="approve a new clinical account as a medical officer; the officer's "
+                                              "password is read from stdin or prompted for")
+    approve.add_argument("username")
+    approve.add_argument("--officer", required=True, help="the approving medical officer's username")
+    approve.set_defaults(run=cmd_user_approve)
 
     org = sub.add_parser("org", help="organisations").add_subparsers(title="org commands")
     add_org = org.add_parser("add", help="add a custody facility or partner hospital")
@@ -65,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(title="audit commands")
-    audit.add_parser("verify", help="check the hash chain").set_defaults(run=cmd_audit_verify)
+    verify = audit.add_parser("verify", help="check every entry's MAC, the chain's links, and the checkpoints")
+    verify.add_argument("--checkpoints", help="the checkpoint file to hold the trail to (default: the server's own; "
+                                              "give the copy from write-once storage)")
+    verify.set_defaults(run=cmd_audit_verify)
+    audit.add_parser("rotate-key", help="start sealing new entries with a new key (old keys are kept)").set_defaults(
+        run=cmd_audit_rotate_key)
     export = audit.add_parser("export", help="write the trail as FHIR AuditEvent NDJSON")
     export.add_argument("--out", default="-")
     export.set_defaults(run=cmd_audit_export)
@@ -127,12 +137,57 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     db = open_database(settings)
     try:
         user = db.call(add_user, args.username, password, role=args.role, org_id=args.org,
-                       display_name=args.display_name, specialty=args.specialty, on_duty=args.on_duty)
+                       display_name=args.display_name, specialty=args.specialty, on_duty=args.on_duty, pending=True)
     except AccountError as exc:
         print(f"telemed: {exc}", file=sys.stderr)
         return 1
-    print(f"telemed: added {user.username} ({user.role}, {user.org_id})")
+    audit_cli(settings, db, "admin.users.create", resource=f"user/{user.username}",
+              reason=f"role {user.role}, organisation {user.org_id}")
+    waiting = " - it can sign in once a medical officer approves it" if user.approved_at is None else ""
+    print(f"telemed: added {user.username} ({user.role}, {user.org_id}){waiting}")
     return 0
+
+
+def cmd_user_approve(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlmodel import select
+
+    from telemed.accounts import AccountError, approve
+    from telemed.models import User
+    from telemed.security import verify_password
+
+    password = read_password(f"password of {args.officer}: ")
+    db = open_database(settings)
+    officer = db.call(lambda s: s.exec(select(User).where(User.username == args.officer)).first())
+    user = db.call(lambda s: s.exec(select(User).where(User.username == args.username)).first())
+    if officer is None or not verify_password(officer.password_hash, password):
+        audit_cli(settings, db, "account.approve", outcome="denied", resource=f"user/{args.username}",
+                  reason=f"wrong officer or password ({args.officer})")
+        print("telemed: wrong officer username or password", file=sys.stderr)
+        return 1
+    try:
+        if user is None:
+            raise AccountError("no such account waiting for your approval")
+        db.call(approve, officer.id, user.id)
+    except AccountError as exc:
+        audit_cli(settings, db, "account.approve", outcome="denied", officer=officer, resource=f"user/{args.username}",
+                  reason=str(exc))
+        print(f"telemed: {exc}", file=sys.stderr)
+        return 1
+    audit_cli(settings, db, "account.approve", officer=officer, resource=f"user/{user.username}",
+              reason=f"role {user.role}, organisation {user.org_id}")
+    print(f"telemed: {user.username} approved by {officer.username}")
+    return 0
+
+
+def audit_cli(settings: Settings, db, action: str, *, outcome: str = "allowed", officer=None, **fields: str) -> None:
+    """An audit entry for a change made from the command line, committed before the command ends."""
+    from telemed.audit import AuditEvent, Signer, write_batch
+
+    signer = Signer.from_settings(settings)
+    who = {"user_id": officer.id, "username": officer.username, "role": officer.role} if officer else {"username": "cli"}
+    head = write_batch(db.engine, [AuditEvent(action=action, outcome=outcome, ip="cli", **who, **fields)], signer)
+    if head:
+        signer.checkpoints.write(signer.keys, head, force=True)
 
 
 def cmd_org_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -144,6 +199,7 @@ def cmd_org_add(args: argparse.Namespace, settings: Settings) -> int:
     except AccountError as exc:
         print(f"telemed: {exc}", file=sys.stderr)
         return 1
+    audit_cli(settings, db, "admin.orgs.create", resource=f"Organization/{org.id}")
     print(f"telemed: added {org.kind} {org.id}")
     return 0
 
@@ -177,13 +233,37 @@ def print_logins(settings: Settings) -> None:
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from telemed.audit import verify
+    from pathlib import Path
 
-    checked, problems = open_database(settings).call(verify)
+    from telemed.audit import Signer, verify
+    from telemed.audit_keys import AuditKeyError
+
+    try:
+        signer = Signer.from_settings(settings)
+    except AuditKeyError as exc:
+        print(f"telemed: {exc}", file=sys.stderr)
+        return 2
+    checkpoints = Path(args.checkpoints) if args.checkpoints else None
+    checked, problems = open_database(settings).call(verify, signer, checkpoints)
     for problem in problems:
-        print(f"entry {problem.seq}: {problem.problem}")
+        print(f"entry {problem.seq}: {problem.problem}" if problem.seq else f"trail: {problem.problem}")
     print(f"telemed: {checked} audit entries checked, {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def cmd_audit_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    from telemed.audit_keys import AuditKeyError, load_keyring, rotate
+
+    try:
+        old = load_keyring(settings.audit_key_path, settings.audit_key)
+        new_id = rotate(settings.audit_key_path, settings.audit_key)
+    except AuditKeyError as exc:
+        print(f"telemed: {exc}", file=sys.stderr)
+        return 1
+    audit_cli(settings, open_database(settings), "audit.key.rotate", reason=f"key {old.current_id} -> {new_id}")
+    print(f"telemed: new entries are sealed with key {new_id}; keep {settings.audit_key_path} "
+          "(the old keys verify the old entries) and restart the server")
+    return 0
 
 
 def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:

@@ -44,6 +44,14 @@ class Settings:
     webrtc_passthrough: bool = True
     # Write the audit trail from a child process (telemed.audit_process), off the event loop's GIL.
     audit_process: bool = True
+    # The audit trail's MAC key (hex), and the key file that holds it and earlier keys;
+    # by default <data_dir>/audit.key, written on the first run. Never the session secret.
+    audit_key: str = field(default="", repr=False)
+    audit_key_file: str = ""
+    # Where the signed checkpoints of the chain's head go (default <data_dir>/audit-checkpoints.jsonl),
+    # and whether they also go to syslog (facility authpriv).
+    audit_checkpoints: str = ""
+    audit_syslog: bool = False
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -53,6 +61,21 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def describe(self) -> str:
+        """The settings that shape what the server does, without its secrets."""
+        hidden = {"secret_key", "audit_key", "turn_credential", "extra"}
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
+        shown["database_url"] = self.database_url.split("@")[-1]  # no password
+        return "; ".join(f"{name}={value}" for name, value in shown.items())[:2000]
+
+    @property
+    def audit_key_path(self) -> Path:
+        return Path(self.audit_key_file) if self.audit_key_file else self.data_dir / "audit.key"
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        return Path(self.audit_checkpoints) if self.audit_checkpoints else self.data_dir / "audit-checkpoints.jsonl"
 
 
 _ENV = {
@@ -73,6 +96,10 @@ _ENV = {
     "report_nice": "TELEMED_REPORT_NICE",
     "webrtc_passthrough": "TELEMED_WEBRTC_PASSTHROUGH",
     "audit_process": "TELEMED_AUDIT_PROCESS",
+    "audit_key": "TELEMED_AUDIT_KEY",
+    "audit_key_file": "TELEMED_AUDIT_KEY_FILE",
+    "audit_checkpoints": "TELEMED_AUDIT_CHECKPOINTS",
+    "audit_syslog": "TELEMED_AUDIT_SYSLOG",
 }
 
 
@@ -143,6 +170,8 @@ def _check(settings: Settings) -> None:
         )
     if len(settings.secret_key) < 16:
         raise ConfigError("TELEMED_SECRET_KEY: must be at least 16 characters")
+    if settings.audit_key and settings.audit_key == settings.secret_key:
+        raise ConfigError("TELEMED_AUDIT_KEY: must not be the session secret (TELEMED_SECRET_KEY)")
     for pair in settings.facility_networks:
         org, _, cidr = pair.partition("=")
         try:

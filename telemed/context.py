@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from telemed.audit import AuditLog
+from telemed.audit import AuditLog, Signer, install
 from telemed.audit_process import AuditProcess
 from telemed.config import Settings
 from telemed.db import Database
 from telemed.events import Hub
 from telemed.security import TokenCache
+from telemed.throttle import LoginThrottle
 
 
 @dataclass
@@ -21,12 +22,15 @@ class Context:
     audit: AuditLog | AuditProcess
     hub: Hub = field(default_factory=Hub)
     tokens: TokenCache = field(default_factory=TokenCache)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @classmethod
     def open(cls, settings: Settings) -> "Context":
         db = Database(settings.database_url, threads=settings.db_threads)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        audit = AuditProcess(db.url) if settings.audit_process else AuditLog(db.engine)
+        signer = Signer.from_settings(settings)
+        install(signer)  # for writers in this process that are given none (an import, say)
+        audit = AuditProcess(db.url, signer) if settings.audit_process else AuditLog(db.engine, signer)
         return cls(settings=settings, db=db, audit=audit)
 
     def close(self) -> None:

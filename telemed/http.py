@@ -14,6 +14,8 @@ from telemed.security import Principal
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)
+# The ticket of the request's last audit entry: the answer waits until it is committed.
+AUDIT_TICKET = web.RequestKey("audit_ticket", int)
 
 
 def principal(request: web.Request) -> Principal:
@@ -57,10 +59,18 @@ async def read_json(request: web.Request) -> dict:
     return data
 
 
+async def read_form(request: web.Request):
+    """The posted form; a body that is not valid for its charset gets a 400."""
+    try:
+        return await request.post()
+    except (UnicodeDecodeError, ValueError, LookupError):
+        raise api_error(400, "the form is not valid UTF-8 (or its declared charset)") from None
+
+
 def audit(request: web.Request, action: str, outcome: str, *, patient_id: str | None = None,
           resource: str = "", reason: str = "", break_glass: bool = False) -> None:
     who = request.get(PRINCIPAL)
-    context_of(request).audit.record(AuditEvent(
+    request[AUDIT_TICKET] = context_of(request).audit.record(AuditEvent(
         action=action,
         outcome=outcome,
         user_id=who.user_id if who else None,
@@ -73,6 +83,21 @@ def audit(request: web.Request, action: str, outcome: str, *, patient_id: str | 
         request_id=request.get(REQUEST_ID, ""),
         break_glass=break_glass,
     ))
+
+
+async def await_audit(request: web.Request) -> None:
+    """Wait until the request's audit entries are committed; a 503 if they could not be."""
+    ticket = request.get(AUDIT_TICKET)
+    if ticket is not None and not await context_of(request).audit.durable(ticket):
+        raise web.HTTPServiceUnavailable(text=orjson.dumps({"error": "the audit trail is unavailable"}).decode(),
+                                         content_type="application/json")
+
+
+def audit_shown(request: web.Request, action: str, patient_ids: list[str]) -> None:
+    """A list read: one entry per detainee it shows, so that a review of any one of them finds it."""
+    for patient_id in dict.fromkeys(patient_ids):
+        audit(request, action, "allowed", patient_id=patient_id, resource=f"Patient/{patient_id}",
+              reason="shown in a list")
 
 
 def require(request: web.Request, capability: Capability, action: str, *, patient_id: str | None = None) -> Principal:

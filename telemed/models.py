@@ -47,10 +47,10 @@ class User(SQLModel, table=True):
     specialty: str | None = Field(default=None, max_length=64)
     on_duty: bool = False
     active: bool = True
-    failed_logins: int = 0
-    locked_until: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
-    last_failed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+    # A clinical account waits for a medical officer of its organisation: None until approved.
+    approved_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    approved_by: int | None = Field(default=None, foreign_key="app_user.id")
 
 
 class TokenKind(StrEnum):
@@ -131,7 +131,8 @@ class BreakGlass(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """Append-only; each row's hash covers its content and the previous row's hash."""
+    """Append-only; each row's hash is a MAC over its content and the previous row's hash
+    (see ``telemed.audit``)."""
 
     __tablename__ = "audit_entry"
     seq: int = Field(primary_key=True)
@@ -148,6 +149,8 @@ class AuditEntry(SQLModel, table=True):
     request_id: str = Field(default="", max_length=64)
     break_glass: bool = False
     prev_hash: str = Field(max_length=64)
+    key_id: str = Field(default="", max_length=16)  # "": written before keys (migration 0016)
+    field_tags: str = Field(default="", max_length=64)
     hash: str = Field(max_length=64)
 
 

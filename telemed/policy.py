@@ -36,6 +36,7 @@ class Capability(StrEnum):
     MANAGE_ORGS = "admin.orgs"
     REVIEW_AUDIT = "audit.review"
     BREAK_GLASS = "break_glass"
+    APPROVE_ACCOUNTS = "accounts.approve"
 
 
 C = Capability
@@ -48,7 +49,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
         C.CLINICAL_READ, C.VIEW_CATALOG, C.TRIAGE_CONSULT, C.SIGN_CONSULT, C.JOIN_CONSULT,
     }),
     Role.MEDICAL_OFFICER: frozenset({
-        C.CLINICAL_READ, C.VIEW_CATALOG, C.MANAGE_CAMPAIGNS, C.PRINT_REPORTS, C.REVIEW_AUDIT,
+        C.CLINICAL_READ, C.VIEW_CATALOG, C.MANAGE_CAMPAIGNS, C.PRINT_REPORTS, C.REVIEW_AUDIT, C.APPROVE_ACCOUNTS,
     }),
     Role.ADMIN: frozenset({C.MANAGE_USERS, C.MANAGE_ORGS}),
 }

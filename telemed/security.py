@@ -1,4 +1,4 @@
-"""Passwords (argon2id), bearer and session tokens, and the failed-login brake."""
+"""Passwords (argon2id), logging in, and bearer and session tokens."""
 
 from __future__ import annotations
 
@@ -14,16 +14,17 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlmodel import Session, select
 
 from telemed.models import AuthToken, TokenKind, User
+from telemed.throttle import LoginThrottle
 from telemed.timeutil import as_utc, utcnow
 
 # argon2id with the library's defaults (RFC 9106 low-memory profile).
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
-SLOW_AFTER = 3  # failed attempts before each further attempt must wait
-LOCK_AFTER = 10  # failed attempts before the account locks
-LOCK_MINUTES = 15
-MAX_DELAY_SECONDS = 60
+# Every login attempt runs exactly one password check, whatever the account's state or the
+# brake says: how long an answer takes must not tell whether the account exists.
+password_checks = 0
+GENERIC_REFUSAL = "invalid username or password"
 
 
 def hash_password(password: str) -> str:
@@ -31,6 +32,8 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str, password: str) -> bool:
+    global password_checks
+    password_checks += 1
     try:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, InvalidHashError):
@@ -76,48 +79,20 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def authenticate(session: Session, username: str, password: str, now: datetime | None = None) -> User:
-    """Check a password, applying the brake. Raises ``LoginRefused``."""
-    now = now or utcnow()
+def authenticate(session: Session, username: str, password: str, address: str, throttle: LoginThrottle) -> User:
+    """Check a password, applying the brake. Raises ``LoginRefused``: 429 while the brake holds
+    (for unknown usernames too), otherwise one 401 for every reason a login fails."""
+    wait = throttle.wait(username, address)
     user = session.exec(select(User).where(User.username == username)).first()
-    if user is None or not user.active:
-        verify_password(_DUMMY_HASH, password)  # same cost as a real check
-        raise LoginRefused(401, "invalid username or password")
-    _refuse_if_braked(user, now)
-    if verify_password(user.password_hash, password):
-        user.failed_logins = 0
-        user.locked_until = None
-        session.add(user)
-        return user
-    user.failed_logins += 1
-    user.last_failed_at = now
-    if user.failed_logins >= LOCK_AFTER:
-        user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-    session.add(user)
-    session.commit()
-    if user.locked_until:
-        raise LoginRefused(423, f"account locked after {user.failed_logins} failed attempts",
-                           retry_after=LOCK_MINUTES * 60)
-    raise LoginRefused(401, "invalid username or password")
-
-
-def _refuse_if_braked(user: User, now: datetime) -> None:
-    if user.locked_until and as_utc(user.locked_until) > now:
-        wait = int((as_utc(user.locked_until) - now).total_seconds()) + 1
-        raise LoginRefused(423, "account locked after repeated failed logins; ask an administrator "
-                                f"or wait {wait // 60 + 1} minutes", retry_after=wait)
-    if user.failed_logins >= SLOW_AFTER and user.last_failed_at:
-        delay = min(2 ** (user.failed_logins - SLOW_AFTER), MAX_DELAY_SECONDS)
-        ready = as_utc(user.last_failed_at) + timedelta(seconds=delay)
-        if ready > now:
-            wait = int((ready - now).total_seconds()) + 1
-            raise LoginRefused(429, f"too many failed logins; try again in {wait} s", retry_after=wait)
-
-
-def unlock(session: Session, user: User) -> None:
-    user.failed_logins = 0
-    user.locked_until = None
-    session.add(user)
+    usable = user is not None and user.active and user.approved_at is not None
+    matches = verify_password(user.password_hash if usable else _DUMMY_HASH, password)
+    if wait:
+        raise LoginRefused(429, f"too many failed logins; try again in {wait} s", retry_after=wait)
+    if not (usable and matches):
+        throttle.failed(username, address)
+        raise LoginRefused(401, GENERIC_REFUSAL)
+    throttle.succeeded(username, address)
+    return user
 
 
 def issue_token(session: Session, user: User, kind: TokenKind, ttl_seconds: int) -> tuple[str, AuthToken]:

@@ -30,7 +30,7 @@ def test_chain_verifies_and_detects_change_and_removal(context):
     with context.db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_entry SET outcome = 'denied' WHERE seq = 7"))
     _, problems = context.db.call(verify)
-    assert [(p.seq, p.problem) for p in problems] == [(7, "content changed after it was written")]
+    assert [(p.seq, p.problem) for p in problems] == [(7, "field outcome changed after it was written")]
 
     with context.db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_entry SET outcome = 'allowed' WHERE seq = 7"))
@@ -63,7 +63,8 @@ def test_entries_export_as_valid_fhir_audit_events(context):
 
 def test_cli_verify_exit_codes(context, settings):
     record_some(context.audit, 5)
-    env = {"TELEMED_DATABASE_URL": settings.database_url, "PATH": "/usr/bin:/bin"}
+    env = {"TELEMED_DATABASE_URL": settings.database_url, "TELEMED_DATA_DIR": str(settings.data_dir),
+           "PATH": "/usr/bin:/bin"}
     run = lambda: subprocess.run([sys.executable, "-m", "telemed.cli", "audit", "verify"],  # noqa: E731
                                  capture_output=True, text=True, env=env)
     ok = run()
@@ -71,7 +72,7 @@ def test_cli_verify_exit_codes(context, settings):
     with context.db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_entry SET username = 'someone-else' WHERE seq = 3"))
     bad = run()
-    assert bad.returncode == 1 and "entry 3: content changed" in bad.stdout
+    assert bad.returncode == 1 and "entry 3: field username changed" in bad.stdout
 
 
 @both_databases

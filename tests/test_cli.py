@@ -14,12 +14,27 @@ def telemed(settings, *args, stdin: str = "") -> subprocess.CompletedProcess:
                           text=True, env=env, timeout=120)
 
 
-async def test_user_add_reads_the_password_from_stdin(settings, client, world):
+NEW_PASSWORD = "tundra-violin-orbit-42"
+
+
+async def test_user_add_reads_the_password_and_a_medical_officer_approves(settings, client, world):
     added = telemed(settings, "user", "add", "nurse-wu", "--role", "facility_doctor", "--org", "fac-a",
-                    stdin="a-long-password\n")
+                    stdin=NEW_PASSWORD + "\n")
     assert added.returncode == 0, added.stderr
-    assert "added nurse-wu (facility_doctor, fac-a)" in added.stdout
-    assert await bearer(client, "nurse-wu", "a-long-password")
+    assert "added nurse-wu (facility_doctor, fac-a)" in added.stdout and "medical officer approves" in added.stdout
+    waiting = await client.post("/api/auth/token", json={"username": "nurse-wu", "password": NEW_PASSWORD})
+    assert waiting.status == 401
+
+    wrong_officer = telemed(settings, "user", "approve", "nurse-wu", "--officer", "officer-b", stdin=world.password + "\n")
+    assert wrong_officer.returncode == 1 and "no such account waiting" in wrong_officer.stderr
+    bad_password = telemed(settings, "user", "approve", "nurse-wu", "--officer", "officer-a", stdin="guess\n")
+    assert bad_password.returncode == 1
+    approved = telemed(settings, "user", "approve", "nurse-wu", "--officer", "officer-a", stdin=world.password + "\n")
+    assert approved.returncode == 0, approved.stderr
+    assert await bearer(client, "nurse-wu", NEW_PASSWORD)
+    trail = telemed(settings, "audit", "export")
+    approvals = [line for line in trail.stdout.splitlines() if '"account.approve"' in line]
+    assert len(approvals) == 3 and '"officer-a"' in approvals[-1] and "user/nurse-wu" in approvals[-1]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -28,7 +43,7 @@ async def test_user_add_reads_the_password_from_stdin(settings, client, world):
     (("user", "add", "Bad Name", "--role", "admin", "--org", "fac-a"), "username 'Bad Name'"),
 ])
 def test_user_add_refusals(settings, world, args, message):
-    result = telemed(settings, *args, stdin="a-long-password\n")
+    result = telemed(settings, *args, stdin=NEW_PASSWORD + "\n")
     assert result.returncode == 1 and message in result.stderr
 
 

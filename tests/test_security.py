@@ -1,12 +1,5 @@
-from datetime import timedelta
-
-import pytest
-
-from telemed.models import User
-from telemed.security import (LOCK_AFTER, SLOW_AFTER, LoginRefused, authenticate, hash_password,
-                              verify_password)
-from telemed.timeutil import utcnow
-from tests.conftest import PASSWORD, both_databases
+from telemed.security import hash_password, verify_password
+from telemed.throttle import ADDRESS_FREE, MAX_WAIT, PAIR_FREE, LoginThrottle
 
 
 def test_passwords_are_argon2id():
@@ -17,38 +10,27 @@ def test_passwords_are_argon2id():
     assert not verify_password("not-a-hash", "x")
 
 
-def _attempt(context, username, password, now):
-    return context.db.call(authenticate, username, password, now)
+def test_the_brake_doubles_per_failure_and_forgets_after_an_hour():
+    brake = LoginThrottle()
+    for n in range(PAIR_FREE):
+        assert brake.wait("doc-a", "10.0.0.1", now=100.0) == 0
+        brake.failed("doc-a", "10.0.0.1", now=100.0)
+    assert brake.wait("doc-a", "10.0.0.1", now=100.0) == 1
+    brake.failed("doc-a", "10.0.0.1", now=101.0)
+    assert brake.wait("doc-a", "10.0.0.1", now=101.0) == 2
+    assert brake.wait("doc-a", "10.0.0.2", now=101.0) == 0  # the owner, elsewhere
+    assert brake.wait("doc-b", "10.0.0.1", now=101.0) == 0  # another account from the same address
+    for _ in range(30):
+        brake.failed("doc-a", "10.0.0.1", now=200.0)
+    assert brake.wait("doc-a", "10.0.0.1", now=200.0) == MAX_WAIT
+    assert brake.wait("doc-a", "10.0.0.1", now=200.0 + 3601) == 0
 
 
-@both_databases
-def test_failed_logins_slow_down_then_lock(context, world):
-    now = utcnow()
-    for _ in range(SLOW_AFTER):
-        with pytest.raises(LoginRefused) as refused:
-            _attempt(context, "doc-a", "wrong-password", now)
-        assert refused.value.status == 401
-    # The brake: the next attempt within the delay is refused without checking the password.
-    with pytest.raises(LoginRefused) as slowed:
-        _attempt(context, "doc-a", PASSWORD, now)
-    assert slowed.value.status == 429 and "try again in" in slowed.value.message
-    # Keep failing, each after its delay, until the account locks.
-    for n in range(SLOW_AFTER, LOCK_AFTER):
-        now += timedelta(seconds=120)
-        with pytest.raises(LoginRefused) as refused:
-            _attempt(context, "doc-a", "wrong-password", now)
-    assert refused.value.status == 423 and "locked" in refused.value.message
-    # Even the right password is refused while locked.
-    with pytest.raises(LoginRefused) as locked:
-        _attempt(context, "doc-a", PASSWORD, now + timedelta(minutes=5))
-    assert locked.value.status == 423
-    # After the lock expires the right password works and resets the count.
-    user = _attempt(context, "doc-a", PASSWORD, now + timedelta(minutes=16))
-    assert context.db.call(lambda s: s.get(User, user.id).failed_logins) == 0
-
-
-def test_unknown_user_is_a_plain_401(context, world):
-    with pytest.raises(LoginRefused) as refused:
-        _attempt(context, "nobody", "whatever-password", utcnow())
-    assert refused.value.status == 401
-    assert refused.value.message == "invalid username or password"
+def test_an_address_that_guesses_many_accounts_is_slowed_for_all():
+    brake = LoginThrottle()
+    for n in range(ADDRESS_FREE):
+        brake.failed(f"user-{n}", "10.0.0.9", now=50.0)
+    assert brake.wait("anyone", "10.0.0.9", now=50.0) >= 1
+    assert brake.wait("anyone", "10.0.0.8", now=50.0) == 0
+    brake.clear_account("user-1")
+    assert brake.wait("anyone", "10.0.0.9", now=50.0) >= 1  # clearing an account leaves the address braked

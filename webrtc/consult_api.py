@@ -10,7 +10,7 @@ from ehr import store
 from ehr.errors import FhirError
 from telemed.context import context_of
 from telemed.events import staff_of, user
-from telemed.http import api_error, audit, authorize, json_response, principal, read_json, require
+from telemed.http import api_error, audit, audit_shown, authorize, json_response, principal, read_json, require
 from telemed.models import Role
 from telemed.policy import Capability
 from webrtc import stats, views, workflow
@@ -104,8 +104,12 @@ async def lists(request: web.Request) -> web.Response:
     if who.role not in (Role.FACILITY_DOCTOR, Role.SPECIALIST):
         audit(request, "consult.list", "denied", reason=f"role {who.role} has no consult work lists")
         raise api_error(403, "no consult work lists for your role")
-    audit(request, "consult.list", "allowed")
-    return json_response(await context_of(request).db.run(views.work_lists, who))
+    db = context_of(request).db
+    lists = await db.run(views.work_lists, who)
+    consult_ids = [item["id"] for items in lists.values() for item in items]
+    audit(request, "consult.list", "allowed", reason=f"{len(consult_ids)} listed")
+    audit_shown(request, "consult.list", await db.run(views.patients_of, consult_ids))
+    return json_response(lists)
 
 
 async def outcomes(request: web.Request) -> web.Response:

@@ -22,7 +22,7 @@ from aiohttp import WSMsgType, web
 from prometheus_client import Counter
 
 from telemed.context import context_of
-from telemed.http import api_error, audit, authorize, principal
+from telemed.http import api_error, audit, authorize, await_audit, principal
 from telemed.metrics import METRICS
 from telemed.policy import Capability
 from telemed.security import Principal
@@ -209,6 +209,7 @@ async def room_socket(request: web.Request) -> web.WebSocketResponse:
     except workflow.WorkflowError as error:
         raise api_error(error.status, error.message) from None
     part = await admit(request, consult)
+    await await_audit(request)  # the socket's answer goes out before any middleware could wait
     ws = web.WebSocketResponse(max_msg_size=1024 * 1024)
     await ws.prepare(request)
     rooms = request.app[ROOMS]

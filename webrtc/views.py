@@ -113,6 +113,12 @@ def work_lists(session: Session, who: Principal) -> dict[str, list[dict]]:
     return lists
 
 
+def patients_of(session: Session, consult_ids: list[str]) -> list[str]:
+    """The detainees of ``consult_ids``, in their order."""
+    found = dict(session.exec(select(Consult.id, Consult.patient_id).where(Consult.id.in_(consult_ids))).all())
+    return [found[cid] for cid in consult_ids if cid in found]
+
+
 def _list_of(consult: Consult, now: datetime) -> str:
     if consult.status == S.REQUESTED:
         return "awaiting_decision"

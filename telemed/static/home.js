@@ -49,20 +49,41 @@
     });
   }
 
+  const pending = document.querySelector("#accounts-pending tbody");
+  if (pending) {
+    const labels = JSON.parse(document.getElementById("accounts-pending").dataset.labels);
+    telemed.api("GET", "/api/accounts/pending").then(rows => {
+      document.getElementById("accounts-none").hidden = rows.length > 0;
+      for (const u of rows) {
+        const button = telemed.el("button", { class: "primary", onclick: async () => {
+          try {
+            await telemed.api("POST", `/api/accounts/${u.id}/approve`);
+            button.replaceWith(labels.approved);
+          } catch (err) { telemed.toast(err.message, "critical"); }
+        } }, labels.approve);
+        pending.append(telemed.el("tr", { "data-username": u.username }, telemed.el("td", {}, u.username),
+          telemed.el("td", {}, u.display_name), telemed.el("td", {}, labels[u.role] || u.role),
+          telemed.el("td", {}, u.org_id), telemed.el("td", {}, button)));
+      }
+    });
+  }
+
   const users = document.querySelector("#users tbody");
   if (users) {
+    const labels = JSON.parse(document.getElementById("users").dataset.labels);
+    const label = (code) => labels[code] || code;
     async function loadAdmin() {
       const [userRows, orgRows] = await Promise.all([telemed.api("GET", "/api/admin/users"), telemed.api("GET", "/api/admin/orgs")]);
       users.replaceChildren(...userRows.map(u => {
-        const action = u.locked ? "unlock" : (u.active ? "deactivate" : "activate");
-        const button = telemed.el("button", { class: "link", onclick: async () => {
-          await telemed.api("POST", `/api/admin/users/${u.id}/${action}`); loadAdmin(); } }, action);
+        const actions = u.state === "pending" ? [] : [u.active ? "deactivate" : "activate", "unlock"];
+        const buttons = actions.map(action => telemed.el("button", { class: "link", onclick: async () => {
+          await telemed.api("POST", `/api/admin/users/${u.id}/${action}`); loadAdmin(); } }, label(action)));
         return telemed.el("tr", {}, telemed.el("td", {}, u.username), telemed.el("td", {}, u.display_name),
-          telemed.el("td", {}, u.role), telemed.el("td", {}, u.org_id),
-          telemed.el("td", {}, u.locked ? "locked" : (u.active ? "active" : "inactive")), telemed.el("td", {}, button));
+          telemed.el("td", {}, label(u.role)), telemed.el("td", {}, u.org_id),
+          telemed.el("td", {}, label(u.state)), telemed.el("td", {}, buttons));
       }));
       document.querySelector("#orgs tbody").replaceChildren(...orgRows.map(o => telemed.el("tr", {},
-        telemed.el("td", {}, o.id), telemed.el("td", {}, `${o.name} ${o.name_zh}`), telemed.el("td", {}, o.kind))));
+        telemed.el("td", {}, o.id), telemed.el("td", {}, `${o.name} ${o.name_zh}`), telemed.el("td", {}, label(o.kind)))));
       document.getElementById("org-select").replaceChildren(...orgRows.map(o => telemed.el("option", { value: o.id }, o.name)));
     }
     for (const [id, url] of [["user-form", "/api/admin/users"], ["org-form", "/api/admin/orgs"]]) {
