@@ -47,7 +47,7 @@ MODULES = {
     "units": Module("labs/units.py", ("tests/test_labs_flags.py", "tests/test_unit_conversion.py")),
     "catalog": Module("labs/catalog.py", ("tests/test_labs_flags.py", "tests/test_catalog_ranges.py")),
     "transfer": Module("ehr/transfer.py", ("tests/test_transfer_rules.py",)),
-    "audit": Module("telemed/audit.py", ("tests/test_audit.py", "tests/test_audit_tamper.py")),
+    "audit": Module("telemed/audit.py", ("tests/test_audit.py", "tests/test_audit_seal.py")),
 }
 
 
