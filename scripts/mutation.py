@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,8 @@ class Score:
     timeouts: int = 0  # caught by running past the time limit (an endless loop)
     equivalent: list[Mutant] = field(default_factory=list)
     survivors: list[Mutant] = field(default_factory=list)
+    stale: list[dict] = field(default_factory=list)  # listed as equivalent, but no such survivor
+    seconds: float = 0.0
 
     @property
     def percent(self) -> float:
@@ -150,9 +153,10 @@ def run_module(name: str, module: Module, equivalent: list[dict]) -> Score:
     copy_tree(target)
     write_config(target, module)
     print(f"== {name}: {module.path} against {', '.join(module.tests)}", flush=True)
+    started = time.monotonic()
     mutmut(target, "run", "--max-children", str(os.cpu_count() or 2), log=target / "mutmut.log")
     prefix = module.path.removesuffix(".py").replace("/", ".") + "."
-    score = Score(name)
+    score = Score(name, seconds=time.monotonic() - started)
     for mutant, status in sorted(statuses(target).items()):
         if not mutant.startswith(prefix):
             continue
@@ -166,19 +170,25 @@ def run_module(name: str, module: Module, equivalent: list[dict]) -> Score:
             described)
         if status != "survived":  # "no tests", "suspicious", "skipped": not a verdict, so not a pass
             print(f"   {mutant}: {status}")
+    score.stale = [e for e in equivalent if not any(is_listed(m, [e]) for m in score.equivalent)]
     return score
 
 
 def report(scores: list[Score]) -> bool:
-    print(f"\n{'module':<10} {'tried':>6} {'caught':>7} {'(timeout)':>10} {'equiv.':>7} {'survived':>9} {'score':>7}")
+    print(f"\n{'module':<10} {'tried':>6} {'caught':>7} {'(timeout)':>10} {'equiv.':>7} {'survived':>9} {'score':>7}"
+          f" {'minutes':>8}")
     for s in scores:
         print(f"{s.module:<10} {s.tried:>6} {s.caught:>7} {s.timeouts:>10} {len(s.equivalent):>7} "
-              f"{len(s.survivors):>9} {s.percent:>6.1f}%")
+              f"{len(s.survivors):>9} {s.percent:>6.1f}% {s.seconds / 60:>8.1f}")
     survivors = [m for s in scores for m in s.survivors]
     for m in survivors:
         print(f"\nnot caught and not listed as equivalent: {m.name} (function {m.function})\n"
               f"  - {m.before}\n  + {m.after}")
-    return not survivors
+    stale = [(s.module, e) for s in scores for e in s.stale]
+    for module, e in stale:
+        print(f"\nlisted as equivalent in {EQUIVALENT.name}, but no longer a survivor of {module} "
+              f"(function {e['function']}): remove it\n  - {e['before']}\n  + {e['after']}")
+    return not survivors and not stale
 
 
 def main() -> None:
