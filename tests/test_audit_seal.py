@@ -146,6 +146,20 @@ def test_the_installed_signer_seals_when_none_is_given(rolled_back, monkeypatch)
     assert session.exec(select(AuditEntry.key_id)).one() == OTHER_KID
 
 
+def test_the_default_signer_comes_from_the_settings(monkeypatch, tmp_path):
+    monkeypatch.setattr(audit, "_installed", None)
+    for name in ("TELEMED_CONFIG", "TELEMED_AUDIT_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TELEMED_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TELEMED_AUDIT_KEY", KEY.hex())
+    monkeypatch.setenv("TELEMED_AUDIT_CHECKPOINTS", str(tmp_path / "points.jsonl"))
+    monkeypatch.setenv("TELEMED_AUDIT_SYSLOG", "1")
+    made = audit.installed()
+    assert made.keys == Keyring({KID: KEY}, KID)
+    assert (made.checkpoints.path, made.checkpoints.syslog) == (tmp_path / "points.jsonl", True)
+    assert audit.installed() is made  # read once
+
+
 # -- appending ------------------------------------------------------------------------------------
 
 def test_append_links_each_entry_to_the_one_before(rolled_back):
