@@ -225,6 +225,19 @@ def test_a_changed_field_is_named(rolled_back, name):
     assert problems(session) == [(2, f"field {name} changed after it was written")]
 
 
+def test_several_changed_fields_are_named_up_to_half_of_them(rolled_back):
+    """Past half the fields changed, the entry reads as rewritten rather than edited."""
+    session, _ = rolled_back
+    append(session, [event(1), event(2), event(3)], signer())
+    names = list(TAMPERED)
+    for count in (2, 6):
+        execute(session, "UPDATE audit_entry SET " + ", ".join(f"{n} = :{n}" for n in names[:count]) + " WHERE seq = 2",
+                **{n: TAMPERED[n] for n in names[:count]})
+        assert problems(session) == [(2, f"field {', '.join(names[:count])} changed after it was written")]
+    execute(session, f"UPDATE audit_entry SET {names[6]} = :v WHERE seq = 2", v=TAMPERED[names[6]])
+    assert problems(session) == [(2, MAC_MISMATCH)]
+
+
 def test_an_untouched_chain_checks_every_entry_in_chunks(rolled_back):
     session, _ = rolled_back
     append(session, [event(n) for n in range(1, 6)], signer())
