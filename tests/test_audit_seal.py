@@ -433,6 +433,18 @@ def test_the_writer_commits_what_is_recorded_and_checkpoints_on_close(engine, tm
     assert [p["seq"] for _, p in Checkpoints.read(path)][-1] == 5
 
 
+def test_the_writer_is_a_named_daemon_thread(engine):
+    """Named for an operator's thread dump; a daemon, so that a stuck write never holds the
+    process open at exit."""
+    before = set(threading.enumerate())
+    log = AuditLog(engine, signer())
+    try:
+        started = [t for t in threading.enumerate() if t not in before]
+        assert [(t.name, t.daemon) for t in started] == [("audit-writer", True)]
+    finally:
+        log.close()
+
+
 def test_tickets_are_committed_in_order():
     commits = Commits()
     with commits.lock:
