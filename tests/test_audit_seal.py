@@ -109,7 +109,7 @@ def test_a_checkpoint_line_is_signed_with_the_current_key():
 def test_checkpoints_are_written_at_most_once_a_period_unless_forced(tmp_path):
     keys = Keyring({KID: KEY}, KID)
     Checkpoints(None).write(keys, Head(1, "a" * 64), force=True)  # no file: nothing to do
-    path = tmp_path / "audit" / "checkpoints.jsonl"
+    path = tmp_path / "audit" / "trail" / "checkpoints.jsonl"  # folders made as needed
     points = Checkpoints(path)
     points.write(keys, Head(0, GENESIS), force=True)  # an empty chain has no head to record
     assert not path.exists()
@@ -411,7 +411,10 @@ def engine(tmp_path):
 
 
 def test_a_batch_is_written_or_given_up_after_twenty_tries(engine, tmp_path, caplog):
-    assert write_batch(engine, [event(1), event(2)], signer()) == Head(2, write_batch(engine, [], signer()).hash)
+    other = signer(keys={OTHER_KID: OTHER_KEY}, current=OTHER_KID)
+    assert write_batch(engine, [event(1), event(2)], other) == Head(2, write_batch(engine, [], other).hash)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT DISTINCT key_id FROM audit_entry")).all() == [(OTHER_KID,)]
     broken = make_engine(f"sqlite:///{tmp_path / 'empty.db'}", pool_size=1)  # no tables at all
     with caplog.at_level(logging.WARNING, logger="telemed.audit"):
         assert write_batch(broken, [event(1), event(2)], signer()) is None
@@ -433,6 +436,17 @@ def test_the_writer_commits_what_is_recorded_and_checkpoints_on_close(engine, tm
     assert [p["seq"] for _, p in Checkpoints.read(path)][-1] == 5
 
 
+def test_a_failed_write_is_reported_to_its_waiters(tmp_path, caplog):
+    broken = make_engine(f"sqlite:///{tmp_path / 'empty.db'}", pool_size=1)  # no tables at all
+    log = AuditLog(broken, signer())
+    with caplog.at_level(logging.ERROR, logger="telemed.audit"):
+        ticket = log.record(event(1))
+        log.flush()
+        assert asyncio.run(log.durable(ticket)) is False
+    log.close()
+    broken.dispose()
+
+
 def test_the_writer_is_a_named_daemon_thread(engine):
     """Named for an operator's thread dump; a daemon, so that a stuck write never holds the
     process open at exit."""
@@ -446,6 +460,11 @@ def test_the_writer_is_a_named_daemon_thread(engine):
 
 
 def test_tickets_are_committed_in_order():
+    commits = Commits()
+    assert commits.wait(timeout=0) is True  # nothing issued: nothing to wait for
+    assert (commits.issued, commits.committed, commits.failed_through) == (0, 0, 0)
+    commits.advance(1)
+    assert asyncio.run(commits.durable(1)) is True
     commits = Commits()
     with commits.lock:
         assert (commits.issue(), commits.issue(), commits.issue()) == (1, 2, 3)
