@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean system-deps-run system-deps-test
+.PHONY: run test mutation bench lint clean system-deps-run system-deps-test
 
 run: $(STAMP) system-deps-run
 	$(BIN)/telemed db upgrade
@@ -13,6 +13,10 @@ run: $(STAMP) system-deps-run
 
 test: $(STAMP) system-deps-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Mutation testing of the safety-critical modules (not part of `make test`; ~30 min on 2 cores).
+mutation: $(STAMP)
+	$(BIN)/python scripts/mutation.py $(MODULES)
 
 bench: $(STAMP)
 	$(BIN)/python bench/foundation.py

@@ -6,16 +6,23 @@ A test runs on SQLite unless it asks for both, with ``@both_databases``.
 
 from __future__ import annotations
 
+import atexit
+import functools
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 
 from ehr import store
 from ehr.custody import BOOKING_SYSTEM, custody_extension
 from telemed.accounts import add_org, add_user
 from telemed.config import Settings
 from telemed.context import Context
+from telemed.db import make_engine
 from telemed.models import OrgKind, Role
 from telemed.schema import upgrade
 from tests.pg import PostgresServer
@@ -98,27 +105,76 @@ USERS = (
 )
 
 
+def seed_world(session) -> World:
+    seeded = World()
+    add_org(session, "fac-a", "Facility A", OrgKind.FACILITY, "甲看守所")
+    add_org(session, "fac-b", "Facility B", OrgKind.FACILITY, "乙看守所")
+    add_org(session, "hosp-1", "Partner Hospital", OrgKind.HOSPITAL, "合作医院")
+    for username, role, org, specialty in USERS:
+        user = add_user(session, username, PASSWORD, role=role, org_id=org, display_name=username,
+                        specialty=specialty, on_duty=role == Role.SPECIALIST)
+        seeded.users[username] = user.id
+    for facility in ("fac-a", "fac-b"):
+        seeded.patients[facility] = [
+            make_patient(session, facility, f"{facility}-{n}", sex="male" if n % 2 else "female",
+                         resource_id=f"{facility}-p{n}")
+            for n in range(1, 4)
+        ]
+    return seeded
+
+
 @pytest.fixture
 def world(context: Context) -> World:
-    seeded = World()
+    return context.db.call(seed_world)
 
-    def seed(session) -> None:
-        add_org(session, "fac-a", "Facility A", OrgKind.FACILITY, "甲看守所")
-        add_org(session, "fac-b", "Facility B", OrgKind.FACILITY, "乙看守所")
-        add_org(session, "hosp-1", "Partner Hospital", OrgKind.HOSPITAL, "合作医院")
-        for username, role, org, specialty in USERS:
-            user = add_user(session, username, PASSWORD, role=role, org_id=org, display_name=username,
-                            specialty=specialty, on_duty=role == Role.SPECIALIST)
-            seeded.users[username] = user.id
-        for facility in ("fac-a", "fac-b"):
-            seeded.patients[facility] = [
-                make_patient(session, facility, f"{facility}-{n}", sex="male" if n % 2 else "female",
-                             resource_id=f"{facility}-p{n}")
-                for n in range(1, 4)
-            ]
 
-    context.db.call(seed)
+def _migrate_and_seed(url: str) -> World:
+    upgrade(url)
+    engine = make_engine(url, pool_size=1)
+    with Session(engine) as session:
+        seeded = seed_world(session)
+        session.commit()
+    engine.dispose()
     return seeded
+
+
+@functools.cache
+def _sqlite_template() -> tuple[Path, World]:
+    """A migrated, seeded SQLite file made once per process and copied for each module: the
+    mutation runs (scripts/mutation.py) fork a pytest per mutant from the process that made it."""
+    folder = Path(tempfile.mkdtemp(prefix="telemed-template-"))
+    owner = os.getpid()
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
+    return folder / "telemed.db", _migrate_and_seed(f"sqlite:///{folder / 'telemed.db'}")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared_world(request, tmp_path_factory):
+    """One migrated and seeded database per test module and kind, for tests that change it only
+    inside ``rolled_back``: a fresh database per test costs seconds of migrations and hashing."""
+    server = request.getfixturevalue("pg_server") if request.param == "postgresql" else None
+    if server:
+        url = server.create_database()
+        seeded = _migrate_and_seed(url)
+    else:
+        template, seeded = _sqlite_template()
+        path = tmp_path_factory.mktemp("shared") / "telemed.db"
+        shutil.copyfile(template, path)
+        url = f"sqlite:///{path}"
+    engine = make_engine(url, pool_size=1)
+    yield engine, seeded
+    engine.dispose()
+    if server:
+        server.drop_database(url)
+
+
+@pytest.fixture
+def rolled_back(shared_world):
+    """(session, world) on the module's shared database; everything the test wrote is undone."""
+    engine, seeded = shared_world
+    with Session(engine) as session:
+        yield session, seeded
+        session.rollback()
 
 
 @pytest.fixture
