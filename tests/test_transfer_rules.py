@@ -15,7 +15,8 @@ from ehr.access import Gate
 from ehr.custody import CUSTODY_EXTENSION, custody_extension, custody_of
 from ehr.errors import FhirError
 from ehr.store import Stored
-from ehr.transfer import Transfer, parameter, transfer, transfers
+from ehr.transfer import PARAMETERS, Transfer, transfer, transfers
+from ehr.validation import parameter_values
 from telemed.models import Detainee, User
 from telemed.policy import Capability, decide
 from telemed.security import principal_of
@@ -47,20 +48,27 @@ def refused(session, username: str, parameters: dict, patient: str = "fac-a-p1")
 
 def test_parameters_by_name_and_kind():
     given = {"resourceType": "Parameters", "parameter": [
-        {"name": "cell", "valueString": "3-01"}, {"name": "cell", "valueString": "9-09"},
-        {"name": "destination", "valueReference": {"reference": "Organization/fac-b"}},
-        {"name": "empty", "valueReference": {}}]}
-    assert parameter(given, "cell", "valueString") == "3-01"  # the first one
-    assert parameter(given, "destination", "valueReference") == "Organization/fac-b"
-    assert parameter(given, "empty", "valueReference") == ""
-    assert parameter(given, "cell", "valueReference") is None  # named, but not of that kind
-    assert parameter(given, "missing", "valueString") is None
-    assert parameter({"resourceType": "Parameters"}, "cell", "valueString") is None
+        {"name": "cell", "valueString": "3-01"},
+        {"name": "destination", "valueReference": {"reference": "Organization/fac-b"}}]}
+    assert parameter_values(given, PARAMETERS) == {"cell": "3-01", "destination": {"reference": "Organization/fac-b"}}
+    assert parameter_values({"resourceType": "Parameters"}, PARAMETERS) == {}
+
+
+@pytest.mark.parametrize("items, where", [
+    ([{"name": "cell", "valueString": "3-01"}, {"name": "cell", "valueString": "9-09"}], "Parameters.parameter[1]"),
+    ([{"name": "cell", "valueReference": {"reference": "Location/1"}}], "Parameters.parameter[0]"),
+    ([{"name": "reason", "valueString": "court order"}], "Parameters.parameter[0]"),
+    ("cell", "Parameters.parameter"),
+])
+def test_a_repeated_unknown_or_mistyped_parameter_is_refused_by_place(items, where):
+    with pytest.raises(FhirError) as raised:
+        parameter_values({"resourceType": "Parameters", "parameter": items}, PARAMETERS)
+    assert raised.value.status == 400 and raised.value.outcome()["issue"][0]["expression"] == [where]
 
 
 def test_only_a_parameters_resource_is_taken():
     with pytest.raises(FhirError) as raised:
-        parameter({"resourceType": "Patient", "parameter": []}, "cell", "valueString")
+        transfer(None, None, "fac-a-p1", {"resourceType": "Patient", "parameter": []}, TODAY)
     assert raised.value.status == 400
     issue = raised.value.outcome()["issue"][0]
     assert (issue["diagnostics"], issue["expression"]) == ("$transfer takes a Parameters resource", ["Parameters"])
@@ -105,23 +113,20 @@ def test_a_patient_without_extensions_is_transferred(rolled_back):
     assert moved.resource["extension"] == [custody_extension("fac-b", "2-02", "2026-12-06")]
 
 
-class ConcurrentEdit(Gate):
-    """A real gate, and another write to the Patient just after it allows the transfer: the
-    interleaving of a colleague's edit between the transfer's read and its write."""
-
-    def check(self, session, *args):
-        decision = super().check(session, *args)
-        patient = store.read(session, "Patient", "fac-a-p1").resource
-        patient["name"][0]["given"] = ["小红"]
-        store.update(session, patient, "fac-a-p1")
-        return decision
-
-
-def test_a_transfer_never_overwrites_a_concurrent_edit(rolled_back):
+def test_a_transfer_never_overwrites_a_concurrent_edit(rolled_back, monkeypatch):
+    """A colleague's edit between the transfer's read and its write: the transfer is refused."""
     session, world = rolled_back
-    doc = gate(session, "doc-a")
+    read_custody = custody_of
+
+    def edited_meanwhile(patient: dict) -> dict:
+        other = store.read(session, "Patient", "fac-a-p1").resource
+        other["name"][0]["given"] = ["小红"]
+        store.update(session, other, "fac-a-p1")
+        return read_custody(patient)
+
+    monkeypatch.setattr("ehr.transfer.custody_of", edited_meanwhile)
     with pytest.raises(FhirError) as raised:
-        transfer(session, ConcurrentEdit(doc.who), "fac-a-p1", params(), TODAY)
+        transfer(session, gate(session, "doc-a"), "fac-a-p1", params(), TODAY)
     assert raised.value.status == 412
     assert store.read(session, "Patient", "fac-a-p1").resource["name"][0]["given"] == ["小红"]
     assert session.get(Detainee, "fac-a-p1").facility_id == "fac-a"
@@ -147,11 +152,14 @@ def test_where_a_detainee_may_not_go(rolled_back, destination, message):
     assert (issue["diagnostics"], issue["expression"]) == (message, ["Parameters.parameter[destination]"])
 
 
-def test_an_unknown_detainee_is_not_found(rolled_back):
+def test_an_unknown_detainee_is_refused_like_another_facilitys(rolled_back):
+    """No tell: an id that names nobody is refused as one outside the caller's facility is."""
     session, world = rolled_back
-    with pytest.raises(FhirError) as raised:
+    with pytest.raises(FhirError) as unknown:
         transfer(session, gate(session, "doc-a"), "nobody", params(), TODAY)
-    assert raised.value.status == 404
+    with pytest.raises(FhirError) as elsewhere:
+        transfer(session, gate(session, "doc-a"), "fac-b-p1", params(), TODAY)
+    assert unknown.value.status == elsewhere.value.status == 403
 
 
 def day(number: int) -> datetime:
