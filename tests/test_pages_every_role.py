@@ -65,21 +65,11 @@ def data(served) -> Data:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture(scope="module")
-def sessions(served, browser):
+def sessions(served):
     """Sign each (user, language) in once; keep its cookies and the page's placeholders."""
     known: dict[tuple[str, str], tuple[dict, dict]] = {}
 
-    def session_of(user: str, lang: str) -> tuple[dict, dict]:
+    def session_of(browser, user: str, lang: str) -> tuple[dict, dict]:
         if (user, lang) not in known:
             page = login(browser, served.base, user, lang)
             known[user, lang] = page.context.storage_state(), placeholders(page, served.base)
@@ -89,22 +79,23 @@ def sessions(served, browser):
 
 
 @pytest.fixture
-def signed_in(browser, sessions):
-    """A fresh page signed in as (user, language), watched from its first request; closed after."""
-    opened = []
+def signed_in(sessions):
+    """A fresh browser and page signed in as (user, language), watched from its first request.
+    A browser per test: one that dies (a busy machine's OOM killer) takes only its own test."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
 
-    def page_of(user: str, lang: str):
-        state, values = sessions(user, lang)
-        context = browser.new_context(viewport=VIEWPORT, storage_state=state)
-        opened.append(context)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        watch = Watch()
-        watch.attach(page)
-        return page, watch, values
-    yield page_of
-    for context in opened:
-        context.close()
+        def page_of(user: str, lang: str):
+            state, values = sessions(browser, user, lang)
+            page = browser.new_context(viewport=VIEWPORT, storage_state=state).new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            watch = Watch()
+            watch.attach(page)
+            return page, watch, values
+        try:
+            yield page_of
+        finally:
+            browser.close()
 
 
 def placeholders(page, base: str) -> dict[str, str]:
