@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.browser_support import CHROMIUM_ARGS, TIMEOUT_MS, VIEWPORT, Data, Watch, login, page_problems
+from tests.browser_support import CHROMIUM_ARGS, Data, Watch, login, page_problems
 from tests.data_words import han_of_url, names_and_labels
 from tests.demo_server import serve_demo
 
@@ -65,46 +65,22 @@ def data(served) -> Data:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def signed_in(served):
+    """One browser for the module, and one signed-in page per (user, language), made on first use."""
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        pages: dict[tuple[str, str], tuple] = {}
+
+        def page_of(user: str, lang: str):
+            if (user, lang) not in pages:
+                watch = Watch()
+                page = login(browser, served.base, user, lang, watch)
+                pages[user, lang] = page, watch, placeholders(page, served.base)
+            return pages[user, lang]
         try:
-            yield chromium
+            yield page_of
         finally:
-            chromium.close()
-
-
-@pytest.fixture(scope="module")
-def sessions(served, browser):
-    """Sign each (user, language) in once; keep its cookies and the page's placeholders."""
-    known: dict[tuple[str, str], tuple[dict, dict]] = {}
-
-    def session_of(user: str, lang: str) -> tuple[dict, dict]:
-        if (user, lang) not in known:
-            page = login(browser, served.base, user, lang)
-            known[user, lang] = page.context.storage_state(), placeholders(page, served.base)
-            page.context.close()
-        return known[user, lang]
-    return session_of
-
-
-@pytest.fixture
-def signed_in(browser, sessions):
-    """A fresh page signed in as (user, language), watched from its first request; closed after."""
-    opened = []
-
-    def page_of(user: str, lang: str):
-        state, values = sessions(user, lang)
-        context = browser.new_context(viewport=VIEWPORT, storage_state=state)
-        opened.append(context)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        watch = Watch()
-        watch.attach(page)
-        return page, watch, values
-    yield page_of
-    for context in opened:
-        context.close()
+            browser.close()
 
 
 def placeholders(page, base: str) -> dict[str, str]:
@@ -131,6 +107,7 @@ def test_page(request, served, data, signed_in, lang, user, path, status):
     if (user, path, lang) in KNOWN_GAPS:
         request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[user, path, lang]))
     page, watch, values = signed_in(user, lang)
+    watch.problems.clear()
     url = path.format(**values)
     response = page.goto(served.base + url, wait_until="networkidle")
     assert response.status == status
