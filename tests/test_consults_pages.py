@@ -20,6 +20,6 @@ async def test_pages_and_form_helpers(client, login, context, world):
     hospital = options["hospitals"][0]
     assert (hospital["id"], hospital["name_zh"], hospital["specialties"]) == ("hosp-1", "合作医院", ["cardiology"])
     assert {s["id"] for s in hospital["specialists"]} == {world.users["spec-1"], world.users["spec-2"]}
-    items = await call(client, "GET", f"/api/consult-shareable?patient_id={PATIENT}", doc)
-    assert [(i["type"], i["id"], i["label"]) for i in items] == [("Observation", obs, "Potassium")]
+    items = await call(client, "GET", f"/api/consult-shareable?patient_id={PATIENT}&lang=en", doc)
+    assert [(i["type"], i["id"], i["label"]) for i in items] == [("Observation", obs, "Potassium (K): 4.1 mmol/L")]
     await call(client, "GET", f"/api/consult-shareable?patient_id={PATIENT}", await login("doc-b"), status=403)
