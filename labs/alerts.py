@@ -15,10 +15,12 @@ from sqlmodel import Session
 from labs.catalog import catalogue
 from labs.models import LabAlert
 from telemed.context import context_of
-from telemed.events import staff_of
+from telemed.events import notice, staff_of
+from telemed.i18n import translate
 from telemed.metrics import METRICS
 from telemed.models import Detainee, Role
 from telemed.timeutil import utcnow
+from telemed.units import human_unit
 
 log = logging.getLogger("telemed.labs.alerts")
 PUSH_INTERVAL = 1.0
@@ -74,8 +76,14 @@ def claim_unpushed(session: Session) -> list[dict]:
 
 
 def push_message(alert: dict) -> dict:
-    toast = f"危急值 Critical: {alert['name']} {alert['test']} {alert['value']} ({alert['flag']})"
-    return {"type": "lab.critical", "toast": toast, "severity": "critical", "alert": alert}
+    """A dismissible notification that opens the detainee's record, in both languages."""
+    number, _, unit = alert["value"].partition(" ")
+    message = notice("lab.critical", "labs.notice_critical", link=f"/detainees/{alert['patient_id']}",
+                     severity="critical", name=alert["name"], booking=alert["booking_number"],
+                     test=lambda lang: alert["test_en"] if lang == "en" else alert["test_zh"] or alert["test"],
+                     value=f"{number} {human_unit(unit)}".strip(),
+                     flag=lambda lang: translate(lang, f"labs.flag_{alert['flag']}"))
+    return {**message, "alert": alert}
 
 
 async def publish_pending(app: web.Application) -> int:

@@ -21,13 +21,43 @@ const telemed = (() => {
     return data;
   }
 
-  function toast(text, kind = "") {
+  // A toast: plain ones fade; a notification (one with a link, or a critical one) stays until
+  // dismissed, and one that rings keeps ringing until dismissed or followed.
+  function toast(text, kind = "", { link = "", ring = false } = {}) {
     const box = document.createElement("div");
-    box.className = `toast ${kind}`;
-    box.textContent = text;
+    box.className = `toast ${kind}${ring ? " ringing" : ""}`;
+    box.setAttribute("role", kind === "critical" ? "alert" : "status");
+    const body = link ? Object.assign(document.createElement("a"), { href: link, className: "toast-link" }) : document.createElement("span");
+    body.textContent = text;
+    const close = Object.assign(document.createElement("button"), { type: "button", className: "toast-close", textContent: "✕" });
+    close.setAttribute("aria-label", document.documentElement.lang === "en" ? "Dismiss" : "关闭");
+    const stopRinging = ring ? ringer() : () => {};
+    const dismiss = () => { stopRinging(); box.remove(); };
+    close.addEventListener("click", dismiss);
+    body.addEventListener("click", stopRinging);
+    box.append(body, close);
     document.getElementById("toasts").appendChild(box);
-    if (kind !== "critical") setTimeout(() => box.remove(), 6000);
+    if (kind !== "critical" && !link) setTimeout(dismiss, 6000);
     return box;
+  }
+
+  // Two short tones every two seconds, for as long as the notification is up.
+  function ringer() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return () => {};
+    const audio = new Context();
+    const beep = (at) => {
+      const osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.15, at);
+      gain.gain.exponentialRampToValueAtTime(0.001, at + 0.25);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(at); osc.stop(at + 0.25);
+    };
+    const ring = () => { beep(audio.currentTime); beep(audio.currentTime + 0.35); };
+    ring();
+    const timer = setInterval(ring, 2000);
+    return () => { clearInterval(timer); audio.close(); };
   }
 
   function el(tag, attrs = {}, ...children) {
@@ -50,7 +80,8 @@ const telemed = (() => {
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
       (handlers[message.type] || []).forEach(h => h(message));
-      if (message.toast) toast(message.toast, message.severity || "");
+      const text = typeof message.toast === "object" ? message.toast[lang] || message.toast.en : message.toast;
+      if (text) toast(text, message.severity || "", { link: message.link, ring: message.ring });
     };
     socket.onclose = () => setTimeout(() => connectEvents(Math.min(delay * 2, 30000)), delay);
   }

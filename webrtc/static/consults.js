@@ -73,14 +73,21 @@
     hospitalSelect.replaceChildren(...options.hospitals.map(h => el("option", { value: h.id }, telemed.lang === "zh-CN" && h.name_zh ? h.name_zh : h.name)));
     hospitalSelect.addEventListener("change", fill);
     fill();
-    document.getElementById("load-items").addEventListener("click", async () => {
+    const detainee = document.getElementById("request-detainee");
+    const box = document.getElementById("share-items");
+    // Once the detainee is chosen, what may be shared from their record is listed to tick.
+    detainee.addEventListener("picker:select", async () => {
       const items = await telemed.api("GET", `/api/consult-shareable?patient_id=${encodeURIComponent(form.patient_id.value)}`)
         .catch(error => { telemed.toast(error.message, "critical"); return []; });
-      const box = document.getElementById("share-items");
-      box.querySelectorAll("label").forEach(l => l.remove());
-      box.append(...items.map(item => el("label", { class: "check" },
-        el("input", { type: "checkbox", name: "share", value: `${item.type}/${item.id}` }), `${item.label} ${item.date?.slice(0, 10) || ""}`)));
+      box.querySelectorAll("label, p").forEach(l => l.remove());
+      box.append(...(items.length ? items.map(item => el("label", { class: "check" },
+        el("input", { type: "checkbox", name: "share", value: `${item.type}/${item.id}` }), `${item.label} ${item.date}`))
+        : [el("p", { class: "muted" }, t.nothing_to_share)]));
     });
+    const clear = () => box.querySelectorAll("label, p").forEach(l => l.remove());
+    detainee.addEventListener("picker:clear", clear);
+    form.addEventListener("reset", clear);
+    if (t.prefill) detainee.pickerSet(t.prefill);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const share = [...form.querySelectorAll("input[name=share]:checked")].map(box => {
@@ -89,7 +96,7 @@
       });
       const body = { patient_id: form.patient_id.value, hospital_id: hospitalSelect.value, specialty: specialtySelect.value,
         urgency: form.urgency.value, question: form.question.value, share };
-      telemed.api("POST", "/api/consults", body).then(() => { telemed.toast(t.requested); form.question.value = ""; load(); },
+      telemed.api("POST", "/api/consults", body).then(() => { telemed.toast(t.requested); form.reset(); load(); },
         (error) => telemed.toast(error.message, "critical"));
     });
   }
