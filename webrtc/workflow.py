@@ -374,5 +374,5 @@ def note_text(lang: str, note: str, recommendations: str, diagnoses: list[dict],
         parts.append(_("heading_diagnoses") + "".join(f"\n- {d['code']} {d['display']}" for d in diagnoses))
     if prescribed:
         parts.append(_("heading_prescriptions") + "".join(f"\n- {prescriptions.describe(p, lang)}" for p in prescribed))
-    parts.append(f"{_('heading_outcome')} {_('outcome_' + outcome)}")
+    parts.append(_("note_outcome", outcome=_(f"outcome_{outcome}")))
     return "\n\n".join(parts)
