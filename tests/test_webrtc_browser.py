@@ -7,7 +7,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.conftest import PASSWORD
-from tests.consults_support import PATIENT, call, observation, scheduled
+from tests.consults_support import call, observation, scheduled
 
 CHROMIUM_ARGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                  "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -58,14 +58,19 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
             await doctor.wait_for_selector(".toast:has-text('Invited')")
             assert (await call(client, "GET", f"/api/consults/{cid}", await login("spec-2")))["invited"]
 
-            await doctor.click("[data-tab=items]")  # open before signing: only the push can refresh it
             await specialist.click("[data-tab=closing]")
             await specialist.fill("#closing-form textarea[name=note]", "Stable angina likely.")
-            await specialist.fill("#closing-form input[name=diagnoses]", "I20.9 Angina pectoris")
-            await specialist.fill("#closing-form input[name=prescriptions]", "Aspirin 100 mg | once daily")
+            await specialist.fill("#closing-form textarea[name=recommendations]", "Exercise ECG in 2 weeks.")
+            await specialist.fill("[data-testid=diagnosis-picker]", "I20.9")
+            await specialist.click("#closing-form [role=option]")
+            await specialist.click("#add-rx")
+            await specialist.fill("#prescriptions [name=medication]", "Aspirin")
+            await specialist.fill("#prescriptions [name=dose_value]", "100")
+            await specialist.select_option("#closing-form select[name=outcome]", "treat-on-site")
             await specialist.click("#closing-form button.primary")
-            await doctor.wait_for_selector("#items li[data-type=Condition]:has-text('Angina pectoris')", timeout=5000)
-            assert await doctor.is_visible("#items li[data-type=MedicationRequest]:has-text('once daily')")
+            # The signed advice reaches the doctor's page at once: the room closes on the note.
+            await doctor.wait_for_selector("#closed-items li[data-type=Condition]:has-text('Angina pectoris')", timeout=5000)
+            assert await doctor.is_visible("#closed-items li[data-type=MedicationRequest]:has-text('once a day')")
         finally:
             await browser.close()
 
@@ -78,8 +83,8 @@ async def test_request_accept_and_confirm_on_the_work_lists(client, login, conte
         browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
             doctor = await _open(browser, base, "doc-a", "/consults")
-            await doctor.fill("#request-form input[name=patient_id]", PATIENT)
-            await doctor.click("#load-items")
+            await doctor.fill("[data-testid=request-detainee]", "fac-a-1")  # its booking number
+            await doctor.click("#request-form [role=option]")
             await doctor.check("#share-items input[name=share]")
             await doctor.fill("#request-form textarea[name=question]", "Palpitations; Holter result attached")
             await doctor.click("#request-form button.primary")

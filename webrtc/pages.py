@@ -63,6 +63,7 @@ async def room_page(request: web.Request) -> dict:
     ctx = context_of(request)
     return {"consult_id": consult.id, "room": {
         "consult_id": consult.id, "user_id": who.user_id, "part": part, "closed": consult.status in views.CLOSED,
+        "timezone": ctx.settings.timezone,
         "assigned": who.user_id == consult.specialist_id, "ice_servers": browser_ice_servers(ctx.settings)},
         "rx": {"units": prescriptions.DOSE_UNITS, "routes": list(prescriptions.ROUTES),
                "frequencies": list(prescriptions.FREQUENCIES)}}

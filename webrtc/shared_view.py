@@ -19,6 +19,7 @@ from telemed.units import human_unit
 from webrtc import prescriptions
 
 Item = tuple[dict, dict]  # ({type, id, produced}, FHIR resource)
+DOCUMENT_TITLES = {"11488-4": "consult_note_title", "18748-4": "recording_title"}  # LOINC document types
 
 
 def _code(concept: dict | None, system: str) -> str | None:
@@ -110,8 +111,9 @@ class Reader:
         elif attachment.get("url"):
             entry["link"] = attachment["url"]
             entry["title"] = entry["title"] or attachment.get("title", "")
-        if _code(resource.get("type"), LOINC) == "18748-4":
-            entry["title"] = self._("recording_title")
+        kind = DOCUMENT_TITLES.get(_code(resource.get("type"), LOINC) or "")
+        if kind:
+            entry["title"] = self._(kind)
         return entry
 
     def label(self, resource: dict) -> tuple[str, str]:
@@ -155,6 +157,7 @@ def room_items(items: list[Item], lang: str, tz: ZoneInfo) -> dict:
             entries.append(base | {"kind": "diagnosis", "code": code or "", "text": _concept_text(resource.get("code"))})
         elif key["type"] == "MedicationRequest":
             entries.append(base | {"kind": "prescription", "text": prescriptions.describe_resource(resource)})
+    entries.sort(key=lambda e: not e["produced"])  # the signed note and its orders first, then what was shared
     return {"entries": entries, "trends": trends([reader.lab_row(o) for o in observations.values()], observations)}
 
 

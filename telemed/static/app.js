@@ -87,7 +87,13 @@ const telemed = (() => {
   }
   connectEvents();
 
+  // A time as every page shows it, in the facility's zone: 2026-03-05 08:00.
+  function when(iso, timeZone) {
+    return iso ? new Date(iso).toLocaleString("sv-SE", { timeZone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hour12: false }) : "";
+  }
+
   function formData(form) { return Object.fromEntries(new FormData(form).entries()); }
 
-  return { api, toast, el, on, formData, lang, csrf };
+  return { api, toast, el, on, formData, when, lang, csrf };
 })();

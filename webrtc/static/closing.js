@@ -31,13 +31,13 @@
     const row = $("rx-row").content.firstElementChild.cloneNode(true);
     for (const key of RX_FIELDS) if (values[key] !== undefined && values[key] !== null) row.querySelector(`[name=${key}]`).value = values[key];
     row.querySelector(".remove").addEventListener("click", () => row.remove());
-    $("prescriptions").tBodies[0].append(row);
+    $("prescriptions").append(row);
     return row;
   }
   $("add-rx").addEventListener("click", () => addRow().querySelector("[name=medication]").focus());
 
   function prescriptions() {
-    return [...$("prescriptions").tBodies[0].rows].map(row => {
+    return [...$("prescriptions").children].map(row => {
       const get = (key) => row.querySelector(`[name=${key}]`).value.trim();
       const number = (key) => get(key) === "" ? null : Number(get(key));
       return { medication: get("medication"), dose_value: number("dose_value"), dose_unit: get("dose_unit"),

@@ -3,7 +3,7 @@
 (() => {
   const t = JSON.parse(document.getElementById("consult-strings").textContent);
   const el = telemed.el;
-  const when = (iso) => iso ? new Date(iso).toLocaleString(telemed.lang, { timeZone: t.timezone, dateStyle: "short", timeStyle: "short" }) : "";
+  const when = (iso) => telemed.when(iso, t.timezone);
 
   function localInput(date) {
     const pad = (n) => String(n).padStart(2, "0");
@@ -83,8 +83,9 @@
       box.append(...(items.length ? items.map(item => el("label", { class: "check" },
         el("input", { type: "checkbox", name: "share", value: `${item.type}/${item.id}` }), `${item.label} ${item.date}`))
         : [el("p", { class: "muted" }, t.nothing_to_share)]));
+      box.hidden = false;
     });
-    const clear = () => box.querySelectorAll("label, p").forEach(l => l.remove());
+    const clear = () => { box.querySelectorAll("label, p").forEach(l => l.remove()); box.hidden = true; };
     detainee.addEventListener("picker:clear", clear);
     form.addEventListener("reset", clear);
     if (t.prefill) detainee.pickerSet(t.prefill);

@@ -6,7 +6,7 @@
   const el = telemed.el;
   const form = document.getElementById("history-search");
   const body = document.querySelector("#history tbody");
-  const when = (iso) => iso ? new Date(iso).toLocaleString("sv-SE", { timeZone: t.timezone }).slice(0, 16) : "";
+  const when = (iso) => telemed.when(iso, t.timezone);
 
   function row(c) {
     const who = c.detainee?.name ? `${c.detainee.name} (${c.detainee.booking_number})${c.cell ? ` · ${c.cell}` : ""}` : t.unidentified;

@@ -35,15 +35,15 @@ window.consultItems = (() => {
     return root;
   }
 
+  // One row per result; the time is the panel's (in its heading), and each row's on hover.
   function results(entry, trends) {
     return el("table", { class: "list results", "data-testid": "results" },
-      el("thead", {}, el("tr", {}, [t.test, t.value, t.unit, t.range, t.flag, t.time, t.trend].map(h => el("th", {}, h)))),
-      el("tbody", {}, entry.rows.map(row => el("tr", { "data-loinc": row.loinc || "" },
+      el("thead", {}, el("tr", {}, [t.test, t.value, t.range, t.flag, t.trend].map(h => el("th", {}, h)))),
+      el("tbody", {}, entry.rows.map(row => el("tr", { "data-loinc": row.loinc || "", title: row.at },
         el("td", {}, row.name),
-        el("td", { class: `value ${FLAG_CLASS(row.flag)}` }, row.value),
-        el("td", {}, row.unit), el("td", { class: "range" }, row.range),
+        el("td", { class: `value ${FLAG_CLASS(row.flag)}` }, row.value, " ", el("span", { class: "unit" }, row.unit)),
+        el("td", { class: "range" }, row.range),
         el("td", { class: `flag ${FLAG_CLASS(row.flag)}` }, row.flag === "N" ? "" : row.flag_label),
-        el("td", { class: "when" }, row.at),
         el("td", {}, trends[row.loinc]?.points.length > 1 ? sparkline(trends[row.loinc]) : "")))));
   }
 

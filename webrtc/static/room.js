@@ -144,7 +144,7 @@
   }
 
   function showChat(message) {
-    const when = new Date(message.at).toLocaleTimeString(telemed.lang);
+    const when = telemed.when(message.at, cfg.timezone).slice(11);
     $("chat-log").append(telemed.el("li", {}, telemed.el("b", {}, `${message.name} `), telemed.el("span", { class: "muted" }, when), " ", message.text));
     $("chat-log").scrollTop = 1e9;
   }
