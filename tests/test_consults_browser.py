@@ -11,13 +11,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.conftest import PASSWORD
-from tests.consults_support import call, requested
+from tests.consults_support import CHROMIUM_ARGS, call, log_in, requested, write_note
 from tests.labs_support import POTASSIUM, enter
 
-CHROMIUM_ARGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                 "--autoplay-policy=no-user-gesture-required", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]  # the ring's tone may sound
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 LIVE = "(() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; })()"
 WORDS = {
@@ -45,11 +42,7 @@ async def _open(browser: Browser, base: str, username: str, path: str, lang: str
     context = await browser.new_context(locale=WORDS[lang]["locale"], viewport={"width": 1366, "height": 768})
     page = await context.new_page()
     watched = Watched(page)
-    await page.goto(f"{base}/login?next={path}")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}{path}", wait_until="domcontentloaded")
+    await log_in(page, base, username, path)
     return watched
 
 
@@ -82,15 +75,8 @@ async def _schedule(client, login, cid: str) -> None:
 
 
 async def _write_the_note(page: Page) -> None:
-    await page.click("[data-tab=closing]")
-    await page.fill("#closing-form textarea[name=note]", "Hyperkalaemia with ECG changes.")
-    await page.fill("#closing-form textarea[name=recommendations]", "Calcium gluconate; repeat K in 2 h.")
-    await page.fill("[data-testid=diagnosis-picker]", "E87.5")
-    await page.click("#closing-form [role=option]")
-    await page.click("#add-rx")
-    row = page.locator("#prescriptions .rx-row").first
-    await row.locator("[name=medication]").fill("Calcium gluconate 10%")
-    await row.locator("[name=dose_value]").fill("10")
+    row = await write_note(page, note="Hyperkalaemia with ECG changes.", recommendations="Calcium gluconate; repeat K in 2 h.",
+                           code="E87.5", medication="Calcium gluconate 10%", dose="10")
     await row.locator("[name=dose_unit]").select_option("mL")
     await row.locator("[name=route]").select_option("iv")
     await row.locator("[name=frequency]").select_option("ONCE")
@@ -118,7 +104,7 @@ async def test_consult_journey(client, login, context, world, lang):
         await enter(client, doc, "fac-a-p1", [(POTASSIUM, k), ("2951-2", "139")], when=when)
     base = str(client.make_url("")).rstrip("/")
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         try:
             doctor = await _open(browser, base, "doc-a", "/consults", lang)
             cid = await _request_on_the_page(doctor.page, lang)
@@ -202,7 +188,7 @@ async def test_consult_journey(client, login, context, world, lang):
 async def test_notifications_are_dismissed_and_lead_to_their_page(client, login, context, world, lang):
     base = str(client.make_url("")).rstrip("/")
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         try:
             specialist = await _open(browser, base, "spec-1", "/consults", lang)
             s = specialist.page

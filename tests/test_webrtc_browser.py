@@ -6,21 +6,14 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.conftest import PASSWORD
-from tests.consults_support import call, observation, scheduled
+from tests.consults_support import CHROMIUM_ARGS, call, log_in, observation, scheduled, write_note
 
-CHROMIUM_ARGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"]
 PLAYING = "(() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; })()"
 
 
 async def _open(browser: Browser, base: str, username: str, room: str) -> Page:
     page = await (await browser.new_context(locale="en-US")).new_page()
-    await page.goto(f"{base}/login?next={room}")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}{room}", wait_until="domcontentloaded")
+    await log_in(page, base, username, room)
     return page
 
 
@@ -58,14 +51,8 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
             await doctor.wait_for_selector(".toast:has-text('Invited')")
             assert (await call(client, "GET", f"/api/consults/{cid}", await login("spec-2")))["invited"]
 
-            await specialist.click("[data-tab=closing]")
-            await specialist.fill("#closing-form textarea[name=note]", "Stable angina likely.")
-            await specialist.fill("#closing-form textarea[name=recommendations]", "Exercise ECG in 2 weeks.")
-            await specialist.fill("[data-testid=diagnosis-picker]", "I20.9")
-            await specialist.click("#closing-form [role=option]")
-            await specialist.click("#add-rx")
-            await specialist.fill("#prescriptions [name=medication]", "Aspirin")
-            await specialist.fill("#prescriptions [name=dose_value]", "100")
+            await write_note(specialist, note="Stable angina likely.", recommendations="Exercise ECG in 2 weeks.",
+                             code="I20.9", medication="Aspirin", dose="100")
             await specialist.select_option("#closing-form select[name=outcome]", "treat-on-site")
             await specialist.click("#closing-form button.primary")
             # The signed advice reaches the doctor's page at once: the room closes on the note.
