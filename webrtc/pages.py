@@ -17,7 +17,7 @@ from telemed.policy import Capability
 from telemed.ui import language
 from webrtc import prescriptions, views
 from webrtc.media import browser_ice_servers
-from webrtc.models import Consult
+from webrtc.models import Consult, ConsultStatus
 from webrtc.shared_view import Reader
 from webrtc.workflow import SHAREABLE, WorkflowError, get_consult, user_name
 
@@ -57,12 +57,14 @@ async def _participant(request: web.Request) -> tuple[Consult, str]:
 
 @aiohttp_jinja2.template("webrtc/room.html")
 async def room_page(request: web.Request) -> dict:
-    """A signed or declined consult's room is closed: it shows the note, and opens no camera."""
+    """A signed consult's room is closed: it shows the note, and opens no camera."""
     consult, part = await _participant(request)
+    if consult.status == ConsultStatus.DECLINED:
+        raise web.HTTPSeeOther(f"/consults/{consult.id}")  # there never was a call
     who = principal(request)
     ctx = context_of(request)
     return {"consult_id": consult.id, "room": {
-        "consult_id": consult.id, "user_id": who.user_id, "part": part, "closed": consult.status in views.CLOSED,
+        "consult_id": consult.id, "user_id": who.user_id, "part": part, "closed": consult.status == ConsultStatus.SIGNED,
         "timezone": ctx.settings.timezone,
         "assigned": who.user_id == consult.specialist_id, "ice_servers": browser_ice_servers(ctx.settings)},
         "rx": {"units": prescriptions.DOSE_UNITS, "routes": list(prescriptions.ROUTES),

@@ -276,8 +276,7 @@ def save_draft(session: Session, who: Principal, consult_id: str, body: dict) ->
     consult = get_consult(session, consult_id)
     _need(who.user_id == consult.specialist_id, "only the assigned specialist writes the note", 403)
     _expect(consult, S.HELD)
-    unknown = sorted(set(body) - set(DRAFT_FIELDS))
-    _need(not unknown, f"{unknown[0] if unknown else ''} is not a field of the consult note")
+    _only_note_fields(body)
     draft = {key: _text(body, key, required=False, limit=20000) for key in ("note", "recommendations") if key in body}
     if body.get("outcome"):
         draft["outcome"] = _outcome(body)
@@ -292,6 +291,11 @@ def save_draft(session: Session, who: Principal, consult_id: str, body: dict) ->
     consult.draft = draft
     session.add(consult)
     return consult
+
+
+def _only_note_fields(body: dict) -> None:
+    unknown = sorted(set(body) - set(DRAFT_FIELDS))
+    _need(not unknown, f"{unknown[0] if unknown else ''} is not a field of the consult note")
 
 
 def _outcome(content: dict) -> str:
@@ -333,6 +337,7 @@ def sign(session: Session, who: Principal, consult_id: str, body: dict, lang: st
     consult = get_consult(session, consult_id)
     _need(who.user_id == consult.specialist_id, "only the assigned specialist signs", 403)
     _expect(consult, S.HELD)
+    _only_note_fields(body)
     content = {**consult.draft, **body}
     outcome = _outcome(content)
     note = _text(content, "note", limit=20000)
