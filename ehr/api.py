@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
-from ehr import auditevents, bundle, interactions, record, requests, terminology
+from ehr import auditevents, bundle, interactions, record, record_api, requests, terminology
 from ehr.access import Gate
 from ehr.capability import capability_statement
 from ehr.errors import FhirError, Issue, invalid
@@ -318,4 +318,5 @@ def setup(app: web.Application) -> None:
     r.add_delete("/fhir/{type}/{id}", delete)
     r.add_route("*", "/fhir/{tail:.*}", not_supported)
     record.setup(app)
+    record_api.setup(app)
     terminology.setup(app)

@@ -1,4 +1,6 @@
-"""The detainee record page, ``/detainees/{patient_id}``: one view of the whole FHIR record."""
+"""The detainee record page, ``/detainees/{patient_id}``: one view of the whole FHIR record, in
+the reader's language and the facility's time zone, with the on-site doctor's forms beside what
+they change (the writes themselves are ``ehr.record_api``)."""
 
 from __future__ import annotations
 
@@ -8,70 +10,32 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlmodel import Session, select
 
-from ehr import store
-from ehr.access import READ, Gate
+from ehr import charting, store, terminology, vitals
+from ehr.access import READ, WRITE, Gate
 from ehr.custody import BOOKING_SYSTEM, NATIONAL_ID_SYSTEM, custody_of, display_name, identifier
+from ehr.entries import Entry, Namer, timeline
 from ehr.errors import FhirError
+from ehr.requests import run
 from ehr.store import Stored
 from ehr.transfer import Transfer, transfers
-from ehr.requests import run
-from telemed.ui import language
+from telemed.context import context_of
 from telemed.models import Organization
+from telemed.policy import decide
+from telemed.ui import language
 
 VITAL_SIGNS = "vital-signs"
 LABORATORY = "laboratory"
-CONSULT = "consult"
 MAX_LABS = 60
 RECORD_TYPES = ("Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement", "Observation",
                 "DiagnosticReport", "Encounter", "ServiceRequest", "DocumentReference")
 
 
-def concept(value: dict | None) -> str:
-    """What a CodeableConcept says, for people."""
-    if not value:
-        return ""
-    if value.get("text"):
-        return value["text"]
-    for coding in value.get("coding", []):
-        if coding.get("display") or coding.get("code"):
-            return coding.get("display") or coding["code"]
-    return ""
+def _category(resource: dict) -> set[str]:
+    return {c.get("code", "") for cat in resource.get("category", []) for c in cat.get("coding", [])}
 
 
-def codes(value: dict | None) -> set[str]:
-    return {c.get("code", "") for c in (value or {}).get("coding", [])}
-
-
-def quantity(observation: dict) -> str:
-    if "valueQuantity" in observation:
-        q = observation["valueQuantity"]
-        return f"{q.get('value', '')} {q.get('unit') or q.get('code', '')}".strip()
-    if "component" in observation:
-        return " / ".join(quantity(c) for c in observation["component"])
-    for key in ("valueString", "valueCodeableConcept", "valueBoolean", "valueInteger"):
-        if key in observation:
-            value = observation[key]
-            return concept(value) if isinstance(value, dict) else str(value)
-    return ""
-
-
-def when(resource: dict) -> str:
-    for key in ("effectiveDateTime", "issued", "authoredOn", "date", "recordedDate", "onsetDateTime", "start"):
-        if resource.get(key):
-            return resource[key]
-    for key in ("effectivePeriod", "period", "occurrencePeriod"):
-        if resource.get(key, {}).get("start"):
-            return resource[key]["start"]
-    return resource.get("occurrenceDateTime", "")
-
-
-@dataclass
-class TimelineItem:
-    at: str
-    kind: str  # encounter | consult-request | consult-note
-    title: str
-    status: str
-    ref: str
+def status_code(value: dict | None, default: str = "") -> str:
+    return ((value or {}).get("coding") or [{}])[0].get("code", default)
 
 
 @dataclass
@@ -83,78 +47,116 @@ class Record:
     national_id: str
     name: str
     transfers: list[Transfer]
+    writable: bool = False
     problems: list[dict] = field(default_factory=list)
+    resolved_problems: list[dict] = field(default_factory=list)
     allergies: list[dict] = field(default_factory=list)
+    no_known_allergies: bool = False
     medications: list[dict] = field(default_factory=list)
+    stopped_medications: list[dict] = field(default_factory=list)
     vitals: list[dict] = field(default_factory=list)
     labs: list[dict] = field(default_factory=list)
-    reports: list[dict] = field(default_factory=list)
-    timeline: list[TimelineItem] = field(default_factory=list)
+    timeline: list[Entry] = field(default_factory=list)
 
 
-def _category(resource: dict) -> set[str]:
-    return {code for c in resource.get("category", []) for code in codes(c)}
+def problem_row(stored: Stored, name: Namer) -> dict:
+    r = stored.resource
+    icd = next((c["code"] for c in r.get("code", {}).get("coding", []) if c.get("system") == terminology.ICD10_SYSTEM
+                and c.get("code")), "")
+    return {"id": stored.id, "title": (terminology.title(icd, name.lang) if icd else "") or name.concept(r.get("code")),
+            "code": icd, "status": status_code(r.get("clinicalStatus"), "active"),
+            "onset": r.get("onsetDateTime", ""), "abatement": r.get("abatementDateTime", ""),
+            "note": (r.get("note") or [{}])[0].get("text", ""), "source": r.get("recordedDate", "")}
 
 
-def build(patient: Stored, history: list[Stored], resources: list[Stored], facility_names: dict[str, str]) -> Record:
-    body = patient.resource
-    custody = custody_of(body)
-    record = Record(body, custody, facility_names,
-                    identifier(body, BOOKING_SYSTEM), identifier(body, NATIONAL_ID_SYSTEM), display_name(body),
-                    transfers(history))
-    latest_vitals: dict[str, dict] = {}
-    for stored in resources:
+def allergy_row(stored: Stored, name: Namer) -> dict:
+    r = stored.resource
+    reaction = (r.get("reaction") or [{}])[0]
+    return {"id": stored.id, "substance": name.concept(r.get("code")), "criticality": r.get("criticality", ""),
+            "reaction": ", ".join(name.concept(m) for m in reaction.get("manifestation", [])),
+            "severity": reaction.get("severity", ""), "recorded": r.get("recordedDate", "")}
+
+
+def medication_row(stored: Stored, name: Namer) -> dict:
+    r = stored.resource
+    dosage = (r.get("dosageInstruction") or r.get("dosage") or [{}])[0]
+    dose = ((dosage.get("doseAndRate") or [{}])[0]).get("doseQuantity")
+    bounds = dosage.get("timing", {}).get("repeat", {}).get("boundsPeriod", {})
+    return {"id": stored.id, "drug": name.concept(r.get("medicationCodeableConcept")), "status": r.get("status", ""),
+            "dose": dose, "route": charting.route_of(dosage), "frequency": charting.frequency_of(dosage),
+            "text": dosage.get("text", ""), "start": bounds.get("start", ""), "end": bounds.get("end", ""),
+            "reason": name.concept(r.get("statusReason")), "authored": r.get("authoredOn", "")}
+
+
+def vital_rows(observations: list[Stored], name: Namer) -> list[dict]:
+    """The latest of each vital sign, blood pressure as one row, in the order of the entry form."""
+    latest: dict[str, dict] = {}
+    for stored in observations:
         r = stored.resource
-        kind = stored.type
-        if kind == "Condition":
-            record.problems.append(r)
-        elif kind == "AllergyIntolerance":
-            record.allergies.append(r)
+        code = next(iter(name.codes(r.get("code"))), "")
+        if code not in latest or name.time_of(r) > name.time_of(latest[code]):
+            latest[code] = r
+    order = [vitals.BP_PANEL, *(v.loinc for v in vitals.VITALS)]
+    ranked = sorted(latest.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]))
+    return [name.observation_row(r) for _, r in ranked]
+
+
+def build(patient: Stored, history: list[Stored], resources: list[Stored], facility_names: dict[str, str],
+          name: Namer, writable: bool) -> Record:
+    body = patient.resource
+    record = Record(body, custody_of(body), facility_names, identifier(body, BOOKING_SYSTEM),
+                    identifier(body, NATIONAL_ID_SYSTEM), display_name(body), transfers(history), writable)
+    vital_obs, labs = [], []
+    for stored in resources:
+        r, kind = stored.resource, stored.type
+        if kind == "Condition" and status_code(r.get("verificationStatus")) != "entered-in-error":
+            row = problem_row(stored, name)
+            (record.resolved_problems if row["status"] in ("resolved", "inactive", "remission") else record.problems).append(row)
+        elif kind == "AllergyIntolerance" and status_code(r.get("clinicalStatus"), "active") == "active":
+            if charting.is_no_known_allergy(r):
+                record.no_known_allergies = True
+            else:
+                record.allergies.append(allergy_row(stored, name))
         elif kind in ("MedicationRequest", "MedicationStatement"):
-            record.medications.append(r)
+            row = medication_row(stored, name)
+            (record.medications if row["status"] in ("active", "on-hold", "draft", "intended") else
+             record.stopped_medications).append(row)
         elif kind == "Observation" and VITAL_SIGNS in _category(r):
-            key = concept(r.get("code"))
-            if key not in latest_vitals or when(r) > when(latest_vitals[key]):
-                latest_vitals[key] = r
+            vital_obs.append(stored)
         elif kind == "Observation" and LABORATORY in _category(r):
-            record.labs.append(r)
-        elif kind == "DiagnosticReport":
-            record.reports.append(r)
-        elif kind == "Encounter":
-            record.timeline.append(TimelineItem(when(r), "encounter", concept((r.get("type") or [{}])[0]) or
-                                                r.get("class", {}).get("display", r.get("class", {}).get("code", "")),
-                                                r.get("status", ""), f"Encounter/{stored.id}"))
-        elif kind == "ServiceRequest" and CONSULT in _category(r):
-            record.timeline.append(TimelineItem(when(r) or stored.last_updated.isoformat(), "consult-request",
-                                                concept(r.get("code")), r.get("status", ""), f"ServiceRequest/{stored.id}"))
-        elif kind == "DocumentReference":
-            record.timeline.append(TimelineItem(when(r) or stored.last_updated.isoformat(), "consult-note",
-                                                r.get("description") or concept(r.get("type")), r.get("status", ""),
-                                                f"DocumentReference/{stored.id}"))
-    record.vitals = sorted(latest_vitals.values(), key=lambda o: concept(o.get("code")))
-    record.labs = sorted(record.labs, key=when, reverse=True)[:MAX_LABS]
-    record.timeline.sort(key=lambda item: item.at, reverse=True)
+            labs.append(r)
+    record.vitals = vital_rows(vital_obs, name)
+    record.labs = [name.observation_row(r) for r in sorted(labs, key=name.time_of, reverse=True)[:MAX_LABS]]
+    record.timeline = timeline(resources, name)
+    for rows in (record.problems, record.resolved_problems):
+        rows.sort(key=lambda p: p["source"], reverse=True)
+    record.medications.sort(key=lambda m: m["authored"], reverse=True)
+    record.stopped_medications.sort(key=lambda m: m["authored"], reverse=True)
     return record
 
 
-def load(session: Session, gate: Gate, patient_id: str, lang: str) -> Record:
+def load(session: Session, gate: Gate, patient_id: str, name: Namer) -> Record:
     patient = store.read(session, "Patient", patient_id)
     gate.check(session, READ, "ehr.record", "Patient", patient_id, patient_id)
     resources = gate.record_of(session, store.by_patient(session, patient_id, RECORD_TYPES), "ehr.record")
     history = store.history(session, "Patient", patient_id, count=500)
     orgs = session.exec(select(Organization)).all()
-    names = {o.id: (o.name_zh or o.name) if lang == "zh-CN" else o.name for o in orgs}
-    return build(patient, history, resources, names)
+    names = {o.id: (o.name_zh or o.name) if name.lang == "zh-CN" else o.name for o in orgs}
+    # Write controls only for whom the policy would let write (not audited: nothing is read by it).
+    writable = decide(session, gate.who, WRITE, patient_id).allowed
+    return build(patient, history, resources, names, name, writable)
 
 
 async def record_page(request: web.Request) -> web.StreamResponse:
+    lang = language(request)
+    name = Namer(lang, context_of(request).settings.tz)
     try:
-        record = await run(request, load, request.match_info["patient_id"], language(request))
+        record = await run(request, load, request.match_info["patient_id"], name)
     except FhirError as error:
         message = error.outcome()["issue"][0]["diagnostics"]
         raise (web.HTTPForbidden if error.status == 403 else web.HTTPNotFound)(text=message) from None
-    context = {"record": record, "patient_id": request.match_info["patient_id"], "concept": concept,
-               "quantity": quantity, "when": when}
+    context = {"record": record, "patient_id": request.match_info["patient_id"], "show": name,
+               "vital_fields": vitals.VITALS, "vital_bands": vitals.for_browser(), "form": charting}
     return aiohttp_jinja2.render_template("ehr/record.html", request, context)
 
 

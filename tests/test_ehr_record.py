@@ -60,3 +60,26 @@ async def test_record_page_access(client, login, context, world):
     assert "Essential hypertension" in html and "Penicillin" not in html and "Glucose" not in html
     assert "/consults?patient=" not in html  # only on-site doctors request consults
     assert audit_rows(context, username="doc-b", action="ehr.record", outcome="denied")
+
+
+async def test_record_page_has_no_untranslated_key_in_either_language(client, login, context):
+    import re
+
+    from tests.test_record_browser import seed_history
+
+    from ehr import vitals
+
+    context.db.call(seed_record)
+    context.db.call(seed_history)
+    for vital in (vitals.blood_pressure(150, 95, "fac-a-p1", "2026-03-05T01:00:00Z", "doc-a"),
+                  vitals.observation(vitals.BY_KEY["temperature"], 38.2, "fac-a-p1", "2026-03-05T01:00:00Z", "doc-a")):
+        context.db.call(store.create, vital)
+    doc = await login("doc-a")
+    key = re.compile(r"\b(?:ehr|common|picker|detainee|labs|home)\.[a-z_-]+(?:\.[a-z_-]+)*\b")
+    for lang in ("en", "zh-CN"):
+        html = await (await client.get(f"/detainees/fac-a-p1?lang={lang}", headers=doc)).text()
+        shown = re.sub(r"<script.*?</script>|<[^>]+>", " ", html, flags=re.S)
+        assert key.findall(shown) == [], lang
+        assert "150/95 mmHg" in shown and "38.2°C" in shown
+        for raw in ("mm[Hg]", "Cel", "Blood pressure panel", "consult-note", "problem-list-item", "progress-note"):
+            assert not re.search(rf"(?<!\w){re.escape(raw)}(?!\w)", shown), (lang, raw)

@@ -33,6 +33,11 @@ ROWS = (
     Row("FHIR write", "POST", "/fhir/Observation", ("doc-a",), patient=P, body={
         "resourceType": "Observation", "status": "final", "code": {"text": "note"},
         "subject": {"reference": f"Patient/{P}"}, "valueString": "ok"}),
+    Row("record page entry", "POST", f"/api/record/{P}/vitals", ("doc-a",), patient=P, body={"pulse": "72"}),
+    Row("detainee picker", "GET", "/api/detainees/search?q=fac-a",
+        ("doc-a", "doc-b", "spec-1", "officer-a", "officer-b")),
+    Row("ICD-10 look-up", "GET", "/api/terminology/icd10?q=I10",
+        ("doc-a", "doc-b", "spec-1", "officer-a", "officer-b")),
     Row("FHIR everything", "GET", f"/fhir/Patient/{P}/$everything", ("doc-a", "officer-a"), patient=P),
     Row("lab catalogue", "GET", "/api/labs/catalog", ("doc-a", "doc-b", "spec-1", "officer-a", "officer-b")),
     Row("lab order", "POST", "/api/labs/orders", ("doc-a",), patient=P, body={"patient_id": P, "panels": ["cbc"]}),

@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.conftest import PASSWORD, both_databases
+from tests.browser_support import launch, signed_in
+from tests.conftest import both_databases
 from tests.test_ehr_access import audit_rows
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
 async def test_icd10_by_code_and_by_words_in_both_languages(client, login):
@@ -65,14 +64,9 @@ async def test_detainee_search_sees_only_what_the_caller_may(client, login, cont
 async def test_break_glass_form_picks_a_detainee_by_keyboard(client, world, context):
     base = str(client.make_url("")).rstrip("/")
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await launch(playwright)
         try:
-            page = await (await browser.new_context(locale="en-US", viewport={"width": 1366, "height": 768})).new_page()
-            await page.goto(f"{base}/login?lang=en")
-            await page.fill("input[name=username]", "doc-a")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_url(f"{base}/", wait_until="domcontentloaded")
+            page = await signed_in(browser, base, "doc-a", "en")
             await page.click("details.break-glass summary")
             picker = page.locator("[data-testid=break-glass-detainee]")
             await picker.fill("fac-b-")
