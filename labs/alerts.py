@@ -15,12 +15,12 @@ from sqlmodel import Session
 from labs.catalog import catalogue
 from labs.models import LabAlert
 from telemed.context import context_of
+from telemed import display
 from telemed.events import notice, staff_of
 from telemed.i18n import translate
 from telemed.metrics import METRICS
 from telemed.models import Detainee, Role
 from telemed.timeutil import utcnow
-from telemed.units import human_unit
 
 log = logging.getLogger("telemed.labs.alerts")
 PUSH_INTERVAL = 1.0
@@ -81,7 +81,7 @@ def push_message(alert: dict) -> dict:
     message = notice("lab.critical", "labs.notice_critical", link=f"/detainees/{alert['patient_id']}",
                      severity="critical", name=alert["name"], booking=alert["booking_number"],
                      test=lambda lang: alert["test_en"] if lang == "en" else alert["test_zh"] or alert["test"],
-                     value=f"{number} {human_unit(unit)}".strip(),
+                     value=lambda lang: f"{number} {display.unit(unit, lang)}".strip(),
                      flag=lambda lang: translate(lang, f"labs.flag_{alert['flag']}"))
     return {**message, "alert": alert}
 

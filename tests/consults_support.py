@@ -69,15 +69,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fa
                  "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
-async def log_in(page, base: str, username: str, path: str) -> None:
-    """Sign ``page`` in through the login form and land on ``path``."""
-    await page.goto(f"{base}/login?next={path}")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}{path}", wait_until="domcontentloaded")
-
-
 async def write_note(page, *, note: str, recommendations: str, code: str, medication: str, dose: str):
     """Fill the room's "Note & sign" pane: note, one ICD-10 diagnosis picked by its code, one
     prescription; the prescription's row, for the caller to complete."""

@@ -11,38 +11,33 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.consults_support import CHROMIUM_ARGS, call, log_in, requested, write_note
+from tests.browser_support import signed_in, watch
+from tests.consults_support import CHROMIUM_ARGS, call, requested, write_note
 from tests.labs_support import POTASSIUM, enter
 
 ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]  # the ring's tone may sound
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 LIVE = "(() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; })()"
 WORDS = {
-    "en": {"locale": "en-US", "left": "left the call", "critical": "↑↑ critically high", "closed": "signed and closed",
+    "en": {"time": "05 Mar 2026 08:00", "left": "left the call", "critical": "↑↑ critically high", "closed": "signed and closed",
            "recommendations": "Recommendations", "outcome": "Treat on site", "note_outcome": "Outcome: Treat on site"},
-    "zh-CN": {"locale": "zh-CN", "left": "已离开通话", "critical": "↑↑ 危急高值", "closed": "已签署",
+    "zh-CN": {"time": "2026-03-05 08:00", "left": "已离开通话", "critical": "↑↑ 危急高值", "closed": "已签署",
               "recommendations": "处理建议", "outcome": "所内治疗", "note_outcome": "处置结果：所内治疗"},
 }
 
 
 class Watched:
-    """A page whose console errors and failed requests the test collects, to assert there are none."""
+    """A signed-in page and the script errors and failed requests seen on it."""
 
     def __init__(self, page: Page) -> None:
-        self.page, self.errors = page, []
-        page.on("console", lambda m: m.type == "error" and "favicon" not in (m.location or {}).get("url", "")
-                and self.errors.append(f"{page.url}: {m.text} {m.location}"))
-        page.on("pageerror", lambda e: self.errors.append(f"{page.url}: {e}"))
-        # /favicon.ico is served by another change (issue 14, home pages); not this page's request.
-        page.on("response", lambda r: r.status >= 400 and not r.url.endswith("/favicon.ico")
-                and self.errors.append(f"{r.status} {r.url}"))
+        self.page, self.errors = page, watch(page)
 
 
 async def _open(browser: Browser, base: str, username: str, path: str, lang: str) -> Watched:
-    context = await browser.new_context(locale=WORDS[lang]["locale"], viewport={"width": 1366, "height": 768})
-    page = await context.new_page()
+    page = await signed_in(browser, base, username, lang)
+    await page.wait_for_load_state("networkidle")  # the home page's own requests done, none cut short
     watched = Watched(page)
-    await log_in(page, base, username, path)
+    await page.goto(f"{base}{path}", wait_until="domcontentloaded")
     return watched
 
 
@@ -121,7 +116,7 @@ async def test_consult_journey(client, login, context, world, lang):
             await k_row.wait_for()
             cells = await k_row.locator("td").all_inner_texts()
             assert cells[1:4] == ["6.9 mmol/L", "3.5–5.3", words["critical"]]
-            assert await k_row.get_attribute("title") == "2026-03-05 08:00"
+            assert await k_row.get_attribute("title") == words["time"]
             assert await k_row.locator("svg.spark[data-points='2']").count() == 1
             await _shot(s, "consult-room", lang)
 

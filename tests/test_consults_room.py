@@ -51,7 +51,7 @@ async def test_the_specialist_sees_the_shared_values_and_nothing_else(client, lo
     assert [p["title"] for p in panels] == ["Electrolytes", "Electrolytes"]
     potassium = next(r for r in panels[1]["rows"] if r["loinc"] == POTASSIUM)
     assert potassium == potassium | {"name": "Potassium (K)", "value": "6.9", "unit": "mmol/L", "range": "3.5–5.3",
-                                     "flag": "HH", "flag_label": "↑↑ critically high", "at": "2026-03-05 08:00"}
+                                     "flag": "HH", "flag_label": "↑↑ critically high", "at": "05 Mar 2026 08:00"}
     wbc = next(e for e in items["entries"] if e["type"] == "Observation")
     assert (wbc["rows"][0]["unit"], wbc["rows"][0]["flag"]) == ("×10⁹/L", "H")
     assert [p["value"] for p in items["trends"][POTASSIUM]["points"]] == [4.6, 6.9]
@@ -60,6 +60,7 @@ async def test_the_specialist_sees_the_shared_values_and_nothing_else(client, lo
 
     zh = await call(client, "GET", f"/api/consults/{cid}/items?lang=zh-CN", spec)
     assert zh["entries"][1]["rows"][0]["flag_label"] == "↑↑ 危急高值" and zh["entries"][0]["title"] == "电解质"
+    assert zh["entries"][1]["rows"][0]["at"] == "2026-03-05 08:00"
 
     # The FHIR API agrees: the panel's results are readable, the glucose kept back is not.
     assert (await client.get(f"/fhir/Observation/{ids['potassium']}", headers=spec)).status == 200

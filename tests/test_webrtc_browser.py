@@ -6,14 +6,15 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.consults_support import CHROMIUM_ARGS, call, log_in, observation, scheduled, write_note
+from tests.browser_support import signed_in
+from tests.consults_support import CHROMIUM_ARGS, call, observation, scheduled, write_note
 
 PLAYING = "(() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; })()"
 
 
 async def _open(browser: Browser, base: str, username: str, room: str) -> Page:
-    page = await (await browser.new_context(locale="en-US")).new_page()
-    await log_in(page, base, username, room)
+    page = await signed_in(browser, base, username, "en")
+    await page.goto(f"{base}{room}", wait_until="domcontentloaded")
     return page
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlmodel import Session, select
 
 from ehr import store
+from telemed import display
 from telemed.context import context_of
 from telemed.http import api_error, authorize, json_response, principal, require
 from telemed.models import Detainee, Organization, OrgKind, Role, User
@@ -78,7 +79,8 @@ async def consult_page(request: web.Request) -> dict:
     consult, part = await _participant(request)
     db = context_of(request).db
     view = await db.run(views.consult_view, principal(request), consult)
-    times = {key: getattr(consult, key) for key in ("requested_at", "decided_at", "signed_at")}
+    tz, lang = context_of(request).settings.tz, language(request)
+    times = {key: display.when(getattr(consult, key), tz, lang) for key in ("requested_at", "decided_at", "signed_at")}
     return {"consult": view, "part": part, "times": times,
             "specialist": await db.run(user_name, consult.specialist_id)}
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from labs.catalog import LOINC, PANEL_SYSTEM, catalogue
 from labs import qualitative
+from labs.catalog import LOINC, PANEL_SYSTEM, catalogue
+from telemed import display
 from telemed.i18n import translate
-from telemed.timeutil import local
-from telemed.units import human_unit
 from webrtc import prescriptions
 
 Item = tuple[dict, dict]  # ({type, id, produced}, FHIR resource)
@@ -29,18 +27,6 @@ def _code(concept: dict | None, system: str) -> str | None:
 def _concept_text(concept: dict | None) -> str:
     concept = concept or {}
     return concept.get("text") or next((c.get("display") or c.get("code", "") for c in concept.get("coding", [])), "")
-
-
-def _when(value: str | None, tz: ZoneInfo) -> str:
-    if not value:
-        return ""
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    if parsed.tzinfo is None:  # a date only: nothing to convert
-        return value
-    return local(parsed, tz).strftime("%Y-%m-%d %H:%M")
 
 
 def _number(value: float | int | None) -> str:
@@ -65,6 +51,9 @@ class Reader:
     def __init__(self, lang: str, tz: ZoneInfo) -> None:
         self.lang, self.tz = lang, tz
 
+    def when(self, value: str | None) -> str:
+        return display.when(value, self.tz, self.lang)
+
     def _(self, key: str) -> str:
         return translate(self.lang, f"webrtc.{key}")
 
@@ -78,14 +67,14 @@ class Reader:
     def value(self, observation: dict) -> tuple[str, str]:
         if "valueQuantity" in observation:
             q = observation["valueQuantity"]
-            return _number(q.get("value")), human_unit(q.get("code") or q.get("unit"), self.lang)
+            return _number(q.get("value")), display.unit(q.get("code") or q.get("unit"), self.lang)
         if "valueCodeableConcept" in observation:
             concept = observation["valueCodeableConcept"]
             coded = next((c.get("code") for c in concept.get("coding", [])), None)
             return (qualitative.label(coded, self.lang) if coded else _concept_text(concept)), ""
         parts = [c.get("valueQuantity", {}) for c in observation.get("component", [])]
         if parts and all("value" in p for p in parts):  # blood pressure: 130/85 mmHg
-            return "/".join(_number(p["value"]) for p in parts), human_unit(parts[0].get("code"), self.lang)
+            return "/".join(_number(p["value"]) for p in parts), display.unit(parts[0].get("code"), self.lang)
         return str(observation.get("valueString", "")), ""
 
     def lab_row(self, observation: dict) -> dict:
@@ -95,13 +84,13 @@ class Reader:
                      "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation") or ""
         return {"id": observation.get("id"), "loinc": loinc, "name": name, "value": value, "unit": unit,
                 "range": _range(observation), "flag": flag, "flag_label": translate(self.lang, f"labs.flag_{flag}") if flag else "",
-                "at": _when(observation.get("effectiveDateTime") or observation.get("issued"), self.tz),
+                "at": self.when(observation.get("effectiveDateTime") or observation.get("issued")),
                 "sort_at": observation.get("effectiveDateTime") or ""}
 
     def document(self, resource: dict) -> dict:
         attachment = (resource.get("content") or [{}])[0].get("attachment", {})
         entry = {"kind": "document", "title": resource.get("description") or _concept_text(resource.get("type")),
-                 "at": _when(resource.get("date"), self.tz),
+                 "at": self.when(resource.get("date")),
                  "author": ", ".join(a.get("display", "") for a in resource.get("author", []))}
         if attachment.get("data"):
             try:
@@ -120,7 +109,7 @@ class Reader:
         """A one-line name and the local time of a shareable resource, for the request form."""
         kind = resource["resourceType"]
         if kind == "DiagnosticReport":
-            return self.panel_title(resource), _when(resource.get("effectiveDateTime"), self.tz)
+            return self.panel_title(resource), self.when(resource.get("effectiveDateTime"))
         if kind == "Observation":
             row = self.lab_row(resource)
             return f"{row['name']}: {row['value']} {row['unit']}".strip(), row["at"]
@@ -146,7 +135,7 @@ def room_items(items: list[Item], lang: str, tz: ZoneInfo) -> dict:
             rows = [reader.lab_row(observations[rid]) for ref in resource.get("result", [])
                     if (rid := ref["reference"].removeprefix("Observation/")) in observations]
             entries.append(base | {"kind": "results", "title": reader.panel_title(resource), "rows": rows,
-                                   "at": _when(resource.get("effectiveDateTime"), tz)})
+                                   "at": reader.when(resource.get("effectiveDateTime"))})
         elif key["type"] == "Observation" and key["id"] not in in_reports:
             row = reader.lab_row(resource)
             entries.append(base | {"kind": "results", "title": row["name"], "rows": [row], "at": row["at"]})

@@ -63,6 +63,7 @@ class ConsultRoom:
     tasks: list[asyncio.Task] = field(default_factory=list)
     # Who was here and is not now, and how they went ("left" or "dropped"): the others' pages say so.
     absent: dict[int, dict] = field(default_factory=dict)
+    closed: bool = False  # the consult was signed: nobody "leaves" any more
 
     @property
     def media(self) -> MediaBackend:
@@ -109,12 +110,12 @@ class ConsultRoom:
         return missing + ([] if self.consent_given else ["consent"])
 
     async def remove(self, member: Member, how: str = "left") -> None:
-        """Drop one participant (``how``: "left", "dropped" when silent, "closed" when the consult
-        is signed); only their media stops. A replaced socket is no departure."""
+        """Drop one participant (``how``: "left", or "dropped" when silent); only their media
+        stops. A replaced socket is no departure."""
         if self.members.get(member.who.user_id) is not member:
             return
         del self.members[member.who.user_id]
-        if how != "closed":
+        if not self.closed:
             self.absent[member.who.user_id] = {"user_id": member.who.user_id, "name": member.who.display_name,
                                                "part": member.part, "how": how}
         await self.media.leave(self.consult_id, member.who.user_id)
@@ -183,13 +184,15 @@ async def _close(ws: web.WebSocketResponse) -> None:
 
 
 async def close_room(app: web.Application, consult_id: str) -> None:
-    """The consult is signed: every page in its room says so and shows the note; the call ends."""
+    """The consult is signed: every page in its room says so and shows the note; the call ends.
+    Each socket's own handler then removes its member, so that signing does not wait for media."""
     room = app[ROOMS].get(consult_id)
     if room is None:
         return
+    room.closed = True
     await room.broadcast({"type": "closed"})
     for member in list(room.members.values()):
-        await room.remove(member, "closed")
+        asyncio.ensure_future(_close(member.ws))
 
 
 def media_of(app: web.Application) -> MediaBackend:

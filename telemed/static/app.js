@@ -87,10 +87,15 @@ const telemed = (() => {
   }
   connectEvents();
 
-  // A time as every page shows it, in the facility's zone: 2026-03-05 08:00.
+  // A time as every page shows it, in the facility's zone and the language's one format
+  // (telemed/display.py): 05 Mar 2026 08:00 in English, 2026-03-05 08:00 in Chinese.
   function when(iso, timeZone) {
-    return iso ? new Date(iso).toLocaleString("sv-SE", { timeZone, year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", hour12: false }) : "";
+    if (!iso) return "";
+    const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { timeZone, year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(new Date(iso)).map(p => [p.type, p.value]));
+    const month = new Date(Date.UTC(2000, Number(parts.month) - 1, 1)).toLocaleString("en-GB", { month: "short", timeZone: "UTC" });
+    return lang === "en" ? `${parts.day} ${month} ${parts.year} ${parts.hour}:${parts.minute}`
+      : `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
   }
 
   function formData(form) { return Object.fromEntries(new FormData(form).entries()); }

@@ -10,7 +10,8 @@
 
   function row(c) {
     const who = c.detainee?.name ? `${c.detainee.name} (${c.detainee.booking_number})${c.cell ? ` · ${c.cell}` : ""}` : t.unidentified;
-    const open = c.patient_id ? () => { location.href = `/consults/${c.id}`; } : null;
+    // The whole row opens the consult; a click on its link is the link's own.
+    const open = c.patient_id ? (event) => { if (!event.target.closest("a")) location.href = `/consults/${c.id}`; } : null;
     return el("tr", { class: open ? "clickable" : "", "data-consult": c.id, onclick: open },
       el("td", {}, when(c.signed_at || c.decided_at)),
       el("td", {}, open ? el("a", { href: `/consults/${c.id}` }, who) : who),

@@ -144,7 +144,7 @@
   }
 
   function showChat(message) {
-    const when = telemed.when(message.at, cfg.timezone).slice(11);
+    const when = telemed.when(message.at, cfg.timezone).slice(-5);  // the hour and minute
     $("chat-log").append(telemed.el("li", {}, telemed.el("b", {}, `${message.name} `), telemed.el("span", { class: "muted" }, when), " ", message.text));
     $("chat-log").scrollTop = 1e9;
   }
