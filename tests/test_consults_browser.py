@@ -166,6 +166,7 @@ async def test_consult_journey(client, login, context, world, lang):
             await d.wait_for_url(f"{base}/consults/{cid}")
             await d.wait_for_selector("[data-testid=consult-items] pre.doc")
             assert await d.inner_text("[data-testid=outcome]") == words["outcome"]
+            await _shot(d, "consult-detail", lang)
             await d.goto(f"{base}/consults/history?q=fac-a-1")
             await d.wait_for_selector(f"#history tr[data-consult='{cid}']")
             await _shot(d, "consult-history", lang)

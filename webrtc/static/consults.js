@@ -104,6 +104,6 @@
 
   const form = document.getElementById("request-form");
   if (form) setUpRequestForm(form);
-  ["consult.ring", "consult.triaged", "consult.signed", "consult.invited"].forEach(type => telemed.on(type, load));
+  ["consult.ring", "consult.requested", "consult.triaged", "consult.signed", "consult.invited"].forEach(type => telemed.on(type, load));
   load().catch(error => telemed.toast(error.message, "critical"));
 })();
