@@ -83,7 +83,8 @@ class Reader:
         flag = _code((observation.get("interpretation") or [{}])[0],
                      "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation") or ""
         return {"id": observation.get("id"), "loinc": loinc, "name": name, "value": value, "unit": unit,
-                "range": _range(observation), "flag": flag, "flag_label": translate(self.lang, f"labs.flag_{flag}") if flag else "",
+                "range": _range(observation), "flag": flag,
+                "flag_label": translate(self.lang, f"labs.flag_{flag}") if flag else "",
                 "at": self.when(observation.get("effectiveDateTime") or observation.get("issued")),
                 "sort_at": observation.get("effectiveDateTime") or ""}
 

@@ -154,5 +154,6 @@ def history(session: Session, who: Principal, query: str = "") -> list[dict]:
         if query and not identified:
             continue  # a search by detainee must not reveal whom an anonymous row is about
         found.append(summary(consult, detainee, now, identified=identified) | {
-            "specialist": user_name(session, consult.specialist_id), "cell": detainee.cell if detainee and identified else ""})
+            "specialist": user_name(session, consult.specialist_id),
+            "cell": detainee.cell if detainee and identified else ""})
     return found
