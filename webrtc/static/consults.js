@@ -46,7 +46,7 @@
     return el("div", { class: "consult-row", "data-consult": consult.id },
       el("div", {}, el("span", { class: `badge ${consult.urgency === "emergency" ? "danger" : consult.urgency === "urgent" ? "warn" : ""}` },
         t[`urgency_${consult.urgency}`] || consult.urgency), " ", el("b", {}, who), " · ", consult.specialty,
-        " · ", el("span", { class: "muted" }, t[`status_${consult.status}`] || consult.status), " ", ...flags(consult)),
+        " · ", el("span", { class: "muted status" }, t[`status_${consult.status}`] || consult.status), " ", ...flags(consult)),
       el("div", { class: "muted" }, consult.question),
       el("div", { class: "muted" }, consult.status === "requested" ? `${t.due} ${when(consult.decision_due)}`
         : consult.status === "held" ? `${t.due} ${when(consult.sign_due)}` : when(consult.scheduled_start || consult.proposed_start)),
