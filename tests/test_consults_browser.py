@@ -19,10 +19,12 @@ ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]  # the rin
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 LIVE = "(() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; })()"
 WORDS = {
-    "en": {"time": "05 Mar 2026 08:00", "left": "left the call", "critical": "↑↑ critically high", "closed": "signed and closed",
-           "recommendations": "Recommendations", "outcome": "Treat on site", "note_outcome": "Outcome: Treat on site"},
-    "zh-CN": {"time": "2026-03-05 08:00", "left": "已离开通话", "critical": "↑↑ 危急高值", "closed": "已签署",
-              "recommendations": "处理建议", "outcome": "所内治疗", "note_outcome": "处置结果：所内治疗"},
+    "en": {"time": "05 Mar 2026 08:00", "anonymous": "Male, born 1980", "left": "left the call",
+           "critical": "↑↑ critically high", "closed": "signed and closed", "recommendations": "Recommendations",
+           "outcome": "Treat on site", "note_outcome": "Outcome: Treat on site"},
+    "zh-CN": {"time": "2026-03-05 08:00", "anonymous": "男，1980 年生", "left": "已离开通话",
+              "critical": "↑↑ 危急高值", "closed": "已签署", "recommendations": "处理建议",
+              "outcome": "所内治疗", "note_outcome": "处置结果：所内治疗"},
 }
 
 
@@ -182,13 +184,13 @@ async def test_consult_journey(client, login, context, world, lang):
 @pytest.mark.browser
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 async def test_notifications_are_dismissed_and_lead_to_their_page(client, login, context, world, lang):
+    words = WORDS[lang]
     base = str(client.make_url("")).rstrip("/")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         try:
             specialist = await _open(browser, base, "spec-1", "/consults", lang)
             s = specialist.page
-            await s.wait_for_function("document.querySelector('[data-list=awaiting_decision]').children.length > 0")
             await s.wait_for_timeout(500)  # the events socket is open
             await requested(client, login, urgency="routine")
             toast = s.locator(".toast:has(a.toast-link)")
@@ -196,6 +198,10 @@ async def test_notifications_are_dismissed_and_lead_to_their_page(client, login,
             assert set((await toast.get_attribute("class")).split()) == {"toast"}  # quiet: neither critical nor ringing
             await toast.locator(".toast-close").click()
             assert await s.locator(".toast").count() == 0
+            # The list refreshed itself; before accepting, the specialist sees who, not whom.
+            row = s.locator("[data-testid=list-awaiting_decision] .consult-row")
+            await row.wait_for()
+            assert words["anonymous"] in await row.inner_text() and "王小明" not in await row.inner_text()
 
             await requested(client, login, urgency="emergency")
             ringing = s.locator(".toast.ringing.critical")

@@ -42,7 +42,8 @@
 
   function row(consult, list) {
     const who = consult.detainee?.name ? `${consult.detainee.name} (${consult.detainee.booking_number})`
-      : `${consult.detainee?.sex || ""} ${consult.detainee?.birth_date?.slice(0, 4) || ""}`;
+      : t.anonymous.replace("{sex}", t.sex[consult.detainee?.sex] || t.sex.unknown)
+        .replace("{year}", consult.detainee?.birth_date?.slice(0, 4) || "?");  // triage: who, not yet whom
     return el("div", { class: "consult-row", "data-consult": consult.id },
       el("div", {}, el("span", { class: `badge ${consult.urgency === "emergency" ? "danger" : consult.urgency === "urgent" ? "warn" : ""}` },
         t[`urgency_${consult.urgency}`] || consult.urgency), " ", el("b", {}, who), " · ", consult.specialty,
