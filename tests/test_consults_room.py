@@ -16,7 +16,7 @@ from tests.consults_support import PATIENT, call, requested, scheduled, start_ca
 from tests.labs_support import POTASSIUM, enter
 
 SODIUM, WBC, GLUCOSE = "2951-2", "6690-2", "14749-6"
-RX = {"medication": "Aspirin", "dose_value": 100, "dose_unit": "mg", "route": "oral", "frequency": "QD",
+RX = {"medication": "Aspirin", "dose_value": 100, "dose_unit": "mg", "route": "oral", "frequency": "qd",
       "duration_days": 14}
 
 

@@ -59,7 +59,7 @@ async def test_whole_workflow_writes_the_record_and_audits(client, login, contex
         "recommendations": "Aspirin; exercise ECG in 2 weeks.",
         "diagnoses": [{"code": "I20.9", "display": "Angina pectoris, unspecified"}],
         "prescriptions": [{"medication": "Aspirin", "dose_value": 100, "dose_unit": "mg", "route": "oral",
-                           "frequency": "QD", "duration_days": 14}]})
+                           "frequency": "qd", "duration_days": 14}]})
     assert signed["status"] == "signed" and signed["outcome"] == "treat-on-site"
     pushed = await asyncio.wait_for(events.receive_json(), 5)
     assert pushed["type"] == "consult.signed" and pushed["consult_id"] == cid

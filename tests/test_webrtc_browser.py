@@ -58,7 +58,7 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
             await specialist.click("#closing-form button.primary")
             # The signed advice reaches the doctor's page at once: the room closes on the note.
             await doctor.wait_for_selector("#closed-items li[data-type=Condition]:has-text('Angina pectoris')", timeout=5000)
-            assert await doctor.is_visible("#closed-items li[data-type=MedicationRequest]:has-text('once a day')")
+            assert await doctor.is_visible("#closed-items li[data-type=MedicationRequest]:has-text('once daily')")
         finally:
             await browser.close()
 

@@ -53,7 +53,7 @@ def _seed(session: Session, ctx: DemoContext) -> None:
         "note": "考虑稳定型心绞痛，生命体征平稳。", "recommendations": "阿司匹林 100 mg 每日一次；两周后复查运动心电图。",
         "diagnoses": [{"code": "I20.9", "display": "未特指的心绞痛"}],
         "prescriptions": [{"medication": "阿司匹林肠溶片", "dose_value": 100, "dose_unit": "mg", "route": "oral",
-                           "frequency": "QD", "duration_days": 14}],
+                           "frequency": "qd", "duration_days": 14}],
         "outcome": "treat-on-site"}, lang="zh-CN")
     workflow.sign(session, specialist, transfer.id, {
         "note": "Syncope with documented arrhythmia: needs monitored admission.", "outcome": "transfer-to-hospital",

@@ -69,7 +69,7 @@ async def room_page(request: web.Request) -> dict:
         "timezone": ctx.settings.timezone,
         "assigned": who.user_id == consult.specialist_id, "ice_servers": browser_ice_servers(ctx.settings)},
         "rx": {"units": prescriptions.DOSE_UNITS, "routes": list(prescriptions.ROUTES),
-               "frequencies": list(prescriptions.FREQUENCIES)}}
+               "frequencies": list(prescriptions.FREQUENCIES)}}  # ehr.charting's, as on the record page
 
 
 @aiohttp_jinja2.template("webrtc/consult.html")

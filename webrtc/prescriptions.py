@@ -1,29 +1,17 @@
 """Structured prescriptions of a consult: drug, dose, route, frequency and duration, checked,
 written as a FHIR MedicationRequest dosage, and described in words in either language.
 
-Routes are SNOMED CT route-of-administration codes (the FHIR R4 example value set); frequencies
-are HL7 v3 GTSAbbreviation codes with their FHIR Timing repeat."""
+The vocabulary is the record page's (``ehr.charting``): routes as SNOMED CT route codes, doses in
+UCUM, frequencies as FHIR Timing (HL7 GTSAbbreviation codes), and their translated names."""
 
 from __future__ import annotations
 
+import copy
+
+from ehr.charting import DOSE_UNITS, FREQUENCIES, ROUTES, SNOMED
 from telemed.i18n import translate
 
-SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
-ROUTES = {  # code -> SNOMED CT concept
-    "oral": "26643006", "sublingual": "37839007", "iv": "47625008", "im": "78421000", "sc": "34206005",
-    "topical": "6064005", "inhaled": "447694001", "rectal": "37161004",
-}
-FREQUENCIES = {  # GTSAbbreviation -> Timing.repeat (None: as needed)
-    "QD": {"frequency": 1, "period": 1, "periodUnit": "d"},
-    "BID": {"frequency": 2, "period": 1, "periodUnit": "d"},
-    "TID": {"frequency": 3, "period": 1, "periodUnit": "d"},
-    "QID": {"frequency": 4, "period": 1, "periodUnit": "d"},
-    "Q8H": {"frequency": 1, "period": 8, "periodUnit": "h"},
-    "ONCE": {"count": 1},
-    "PRN": None,
-}
-DOSE_UNITS = ("mg", "g", "ug", "mL", "[IU]", "{tbl}")
 FIELDS = ("medication", "dose_value", "dose_unit", "route", "frequency", "duration_days")
 
 
@@ -54,37 +42,37 @@ def check(item: object) -> dict:
     return {**{k: item.get(k) for k in FIELDS}, "medication": medication.strip()}
 
 
+def words(item: dict, lang: str) -> dict[str, str]:
+    """The dose unit, route and frequency of a checked prescription in ``lang``."""
+    return {"unit": translate(lang, f"ehr.unit.{DOSE_UNITS[item['dose_unit']]}"),
+            "route": translate(lang, f"ehr.routes.{item['route']}"),
+            "frequency": translate(lang, f"ehr.frequencies.{item['frequency']}")}
+
+
 def describe(item: dict, lang: str) -> str:
-    """``Aspirin 100 mg, by mouth, once a day, for 14 days`` (or its Chinese)."""
-    _ = lambda key, **values: translate(lang, f"webrtc.{key}", **values)  # noqa: E731
-    dose = f"{item['dose_value']:g} {_('dose_unit_' + item['dose_unit'])}"
-    parts = [f"{item['medication']} {dose}", _(f"route_{item['route']}"), _(f"frequency_{item['frequency']}")]
+    """``Aspirin 100 mg, oral, once daily, for 14 days`` (or its Chinese)."""
+    said = words(item, lang)
+    parts = [f"{item['medication']} {item['dose_value']:g} {said['unit']}", said["route"], said["frequency"]]
     if item.get("duration_days"):
-        parts.append(_("for_days", days=item["duration_days"]))
-    return _("list_separator").join(parts)
+        parts.append(translate(lang, "webrtc.for_days", days=item["duration_days"]))
+    return translate(lang, "webrtc.list_separator").join(parts)
 
 
 def dosage(item: dict, lang: str) -> dict:
     """The FHIR Dosage of a checked prescription."""
+    said = words(item, lang)
     found: dict = {
         "text": describe(item, lang),
-        "route": {"coding": [{"system": SNOMED, "code": ROUTES[item["route"]]}],
-                  "text": translate(lang, f"webrtc.route_{item['route']}")},
+        "route": {"coding": [{"system": SNOMED, "code": ROUTES[item["route"]]}], "text": said["route"]},
         "doseAndRate": [{"doseQuantity": {"value": item["dose_value"], "system": UCUM, "code": item["dose_unit"],
-                                          "unit": translate(lang, f"webrtc.dose_unit_{item['dose_unit']}")}}],
+                                          "unit": said["unit"]}}],
     }
-    repeat = FREQUENCIES[item["frequency"]]
-    if repeat is None:
+    timing = copy.deepcopy(FREQUENCIES[item["frequency"]])
+    if item["frequency"] == "prn":
         found["asNeededBoolean"] = True
-        repeat = {}
-    else:
-        repeat = dict(repeat)
     if item.get("duration_days"):
-        repeat["boundsDuration"] = {"value": item["duration_days"], "unit": "d", "system": UCUM, "code": "d"}
-    timing: dict = {"code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation",
-                                         "code": item["frequency"]}]}} if item["frequency"] != "PRN" else {}
-    if repeat:
-        timing["repeat"] = repeat
+        timing.setdefault("repeat", {})["boundsDuration"] = {"value": item["duration_days"], "unit": "d",
+                                                             "system": UCUM, "code": "d"}
     if timing:
         found["timing"] = timing
     return found
