@@ -16,8 +16,9 @@ from labs.catalog import catalogue
 from labs.marks import row_marks
 from labs.models import LabAlert, LabResult
 from telemed.context import context_of
-from telemed.events import staff_of
-from telemed.i18n import LANGUAGES
+from telemed import display
+from telemed.events import notice, staff_of
+from telemed.i18n import LANGUAGES, translate
 from telemed.metrics import METRICS
 from telemed.models import Detainee, Role
 from telemed.timeutil import utcnow
@@ -81,9 +82,15 @@ def claim_unpushed(session: Session) -> list[dict]:
 
 
 def push_message(alert: dict) -> dict:
-    marks = "".join(f" [{m}]" for m in alert["marks"]["zh-CN"])
-    toast = f"危急值 Critical: {alert['name']} {alert['test']} {alert['value']}{marks} ({alert['flag']})"
-    return {"type": "lab.critical", "toast": toast, "severity": "critical", "alert": alert}
+    """A dismissible notification that opens the detainee's record, in both languages."""
+    number, _, unit = alert["value"].partition(" ")
+    message = notice("lab.critical", "labs.notice_critical", link=f"/detainees/{alert['patient_id']}",
+                     severity="critical", name=alert["name"], booking=alert["booking_number"],
+                     test=lambda lang: alert["test_en"] if lang == "en" else alert["test_zh"] or alert["test"],
+                     value=lambda lang: f"{number} {display.unit(unit, lang)}".strip()
+                     + "".join(f" [{mark}]" for mark in alert["marks"][lang]),  # haemolysed, corrected
+                     flag=lambda lang: translate(lang, f"labs.flag_{alert['flag']}"))
+    return {**message, "alert": alert}
 
 
 async def publish_pending(app: web.Application) -> int:

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from telemed.i18n import LANGUAGES, translate
 from telemed.security import Principal
 
 Audience = Callable[[Principal], bool]
@@ -55,3 +56,12 @@ def staff_of(org_id: str, *roles: str) -> Audience:
 
 def user(user_id: int) -> Audience:
     return lambda p: p.user_id == user_id
+
+
+def notice(kind: str, key: str, *, link: str, severity: str = "", ring: bool = False, **values) -> dict:
+    """A notification in every language (the hub does not know each browser's): the page shows
+    the one it speaks, dismissible, linking to ``link``. ``ring``: it keeps ringing until dismissed
+    or followed. A value may be a function of the language, for words that need translating."""
+    toast = {lang: translate(lang, key, **{k: v(lang) if callable(v) else v for k, v in values.items()})
+             for lang in LANGUAGES}
+    return {"type": kind, "toast": toast, "link": link, "severity": severity, "ring": ring}

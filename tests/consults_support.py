@@ -62,3 +62,23 @@ async def scheduled(client, login, *, recording: bool = True) -> dict:
 
 def start_call(context, consult_id: str) -> None:
     context.db.call(workflow.mark_call_started, consult_id, context.settings.tz)
+
+
+# Chromium with a fake camera and microphone that it may use without asking.
+CHROMIUM_ARGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                 "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+async def write_note(page, *, note: str, recommendations: str, code: str, medication: str, dose: str):
+    """Fill the room's "Note & sign" pane: note, one ICD-10 diagnosis picked by its code, one
+    prescription; the prescription's row, for the caller to complete."""
+    await page.click("[data-tab=closing]")
+    await page.fill("#closing-form textarea[name=note]", note)
+    await page.fill("#closing-form textarea[name=recommendations]", recommendations)
+    await page.fill("[data-testid=diagnosis-picker]", code)
+    await page.click("#closing-form [role=option]")
+    await page.click("#add-rx")
+    row = page.locator("#prescriptions .rx-row").last
+    await row.locator("[name=medication]").fill(medication)
+    await row.locator("[name=dose_value]").fill(dose)
+    return row

@@ -38,7 +38,7 @@ async def test_whole_workflow_writes_the_record_and_audits(client, login, contex
                           {"decision": "accept", "proposed_start": start})
     assert accepted["status"] == "accepted" and accepted["patient_id"] == PATIENT
     items = await call(client, "GET", f"/api/consults/{cid}/items", spec)
-    assert [i["resource"]["code"]["coding"][0]["code"] for i in items] == ["2823-3"]
+    assert [row["loinc"] for entry in items["entries"] for row in entry["rows"]] == ["2823-3"]
 
     doc = await login("doc-a")
     confirmed = await call(client, "POST", f"/api/consults/{cid}/confirm", doc, {})
@@ -58,7 +58,8 @@ async def test_whole_workflow_writes_the_record_and_audits(client, login, contex
     signed = await call(client, "POST", f"/api/consults/{cid}/sign", spec, {
         "recommendations": "Aspirin; exercise ECG in 2 weeks.",
         "diagnoses": [{"code": "I20.9", "display": "Angina pectoris, unspecified"}],
-        "prescriptions": [{"medication": "Aspirin 100 mg", "dosage": "once daily"}]})
+        "prescriptions": [{"medication": "Aspirin", "dose_value": 100, "dose_unit": "mg", "route": "oral",
+                           "frequency": "qd", "duration_days": 14}]})
     assert signed["status"] == "signed" and signed["outcome"] == "treat-on-site"
     pushed = await asyncio.wait_for(events.receive_json(), 5)
     assert pushed["type"] == "consult.signed" and pushed["consult_id"] == cid
@@ -74,7 +75,7 @@ async def test_whole_workflow_writes_the_record_and_audits(client, login, contex
     access = context.db.call(lambda s: s.exec(select(ConsultAccess).where(ConsultAccess.consult_id == cid)).one())
     assert access.closed_at is not None
     # Still readable during the 30-day grace, including what was produced.
-    assert len(await call(client, "GET", f"/api/consults/{cid}/items", spec)) == 4
+    assert len((await call(client, "GET", f"/api/consults/{cid}/items", spec))["entries"]) == 4
     assert (await call(client, "GET", "/api/consults/outcomes", doc))["trips_avoided"] == 1
 
     context.audit.flush()

@@ -53,7 +53,8 @@ def seed_history(session) -> None:
                                                  diagnosis={"code": "I20.9", "display": "心绞痛"}))
     store.create(session, consult_fhir.medication_request(
         patient_id=P, consult_id="consult-7", at=SIGNED, author="spec-1",
-        prescription={"medication": "Aspirin 100 mg", "dosage": "100 mg once daily"}))
+        prescription={"medication": "Aspirin 100 mg", "dose_value": 100, "dose_unit": "mg", "route": "oral",
+                      "frequency": "qd", "duration_days": None}, lang="en"))
     potassium = {
         "resourceType": "Observation", "status": "final",
         "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",

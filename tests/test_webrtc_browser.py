@@ -6,21 +6,15 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.conftest import PASSWORD
-from tests.consults_support import PATIENT, call, observation, scheduled
+from tests.browser_support import signed_in
+from tests.consults_support import CHROMIUM_ARGS, call, observation, scheduled, write_note
 
-CHROMIUM_ARGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"]
 PLAYING = "(() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; })()"
 
 
 async def _open(browser: Browser, base: str, username: str, room: str) -> Page:
-    page = await (await browser.new_context(locale="en-US")).new_page()
-    await page.goto(f"{base}/login?next={room}")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}{room}", wait_until="domcontentloaded")
+    page = await signed_in(browser, base, username, "en")
+    await page.goto(f"{base}{room}", wait_until="domcontentloaded")
     return page
 
 
@@ -58,14 +52,13 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
             await doctor.wait_for_selector(".toast:has-text('Invited')")
             assert (await call(client, "GET", f"/api/consults/{cid}", await login("spec-2")))["invited"]
 
-            await doctor.click("[data-tab=items]")  # open before signing: only the push can refresh it
-            await specialist.click("[data-tab=closing]")
-            await specialist.fill("#closing-form textarea[name=note]", "Stable angina likely.")
-            await specialist.fill("#closing-form input[name=diagnoses]", "I20.9 Angina pectoris")
-            await specialist.fill("#closing-form input[name=prescriptions]", "Aspirin 100 mg | once daily")
+            await write_note(specialist, note="Stable angina likely.", recommendations="Exercise ECG in 2 weeks.",
+                             code="I20.9", medication="Aspirin", dose="100")
+            await specialist.select_option("#closing-form select[name=outcome]", "treat-on-site")
             await specialist.click("#closing-form button.primary")
-            await doctor.wait_for_selector("#items li[data-type=Condition]:has-text('Angina pectoris')", timeout=5000)
-            assert await doctor.is_visible("#items li[data-type=MedicationRequest]:has-text('once daily')")
+            # The signed advice reaches the doctor's page at once: the room closes on the note.
+            await doctor.wait_for_selector("#closed-items li[data-type=Condition]:has-text('Angina pectoris')", timeout=5000)
+            assert await doctor.is_visible("#closed-items li[data-type=MedicationRequest]:has-text('once daily')")
         finally:
             await browser.close()
 
@@ -78,8 +71,8 @@ async def test_request_accept_and_confirm_on_the_work_lists(client, login, conte
         browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
             doctor = await _open(browser, base, "doc-a", "/consults")
-            await doctor.fill("#request-form input[name=patient_id]", PATIENT)
-            await doctor.click("#load-items")
+            await doctor.fill("[data-testid=request-detainee]", "fac-a-1")  # its booking number
+            await doctor.click("#request-form [role=option]")
             await doctor.check("#share-items input[name=share]")
             await doctor.fill("#request-form textarea[name=question]", "Palpitations; Holter result attached")
             await doctor.click("#request-form button.primary")

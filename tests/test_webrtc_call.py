@@ -114,6 +114,9 @@ async def test_a_dropped_participant_rejoins_without_restarting_the_other(client
     while len(doc.state["participants"]) != 1:
         assert time.monotonic() - dropped_at < 8, "the silent participant was not dropped in time"
         await asyncio.sleep(0.1)
+    # The doctor is told who dropped: no longer "live", so the page does not claim a call.
+    assert doc.state["state"] == "waiting" and doc.state["call_started"]
+    assert [(a["name"], a["how"]) for a in doc.state["absent"]] == [("spec-1", "dropped")]
     metrics = await (await client.get("/metrics")).text()
     assert "telemed_consult_drops_total 1.0" in metrics and "telemed_consult_participants 1.0" in metrics
 
@@ -123,6 +126,7 @@ async def test_a_dropped_participant_rejoins_without_restarting_the_other(client
     await asyncio.gather(doc.wait_frames(30), again.wait_frames(30))
     assert doc.pc is doc_pc and doc_pc.connectionState == "connected"
     assert doc.state["slots"][0] == world.users["spec-1"]
+    assert doc.state["state"] == "live" and doc.state["absent"] == []
     await asyncio.gather(doc.close(), again.close(), spec.close())
 
 

@@ -9,12 +9,16 @@ from aiohttp import web
 from ehr import store
 from ehr.errors import FhirError
 from telemed.context import context_of
-from telemed.events import staff_of, user
+from telemed.events import notice, staff_of, user
 from telemed.http import api_error, audit, audit_shown, authorize, json_response, principal, read_json, require
 from telemed.models import Role
+from telemed.i18n import translate
 from telemed.policy import Capability
+from telemed.ui import language
 from webrtc import stats, views, workflow
 from webrtc.models import Consult, Urgency
+from webrtc.shared_view import room_items
+from webrtc.signaling import close_room
 from webrtc.workflow import WorkflowError
 
 C = Capability
@@ -62,20 +66,25 @@ async def create(request: web.Request) -> web.Response:
         consult = await ctx.db.run(workflow.request_consult, who, body, ctx.settings.tz)
     except WorkflowError as error:
         raise api_error(error.status, error.message) from None
-    if consult.urgency == Urgency.EMERGENCY:
-        await _ring(request, consult)
+    await _announce_request(request, consult)
     return await _answer(request, consult.id, status=201)
 
 
-def _push(request: web.Request, kind: str, consult_id: str, toast: str, audience, **extra) -> None:
-    """Tell the browsers concerned at once; the toast is bilingual, the audience's language unknown."""
-    context_of(request).hub.publish({"type": kind, "consult_id": consult_id, "toast": toast, **extra}, audience)
+def _push(request: web.Request, consult: Consult, kind: str, key: str, audience, *, link: str = "", **extra) -> None:
+    """Tell the browsers concerned at once, in both languages (each page shows its own)."""
+    message = notice(kind, key, link=link or f"/consults/{consult.id}", specialty=consult.specialty, **extra)
+    context_of(request).hub.publish({**message, "consult_id": consult.id}, audience)
 
 
-async def _ring(request: web.Request, consult: Consult) -> None:
+async def _announce_request(request: web.Request, consult: Consult) -> None:
+    """To the on-duty specialists who triage it: an emergency rings until answered; an urgent or
+    routine request is a quiet notification."""
     on_duty = set(await context_of(request).db.run(workflow.on_duty_specialists, consult))
-    _push(request, "consult.ring", consult.id, f"紧急会诊 / Emergency consult: {consult.specialty} — "
-          f"{consult.question[:80]}", lambda p: p.user_id in on_duty, severity="critical")
+    emergency = consult.urgency == Urgency.EMERGENCY
+    _push(request, consult, "consult.ring" if emergency else "consult.requested", "webrtc.notice_requested",
+          lambda p: p.user_id in on_duty, link="/consults", severity="critical" if emergency else "",
+          ring=emergency, urgency=lambda lang: translate(lang, f"webrtc.urgency_{consult.urgency}"),
+          question=consult.question[:80])
 
 
 async def show(request: web.Request) -> web.Response:
@@ -112,14 +121,36 @@ async def lists(request: web.Request) -> web.Response:
     return json_response(lists)
 
 
+async def history(request: web.Request) -> web.Response:
+    """``?q=``: booking number, name or cell of the detainee."""
+    who = principal(request)
+    if who.role not in (Role.FACILITY_DOCTOR, Role.SPECIALIST):
+        audit(request, "consult.history", "denied", reason=f"role {who.role} has no consult history")
+        raise api_error(403, "no consult history for your role")
+    unknown = sorted(set(request.query) - {"q"})
+    if unknown:
+        raise api_error(400, f"unknown parameter {unknown[0]}")
+    query = request.query.get("q", "")
+    if len(query) > 64:
+        raise api_error(422, "q is longer than 64 characters")
+    found = await context_of(request).db.run(views.history, who, query)
+    named = [c for c in found if "patient_id" in c]
+    for consult in named:  # a list read names every detainee it shows
+        audit(request, "consult.history", "allowed", patient_id=consult["patient_id"],
+              resource=f"ServiceRequest/{consult['id']}")
+    if not named:
+        audit(request, "consult.history", "allowed")
+    return json_response(found)
+
+
 async def outcomes(request: web.Request) -> web.Response:
     return json_response(await context_of(request).db.run(views.outcome_counts, principal(request)))
 
 
 async def triage(request: web.Request) -> web.Response:
     consult = await _step(request, C.TRIAGE_CONSULT, "consult.triage", workflow.triage)
-    _push(request, "consult.triaged", consult.id, f"会诊 {consult.status} / consult {consult.status}: "
-          f"{consult.specialty}", user(consult.requester_id), status=consult.status)
+    _push(request, consult, "consult.triaged", f"webrtc.notice_{consult.status}", user(consult.requester_id),
+          link="/consults")
     return await _answer(request, consult.id)
 
 
@@ -139,22 +170,24 @@ draft = _plain_step(C.SIGN_CONSULT, "consult.draft", workflow.save_draft)
 async def invite(request: web.Request) -> web.Response:
     capability = views.acting_capability(principal(request))
     invitation = await _step(request, capability, "consult.invite", workflow.invite)
-    _push(request, "consult.invited", invitation.consult_id, "会诊邀请 / You are invited to a video consult",
-          user(invitation.user_id))
+    consult = await _consult(request)
+    _push(request, consult, "consult.invited", "webrtc.notice_invited", user(invitation.user_id),
+          link=f"/consults/{consult.id}/room")
     return await _answer(request, invitation.consult_id)
 
 
 async def sign(request: web.Request) -> web.Response:
-    signed = await _step(request, C.SIGN_CONSULT, "consult.sign", workflow.sign)
+    signed = await _step(request, C.SIGN_CONSULT, "consult.sign", workflow.sign, lang=language(request))
     consult = signed.consult
-    _push(request, "consult.signed", consult.id, f"会诊意见已签署 / Consult advice signed: {consult.specialty} "
-          f"({consult.outcome})", staff_of(consult.facility_id, Role.FACILITY_DOCTOR), outcome=consult.outcome,
-          severity="critical")
+    _push(request, consult, "consult.signed", "webrtc.notice_signed", staff_of(consult.facility_id, Role.FACILITY_DOCTOR),
+          severity="critical", outcome=lambda lang: translate(lang, f"webrtc.outcome_{consult.outcome}"))
+    await close_room(request.app, consult.id)
     return await _answer(request, consult.id)
 
 
 async def items(request: web.Request) -> web.Response:
-    """The shared and produced items with their content, each read asked of the policy."""
+    """The shared and produced items as the room shows them; each read asked of the policy, so a
+    specialist gets what was shared and nothing else."""
     consult = await _consult(request)
     await _check_reader(request, consult, "consult.items", triage_ok=False)
     ctx = context_of(request)
@@ -164,9 +197,10 @@ async def items(request: web.Request) -> web.Response:
         key = (item["type"], item["id"])
         decision = await authorize(request, C.CLINICAL_READ, consult.patient_id, "fhir.read", resource=key,
                                    raise_denied=False)
-        if decision.allowed:
-            found.append({**item, "resource": await ctx.db.run(_read_resource, key)})
-    return json_response(found)
+        resource = await ctx.db.run(_read_resource, key) if decision.allowed else None
+        if resource is not None:
+            found.append((item, resource))
+    return json_response(room_items(found, language(request), ctx.settings.tz))
 
 
 def _read_resource(session, key: tuple[str, str]) -> dict | None:
@@ -196,6 +230,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/consults", lists)
     app.router.add_post("/api/consults", create)
     app.router.add_get("/api/consults/outcomes", outcomes)
+    app.router.add_get("/api/consults/history", history)
     app.router.add_get("/api/consults/{consult_id}", show)
     app.router.add_post("/api/consults/{consult_id}/triage", triage)
     app.router.add_post("/api/consults/{consult_id}/confirm", confirm)

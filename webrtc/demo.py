@@ -51,12 +51,13 @@ def _seed(session: Session, ctx: DemoContext) -> None:
         workflow.mark_call_ended(session, consult.id)
     workflow.sign(session, specialist, on_site.id, {
         "note": "考虑稳定型心绞痛，生命体征平稳。", "recommendations": "阿司匹林 100 mg 每日一次；两周后复查运动心电图。",
-        "diagnoses": [{"code": "I20.9", "display": "心绞痛"}],
-        "prescriptions": [{"medication": "阿司匹林肠溶片 100 mg", "dosage": "每日一次，口服"}],
-        "outcome": "treat-on-site"})
+        "diagnoses": [{"code": "I20.9", "display": "未特指的心绞痛"}],
+        "prescriptions": [{"medication": "阿司匹林肠溶片", "dose_value": 100, "dose_unit": "mg", "route": "oral",
+                           "frequency": "qd", "duration_days": 14}],
+        "outcome": "treat-on-site"}, lang="zh-CN")
     workflow.sign(session, specialist, transfer.id, {
         "note": "Syncope with documented arrhythmia: needs monitored admission.", "outcome": "transfer-to-hospital",
-        "diagnoses": [{"code": "R55", "display": "Syncope and collapse"}]})
+        "diagnoses": [{"code": "R55", "display": "Syncope and collapse"}]}, lang="en")
     workflow.triage(session, specialist, declined.id, {"decision": "decline",
                                                        "reason": "需要面诊及心脏超声，请直接门诊就诊。"})
 

@@ -1,19 +1,26 @@
-"""The consult pages: /consults (work lists and forms) and /consults/{id}/room (the call)."""
+"""The consult pages: /consults (work lists and the request form), /consults/history,
+/consults/{id} (one consult and its signed note) and /consults/{id}/room (the call)."""
 
 from __future__ import annotations
+
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
 from sqlmodel import Session, select
 
 from ehr import store
+from telemed import display
 from telemed.context import context_of
 from telemed.http import api_error, authorize, json_response, principal, require
-from telemed.models import Organization, OrgKind, Role, User
+from telemed.models import Detainee, Organization, OrgKind, Role, User
 from telemed.policy import Capability
-from webrtc import views
+from telemed.ui import language
+from webrtc import prescriptions, views
 from webrtc.media import browser_ice_servers
-from webrtc.workflow import SHAREABLE, get_consult, WorkflowError
+from webrtc.models import Consult, ConsultStatus
+from webrtc.shared_view import Reader
+from webrtc.workflow import SHAREABLE, WorkflowError, get_consult, user_name
 
 CONSULT_ROLES = (Role.FACILITY_DOCTOR, Role.SPECIALIST)
 
@@ -25,26 +32,63 @@ def _consult_staff(request: web.Request) -> None:
 
 @aiohttp_jinja2.template("webrtc/consults.html")
 async def consults_page(request: web.Request) -> dict:
-    """``?patient=`` pre-fills the request form (the record page links here)."""
+    """``?patient=`` pre-fills the request form with that detainee (the record page links here)."""
     _consult_staff(request)
-    return {"patient": request.query.get("patient", "")}
+    patient_id = request.query.get("patient", "")
+    if not patient_id:
+        return {"patient": None}
+    await authorize(request, Capability.REQUEST_CONSULT, patient_id, "consult.prefill")
+    detainee = await context_of(request).db.run(lambda s: s.get(Detainee, patient_id))
+    return {"patient": {"ref": patient_id, "name": detainee.name, "booking_number": detainee.booking_number}}
 
 
-@aiohttp_jinja2.template("webrtc/room.html")
-async def room_page(request: web.Request) -> dict:
+async def _participant(request: web.Request) -> tuple[Consult, str]:
+    """The consult of the URL and the caller's part in it; 404 or 403 otherwise."""
     _consult_staff(request)
-    who = principal(request)
     ctx = context_of(request)
     try:
         consult = await ctx.db.run(get_consult, request.match_info["consult_id"])
     except WorkflowError as error:
         raise web.HTTPNotFound(text=error.message) from None
-    part = await ctx.db.run(views.role_in, who, consult)
+    part = await ctx.db.run(views.role_in, principal(request), consult)
     if part not in ("facility", "specialist"):
         raise web.HTTPForbidden(text="you are not a participant of this consult")
+    return consult, part
+
+
+@aiohttp_jinja2.template("webrtc/room.html")
+async def room_page(request: web.Request) -> dict:
+    """A signed consult's room is closed: it shows the note, and opens no camera."""
+    consult, part = await _participant(request)
+    if consult.status == ConsultStatus.DECLINED:
+        raise web.HTTPSeeOther(f"/consults/{consult.id}")  # there never was a call
+    who = principal(request)
+    ctx = context_of(request)
     return {"consult_id": consult.id, "room": {
-        "consult_id": consult.id, "user_id": who.user_id, "part": part,
-        "assigned": who.user_id == consult.specialist_id, "ice_servers": browser_ice_servers(ctx.settings)}}
+        "consult_id": consult.id, "user_id": who.user_id, "part": part, "closed": consult.status == ConsultStatus.SIGNED,
+        "timezone": ctx.settings.timezone,
+        "assigned": who.user_id == consult.specialist_id, "ice_servers": browser_ice_servers(ctx.settings)},
+        "rx": {"units": prescriptions.DOSE_UNITS, "routes": list(prescriptions.ROUTES),
+               "frequencies": list(prescriptions.FREQUENCIES)}}  # ehr.charting's, as on the record page
+
+
+@aiohttp_jinja2.template("webrtc/consult.html")
+async def consult_page(request: web.Request) -> dict:
+    """One consult: the request, the decision and, once signed, the note and what it produced.
+    The record's timeline links here."""
+    consult, part = await _participant(request)
+    db = context_of(request).db
+    view = await db.run(views.consult_view, principal(request), consult)
+    tz, lang = context_of(request).settings.tz, language(request)
+    times = {key: display.when(getattr(consult, key), tz, lang) for key in ("requested_at", "decided_at", "signed_at")}
+    return {"consult": view, "part": part, "times": times,
+            "specialist": await db.run(user_name, consult.specialist_id)}
+
+
+@aiohttp_jinja2.template("webrtc/history.html")
+async def history_page(request: web.Request) -> dict:
+    _consult_staff(request)
+    return {"query": request.query.get("q", "")}
 
 
 def _options(session: Session) -> dict:
@@ -66,14 +110,12 @@ async def options(request: web.Request) -> web.Response:
     return json_response(await context_of(request).db.run(_options))
 
 
-def _shareable(session: Session, patient_id: str) -> list[dict]:
+def _shareable(session: Session, patient_id: str, lang: str, tz: ZoneInfo) -> list[dict]:
+    reader = Reader(lang, tz)
     found = []
     for item in store.by_patient(session, patient_id, SHAREABLE):
-        resource = item.resource
-        label = (resource.get("code") or resource.get("type") or {})
-        text = label.get("text") or next((c.get("display", "") for c in label.get("coding", [])), "")
-        found.append({"type": item.type, "id": item.id, "label": text or item.type,
-                      "date": resource.get("effectiveDateTime") or resource.get("date") or resource.get("issued", "")})
+        label, when = reader.label(item.resource)
+        found.append({"type": item.type, "id": item.id, "label": label or item.type, "date": when})
     return found
 
 
@@ -83,11 +125,14 @@ async def shareable(request: web.Request) -> web.Response:
     if not patient_id:
         raise api_error(422, "patient_id is required")
     await authorize(request, Capability.REQUEST_CONSULT, patient_id, "consult.shareable")
-    return json_response(await context_of(request).db.run(_shareable, patient_id))
+    ctx = context_of(request)
+    return json_response(await ctx.db.run(_shareable, patient_id, language(request), ctx.settings.tz))
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/consults", consults_page)
+    app.router.add_get("/consults/history", history_page)
+    app.router.add_get("/consults/{consult_id}", consult_page)
     app.router.add_get("/consults/{consult_id}/room", room_page)
     app.router.add_get("/api/consult-options", options)
     app.router.add_get("/api/consult-shareable", shareable)

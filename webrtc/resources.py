@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from ehr.custody import BASE
 from telemed.timeutil import fhir_instant
+from webrtc import prescriptions
 
 CONSULT_CATEGORY = f"{BASE}/CodeSystem/consult-category"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -127,10 +128,8 @@ def recording(*, patient_id: str, consult_id: str, url: str, size: int, duration
 
 
 def condition(*, patient_id: str, consult_id: str, diagnosis: dict, author: str, at: datetime) -> dict:
-    code: dict = {"text": diagnosis["display"]}
-    if diagnosis.get("code"):
-        code["coding"] = [{"system": diagnosis.get("system") or ICD10, "code": diagnosis["code"],
-                           "display": diagnosis["display"]}]
+    code = {"coding": [{"system": ICD10, "code": diagnosis["code"], "display": diagnosis["display"]}],
+            "text": diagnosis["display"]}
     return {
         "resourceType": "Condition",
         "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
@@ -145,7 +144,9 @@ def condition(*, patient_id: str, consult_id: str, diagnosis: dict, author: str,
     }
 
 
-def medication_request(*, patient_id: str, consult_id: str, prescription: dict, author: str, at: datetime) -> dict:
+def medication_request(*, patient_id: str, consult_id: str, prescription: dict, author: str, at: datetime,
+                       lang: str) -> dict:
+    """``prescription``: checked by ``prescriptions.check``; its words in ``lang``."""
     return {
         "resourceType": "MedicationRequest",
         "status": "active",
@@ -155,5 +156,5 @@ def medication_request(*, patient_id: str, consult_id: str, prescription: dict, 
         "authoredOn": fhir_instant(at),
         "requester": _person(author),
         "basedOn": [{"reference": f"ServiceRequest/{consult_id}"}],
-        "dosageInstruction": [{"text": prescription.get("dosage", "")}],
+        "dosageInstruction": [prescriptions.dosage(prescription, lang)],
     }

@@ -61,6 +61,9 @@ class ConsultRoom:
     consent_given: bool = False
     recording_consent: bool = False
     tasks: list[asyncio.Task] = field(default_factory=list)
+    # Who was here and is not now, and how they went ("left" or "dropped"): the others' pages say so.
+    absent: dict[int, dict] = field(default_factory=dict)
+    closed: bool = False  # the consult was signed: nobody "leaves" any more
 
     @property
     def media(self) -> MediaBackend:
@@ -69,6 +72,7 @@ class ConsultRoom:
     async def add(self, member: Member) -> None:
         old = self.members.get(member.who.user_id)
         self.members[member.who.user_id] = member
+        self.absent.pop(member.who.user_id, None)
         if old is not None:
             await _close(old.ws)
         if not self.tasks:
@@ -92,11 +96,12 @@ class ConsultRoom:
 
     async def announce(self) -> None:
         people = [{"user_id": m.who.user_id, "name": m.who.display_name, "part": m.part} for m in self.members.values()]
-        waiting_for = [] if self.live else self._waiting_for()
+        waiting_for = self._waiting_for()
+        state = "live" if self.live and not waiting_for else "waiting"
         for member in list(self.members.values()):
             await _send(member.ws, {
-                "type": "state", "state": "live" if self.live else "waiting", "waiting_for": waiting_for,
-                "participants": people, "recording": self.recording,
+                "type": "state", "state": state, "call_started": self.live, "waiting_for": waiting_for,
+                "participants": people, "absent": list(self.absent.values()), "recording": self.recording,
                 "slots": self.media.slots(self.consult_id, member.who.user_id)})
 
     def _waiting_for(self) -> list[str]:
@@ -104,11 +109,15 @@ class ConsultRoom:
         missing = [p for p in ("facility", "specialist") if p not in parts]
         return missing + ([] if self.consent_given else ["consent"])
 
-    async def remove(self, member: Member) -> None:
-        """Drop one participant (closed, silent or replaced); only their media stops."""
+    async def remove(self, member: Member, how: str = "left") -> None:
+        """Drop one participant (``how``: "left", or "dropped" when silent); only their media
+        stops. A replaced socket is no departure."""
         if self.members.get(member.who.user_id) is not member:
             return
         del self.members[member.who.user_id]
+        if not self.closed:
+            self.absent[member.who.user_id] = {"user_id": member.who.user_id, "name": member.who.display_name,
+                                               "part": member.part, "how": how}
         await self.media.leave(self.consult_id, member.who.user_id)
         asyncio.ensure_future(_close(member.ws))
         if self.members:
@@ -137,7 +146,7 @@ class ConsultRoom:
             for member in [m for m in self.members.values() if m.last_seen < deadline]:
                 log.info("consult %s: user %s silent, dropped", self.consult_id, member.who.username)
                 self.app[DROPS].inc()
-                await self.remove(member)
+                await self.remove(member, "dropped")
 
     async def _sample(self) -> None:
         ctx = context_of(self.app)
@@ -172,6 +181,18 @@ async def _send(ws: web.WebSocketResponse, message: dict) -> None:
 async def _close(ws: web.WebSocketResponse) -> None:
     with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
         await asyncio.wait_for(ws.close(), 2)
+
+
+async def close_room(app: web.Application, consult_id: str) -> None:
+    """The consult is signed: every page in its room says so and shows the note; the call ends.
+    Each socket's own handler then removes its member, so that signing does not wait for media."""
+    room = app[ROOMS].get(consult_id)
+    if room is None:
+        return
+    room.closed = True
+    await room.broadcast({"type": "closed"})
+    for member in list(room.members.values()):
+        asyncio.ensure_future(_close(member.ws))
 
 
 def media_of(app: web.Application) -> MediaBackend:

@@ -14,10 +14,12 @@ from telemed.security import Principal
 from telemed.timeutil import as_utc, utcnow
 from webrtc.deadlines import breached
 from webrtc.models import Consult, ConsultInvite, ConsultStatus, Outcome
-from webrtc.workflow import is_facility_doctor, is_triager
+from webrtc.workflow import is_facility_doctor, is_triager, user_name
 
 S = ConsultStatus
 LISTS = ("awaiting_decision", "scheduled", "referred_not_seen", "awaiting_signature")
+CLOSED = (S.SIGNED, S.DECLINED)
+HISTORY_LIMIT = 200
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -85,11 +87,13 @@ def consult_view(session: Session, who: Principal, consult: Consult) -> dict:
     return data
 
 
-def _visible(session: Session, who: Principal):
+def _visible(session: Session, who: Principal, *, triaged: tuple[str, ...] = (S.REQUESTED,)):
+    """Consults of the caller's facility; for a specialist, those they took part in and those
+    their hospital and specialty triage (``triaged``: in which states)."""
     if who.role == Role.FACILITY_DOCTOR:
         return Consult.facility_id == who.org_id
     accessible = select(ConsultAccess.consult_id).where(ConsultAccess.specialist_id == who.user_id)
-    triage = (Consult.status == S.REQUESTED) & (Consult.hospital_id == who.org_id) & \
+    triage = (Consult.status.in_(triaged)) & (Consult.hospital_id == who.org_id) & \
         (Consult.specialty == (who.specialty or ""))
     return or_(Consult.id.in_(accessible), triage)
 
@@ -137,3 +141,25 @@ def outcome_counts(session: Session, who: Principal) -> dict[str, int]:
     counts["signed"] = sum(counts.values())
     counts["trips_avoided"] = counts["signed"] - counts[Outcome.TRANSFER]
     return counts
+
+
+def history(session: Session, who: Principal, query: str = "") -> list[dict]:
+    """Signed and declined consults, newest first; ``query`` matches the detainee's booking
+    number, name or cell, among the consults whose detainee the caller may know."""
+    now = utcnow()
+    statement = (select(Consult, Detainee).join(Detainee, Detainee.patient_id == Consult.patient_id, isouter=True)
+                 .where(_visible(session, who, triaged=(S.DECLINED,)), Consult.status.in_(CLOSED))
+                 .order_by(func.coalesce(Consult.signed_at, Consult.decided_at).desc()).limit(HISTORY_LIMIT))
+    if query:
+        pattern = f"%{query.strip()}%"
+        statement = statement.where(or_(Detainee.booking_number.ilike(pattern), Detainee.name.ilike(pattern),
+                                        Detainee.cell.ilike(pattern)))
+    found = []
+    for consult, detainee in session.exec(statement).all():
+        identified = role_in(session, who, consult, now) in ("facility", "specialist")
+        if query and not identified:
+            continue  # a search by detainee must not reveal whom an anonymous row is about
+        found.append(summary(consult, detainee, now, identified=identified) | {
+            "specialist": user_name(session, consult.specialist_id),
+            "cell": detainee.cell if detainee and identified else ""})
+    return found

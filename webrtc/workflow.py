@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from ehr import store
+from ehr import store, terminology
+from telemed.i18n import translate
 from telemed.models import ConsultAccess, ConsultShare, Detainee, Organization, OrgKind, Role, User
 from telemed.security import Principal
 from telemed.timeutil import as_utc, utcnow
-from webrtc import resources
+from webrtc import prescriptions, resources
 from webrtc.deadlines import decision_due, sign_due
 from webrtc.models import Consult, ConsultInvite, ConsultStatus, InviteKind, Outcome, Urgency
 
@@ -63,7 +64,7 @@ def get_consult(session: Session, consult_id: str) -> Consult:
     return consult
 
 
-def _name(session: Session, user_id: int | None) -> str:
+def user_name(session: Session, user_id: int | None) -> str:
     user = session.get(User, user_id) if user_id else None
     return user.display_name if user else ""
 
@@ -109,9 +110,18 @@ def _shared_items(session: Session, patient_id: str, items: object) -> list[tupl
         except Exception:  # noqa: BLE001 - FhirError 404/410: report as the caller's mistake
             raise WorkflowError(422, f"{key[0]}/{key[1]} does not exist") from None
         _need(stored.patient_id == patient_id, f"{key[0]}/{key[1]} is not this detainee's")
-        if key not in found:
-            found.append(key)
+        for part in [key, *_report_results(stored.resource)]:
+            if part not in found:
+                found.append(part)
     return found
+
+
+def _report_results(resource: dict) -> list[tuple[str, str]]:
+    """Sharing a report shares the results it lists: the specialist reads the panel's values."""
+    if resource["resourceType"] != "DiagnosticReport":
+        return []
+    return [("Observation", ref["reference"].removeprefix("Observation/")) for ref in resource.get("result", [])
+            if ref.get("reference", "").startswith("Observation/")]
 
 
 def _write_service_request(session: Session, consult: Consult, requester: str,
@@ -123,7 +133,7 @@ def _write_service_request(session: Session, consult: Consult, requester: str,
         patient_id=consult.patient_id, hospital_id=consult.hospital_id, specialty=consult.specialty,
         question=consult.question, urgency=consult.urgency, requester=requester, shared=shared,
         authored=consult.requested_at, status=status, note=consult.decision_reason,
-        specialist=_name(session, consult.specialist_id))
+        specialist=user_name(session, consult.specialist_id))
     store.update(session, resource, consult.id)
 
 
@@ -150,7 +160,7 @@ def triage(session: Session, who: Principal, consult_id: str, body: dict) -> Con
     if decision == "decline":
         consult.decision_reason = _text(body, "reason", limit=2000)
         consult.status = S.DECLINED
-        _write_service_request(session, consult, _name(session, consult.requester_id), status="revoked")
+        _write_service_request(session, consult, user_name(session, consult.requester_id), status="revoked")
     else:
         consult.decision_reason = _text(body, "reason", required=False, limit=2000)
         consult.proposed_start = parse_time(body.get("proposed_start"), "proposed_start")
@@ -158,7 +168,7 @@ def triage(session: Session, who: Principal, consult_id: str, body: dict) -> Con
         consult.status = S.ACCEPTED
         session.add(ConsultAccess(consult_id=consult.id, patient_id=consult.patient_id,
                                   specialist_id=who.user_id, accepted_at=now))
-        _write_service_request(session, consult, _name(session, consult.requester_id))
+        _write_service_request(session, consult, user_name(session, consult.requester_id))
     session.add(consult)
     return consult
 
@@ -174,7 +184,7 @@ def confirm(session: Session, who: Principal, consult_id: str, body: dict) -> Co
     start = parse_time(body["start"], "start") if body.get("start") else consult.proposed_start
     appointment = resources.appointment(
         patient_id=consult.patient_id, consult_id=consult.id, specialty=consult.specialty, start=start,
-        doctor=who.display_name, specialist=_name(session, consult.specialist_id))
+        doctor=who.display_name, specialist=user_name(session, consult.specialist_id))
     consult.appointment_id = store.create(session, appointment, validated=True).id
     consult.scheduled_start = start
     consult.status = S.SCHEDULED
@@ -258,14 +268,61 @@ def attach_recording(session: Session, consult_id: str, url: str, size: int, dur
     return stored.id
 
 
+DRAFT_FIELDS = ("note", "recommendations", "diagnoses", "prescriptions", "outcome")
+
+
 def save_draft(session: Session, who: Principal, consult_id: str, body: dict) -> Consult:
+    """Keep whatever is written so far, incomplete prescriptions included; signing checks it all."""
     consult = get_consult(session, consult_id)
     _need(who.user_id == consult.specialist_id, "only the assigned specialist writes the note", 403)
     _expect(consult, S.HELD)
-    consult.draft = {k: body[k] for k in ("note", "recommendations", "diagnoses", "prescriptions", "outcome")
-                     if k in body}
+    _only_note_fields(body)
+    draft = {key: _text(body, key, required=False, limit=20000) for key in ("note", "recommendations") if key in body}
+    if body.get("outcome"):
+        draft["outcome"] = _outcome(body)
+    if "diagnoses" in body:
+        draft["diagnoses"] = _diagnoses(body)
+    if "prescriptions" in body:
+        items = body["prescriptions"]
+        _need(isinstance(items, list) and len(items) <= 50 and all(
+            isinstance(i, dict) and set(i) <= set(prescriptions.FIELDS) for i in items),
+            f"prescriptions must be a list of objects with the fields {', '.join(prescriptions.FIELDS)}")
+        draft["prescriptions"] = items
+    consult.draft = draft
     session.add(consult)
     return consult
+
+
+def _only_note_fields(body: dict) -> None:
+    unknown = sorted(set(body) - set(DRAFT_FIELDS))
+    _need(not unknown, f"{unknown[0] if unknown else ''} is not a field of the consult note")
+
+
+def _outcome(content: dict) -> str:
+    outcome = content.get("outcome")
+    _need(outcome in set(Outcome), f"outcome must be one of {', '.join(Outcome)}")
+    return outcome
+
+
+def _diagnoses(content: dict) -> list[dict]:
+    items = content.get("diagnoses") or []
+    _need(isinstance(items, list) and len(items) <= 50, "diagnoses must be a list of {code, display}")
+    for item in items:
+        _need(isinstance(item, dict) and set(item) <= {"code", "display"} and isinstance(item.get("display"), str)
+              and item["display"].strip() and len(item["display"]) <= 300,
+              "each diagnosis needs a display text (and an ICD-10 code)")
+        _need(isinstance(item.get("code"), str) and terminology.lookup(item["code"]) is not None,
+              f"diagnosis code {item.get('code')!r} is not an ICD-10 code")
+    return items
+
+
+def _prescriptions(content: dict) -> list[dict]:
+    items = content.get("prescriptions") or []
+    _need(isinstance(items, list) and len(items) <= 50, "prescriptions must be a list")
+    try:
+        return [prescriptions.check(item) for item in items]
+    except prescriptions.PrescriptionError as error:
+        raise WorkflowError(422, str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -274,33 +331,36 @@ class Signed:
     produced: list[tuple[str, str]]
 
 
-def sign(session: Session, who: Principal, consult_id: str, body: dict) -> Signed:
+def sign(session: Session, who: Principal, consult_id: str, body: dict, lang: str = "zh-CN") -> Signed:
+    """File the note, diagnoses and prescriptions; the note's headings are in ``lang``, the
+    language the specialist signs in."""
     consult = get_consult(session, consult_id)
     _need(who.user_id == consult.specialist_id, "only the assigned specialist signs", 403)
     _expect(consult, S.HELD)
+    _only_note_fields(body)
     content = {**consult.draft, **body}
-    outcome = content.get("outcome")
-    _need(outcome in set(Outcome), f"outcome must be one of {', '.join(Outcome)}")
+    outcome = _outcome(content)
     note = _text(content, "note", limit=20000)
     recommendations = _text(content, "recommendations", required=False, limit=20000)
+    diagnoses, prescribed = _diagnoses(content), _prescriptions(content)
     now = utcnow()
     author = who.display_name
-    text = f"{note}\n\nRecommendations:\n{recommendations}\n\nOutcome: {outcome}" if recommendations else \
-        f"{note}\n\nOutcome: {outcome}"
+    text = note_text(lang, note, recommendations, diagnoses, prescribed, outcome)
     written = [store.create(session, resources.consult_note(
         patient_id=consult.patient_id, consult_id=consult.id, author=author, text=text, at=now), validated=True)]
-    for diagnosis in _list_of(content, "diagnoses", "display"):
+    for diagnosis in diagnoses:
         written.append(store.create(session, resources.condition(
             patient_id=consult.patient_id, consult_id=consult.id, diagnosis=diagnosis, author=author, at=now)))
-    for prescription in _list_of(content, "prescriptions", "medication"):
+    for prescription in prescribed:
         written.append(store.create(session, resources.medication_request(
-            patient_id=consult.patient_id, consult_id=consult.id, prescription=prescription, author=author, at=now)))
+            patient_id=consult.patient_id, consult_id=consult.id, prescription=prescription, author=author, at=now,
+            lang=lang)))
     produced = [(s.type, s.id) for s in written]
     for rtype, rid in produced:
         session.add(ConsultShare(consult_id=consult.id, resource_type=rtype, resource_id=rid, produced=True))
     consult.note_id, consult.outcome, consult.signed_at, consult.status = written[0].id, outcome, now, S.SIGNED
     consult.draft = {}
-    _write_service_request(session, consult, _name(session, consult.requester_id), status="completed")
+    _write_service_request(session, consult, user_name(session, consult.requester_id), status="completed")
     for access in session.exec(select(ConsultAccess).where(ConsultAccess.consult_id == consult.id)):
         access.closed_at = now
         session.add(access)
@@ -308,9 +368,16 @@ def sign(session: Session, who: Principal, consult_id: str, body: dict) -> Signe
     return Signed(consult, produced)
 
 
-def _list_of(content: dict, key: str, required: str) -> list[dict]:
-    items = content.get(key) or []
-    _need(isinstance(items, list) and all(isinstance(i, dict) and isinstance(i.get(required), str)
-                                          and i[required].strip() for i in items),
-          f"{key} must be a list of objects with a {required}")
-    return items
+def note_text(lang: str, note: str, recommendations: str, diagnoses: list[dict], prescribed: list[dict],
+              outcome: str) -> str:
+    """The signed note as one text, every heading and the outcome in ``lang``."""
+    _ = lambda key, **values: translate(lang, f"webrtc.{key}", **values)  # noqa: E731
+    parts = [note]
+    if recommendations:
+        parts.append(f"{_('heading_recommendations')}\n{recommendations}")
+    if diagnoses:
+        parts.append(_("heading_diagnoses") + "".join(f"\n- {d['code']} {d['display']}" for d in diagnoses))
+    if prescribed:
+        parts.append(_("heading_prescriptions") + "".join(f"\n- {prescriptions.describe(p, lang)}" for p in prescribed))
+    parts.append(_("note_outcome", outcome=_(f"outcome_{outcome}")))
+    return "\n\n".join(parts)

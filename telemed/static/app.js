@@ -4,12 +4,6 @@ const telemed = (() => {
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
   const lang = document.querySelector('meta[name="lang"]')?.content || "zh-CN";
   const timeZone = document.querySelector('meta[name="timezone"]')?.content || "UTC";
-  const clock = new Intl.DateTimeFormat("sv-SE", { timeZone, year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit" });
-
-  // An instant as the facility's local "YYYY-MM-DD HH:MM" (the pages' one date format).
-  function localTime(iso) { return iso ? clock.format(new Date(iso)) : ""; }
-
   async function api(method, url, body) {
     const init = { method, headers: { "Accept": "application/json", "X-CSRF-Token": csrf }, credentials: "same-origin" };
     if (body !== undefined) {
@@ -27,13 +21,43 @@ const telemed = (() => {
     return data;
   }
 
-  function toast(text, kind = "") {
+  // A toast: plain ones fade; a notification (one with a link, or a critical one) stays until
+  // dismissed, and one that rings keeps ringing until dismissed or followed.
+  function toast(text, kind = "", { link = "", ring = false } = {}) {
     const box = document.createElement("div");
-    box.className = `toast ${kind}`;
-    box.textContent = text;
+    box.className = `toast ${kind}${ring ? " ringing" : ""}`;
+    box.setAttribute("role", kind === "critical" ? "alert" : "status");
+    const body = link ? Object.assign(document.createElement("a"), { href: link, className: "toast-link" }) : document.createElement("span");
+    body.textContent = text;
+    const close = Object.assign(document.createElement("button"), { type: "button", className: "toast-close", textContent: "✕" });
+    close.setAttribute("aria-label", document.documentElement.lang === "en" ? "Dismiss" : "关闭");
+    const stopRinging = ring ? ringer() : () => {};
+    const dismiss = () => { stopRinging(); box.remove(); };
+    close.addEventListener("click", dismiss);
+    body.addEventListener("click", stopRinging);
+    box.append(body, close);
     document.getElementById("toasts").appendChild(box);
-    if (kind !== "critical") setTimeout(() => box.remove(), 6000);
+    if (kind !== "critical" && !link) setTimeout(dismiss, 6000);
     return box;
+  }
+
+  // Two short tones every two seconds, for as long as the notification is up.
+  function ringer() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return () => {};
+    const audio = new Context();
+    const beep = (at) => {
+      const osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.15, at);
+      gain.gain.exponentialRampToValueAtTime(0.001, at + 0.25);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(at); osc.stop(at + 0.25);
+    };
+    const ring = () => { beep(audio.currentTime); beep(audio.currentTime + 0.35); };
+    ring();
+    const timer = setInterval(ring, 2000);
+    return () => { clearInterval(timer); audio.close(); };
   }
 
   function el(tag, attrs = {}, ...children) {
@@ -56,11 +80,23 @@ const telemed = (() => {
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
       (handlers[message.type] || []).forEach(h => h(message));
-      if (message.toast) toast(message.toast, message.severity || "");
+      const text = typeof message.toast === "object" ? message.toast[lang] || message.toast.en : message.toast;
+      if (text) toast(text, message.severity || "", { link: message.link, ring: message.ring });
     };
     socket.onclose = () => setTimeout(() => connectEvents(Math.min(delay * 2, 30000)), delay);
   }
   connectEvents();
+
+  // A time as every page shows it, in the facility's zone and the language's one format
+  // (telemed/display.py): 05 Mar 2026 08:00 in English, 2026-03-05 08:00 in Chinese.
+  function when(iso, zone = timeZone) {
+    if (!iso) return "";
+    const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { timeZone: zone, year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(new Date(iso)).map(p => [p.type, p.value]));
+    const month = new Date(Date.UTC(2000, Number(parts.month) - 1, 1)).toLocaleString("en-GB", { month: "short", timeZone: "UTC" });
+    return lang === "en" ? `${parts.day} ${month} ${parts.year} ${parts.hour}:${parts.minute}`
+      : `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
+  }
 
   function formData(form) { return Object.fromEntries(new FormData(form).entries()); }
 
@@ -90,5 +126,5 @@ const telemed = (() => {
     input.focus();
   }
 
-  return { api, toast, el, on, formData, lang, csrf, confirm, clearErrors, showError, localTime };
+  return { api, toast, el, on, formData, when, lang, csrf, confirm, clearErrors, showError };
 })();

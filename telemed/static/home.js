@@ -44,7 +44,7 @@
         const button = telemed.el("button", { "data-testid": "break-glass-reviewed", onclick: async () => {
           await telemed.api("POST", `/api/break-glass/${g.id}/review`); button.closest("tr").remove(); } },
           review.closest("table").dataset.reviewed);
-        review.append(telemed.el("tr", {}, telemed.el("td", { class: "nowrap" }, telemed.localTime(g.created_at)),
+        review.append(telemed.el("tr", {}, telemed.el("td", { class: "nowrap" }, telemed.when(g.created_at)),
           telemed.el("td", { class: "name" }, g.user_name), telemed.el("td", { class: "name" }, `${g.patient_name} ${g.booking_number}`),
           telemed.el("td", {}, g.reason), telemed.el("td", {}, button)));
       }

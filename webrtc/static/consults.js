@@ -3,7 +3,7 @@
 (() => {
   const t = JSON.parse(document.getElementById("consult-strings").textContent);
   const el = telemed.el;
-  const when = (iso) => iso ? new Date(iso).toLocaleString(telemed.lang, { timeZone: t.timezone, dateStyle: "short", timeStyle: "short" }) : "";
+  const when = (iso) => telemed.when(iso, t.timezone);
 
   function localInput(date) {
     const pad = (n) => String(n).padStart(2, "0");
@@ -42,11 +42,12 @@
 
   function row(consult, list) {
     const who = consult.detainee?.name ? `${consult.detainee.name} (${consult.detainee.booking_number})`
-      : `${consult.detainee?.sex || ""} ${consult.detainee?.birth_date?.slice(0, 4) || ""}`;
+      : t.anonymous.replace("{sex}", t.sex[consult.detainee?.sex] || t.sex.unknown)
+        .replace("{year}", consult.detainee?.birth_date?.slice(0, 4) || "?");  // triage: who, not yet whom
     return el("div", { class: "consult-row", "data-consult": consult.id },
       el("div", {}, el("span", { class: `badge ${consult.urgency === "emergency" ? "danger" : consult.urgency === "urgent" ? "warn" : ""}` },
         t[`urgency_${consult.urgency}`] || consult.urgency), " ", el("b", {}, who), " · ", consult.specialty,
-        " · ", el("span", { class: "muted" }, t[`status_${consult.status}`] || consult.status), " ", ...flags(consult)),
+        " · ", el("span", { class: "muted status" }, t[`status_${consult.status}`] || consult.status), " ", ...flags(consult)),
       el("div", { class: "muted" }, consult.question),
       el("div", { class: "muted" }, consult.status === "requested" ? `${t.due} ${when(consult.decision_due)}`
         : consult.status === "held" ? `${t.due} ${when(consult.sign_due)}` : when(consult.scheduled_start || consult.proposed_start)),
@@ -73,14 +74,22 @@
     hospitalSelect.replaceChildren(...options.hospitals.map(h => el("option", { value: h.id }, telemed.lang === "zh-CN" && h.name_zh ? h.name_zh : h.name)));
     hospitalSelect.addEventListener("change", fill);
     fill();
-    document.getElementById("load-items").addEventListener("click", async () => {
+    const detainee = document.getElementById("request-detainee");
+    const box = document.getElementById("share-items");
+    // Once the detainee is chosen, what may be shared from their record is listed to tick.
+    detainee.addEventListener("picker:select", async () => {
       const items = await telemed.api("GET", `/api/consult-shareable?patient_id=${encodeURIComponent(form.patient_id.value)}`)
         .catch(error => { telemed.toast(error.message, "critical"); return []; });
-      const box = document.getElementById("share-items");
-      box.querySelectorAll("label").forEach(l => l.remove());
-      box.append(...items.map(item => el("label", { class: "check" },
-        el("input", { type: "checkbox", name: "share", value: `${item.type}/${item.id}` }), `${item.label} ${item.date?.slice(0, 10) || ""}`)));
+      box.querySelectorAll("label, p").forEach(l => l.remove());
+      box.append(...(items.length ? items.map(item => el("label", { class: "check" },
+        el("input", { type: "checkbox", name: "share", value: `${item.type}/${item.id}` }), `${item.label} ${item.date}`))
+        : [el("p", { class: "muted" }, t.nothing_to_share)]));
+      box.hidden = false;
     });
+    const clear = () => { box.querySelectorAll("label, p").forEach(l => l.remove()); box.hidden = true; };
+    detainee.addEventListener("picker:clear", clear);
+    form.addEventListener("reset", clear);
+    if (t.prefill) detainee.pickerSet(t.prefill);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const share = [...form.querySelectorAll("input[name=share]:checked")].map(box => {
@@ -89,13 +98,13 @@
       });
       const body = { patient_id: form.patient_id.value, hospital_id: hospitalSelect.value, specialty: specialtySelect.value,
         urgency: form.urgency.value, question: form.question.value, share };
-      telemed.api("POST", "/api/consults", body).then(() => { telemed.toast(t.requested); form.question.value = ""; load(); },
+      telemed.api("POST", "/api/consults", body).then(() => { telemed.toast(t.requested); form.reset(); load(); },
         (error) => telemed.toast(error.message, "critical"));
     });
   }
 
   const form = document.getElementById("request-form");
   if (form) setUpRequestForm(form);
-  ["consult.ring", "consult.triaged", "consult.signed", "consult.invited"].forEach(type => telemed.on(type, load));
+  ["consult.ring", "consult.requested", "consult.triaged", "consult.signed", "consult.invited"].forEach(type => telemed.on(type, load));
   load().catch(error => telemed.toast(error.message, "critical"));
 })();

@@ -5,7 +5,7 @@
   const cfg = JSON.parse(document.getElementById("room-config").textContent);
   const t = JSON.parse(document.getElementById("room-strings").textContent);
   const $ = (id) => document.getElementById(id);
-  const SLOTS = 2, HEARTBEAT_MS = 1000, DEAD_MS = 5000;
+  const SLOTS = 2, HEARTBEAT_MS = 1000, DEAD_MS = 5000, CLOSED = ["signed", "declined"];
   const remote = [...Array(SLOTS)].map((_, i) => ({ stream: new MediaStream(), video: $(`remote-${i}`) }));
   remote.forEach(r => { r.video.srcObject = r.stream; });
   let ws = null, pc = null, local = null, beat = null, lastPong = 0, leaving = false, iceServers = cfg.ice_servers;
@@ -38,13 +38,37 @@
 
   function rejoin() {
     clearInterval(beat);
+    if (leaving) return;
     if (ws) { ws.onclose = null; ws.close(); }
     if (pc) pc.close();
     pc = null;
     remote.forEach(r => r.stream.getTracks().forEach(track => r.stream.removeTrack(track)));
     $("room-state").textContent = t.reconnecting;
-    setTimeout(connect, retryMs);
+    // The room refuses a signed consult: ask once why we are out before knocking again.
+    telemed.api("GET", `/api/consults/${cfg.consult_id}`).then(c => { if (CLOSED.includes(c.status)) showClosed(); }, () => {});
+    setTimeout(() => { if (!leaving) connect(); }, retryMs);
     retryMs = Math.min(retryMs * 2, 30000);
+  }
+
+  // The consult is signed (or declined): no call any more, the page shows the signed note.
+  function showClosed() {
+    if ($("room").hidden) return;
+    stopCall();
+    $("room").hidden = true;
+    $("quality").hidden = true;
+    $("rec").hidden = true;
+    $("closed").hidden = false;
+    $("room-state").textContent = t.closed;
+    $("room-state").className = "badge";
+    window.consultItems.load($("closed-items"));
+  }
+
+  function stopCall() {
+    leaving = true;
+    clearInterval(beat);
+    if (ws) { ws.onclose = null; ws.close(); }
+    pc?.close();
+    local?.getTracks().forEach(track => track.stop());
   }
 
   function handle(message) {
@@ -54,18 +78,26 @@
     else if (message.type === "answer") pc && pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
     else if (message.type === "chat") showChat(message);
     else if (message.type === "quality") showQuality(message.samples);
+    else if (message.type === "closed") showClosed();
   }
 
   function showState(state) {
     const live = state.state === "live";
-    $("room-state").textContent = live ? t.live : t.waiting;
-    $("room-state").className = `badge ${live ? "ok" : "warn"}`;
+    // Once the call has begun, a missing side is someone who left or dropped: say who and how.
+    const gone = state.call_started ? state.absent.filter(a => a.user_id !== cfg.user_id) : [];
+    const goneText = gone.map(a => `${a.name} ${a.how === "dropped" ? t.peer_dropped : t.peer_left}`).join("; ");
+    $("room-state").textContent = live ? t.live : goneText || t.waiting;
+    $("room-state").className = `badge ${live ? "ok" : gone.length ? "danger" : "warn"}`;
     $("waiting").hidden = live;
+    $("waiting-title").textContent = gone.length ? goneText : t.waiting;
     $("waiting-for").textContent = `${t.waiting_for}: ${state.waiting_for.map(w => t[w] || w).join(", ")}`;
     $("rec").hidden = !state.recording;
     names = Object.fromEntries(state.participants.map(p => [p.user_id, p.name]));
     $("participants").textContent = `${t.in_call}: ${state.participants.map(p => p.name).join(", ")}`;
-    state.slots.forEach((userId, i) => { $(`remote-${i}-name`).textContent = userId ? names[userId] || "" : ""; });
+    state.slots.forEach((userId, i) => {
+      $(`remote-${i}-name`).textContent = userId ? names[userId] || "" : "";
+      $(`remote-${i}`).closest("figure").classList.toggle("empty", !userId);  // no frozen last picture
+    });
     if (live && !pc) negotiate();
   }
 
@@ -112,7 +144,7 @@
   }
 
   function showChat(message) {
-    const when = new Date(message.at).toLocaleTimeString(telemed.lang);
+    const when = telemed.when(message.at, cfg.timezone).slice(-5);  // the hour and minute
     $("chat-log").append(telemed.el("li", {}, telemed.el("b", {}, `${message.name} `), telemed.el("span", { class: "muted" }, when), " ", message.text));
     $("chat-log").scrollTop = 1e9;
   }
@@ -133,11 +165,7 @@
     $(button).classList.toggle("active", !track.enabled);
   }
   $("leave").addEventListener("click", () => {
-    leaving = true;
-    clearInterval(beat);
-    ws?.close();
-    pc?.close();
-    local?.getTracks().forEach(track => track.stop());
+    stopCall();
     location.href = "/consults";
   });
 
@@ -148,7 +176,7 @@
     if (button.dataset.tab === "items") loadItems();
   }));
 
-  window.consultItems.bind(cfg, t);
+  window.consultItems.bind(cfg);
   const loadItems = () => window.consultItems.load($("items"));
   const loadStats = () => window.consultItems.stats($("stats"));
 
@@ -161,10 +189,6 @@
       custody.officer_present.checked = !!consult.custody.officer_present;
       custody.security_note.value = consult.custody.security_note || "";
     }
-    const closing = $("closing-form");
-    if (closing && consult.draft) {
-      for (const key of ["note", "recommendations", "outcome"]) if (consult.draft[key]) closing[key].value = consult.draft[key];
-    }
   }
 
   $("custody-form")?.addEventListener("submit", async (event) => {
@@ -174,28 +198,6 @@
       consult_consent: form.consult_consent.checked, recording_consent: form.recording_consent.checked,
       officer_present: form.officer_present.checked, security_note: form.security_note.value,
     }).then(() => { telemed.toast(t.saved); send({ type: "recheck" }); }, (error) => telemed.toast(error.message, "critical"));
-  });
-
-  function closingBody(form) {
-    const list = (value) => value.split(";").map(s => s.trim()).filter(Boolean);
-    return {
-      note: form.note.value, recommendations: form.recommendations.value, outcome: form.outcome.value,
-      diagnoses: list(form.diagnoses.value).map(d => {
-        const [code, ...rest] = d.split(" ");
-        return /^[A-Z][0-9]/.test(code) ? { code, display: rest.join(" ") || code } : { display: d };
-      }),
-      prescriptions: list(form.prescriptions.value).map(p => {
-        const [medication, dosage = ""] = p.split("|").map(s => s.trim());
-        return { medication, dosage };
-      }),
-    };
-  }
-  $("save-draft")?.addEventListener("click", () => telemed.api("PUT", `/api/consults/${cfg.consult_id}/draft`, closingBody($("closing-form")))
-    .then(() => telemed.toast(t.saved), (error) => telemed.toast(error.message, "critical")));
-  $("closing-form")?.addEventListener("submit", (event) => {
-    event.preventDefault();
-    telemed.api("POST", `/api/consults/${cfg.consult_id}/sign`, closingBody(event.target))
-      .then(() => { telemed.toast(t.signed); loadItems(); }, (error) => telemed.toast(error.message, "critical"));
   });
 
   async function setUpInvite(form) {
@@ -211,10 +213,12 @@
     });
   }
 
-  if ($("invite-form")) setUpInvite($("invite-form")).catch(error => telemed.toast(error.message, "critical"));
   loadConsult().catch(error => telemed.toast(error.message, "critical"));
+  if (cfg.closed) { leaving = true; window.consultItems.load($("closed-items")); return; }
+  if ($("invite-form")) setUpInvite($("invite-form")).catch(error => telemed.toast(error.message, "critical"));
+  document.addEventListener("consult:signed", showClosed);  // signed on this page (closing.js)
   loadItems();
-  // The signed advice appears beside the video the moment the specialist signs.
-  telemed.on("consult.signed", (message) => { if (message.consult_id === cfg.consult_id) loadItems(); });
-  openCamera().then(connect);
+  // The signed advice appears beside the video the moment the specialist signs; the room closes.
+  telemed.on("consult.signed", (message) => { if (message.consult_id === cfg.consult_id) showClosed(); });
+  openCamera().then(() => { if (!leaving) connect(); });
 })();
