@@ -17,7 +17,7 @@ from tests.labs_support import POTASSIUM, enter
 
 ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]  # the ring's tone may sound
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-LIVE = "(() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; })()"
+LIVE = "() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; }"
 WORDS = {
     "en": {"time": "05 Mar 2026 08:00", "anonymous": "Male, born 1980", "left": "left the call",
            "critical": "↑↑ critically high", "closed": "signed and closed", "recommendations": "Recommendations",

@@ -51,9 +51,9 @@ async def test_register_map_and_refile_in_the_browser(client, context, world, la
             await register("BS-240", "127.0.0.1, 192.168.10.0/24")
             await page.wait_for_selector("#analyzer-list tr[data-analyzer]")
             await register("Retired", "192.168.10.9")
-            await page.wait_for_function("document.querySelectorAll('#analyzer-list tr[data-analyzer]').length === 2")
+            await page.wait_for_function("() => document.querySelectorAll('#analyzer-list tr[data-analyzer]').length === 2")
             await page.locator("#analyzer-list tr", has_text="Retired").locator("button.remove").click()
-            await page.wait_for_function("document.querySelectorAll('#analyzer-list tr[data-analyzer]').length === 1")
+            await page.wait_for_function("() => document.querySelectorAll('#analyzer-list tr[data-analyzer]').length === 1")
             row = page.locator("#analyzer-list tr[data-analyzer]")
             assert "192.168.10.0/24" in await row.inner_text()
             await page.screenshot(path=str(tmp_path / f"analyzers-{lang}.png"), full_page=True)
@@ -81,7 +81,7 @@ async def test_register_map_and_refile_in_the_browser(client, context, world, la
             await page.screenshot(path=str(tmp_path / f"review-queue-{lang}.png"), full_page=True)
             await control.locator("button", has_text=refile).click()
             await page.wait_for_selector(".toast.ok")
-            await page.wait_for_function("document.querySelectorAll('#held .map-code').length === 0")
+            await page.wait_for_function("() => document.querySelectorAll('#held .map-code').length === 0")
             body = await page.inner_text("body")
             assert "labs." not in body  # no untranslated key
         finally:

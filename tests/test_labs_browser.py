@@ -33,7 +33,7 @@ async def test_entry_with_live_flags_pushed_alert_and_trend_chart(client, login,
             await page.wait_for_selector("#patient-form [role=option]")
             await page.keyboard.press("ArrowDown")
             await page.keyboard.press("Enter")
-            await page.wait_for_function("document.getElementById('patient-info').textContent.includes('Male')")
+            await page.wait_for_function("() => document.getElementById('patient-info').textContent.includes('Male')")
             row = page.locator("#entry tr", has=page.locator(f"input[data-loinc='{HGB}']"))
             assert "130 – 175" in await row.locator("td.range").inner_text()
             await page.fill(f"input[data-loinc='{HGB}']", "45")
@@ -45,7 +45,7 @@ async def test_entry_with_live_flags_pushed_alert_and_trend_chart(client, login,
             await page.wait_for_selector("#alerts tbody tr")
             assert "45" in await page.inner_text("#alerts tbody")
             await page.click("#alerts tbody button")
-            await page.wait_for_function("document.querySelectorAll('#alerts tbody tr').length === 0")
+            await page.wait_for_function("() => document.querySelectorAll('#alerts tbody tr').length === 0")
 
             # the record page, whose trends section trends.js fills
             await page.goto(f"{base}/detainees/fac-a-p1")

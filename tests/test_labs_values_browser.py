@@ -50,7 +50,7 @@ async def test_censored_corrected_and_haemolysed_values_in_the_labs_page_and_the
             await page.goto(f"{base}/lang?to=en&next=/labs")
 
             await page.fill("#patient-form input", "fac-a-1")
-            await page.wait_for_function("document.querySelectorAll('#patient-options option').length > 0")
+            await page.wait_for_function("() => document.querySelectorAll('#patient-options option').length > 0")
             await page.fill("#patient-form input", await page.get_attribute("#patient-options option", "value"))
             k_row = page.locator("#results tbody tr", has_text="Potassium")
             await k_row.wait_for()
@@ -77,7 +77,7 @@ async def test_censored_corrected_and_haemolysed_values_in_the_labs_page_and_the
             await form.locator("input[name=reason]").fill("re-run on a fresh sample")
             await form.get_by_role("button", name="Save correction").click()
             await page.wait_for_function(
-                "[...document.querySelectorAll('#results tbody tr')].some(r => r.textContent.includes('4.6'))")
+                "() => [...document.querySelectorAll('#results tbody tr')].some(r => r.textContent.includes('4.6'))")
             k_row = page.locator("#results tbody tr", has_text="Potassium")
             marks = await k_row.locator(".badge.mark").all_inner_texts()
             assert marks == ["Corrected", "Haemolysed"]
@@ -114,7 +114,7 @@ async def test_censored_corrected_and_haemolysed_values_in_the_labs_page_and_the
             await page.screenshot(path=SHOTS / "record-corrections-zh.png", full_page=True)
             await page.goto(f"{base}/labs")
             await page.fill("#patient-form input", "fac-a-1")
-            await page.wait_for_function("document.querySelectorAll('#patient-options option').length > 0")
+            await page.wait_for_function("() => document.querySelectorAll('#patient-options option').length > 0")
             await page.fill("#patient-form input", await page.get_attribute("#patient-options option", "value"))
             k_row = page.locator("#results tbody tr", has_text="钾")
             await k_row.wait_for()

@@ -9,7 +9,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from tests.browser_support import signed_in
 from tests.consults_support import CHROMIUM_ARGS, call, observation, scheduled, write_note
 
-PLAYING = "(() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; })()"
+PLAYING = "() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; }"
 
 
 async def _open(browser: Browser, base: str, username: str, room: str) -> Page:
@@ -45,7 +45,7 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
             await specialist.wait_for_function(PLAYING, timeout=15000)
             frames = "document.getElementById('remote-0').getVideoPlaybackQuality().totalVideoFrames"
             shown = await doctor.evaluate(frames)
-            await doctor.wait_for_function(f"{frames} > {shown} + 30", timeout=10000)
+            await doctor.wait_for_function(f"() => {frames} > {shown} + 30", timeout=10000)
             await doctor.click("[data-tab=invite]")
             await doctor.select_option("#invite-form select[name=user_id]", str(world.users["spec-2"]))
             await doctor.click("#invite-form button.primary")
