@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Engine, func, insert, union_all
+from sqlalchemy import ColumnElement, Connection, Engine, event, func, insert, union_all
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
@@ -234,7 +234,28 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent], signer: Sig
         connection.exec_driver_sql(insert_sql(connection, _ENTRY.name, ROW_COLUMNS, rows=len(chunk)),
                                    tuple(value for row in chunk for value in row))
     _index_patients(connection, indexed_through(before), indexed_through(seq))
-    return Head(seq, prev)
+    head = Head(seq, prev)
+    if isinstance(conn, Session):
+        _checkpoint_on_commit(conn, signer or installed(), head)
+    return head
+
+
+def _checkpoint_on_commit(session: Session, signer: Signer, head: Head) -> None:
+    """A writer beside the server's (an import, an analyzer's filing) checkpoints the head it
+    committed, so that a truncation of its own entries is found too. The session's last head
+    wins: a retried append replaces the one its savepoint rolled back."""
+    if not session.info.get("audit_listening"):
+        event.listen(session, "after_commit", _write_checkpoint)
+        event.listen(session, "after_rollback", lambda s: s.info.pop("audit_head", None))
+        session.info["audit_listening"] = True
+    session.info["audit_head"] = (signer, head)
+
+
+def _write_checkpoint(session: Session) -> None:
+    found = session.info.pop("audit_head", None)
+    if found is not None:
+        signer, head = found
+        signer.checkpoints.write(signer.keys, head, force=True)
 
 
 def _fit(value, length: int | None):
