@@ -43,7 +43,7 @@ class Module:
 MODULES = {
     "policy": Module("telemed/policy.py", ("tests/test_policy.py", "tests/test_policy_boundaries.py")),
     "flags": Module("labs/flags.py", ("tests/test_labs_flags.py", "tests/test_flag_boundaries.py",
-                                     "tests/test_labs_values.py")),
+                                     "tests/test_labs_values.py", "tests/test_censored_flag_boundaries.py")),
     "deadlines": Module("webrtc/deadlines.py",
                         ("tests/test_consults_deadlines.py", "tests/test_deadline_boundaries.py")),
     "units": Module("labs/units.py", ("tests/test_labs_flags.py", "tests/test_unit_conversion.py")),

@@ -64,7 +64,7 @@ async def test_the_specialist_sees_the_shared_values_and_nothing_else(client, lo
 
     # The FHIR API agrees: the panel's results are readable, the glucose kept back is not.
     assert (await client.get(f"/fhir/Observation/{ids['potassium']}", headers=spec)).status == 200
-    assert (await client.get(f"/fhir/Observation/{ids['kept']}", headers=spec)).status == 403
+    assert (await client.get(f"/fhir/Observation/{ids['kept']}", headers=spec)).status == 404  # not shared: as if it did not exist
     context.audit.flush()
     denied = context.db.call(lambda s: s.exec(select(AuditEntry.resource).where(
         AuditEntry.username == "spec-1", AuditEntry.outcome == "denied")).all())
