@@ -107,8 +107,7 @@ async def body_limit_middleware(request: web.Request, handler):
     length is cut off at the limit as it is read. And NUL in the path or query, which no value
     has and PostgreSQL refuses in text."""
     if "\x00" in request.path or "%00" in request.raw_path:
-        raise web.HTTPBadRequest(text=json_response({"error": "NUL characters are not accepted"}).text,
-                                 content_type="application/json")
+        raise _machine_error(request, 400, "NUL characters are not accepted")
     limit = body_limit(request.path)
     if (request.content_length or 0) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length,
@@ -183,11 +182,15 @@ def _unauthenticated(request: web.Request) -> web.HTTPException:
     return web.HTTPFound(f"/login?next={request.rel_url.path}")
 
 
+MACHINE_ERRORS = {400: (web.HTTPBadRequest, "invalid"), 401: (web.HTTPUnauthorized, "login"),
+                  403: (web.HTTPForbidden, "forbidden")}
+
+
 def _machine_error(request: web.Request, status: int, message: str) -> web.HTTPException:
-    cls = web.HTTPUnauthorized if status == 401 else web.HTTPForbidden
+    """The refusal as the caller reads it: an OperationOutcome for FHIR clients, else JSON."""
+    cls, code = MACHINE_ERRORS[status]
     if request.path.startswith("/fhir"):
-        body = {"resourceType": "OperationOutcome", "issue": [
-            {"severity": "error", "code": "login" if status == 401 else "forbidden", "diagnostics": message}]}
+        body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": message}]}
         return cls(text=json_response(body).text, content_type="application/fhir+json")
     return cls(text=json_response({"error": message}).text, content_type="application/json")
 

@@ -173,7 +173,8 @@ def watch(page: AsyncPage) -> list[str]:
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" and
             not m.text.startswith("Failed to load resource") else None)
-    page.on("requestfailed", lambda r: problems.append(f"failed {r.url}"))
+    # a navigation away cancels the last page's pending fetches: not a failure
+    page.on("requestfailed", lambda r: problems.append(f"failed {r.url}") if r.failure != "net::ERR_ABORTED" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.on("response", lambda r: problems.append(f"{r.status} {r.url.split('/', 3)[-1]}") if r.status >= 400 else None)
     return problems

@@ -115,10 +115,11 @@ async def test_a_consult_prescription_is_stopped_from_the_record(client, login, 
 
     prescribed = consult_fhir.medication_request(
         patient_id=P, consult_id="c-1", author="spec-1", at=datetime(2026, 3, 1, tzinfo=timezone.utc),
-        prescription={"medication": "Aspirin 100 mg", "dosage": "100 mg once daily"})
+        prescription={"medication": "Aspirin 100 mg", "dose_value": 100, "dose_unit": "mg", "route": "oral",
+                      "frequency": "qd", "duration_days": None}, lang="en")
     rid = context.db.call(lambda s: store.create(s, prescribed).id)
     await post(client, await login("doc-a"), f"medications/{rid}/stop", {"reason": "bleeding gums"})
     med = resources(context, "MedicationRequest")[0]
-    assert med["status"] == "stopped" and med["dosageInstruction"][0]["text"] == "100 mg once daily"
+    assert med["status"] == "stopped" and med["dosageInstruction"] == prescribed["dosageInstruction"]
     assert med["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["end"]
     await post(client, await login("doc-a"), f"medications/{rid}/stop", {"reason": "again"}, 422)
