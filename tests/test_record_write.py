@@ -120,6 +120,8 @@ async def test_a_consult_prescription_is_stopped_from_the_record(client, login, 
     rid = context.db.call(lambda s: store.create(s, prescribed).id)
     await post(client, await login("doc-a"), f"medications/{rid}/stop", {"reason": "bleeding gums"})
     med = resources(context, "MedicationRequest")[0]
-    assert med["status"] == "stopped" and med["dosageInstruction"] == prescribed["dosageInstruction"]
+    dosage = med["dosageInstruction"][0]
+    assert med["status"] == "stopped" and dosage["text"] == prescribed["dosageInstruction"][0]["text"]
+    assert dosage["timing"]["repeat"]["boundsPeriod"]["end"]  # stopped: the course has an end
     assert med["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["end"]
     await post(client, await login("doc-a"), f"medications/{rid}/stop", {"reason": "again"}, 422)
