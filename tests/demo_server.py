@@ -4,7 +4,6 @@ tests that drive it as people do. Untranslated keys show as ⟦key⟧ there (TEL
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.served import free_port
+
 
 @dataclass(frozen=True)
 class Served:
     base: str
     database_url: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve_demo(root: Path) -> Iterator[Served]:
@@ -38,7 +33,9 @@ def serve_demo(root: Path) -> Iterator[Served]:
         done = subprocess.run(cli + step, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
     assert "user doctor" in done.stdout  # the logins are printed
-    server = subprocess.Popen(cli + ["serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log_path = root / "server.log"
+    with log_path.open("ab") as log:  # a file, not a pipe: a full pipe stalls the server mid-test
+        server = subprocess.Popen(cli + ["serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -49,7 +46,7 @@ def serve_demo(root: Path) -> Iterator[Served]:
         except OSError:
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
-                pytest.fail(f"server did not come up: {server.stdout.read().decode()[-2000:]}")
+                pytest.fail(f"server did not come up: {log_path.read_text(errors='replace')[-2000:]}")
             time.sleep(0.3)
     try:
         yield Served(base, database_url)
