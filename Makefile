@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test mutation bench lint clean system-deps-run system-deps-test
+.PHONY: run test mutation bench clean system-deps-run system-deps-test
 
 run: $(STAMP) system-deps-run
 	$(BIN)/telemed db upgrade

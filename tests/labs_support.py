@@ -1,12 +1,14 @@
-"""Shared helpers of the labs tests: results through the API, HL7 messages, an MLLP client."""
+"""Shared helpers of the labs tests: results through the API, HL7 messages, an MLLP listener and client."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 from hl7.mllp import open_hl7_connection
 
 from labs.analyzers import Registration, register
+from labs.mllp import serve
 
 POTASSIUM, HGB, HBSAG = "2823-3", "718-7", "5196-1"
 
@@ -47,3 +49,18 @@ async def send_mllp(port: int, message: str, timeout: float = 10) -> str:
     finally:
         writer.close()
         await writer.wait_closed()
+
+
+def msa(answer: str) -> list[str]:
+    """The MSA segment's fields of an acknowledgement."""
+    return next(seg for seg in answer.split("\r") if seg.startswith("MSA")).split("|")
+
+
+@pytest.fixture
+async def mllp_port(context, world, unused_tcp_port_factory):
+    """The real MLLP listener on a free loopback port, for the test's database."""
+    port = unused_tcp_port_factory()
+    server = await serve(context.db, context.settings, "127.0.0.1", port)
+    yield port
+    server.close()
+    await server.wait_closed()

@@ -17,14 +17,11 @@ from labs.models import HeldMessage, LabResult
 from telemed.audit import about_patients
 from telemed.models import AuditEntry
 from tests.conftest import both_databases
-from tests.labs_support import oru, register_analyzer, send_mllp
+from tests.labs_support import mllp_port, msa, oru, register_analyzer, send_mllp  # noqa: F401 (fixture)
 from tests.tls_support import Authority
 
 POTASSIUM_CRITICAL = [("NM", "2823-3^K^LN", "7.9", "mmol/L")]
 
-
-def msa(answer: str) -> list[str]:
-    return next(seg for seg in answer.split("\r") if seg.startswith("MSA")).split("|")
 
 
 def filed(context) -> list[LabResult]:
@@ -36,17 +33,10 @@ def trail(context, action: str) -> list[AuditEntry]:
                                                .order_by(AuditEntry.seq)).scalars().all())
 
 
-@pytest.fixture
-async def plain(context, world, unused_tcp_port_factory):
-    port = unused_tcp_port_factory()
-    server = await serve(context.db, context.settings, "127.0.0.1", port)
-    yield port
-    server.close()
-    await server.wait_closed()
 
 
 @both_databases
-async def test_unknown_senders_get_ar_and_nothing_is_filed(context, plain, caplog):
+async def test_unknown_senders_get_ar_and_nothing_is_filed(context, mllp_port, caplog):
     context.db.call(register_analyzer, "BC-5380", "fac-a")
     context.db.call(register_analyzer, "BS-240", "fac-a", addresses=("10.20.0.0/16",))
     context.db.call(register_analyzer, "XN-1000", "fac-a", cert_subject="CN=xn-1000,O=Telemed tests")
@@ -58,7 +48,7 @@ async def test_unknown_senders_get_ar_and_nothing_is_filed(context, plain, caplo
         "not HL7": "GET / HTTP/1.1",
     }
     for case, message in refusals.items():
-        answer = await send_mllp(plain, message)
+        answer = await send_mllp(mllp_port, message)
         assert msa(answer)[1] == "AR", case
         assert msa(answer)[3] == "sender not authorised: nothing filed", case  # no hint for the sender
     assert filed(context) == [] and context.db.call(lambda s: s.execute(select(HeldMessage)).all()) == []
@@ -71,7 +61,7 @@ async def test_unknown_senders_get_ar_and_nothing_is_filed(context, plain, caplo
     assert "XN-1000: must connect over TLS" in reasons[3] and reasons[4] == "not an HL7 message"
     assert caplog.text.count("refused HL7 from 127.0.0.1") == 5
     # The registered analyzer, from its address, files; the filing names it and the detainee.
-    accepted = await send_mllp(plain, oru("fac-a-1", POTASSIUM_CRITICAL, control="OK1"))
+    accepted = await send_mllp(mllp_port, oru("fac-a-1", POTASSIUM_CRITICAL, control="OK1"))
     assert msa(accepted)[1:3] == ["AA", "OK1"]
     [result] = filed(context)
     assert result.flag == "HH" and result.patient_id == "fac-a-p1"
@@ -84,9 +74,9 @@ async def test_unknown_senders_get_ar_and_nothing_is_filed(context, plain, caplo
 
 
 @both_databases
-async def test_the_analyzer_files_for_its_own_facility_only(context, plain):
+async def test_the_analyzer_files_for_its_own_facility_only(context, mllp_port):
     context.db.call(register_analyzer, "BC-5380", "fac-b")
-    answer = await send_mllp(plain, oru("fac-a-1", POTASSIUM_CRITICAL, control="F1"))
+    answer = await send_mllp(mllp_port, oru("fac-a-1", POTASSIUM_CRITICAL, control="F1"))
     assert msa(answer)[1] == "AE" and "unknown detainee fac-a-1" in msa(answer)[3]
     assert filed(context) == []
     [held] = context.db.call(lambda s: s.execute(select(HeldMessage)).scalars().all())

@@ -8,17 +8,13 @@ from sqlalchemy import select
 
 from labs.codemaps import set_code
 from labs.models import Analyzer, HeldMessage, LabResult
-from labs.mllp import serve
 from telemed.models import AuditEntry
 from tests.conftest import both_databases
-from tests.labs_support import oru, register_analyzer, send_mllp
+from tests.labs_support import mllp_port, msa, oru, register_analyzer, send_mllp  # noqa: F401 (fixture)
 from tests.test_cli import telemed
 
 GLUCOSE, CREATININE, POTASSIUM = "14749-6", "14682-9", "2823-3"
 
-
-def msa(answer: str) -> list[str]:
-    return next(seg for seg in answer.split("\r") if seg.startswith("MSA")).split("|")
 
 
 def results(context) -> dict[str, LabResult]:
@@ -35,21 +31,14 @@ def map_code(session, analyzer_id: int, code: str, loinc: str, unit: str = "") -
     set_code(session, session.get(Analyzer, analyzer_id), code, loinc, unit)
 
 
-@pytest.fixture
-async def listener(context, world, unused_tcp_port_factory):
-    port = unused_tcp_port_factory()
-    server = await serve(context.db, context.settings, "127.0.0.1", port)
-    yield port
-    server.close()
-    await server.wait_closed()
 
 
 @both_databases
-async def test_mapped_codes_are_filed_in_the_catalogue_unit(context, listener):
+async def test_mapped_codes_are_filed_in_the_catalogue_unit(context, mllp_port):
     chemistry = context.db.call(register_analyzer, "BS-240", "fac-a")
     context.db.call(map_code, chemistry, "10003", GLUCOSE, "mg/dL")
     context.db.call(map_code, chemistry, "10011", POTASSIUM)
-    answer = await send_mllp(listener, oru("fac-a-1", [("NM", "10003^GLU^99MRC", "90", ""),
+    answer = await send_mllp(mllp_port, oru("fac-a-1", [("NM", "10003^GLU^99MRC", "90", ""),
                                                        ("NM", "10011^K^99MRC", "4.1", "mmol/L")],
                                            sender="BS-240", control="M1"))
     assert msa(answer)[1:3] == ["AA", "M1"]
@@ -57,22 +46,22 @@ async def test_mapped_codes_are_filed_in_the_catalogue_unit(context, listener):
     assert filed[GLUCOSE].value_num == pytest.approx(4.9959) and filed[GLUCOSE].unit == "mmol/L"
     assert filed[GLUCOSE].flag == "N" and filed[POTASSIUM].value_num == pytest.approx(4.1)
     # A unit that contradicts the map is refused, not converted by guesswork.
-    wrong = await send_mllp(listener, oru("fac-a-2", [("NM", "10003^GLU^99MRC", "5.2", "mmol/L")],
+    wrong = await send_mllp(mllp_port, oru("fac-a-2", [("NM", "10003^GLU^99MRC", "5.2", "mmol/L")],
                                           sender="BS-240", control="M2"))
     assert msa(wrong)[1] == "AE" and "not the mapped unit 'mg/dL'" in msa(wrong)[3]
     assert len(results(context)) == 2
     # Another analyzer's codes mean nothing here: held for review.
     context.db.call(register_analyzer, "BC-5380", "fac-a")
-    other = await send_mllp(listener, oru("fac-a-2", [("NM", "10003^GLU^99MRC", "90", "")], control="M3"))
+    other = await send_mllp(mllp_port, oru("fac-a-2", [("NM", "10003^GLU^99MRC", "90", "")], control="M3"))
     assert msa(other)[1] == "AE" and "unknown test code" in msa(other)[3]
 
 
 @both_databases
-async def test_map_and_file_again_from_the_review_queue(context, listener, client, login):
+async def test_map_and_file_again_from_the_review_queue(context, mllp_port, client, login):
     chemistry = context.db.call(register_analyzer, "BS-240", "fac-a")
     message = oru("fac-a-1", [("NM", "2823-3^K^LN", "4.1", "mmol/L"), ("NM", "10007^CREA^99MRC", "1.2", "")],
                   sender="BS-240", control="H1")
-    assert msa(await send_mllp(listener, message))[1] == "AE"
+    assert msa(await send_mllp(mllp_port, message))[1] == "AE"
     doc_a = await login("doc-a")
     [item] = await (await client.get("/api/labs/held", headers=doc_a)).json()
     assert item["analyzer"] == "BS-240"
@@ -95,7 +84,7 @@ async def test_map_and_file_again_from_the_review_queue(context, listener, clien
     assert await (await client.get("/api/labs/held", headers=doc_a)).json() == []
     # Remembered: the analyzer's next message with that code is filed at once.
     again = oru("fac-a-2", [("NM", "10007^CREA^99MRC", "0.9", "")], sender="BS-240", control="H2")
-    assert msa(await send_mllp(listener, again))[1] == "AA"
+    assert msa(await send_mllp(mllp_port, again))[1] == "AA"
     assert [e.reason for e in actions(context, "labs.map.set")] == [f"10007 -> {CREATININE} mg/dL"]
     assert [e.username for e in actions(context, "labs.held.retry")] == ["doc-a"]
 

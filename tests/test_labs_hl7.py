@@ -7,21 +7,16 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from labs.mllp import serve
 from labs.models import HeldMessage, LabResult
 from tests.conftest import both_databases
-from tests.labs_support import oru, register_analyzer, send_mllp
+from tests.labs_support import mllp_port, msa, oru, register_analyzer, send_mllp  # noqa: F401 (fixture)
 
 
 @pytest.fixture
-async def listener(context, world, unused_tcp_port_factory):
+def listener(context, mllp_port):
     for application in ("BC-5380", "LIS", "检验系统"):
         context.db.call(register_analyzer, application, "fac-a")
-    port = unused_tcp_port_factory()
-    server = await serve(context.db, context.settings, "127.0.0.1", port)
-    yield port
-    server.close()
-    await server.wait_closed()
+    return mllp_port
 
 
 def results(context) -> dict[str, LabResult]:
@@ -31,9 +26,6 @@ def results(context) -> dict[str, LabResult]:
 def held(context) -> list[HeldMessage]:
     return context.db.call(lambda s: s.execute(select(HeldMessage)).scalars().all())
 
-
-def msa(answer: str) -> list[str]:
-    return next(seg for seg in answer.split("\r") if seg.startswith("MSA")).split("|")
 
 
 @both_databases
