@@ -27,6 +27,24 @@ def concept(value: dict | None) -> str:
     return ""
 
 
+def number(value: float | int | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def reference_range(observation: dict) -> str:
+    """The first reference range as people write it (3.5–5.3, ≥ 60, ≤ 5.0), else its text. A bound
+    is part of the normal range, so a one-sided range reads ≥ or ≤, never > or <."""
+    ref = (observation.get("referenceRange") or [{}])[0]
+    low, high = ref.get("low", {}).get("value"), ref.get("high", {}).get("value")
+    if low is not None and high is not None:
+        return f"{number(low)}–{number(high)}"
+    if low is not None:
+        return f"≥ {number(low)}"
+    if high is not None:
+        return f"≤ {number(high)}"
+    return ref.get("text", "")
+
+
 def _amount(q: dict) -> str:
     """A Quantity's number as written, with its comparator (``<0.5``)."""
     value = q.get("value", "")

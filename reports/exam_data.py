@@ -14,7 +14,7 @@ import orjson
 from sqlmodel import Session
 
 from ehr import store
-from ehr.values import marks, quantity
+from ehr.values import marks, number, quantity, reference_range
 from reports.advice import advice_for
 from reports.codes import (
     BP_PANEL, CONCLUSION, RECOMMENDATIONS, SECTIONS, VITALS, label, unit_label,
@@ -122,10 +122,6 @@ def _name(concept: dict, lang: str) -> str:
     return text if has_cjk else (text or display)
 
 
-def _number(value: float) -> str:
-    return f"{value:g}"
-
-
 def _value(resource: dict, lang: str) -> tuple[str, str, float | None]:
     """(printed value, UCUM unit, number)."""
     if "valueQuantity" in resource:
@@ -133,7 +129,7 @@ def _value(resource: dict, lang: str) -> tuple[str, str, float | None]:
         unit = q.get("code") or q.get("unit", "")
         if not isinstance(q.get("value"), int | float):
             return "", unit, None
-        return q.get("comparator", "") + _number(q["value"]), unit, float(q["value"])
+        return q.get("comparator", "") + number(q["value"]), unit, float(q["value"])
     if "valueRange" in resource or "valueRatio" in resource:  # as written: 1-5, 1:128
         unit = resource.get("valueRange", {}).get("high", {}).get("code", "")
         return quantity(resource).removesuffix(unit).strip(), unit, None
@@ -143,20 +139,9 @@ def _value(resource: dict, lang: str) -> tuple[str, str, float | None]:
 
 
 def _reference(resource: dict, lang: str) -> str:
-    ranges = resource.get("referenceRange") or []
-    if not ranges:
-        return ""
-    rr = ranges[0]
-    low, high = rr.get("low", {}).get("value"), rr.get("high", {}).get("value")
-    if low is not None and high is not None:
-        return f"{_number(low)}-{_number(high)}"
-    if high is not None:
-        return f"<{_number(high)}"
-    if low is not None:
-        return f">{_number(low)}"
-    text = rr.get("text", "")
-    word = QUALITATIVE.get(text.strip().lower())
-    return translate(lang, f"reports.qualitative_{word}") if word else text
+    shown = reference_range(resource)
+    word = QUALITATIVE.get(shown.strip().lower())
+    return translate(lang, f"reports.qualitative_{word}") if word else shown
 
 
 def _in_period(resource: dict, campaign: ExamCampaign, tz) -> bool:
@@ -254,7 +239,7 @@ def _add_bp_finding(data: ExamData, bp: dict) -> None:
     flag = next((f for f in ("HH", "H", "LL", "L") if f in flags), "A")
     advice, urgency = advice_for(BP_PANEL[0], flag, data.lang)
     name = "Blood pressure" if data.lang == "en" else "血压"
-    data.findings.append(Finding("vital", BP_PANEL[0], name, f"{_number(sbp)}/{_number(dbp)} mmHg",
+    data.findings.append(Finding("vital", BP_PANEL[0], name, f"{number(sbp)}/{number(dbp)} mmHg",
                                  flag, advice, urgency, float(sbp)))
 
 

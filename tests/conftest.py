@@ -27,6 +27,9 @@ from telemed.models import OrgKind, Role
 from telemed.schema import upgrade
 from tests.pg import PostgresServer
 
+# Fixtures that several test modules share, kept beside their helpers.
+pytest_plugins = ["tests.labs_support"]
+
 both_databases = pytest.mark.parametrize("db_kind", ["sqlite", "postgresql"])
 PASSWORD = "correct-horse-battery"
 

@@ -17,7 +17,7 @@ from labs.models import HeldMessage, LabResult
 from telemed.audit import about_patients
 from telemed.models import AuditEntry
 from tests.conftest import both_databases
-from tests.labs_support import mllp_port, msa, oru, register_analyzer, send_mllp  # noqa: F401 (fixture)
+from tests.labs_support import msa, oru, register_analyzer, send_mllp
 from tests.tls_support import Authority
 
 POTASSIUM_CRITICAL = [("NM", "2823-3^K^LN", "7.9", "mmol/L")]

@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from labs.codemaps import set_code
-from labs.models import Analyzer, HeldMessage, LabResult
+from labs.models import Analyzer, LabResult
 from telemed.models import AuditEntry
 from tests.conftest import both_databases
-from tests.labs_support import mllp_port, msa, oru, register_analyzer, send_mllp  # noqa: F401 (fixture)
+from tests.labs_support import msa, oru, register_analyzer, send_mllp
 from tests.test_cli import telemed
 
 GLUCOSE, CREATININE, POTASSIUM = "14749-6", "14682-9", "2823-3"

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from labs.models import HeldMessage, LabResult
 from tests.conftest import both_databases
-from tests.labs_support import mllp_port, msa, oru, register_analyzer, send_mllp  # noqa: F401 (fixture)
+from tests.labs_support import msa, oru, register_analyzer, send_mllp
 
 
 @pytest.fixture

@@ -211,7 +211,7 @@ async def test_implausible_values_are_held_not_filed(context, listener):  # noqa
     answer = await send_mllp(listener, message([
         f"OBX|1|NM|{POTASSIUM}^K^LN||1e308|mmol/L|||||F",
         f"OBX|2|NM|{SODIUM}^Na^LN||NaN|mmol/L|||||F",
-        f"OBX|3|NM|6690-2^WBC^LN||-2|10*9/L|||||F",
+        "OBX|3|NM|6690-2^WBC^LN||-2|10*9/L|||||F",
         f"OBX|4|NM|{GLUCOSE}^GLU^LN||5.1|mmol/L|||||F",
     ], control="I1"))
     code, _, text = msa(answer)[1:4]

@@ -30,22 +30,6 @@ def _concept_text(concept: dict | None) -> str:
     return concept.get("text") or next((c.get("display") or c.get("code", "") for c in concept.get("coding", [])), "")
 
 
-def _number(value: float | int | None) -> str:
-    return "" if value is None else f"{value:g}"
-
-
-def _range(observation: dict) -> str:
-    ref = (observation.get("referenceRange") or [{}])[0]
-    low, high = ref.get("low", {}).get("value"), ref.get("high", {}).get("value")
-    if low is not None and high is not None:
-        return f"{_number(low)}–{_number(high)}"
-    if low is not None:
-        return f"≥ {_number(low)}"
-    if high is not None:
-        return f"≤ {_number(high)}"
-    return ref.get("text", "")
-
-
 class Reader:
     """Turns FHIR resources into display rows for one language and time zone."""
 
@@ -68,21 +52,21 @@ class Reader:
     def value(self, observation: dict) -> tuple[str, str]:
         if "valueQuantity" in observation:  # as written: <0.5 for a value below the detection limit
             q = observation["valueQuantity"]
-            return q.get("comparator", "") + _number(q.get("value")), display.unit(q.get("code") or q.get("unit"), self.lang)
+            return q.get("comparator", "") + values.number(q.get("value")), display.unit(q.get("code") or q.get("unit"), self.lang)
         if "valueRange" in observation:
             low, high = observation["valueRange"].get("low", {}), observation["valueRange"].get("high", {})
-            return (f"{_number(low.get('value'))}-{_number(high.get('value'))}",
+            return (f"{values.number(low.get('value'))}-{values.number(high.get('value'))}",
                     display.unit(high.get("code") or low.get("code"), self.lang))
         if "valueRatio" in observation:
             ratio = observation["valueRatio"]
-            return f"{_number(ratio.get('numerator', {}).get('value'))}:{_number(ratio.get('denominator', {}).get('value'))}", ""
+            return f"{values.number(ratio.get('numerator', {}).get('value'))}:{values.number(ratio.get('denominator', {}).get('value'))}", ""
         if "valueCodeableConcept" in observation:
             concept = observation["valueCodeableConcept"]
             coded = next((c.get("code") for c in concept.get("coding", [])), None)
             return (qualitative.label(coded, self.lang) if coded else _concept_text(concept)), ""
         parts = [c.get("valueQuantity", {}) for c in observation.get("component", [])]
         if parts and all("value" in p for p in parts):  # blood pressure: 130/85 mmHg
-            return "/".join(_number(p["value"]) for p in parts), display.unit(parts[0].get("code"), self.lang)
+            return "/".join(values.number(p["value"]) for p in parts), display.unit(parts[0].get("code"), self.lang)
         return str(observation.get("valueString", "")), ""
 
     def lab_row(self, observation: dict) -> dict:
@@ -91,7 +75,7 @@ class Reader:
         flag = _code((observation.get("interpretation") or [{}])[0],
                      "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation") or ""
         return {"id": observation.get("id"), "loinc": loinc, "name": name, "value": value, "unit": unit,
-                "range": _range(observation), "flag": flag,
+                "range": values.reference_range(observation), "flag": flag,
                 "marks": [label for _, label in values.marks(observation, self.lang)],  # haemolysed, corrected
                 "flag_label": translate(self.lang, f"labs.flag_{flag}") if flag else "",
                 "at": self.when(observation.get("effectiveDateTime") or observation.get("issued")),
