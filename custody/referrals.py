@@ -19,7 +19,7 @@ from telemed.timeutil import as_utc, utcnow
 
 MAX_TEXT = 200
 MAX_REASON = 2000
-MAX_SUMMARY_BYTES = 5 * 1024 * 1024
+MAX_SUMMARY_BYTES = 1_500_000  # under the 2 MB an /api/ request may carry (telemed.app.BODY_LIMITS)
 SUMMARY_TYPES = ("application/pdf", "image/jpeg", "image/png")
 # Each step and the step it follows.
 STEPS = {ReferralStep.DEPARTED: (ReferralStep.REQUESTED,), ReferralStep.ARRIVED: (ReferralStep.DEPARTED,),
@@ -136,7 +136,7 @@ def attach_summary(session: Session, referral_id: str, *, title: str, content_ty
     if content_type not in SUMMARY_TYPES:
         raise ReferralRefused(f"the summary must be one of {', '.join(SUMMARY_TYPES)}", "file")
     if not data or len(data) > MAX_SUMMARY_BYTES:
-        raise ReferralRefused(f"the summary must hold 1 byte to {MAX_SUMMARY_BYTES // 1024 // 1024} MB", "file")
+        raise ReferralRefused(f"the summary must hold 1 to {MAX_SUMMARY_BYTES} bytes", "file")
     title = title.strip() or "visit summary"
     if len(title) > MAX_TEXT:
         raise ReferralRefused(f"title is at most {MAX_TEXT} characters", "title")
