@@ -41,6 +41,9 @@ async def list_tasks(request: web.Request) -> web.Response:
         since = local_midnight(ctx.settings.tz) if state == "done" else None
         rows = [r.json() for r in tasks.listing(session, who.org_id, block=block, state=state)
                 if since is None or (r.task.done_at and r.task.done_at >= since)]
+        if state == "open":  # an escort under way stays on the list until the detainee is back
+            away = referrals.under_way(session, who.org_id)
+            rows += [r.json() for r in tasks.listing(session, who.org_id, block=block, sources=away)]
         return with_steps(session, rows)
 
     rows = await ctx.db.run(read)

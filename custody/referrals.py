@@ -199,5 +199,12 @@ def _reasons(session: Session, ids: list[str]) -> dict[str, str]:
     return found
 
 
+def under_way(session: Session, facility_id: str) -> list[str]:
+    """The sources (``ServiceRequest/<id>``) of the facility's referrals that have left and not returned."""
+    ids = session.exec(select(Referral.id).where(Referral.facility_id == facility_id, Referral.step.in_(
+        (ReferralStep.DEPARTED, ReferralStep.ARRIVED)))).all()
+    return [f"ServiceRequest/{i}" for i in ids]
+
+
 def steps_of(session: Session, ids: list[str]) -> dict[str, Referral]:
     return {r.id: r for r in session.exec(select(Referral).where(Referral.id.in_(ids))).all()} if ids else {}
