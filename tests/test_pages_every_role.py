@@ -43,6 +43,13 @@ PAGES = (
     ("guard", "/consults", 403),
     ("guard", "/exams", 403),
     ("guard", "/admin", 403),
+    ("guard", "/custody", 200),
+    ("guard", "/custody/desk", 403),
+    ("guard", "/custody/figures", 403),
+    ("doctor", "/custody/desk", 200),
+    ("doctor", "/custody/figures", 403),
+    ("officer", "/custody/figures", 200),
+    ("officer", "/custody/desk", 403),
     ("admin", "/admin", 200),
     ("admin", "/admin?state=inactive", 200),
 )
