@@ -4,12 +4,17 @@ trips over the past months for the figures."""
 
 from __future__ import annotations
 
+import base64
+import io
 from datetime import timedelta
+
+from PIL import Image, ImageDraw
 
 from sqlmodel import Session
 
 from custody import referrals, tasks
 from custody.models import Referral, TaskKind
+from ehr import store
 from telemed.demo import DemoContext
 from telemed.models import User
 from telemed.timeutil import utcnow
@@ -23,7 +28,27 @@ SUMMARY_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<<
 
 
 def load(ctx: DemoContext) -> None:
+    ctx.db.call(_photos, ctx.patient_ids[:40])
     ctx.db.call(_stages, ctx)
+
+
+def portrait(seed: int) -> bytes:
+    """A plain head-and-shoulders silhouette: the demo's stand-in for a booking photo."""
+    image = Image.new("RGB", (96, 120), (200 + seed % 40, 210, 220 - seed % 30))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((28, 18, 68, 62), fill=(90, 100, 115))
+    draw.ellipse((10, 68, 86, 150), fill=(90, 100, 115))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _photos(session: Session, patient_ids: list[str]) -> None:
+    for n, patient_id in enumerate(patient_ids):
+        patient = store.read(session, "Patient", patient_id).resource
+        patient["photo"] = [{"contentType": "image/png", "data": base64.b64encode(portrait(n)).decode(),
+                             "title": "booking photo"}]
+        store.update(session, patient, patient_id)
 
 
 def _referral(session: Session, ctx: DemoContext, patient: str, urgency: str, hospital: str, department: str,

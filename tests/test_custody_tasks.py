@@ -5,6 +5,7 @@ whom, where and when and never anything clinical; other facilities and other rol
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -157,7 +158,7 @@ async def test_the_roster_shows_who_is_where_in_the_own_facility(client, login, 
     guard = await login("guard-a")
     rows = await get(client, "/api/custody/roster?q=fac", guard)
     assert {r["patient_id"] for r in rows} == {"fac-a-p1", "fac-a-p2", "fac-a-p3"}
-    assert set(rows[0]) == {"patient_id", "name", "booking_number", "cell", "block"}
+    assert set(rows[0]) == {"patient_id", "name", "booking_number", "cell", "block", "photo"}
     assert await get(client, "/api/custody/roster?q=fac-b", guard) == []
     await get(client, "/api/custody/roster?q=fac", await login("doc-a"), 403)
     await get(client, "/api/custody/roster?q=" + "x" * 101, guard, 400)
@@ -174,3 +175,22 @@ async def test_doctors_see_todays_calls_and_where_they_stand(client, login, cont
     assert await get(client, "/api/custody/calls", await login("doc-b")) == []
     for refused in ("guard-a", "spec-1", "admin"):
         await get(client, "/api/custody/calls", await login(refused), 403)
+
+
+async def test_the_officer_sees_a_photo_of_their_own_facilitys_detainee_only(client, login, context, world):
+    from custody.demo import portrait
+
+    def add_photo(session):
+        patient = store.read(session, "Patient", "fac-a-p1").resource
+        patient["photo"] = [{"contentType": "image/png", "data": base64.b64encode(portrait(1)).decode()}]
+        store.update(session, patient, "fac-a-p1")
+    context.db.call(add_photo)
+    guard = await login("guard-a")
+    response = await client.get("/api/custody/photo/fac-a-p1", headers=guard)
+    assert response.status == 200 and response.content_type == "image/png"
+    assert await response.read() == portrait(1)
+    assert (await client.get("/api/custody/photo/fac-a-p2", headers=guard)).status == 404  # none taken
+    assert (await client.get("/api/custody/photo/fac-a-p1", headers=await login("guard-b"))).status == 404
+    assert (await client.get("/api/custody/photo/fac-a-p1", headers=await login("admin"))).status == 403
+    rows = {r["patient_id"]: r["photo"] for r in await get(client, "/api/custody/roster?q=fac-a", guard)}
+    assert rows == {"fac-a-p1": True, "fac-a-p2": False, "fac-a-p3": False}
