@@ -46,6 +46,7 @@ PATIENT_PATHS: dict[str, tuple[str, ...]] = {
     "ServiceRequest": ("subject",),
     "DocumentReference": ("subject",),
     "Consent": ("patient",),
+    "Task": ("for",),
 }
 
 
