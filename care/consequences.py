@@ -13,7 +13,6 @@ The times below are local defaults, not published limits: see the README."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
