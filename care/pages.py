@@ -13,12 +13,20 @@ from care.lookup import call_for, intake_for
 from care.rules import rules_for
 from care.sickcall import Category, Outcome
 from labs.catalog import catalogue
+from telemed import display
 from telemed.context import context_of
 from telemed.http import audit_shown, principal, require
 from telemed.models import OrgKind, Organization, Role
 from telemed.policy import Capability, decide_facility
 from telemed.timeutil import utcnow
+from telemed.ui import language
 from webrtc.models import Urgency
+
+
+def shown(request: web.Request, data: dict) -> dict:
+    """The page's data, with times as every page shows them (telemed.display)."""
+    tz, lang = context_of(request).settings.tz, language(request)
+    return data | {"when": lambda value: display.when(value, tz, lang)}
 
 
 def _staff(request: web.Request, capability: Capability, action: str):
@@ -33,15 +41,15 @@ async def worklist_page(request: web.Request) -> dict:
     who = _staff(request, Capability.CLINICAL_READ, "care.worklist")
     found = await context_of(request).db.run(views.worklist, who.org_id, utcnow())
     audit_shown(request, "care.worklist", views.patients_in(found))
-    return {"work": found, "can_write": who.role == Role.FACILITY_DOCTOR}
+    return shown(request, {"work": found, "can_write": who.role == Role.FACILITY_DOCTOR})
 
 
 @aiohttp_jinja2.template("care/intake.html")
 async def intake_page(request: web.Request) -> dict:
     row, detainee = await intake_for(request, Capability.CLINICAL_READ, "care.intake.read")
     found = await context_of(request).db.run(views.intake_detail, row, detainee, utcnow())
-    return {"intake": found, "sections": questionnaire.SECTIONS, "choices": questionnaire.PREGNANCY,
-            "can_write": principal(request).role == Role.FACILITY_DOCTOR, "raises": list(Raise)}
+    return shown(request, {"intake": found, "sections": questionnaire.SECTIONS, "choices": questionnaire.PREGNANCY,
+                           "can_write": principal(request).role == Role.FACILITY_DOCTOR, "raises": list(Raise)})
 
 
 @aiohttp_jinja2.template("care/sick_call.html")
@@ -53,9 +61,10 @@ async def sick_call_page(request: web.Request) -> dict:
         hospitals = session.exec(select(Organization).where(Organization.kind == OrgKind.HOSPITAL)).all()
         return views.sick_call_detail(session, call.id, utcnow()), hospitals
     found, hospitals = await db.run(read)
-    return {"call": found, "can_write": principal(request).role == Role.FACILITY_DOCTOR,
-            "outcomes": [o for o in Outcome if o != Outcome.NO_ACTION], "panels": list(catalogue().panels.values()),
-            "hospitals": hospitals, "urgencies": list(Urgency)}
+    return shown(request, {
+        "call": found, "can_write": principal(request).role == Role.FACILITY_DOCTOR,
+        "outcomes": [o for o in Outcome if o != Outcome.NO_ACTION], "panels": list(catalogue().panels.values()),
+        "hospitals": hospitals, "urgencies": list(Urgency)})
 
 
 @aiohttp_jinja2.template("care/request.html")
@@ -63,7 +72,7 @@ async def request_page(request: web.Request) -> dict:
     who = require(request, Capability.SUBMIT_SICK_CALL, "care.request.page")
     found = await context_of(request).db.run(views.mine, who, utcnow())
     audit_shown(request, "care.mine", [c["patient_id"] for c in found["sick_calls"]])
-    return {"mine": found, "categories": list(Category), "kiosk": who.role not in views.OFFICERS}
+    return shown(request, {"mine": found, "categories": list(Category), "kiosk": who.role not in views.OFFICERS})
 
 
 @aiohttp_jinja2.template("care/rules.html")

@@ -156,3 +156,8 @@ def answers_of(resource: dict) -> dict[str, bool | str]:
             elif "valueString" in answer:
                 found[item["linkId"]] = answer["valueString"]
     return found
+
+
+def negative() -> dict[str, bool | str]:
+    """Every yes/no question answered no, pregnancy not applicable: the answers of someone well."""
+    return {link: False for link, q in QUESTIONS.items() if q.kind == "boolean"} | {"pregnant": "not-applicable"}

@@ -9,9 +9,7 @@ from sqlmodel import select
 from care.models import Intake
 from ehr import store
 from ehr.custody import BOOKING_SYSTEM, custody_extension
-from care.questionnaire import QUESTIONS
-
-NOTHING = {link: False for link, q in QUESTIONS.items() if q.kind == "boolean"} | {"pregnant": "not-applicable"}
+from care.questionnaire import negative
 
 
 def arrive(session, facility: str = "fac-a", booking: str = "A-900", *, sex: str = "male",
@@ -29,4 +27,4 @@ def arrive(session, facility: str = "fac-a", booking: str = "A-900", *, sex: str
 
 
 def answers(**yes: bool | str) -> dict:
-    return NOTHING | yes
+    return negative() | yes
