@@ -118,7 +118,7 @@ def triage(session: Session, who: Principal, call: SickCall, *, urgent: bool, vi
     need(visit_at >= now, "visit_at: the visit cannot be in the past", "visit_at")
     need(bool(place.strip()), "place: where the detainee is to be brought", "place")
     call.visit_at, call.place = visit_at, place.strip()[:100]
-    _update_task(session, call, "accepted", note=f"visit {visit_at.isoformat()} at {call.place}", now=now)
+    _update_task(session, call, "accepted", note="", now=now)
     session.add(call)
 
 
@@ -143,7 +143,8 @@ def _update_task(session: Session, call: SickCall, status: str, *, note: str, no
     task = stored.resource | {"status": status, "lastModified": now.isoformat(),
                               "priority": "urgent" if call.urgent else "routine"}
     task["restriction"] = {"period": {"start": call.received_at.isoformat(), "end": call.visit_due.isoformat()}}
-    task["note"] = [*task.get("note", []), {"time": now.isoformat(), "text": note}]
+    if note:
+        task["note"] = [*task.get("note", []), {"time": now.isoformat(), "text": note}]
     if outcome is not None:
         task["output"] = [{"type": {"coding": [{"system": f"{LOCAL}/sick-call-outcome", "code": outcome.value}]},
                            "valueString": note or outcome.value}]
