@@ -57,6 +57,11 @@ CODES: dict[str, tuple[tuple[str, str], ...]] = {
                           ("relatesTo.code", "replaces transforms signs appends")),
     "Consent": (("status", "draft proposed active rejected inactive entered-in-error"),
                 ("provision.type", "deny permit")),
+    "Task": (
+        ("status", "draft requested received accepted rejected ready cancelled in-progress on-hold failed completed "
+                   "entered-in-error"),
+        ("intent", "unknown proposal plan order original-order reflex-order filler-order instance-order option"),
+        ("priority", _PRIORITY)),
     "Provenance": (("entity.role", "derivation revision quotation source removal"),),
     "ObservationDefinition": (
         ("permittedDataType", "Quantity CodeableConcept string boolean integer Range Ratio SampledData time dateTime Period"),),

@@ -136,8 +136,9 @@ PARAMS: dict[str, tuple[Param, ...]] = {
     ),
     "Task": _clinical(
         "for", _p("subject", R, "for"), _p("code", T, "code"), _p("status", T, "status"),
-        _p("priority", T, "priority"), _p("focus", R, "focus"), _p("owner", R, "owner"),
-        _p("authored-on", D, "authoredOn"),
+        _p("intent", T, "intent"), _p("priority", T, "priority"), _p("focus", R, "focus"),
+        _p("based-on", R, "basedOn"), _p("owner", R, "owner"), _p("authored-on", D, "authoredOn"),
+        _p("period", D, "executionPeriod"), _p("business-status", T, "businessStatus"),
     ),
 }
 # Composite parameters whose parts are one element each of the resource (Observation has one
