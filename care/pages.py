@@ -72,7 +72,7 @@ async def request_page(request: web.Request) -> dict:
     who = require(request, Capability.SUBMIT_SICK_CALL, "care.request.page")
     found = await context_of(request).db.run(views.mine, who, utcnow())
     audit_shown(request, "care.mine", [c["patient_id"] for c in found["sick_calls"]])
-    return shown(request, {"mine": found, "categories": list(Category), "kiosk": who.role not in views.OFFICERS})
+    return shown(request, {"mine": found, "categories": list(Category), "kiosk": who.role == Role.CELL_KIOSK})
 
 
 @aiohttp_jinja2.template("care/rules.html")

@@ -85,7 +85,7 @@ def sick_call_detail(session: Session, call_id: str, now: datetime) -> dict:
 def mine(session: Session, who: Principal, now: datetime) -> dict:
     """An officer's view. A cell kiosk is shared by the cell: it lists nothing (one detainee
     must not learn who else asked for the doctor)."""
-    if who.role not in OFFICERS:
+    if who.role == Role.CELL_KIOSK:
         return {"sick_calls": [], "screenings_due": []}
     calls = [{"id": c.id, "received_at": _iso(c.received_at), "stage": sickcall.stage(c).value} | person(d)
              for c, d in sickcall.entered_by(session, who.user_id)]
@@ -95,5 +95,3 @@ def mine(session: Session, who: Principal, now: datetime) -> dict:
            for d in intakes.open_intakes(session, who.org_id, now) if d.intake.screened_at is None]
     return {"sick_calls": calls, "screenings_due": due}
 
-
-OFFICERS = frozenset({Role.FACILITY_DOCTOR})  # the custody officer joins when that role exists

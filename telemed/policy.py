@@ -60,6 +60,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     }),
     Role.ADMIN: frozenset({C.MANAGE_USERS, C.MANAGE_ORGS}),
     Role.CUSTODY_OFFICER: frozenset({C.CUSTODY_ROSTER, C.CUSTODY_TASKS, C.SUBMIT_SICK_CALL}),
+    Role.CELL_KIOSK: frozenset({C.SUBMIT_SICK_CALL}),
 }
 CUSTODY_CAPABILITIES = frozenset({C.CUSTODY_ROSTER, C.CUSTODY_TASKS})
 # Capabilities that touch one detainee's data and so need the detainee checks below.

@@ -29,6 +29,7 @@ NAV = (
     ("nav.consults", "/consults", (Role.FACILITY_DOCTOR, Role.SPECIALIST)),
     ("nav.exams", "/exams", (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER)),
     ("nav.care", "/care", (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER)),
+    ("nav.care_request", "/care/request", (Role.CUSTODY_OFFICER, Role.CELL_KIOSK)),
     ("nav.admin", "/admin", (Role.ADMIN,)),
 )
 # Paths answered for programs (JSON, FHIR, sockets): their errors stay machine-readable.

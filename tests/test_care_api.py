@@ -233,3 +233,56 @@ async def test_rules_are_set_by_the_medical_officer_and_checked(client, login, c
     await call(client, "PUT", "/api/care/rules", await login("doc-a"), {"screening_hours": 8}, status=403)
     assert (await call(client, "GET", "/api/care/rules", await login("doc-a")))["screening_hours"] == 2
     assert (await call(client, "GET", "/api/care/rules", await login("doc-b")))["screening_hours"] == 4
+
+
+# --- officers and cell kiosks -------------------------------------------------------------------
+
+CLINICAL_WORDS = ("头疼三天了", "metformin", "suicide", "answers", "words", "outcome", "flags", "category")
+
+
+@both_databases
+async def test_an_officer_enters_requests_and_sees_no_clinical_data(client, login, context, world):
+    _, intake_id = context.db.call(arrive)
+    doc = await login("doc-a")
+    await call(client, "POST", f"/api/care/intakes/{intake_id}/screening", doc, {"answers": answers(
+        suicide_thoughts=True, medication_now=True, medication_list="metformin")}, status=201)
+    guard = await login("guard-a")
+    made = await call(client, "POST", "/api/care/sick-calls", guard,
+                      {"booking_number": "fac-a-1", "words": "头疼三天了", "category": "illness"}, status=201)
+    assert set(made) == {"id", "patient_id", "name", "booking_number", "received_at"}
+    await call(client, "POST", f"/api/care/sick-calls/{made['id']}/triage", doc, {"urgent": False, "reason": "answered"})
+    mine = await call(client, "GET", "/api/care/sick-calls/mine", guard)
+    assert [c["id"] for c in mine["sick_calls"]] == [made["id"]] and mine["sick_calls"][0]["stage"] == "closed"
+    assert [d["booking_number"] for d in mine["screenings_due"]] == []  # screened: no longer due
+    _, unscreened = context.db.call(arrive, booking="A-901")
+    mine = await call(client, "GET", "/api/care/sick-calls/mine", guard)
+    assert [d["booking_number"] for d in mine["screenings_due"]] == ["A-901"]
+    text = str(mine)
+    assert not [w for w in CLINICAL_WORDS if w in text]
+    for url in ("/api/care/worklist", f"/api/care/intakes/{intake_id}", f"/api/care/sick-calls/{made['id']}",
+                "/api/care/rules", "/api/care/questionnaire", "/api/care/figures?year=2026&month=12"):
+        found = await call(client, "GET", url, guard, status=403)
+        assert not [w for w in CLINICAL_WORDS[:3] if w in str(found)], url
+    for url, body in ((f"/api/care/intakes/{unscreened}/screening", {"answers": answers()}),
+                      (f"/api/care/sick-calls/{made['id']}/visit", {"outcome": "seen", "note": "x"})):
+        await call(client, "POST", url, guard, body, status=403)
+    for page in ("/care", f"/care/intake/{intake_id}", f"/care/sick-call/{made['id']}", "/care/rules"):
+        response = await client.get(page, headers=guard)
+        assert response.status == 403, page
+        assert "metformin" not in await response.text()
+    # another facility's detainee cannot be named
+    await call(client, "POST", "/api/care/sick-calls", guard,
+               {"booking_number": "fac-b-1", "words": "x", "category": "illness"}, status=404)
+
+
+async def test_a_cell_kiosk_submits_and_lists_nothing(client, login, context, world):
+    kiosk = await login("kiosk-a")
+    made = await call(client, "POST", "/api/care/sick-calls", kiosk,
+                      {"booking_number": "fac-a-2", "words": "肚子疼", "category": "illness"}, status=201)
+    assert made["booking_number"] == "fac-a-2"
+    assert await call(client, "GET", "/api/care/sick-calls/mine", kiosk) == {"sick_calls": [], "screenings_due": []}
+    for url in ("/api/care/worklist", f"/api/care/sick-calls/{made['id']}", "/api/detainees", "/fhir/Patient/fac-a-p2"):
+        response = await client.get(url, headers=kiosk)
+        assert response.status == 403, url
+    response = await client.get("/care/request", headers=kiosk)
+    assert response.status == 200 and "fac-a-2" not in await response.text()
