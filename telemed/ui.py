@@ -20,7 +20,7 @@ from telemed.models import Role
 from telemed.policy import Capability
 from telemed.timeutil import local
 
-TEMPLATE_PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "care")
+TEMPLATE_PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "custody", "care")
 LANG_COOKIE = "telemed_lang"
 
 NAV = (

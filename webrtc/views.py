@@ -132,11 +132,17 @@ def _list_of(consult: Consult, now: datetime) -> str:
     return "referred_not_seen" if start is not None and as_utc(start) < now else "scheduled"
 
 
-def outcome_counts(session: Session, who: Principal) -> dict[str, int]:
-    """Signed consults of the caller's organisation by outcome; not a transfer = a trip avoided."""
+def outcome_counts(session: Session, who: Principal, since: datetime | None = None,
+                   until: datetime | None = None) -> dict[str, int]:
+    """Signed consults of the caller's organisation by outcome (signed in [since, until) when
+    given); not a transfer = a trip avoided."""
     column = Consult.facility_id if who.role in (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER) else Consult.hospital_id
-    rows = dict(session.exec(select(Consult.outcome, func.count()).where(
-        column == who.org_id, Consult.status == S.SIGNED).group_by(Consult.outcome)).all())
+    query = select(Consult.outcome, func.count()).where(column == who.org_id, Consult.status == S.SIGNED)
+    if since is not None:
+        query = query.where(Consult.signed_at >= since)
+    if until is not None:
+        query = query.where(Consult.signed_at < until)
+    rows = dict(session.exec(query.group_by(Consult.outcome)).all())
     counts = {o.value: int(rows.get(o.value, 0)) for o in Outcome}
     counts["signed"] = sum(counts.values())
     counts["trips_avoided"] = counts["signed"] - counts[Outcome.TRANSFER]

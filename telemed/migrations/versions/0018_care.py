@@ -1,7 +1,7 @@
 """care: intake screening and sick call
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Each arrival of a detainee (admission or transfer in) with its screening and assessment; each
 sick-call request with its triage and visit clocks; the follow-ups screening answers raise; a facility's own deadlines.
 """
@@ -11,7 +11,7 @@ from alembic import op
 import telemed.timeutil
 
 revision = "0018"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
