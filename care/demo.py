@@ -50,8 +50,8 @@ def _seed(session: Session, ctx: DemoContext) -> None:
                              urgent, now - timedelta(hours=ago), tz) for n, (category, words, urgent, ago) in enumerate(REQUESTS)]
     _waiting, _late, _urgent, scheduled, seen, closed = calls
     visit = now + timedelta(hours=2)
-    sickcall.triage(session, doctor, scheduled, urgent=False, visit_at=visit, place="医务室", reason="", now=now, tz=tz)
-    sickcall.triage(session, doctor, seen, urgent=False, visit_at=visit, place="医务室", reason="", now=now, tz=tz)
+    sickcall.triage(session, doctor, scheduled, urgent=False, visit_at=visit, place="clinic", reason="", now=now, tz=tz)
+    sickcall.triage(session, doctor, seen, urgent=False, visit_at=visit, place="clinic", reason="", now=now, tz=tz)
     sickcall.record_visit(session, seen, "seen", "左踝软组织挫伤，冰敷，布洛芬 3 天。", now)
     sickcall.triage(session, doctor, closed, urgent=False, visit_at=None, place="", now=now, tz=tz,
                     reason="体检报告已出，由管教转告本人。")

@@ -22,11 +22,13 @@ from telemed.timeutil import utcnow
 from telemed.ui import language
 from webrtc.models import Urgency
 
+CLINIC_PLACES = ("clinic", "consult_room")  # custody.tasks.PLACES a detainee is brought to
+
 
 def shown(request: web.Request, data: dict) -> dict:
     """The page's data, with times as every page shows them (telemed.display)."""
     tz, lang = context_of(request).settings.tz, language(request)
-    return data | {"when": lambda value: display.when(value, tz, lang)}
+    return data | {"when": lambda value: display.when(value, tz, lang), "places": CLINIC_PLACES}
 
 
 def _staff(request: web.Request, capability: Capability, action: str):

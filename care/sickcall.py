@@ -15,6 +15,7 @@ from care import clocks
 from care.consequences import LOCAL
 from care.models import SickCall
 from care.rules import rules_for
+from custody import tasks
 from ehr import store
 from telemed.models import Detainee
 from telemed.security import Principal
@@ -120,6 +121,11 @@ def triage(session: Session, who: Principal, call: SickCall, *, urgent: bool, vi
     call.visit_at, call.place = visit_at, place.strip()[:100]
     _update_task(session, call, "accepted", note="", now=now)
     session.add(call)
+    try:  # the officers of the detainee's block are told whom to bring, where and when
+        tasks.assign(session, facility_id=call.facility_id, patient_id=call.patient_id, kind="bring_to_clinic",
+                     due=visit_at, place=call.place, source=f"Task/{call.id}")
+    except tasks.TaskRefused as exc:
+        raise Refused(str(exc), "place" if exc.field == "place" else "") from None
 
 
 def record_visit(session: Session, call: SickCall, outcome: str, note: str, now: datetime) -> None:

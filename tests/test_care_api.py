@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from care.models import FollowUp, Intake, SickCall
+from custody.models import CustodyTask
 from ehr import store
 from labs.models import LabOrder
 from telemed.models import AuditEntry
@@ -141,6 +142,9 @@ async def test_a_sick_call_is_triaged_scheduled_and_seen_on_site(client, login, 
     triaged = await call(client, "POST", f"/api/care/sick-calls/{made['id']}/triage", doc,
                          {"urgent": False, "visit_at": visit, "place": "Clinic room 1"})
     assert triaged["stage"] == "scheduled" and triaged["place"] == "Clinic room 1"
+    task = context.db.call(lambda s: s.exec(select(CustodyTask).where(CustodyTask.source == f"Task/{made['id']}")).one())
+    assert (task.kind, task.patient_id, task.place, task.due.isoformat()) == ("bring_to_clinic", "fac-a-p1",
+                                                                              "Clinic room 1", visit)
     seen = await call(client, "POST", f"/api/care/sick-calls/{made['id']}/visit", doc,
                       {"outcome": "seen", "note": "Tension headache; paracetamol."})
     assert seen["stage"] == "closed" and not seen["triage_late"] and not seen["visit_late"]
