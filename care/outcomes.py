@@ -1,5 +1,6 @@
-"""What a sick-call outcome sets going besides closing the request: a lab order (labs.orders)
-or a video consult request (webrtc.workflow), written in the same transaction."""
+"""What a sick-call outcome sets going besides closing the request: a lab order (labs.orders),
+a video consult request (webrtc.workflow) or an outside referral with its escort
+(custody.referrals), written in the same transaction."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlmodel import Session
 
 from care.models import SickCall
 from care.sickcall import Outcome, Refused
+from custody import referrals
 from labs.orders import place_order
 from labs.results import Rejected
 from telemed.security import Principal
@@ -23,6 +25,8 @@ def actions_for(who: Principal, body: dict, outcome: str, tz: ZoneInfo) -> list[
         return [_labs(who, body)]
     if outcome == Outcome.CONSULT:
         return [_consult(who, body, tz)]
+    if outcome == Outcome.REFERRAL:
+        return [_referral(who, body)]
     return []
 
 
@@ -54,4 +58,18 @@ def _consult(who: Principal, body: dict, tz: ZoneInfo) -> Action:
             workflow.request_consult(session, who, {**given, "patient_id": call.patient_id, "share": []}, tz)
         except workflow.WorkflowError as exc:
             raise Refused(f"consult: {exc.message}", "consult", 400) from None
+    return act
+
+
+def _referral(who: Principal, body: dict) -> Action:
+    given = body.get("referral")
+    if not isinstance(given, dict):
+        raise Refused("referral: urgency, hospital, department, reason and security_level of the referral", "referral")
+
+    def act(session: Session, call: SickCall) -> None:
+        try:
+            referrals.create(session, {**given, "patient_id": call.patient_id}, facility_id=call.facility_id,
+                             user_id=who.user_id, requester=who.display_name, leave_at=None)
+        except referrals.ReferralRefused as exc:
+            raise Refused(f"referral: {exc}", "referral") from None
     return act

@@ -159,7 +159,9 @@ async def test_outcomes_order_labs_or_request_a_consult(client, login, context, 
     visit = (utcnow() + timedelta(hours=1)).isoformat()
     for outcome, extra in (("labs", {"panels": ["cbc"]}),
                            ("consult", {"consult": {"hospital_id": "hosp-1", "specialty": "cardiology",
-                                                    "urgency": "routine", "question": "Chest pain on exertion?"}})):
+                                                    "urgency": "routine", "question": "Chest pain on exertion?"}}),
+                           ("referral", {"referral": {"urgency": "urgent", "hospital": "市第一人民医院", "department": "骨科",
+                                                      "reason": "suspected fracture", "security_level": "enhanced"}})):
         made = await _request(client, login)
         await call(client, "POST", f"/api/care/sick-calls/{made['id']}/triage", doc,
                    {"urgent": False, "visit_at": visit, "place": "Clinic"})
@@ -169,6 +171,8 @@ async def test_outcomes_order_labs_or_request_a_consult(client, login, context, 
     assert any(c["question"] == "Chest pain on exertion?" for rows in consults.values() for c in rows)
     orders = context.db.call(lambda s: s.exec(select(LabOrder.note).where(LabOrder.patient_id == "fac-a-p1")).all())
     assert "sick call" in orders
+    escort = context.db.call(lambda s: s.exec(select(CustodyTask).where(CustodyTask.kind == "escort")).one())
+    assert escort.patient_id == "fac-a-p1" and escort.security_level == "enhanced"
 
 
 async def test_a_refused_outcome_changes_nothing(client, login, context, world):

@@ -52,6 +52,8 @@
     if (body.outcome === "labs") body.panels = [...form.querySelectorAll("[name=panels]:checked")].map(box => box.value);
     if (body.outcome === "consult") body.consult = { hospital_id: el.hospital_id.value, specialty: el.specialty.value,
       urgency: el.urgency.value, question: el.question.value };
+    if (body.outcome === "referral") body.referral = { hospital: el.ref_hospital.value, department: el.ref_department.value,
+      urgency: el.ref_urgency.value, security_level: el.ref_security.value, reason: el.ref_reason.value };
     return ["POST", `/api/care/sick-calls/${form.dataset.call}/visit`, body];
   }, () => location.reload());
 
