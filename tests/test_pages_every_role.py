@@ -57,6 +57,13 @@ PAGES = (
     ("officer", "/care/rules", 200),
     ("officer", "/care/request", 403),
     ("specialist", "/care", 403),
+    ("guard", "/care/request", 200),
+    ("guard", "/care", 403),
+    ("guard", "/care/intake/1", 403),
+    ("kiosk", "/", 200),
+    ("kiosk", "/care/request", 200),
+    ("kiosk", "/care", 403),
+    ("kiosk", "/labs", 403),
     ("admin", "/care", 403),
 )
 # Pages other parts of the work own, with problems this test finds today: strict, so that the
