@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -228,6 +229,9 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.router.add_get("/metrics", handle_metrics)
     for feature in (auth_api, admin_api, detainee_search, events_api, ui, ehr_api, labs_api, webrtc_api, reports_api):
         feature.setup(app)
+    async def start_bus(_app: web.Application) -> None:
+        context.hub.bus.start(asyncio.get_running_loop())
+    app.on_startup.append(start_bus)
     if owned:
         async def start_lookups(_app: web.Application) -> None:
             context.db.lookups.start()
