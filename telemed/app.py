@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import secrets
@@ -23,6 +24,7 @@ from telemed.models import TokenKind
 from telemed.security import Principal, resolve_token, token_hash
 
 log = logging.getLogger("telemed.access")
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
 
 SESSION_COOKIE = "telemed_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -55,6 +57,28 @@ DEFAULT_BODY_LIMIT = 64 * KB  # page forms
 def _route_name(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def proxied_middleware(request: web.Request, handler):
+    """Behind a trusted reverse proxy, the client is the address the proxy names (X-Real-IP):
+    the login brake, the audit trail and the facility networks must see it, not the proxy."""
+    proxies = request.app[TRUSTED_PROXIES]
+    real = request.headers.get("X-Real-IP", "")
+    if proxies and request.remote and _within(request.remote, proxies) and real:
+        try:
+            request = request.clone(remote=str(ipaddress.ip_address(real)))
+        except ValueError:
+            raise web.HTTPBadRequest(text="X-Real-IP is not an address") from None
+    return await handler(request)
+
+
+def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 @web.middleware
@@ -214,10 +238,11 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         owned = True
     else:
         owned = False
-    app = web.Application(middlewares=[observe_middleware, headers_middleware, body_limit_middleware,
+    app = web.Application(middlewares=[proxied_middleware, observe_middleware, headers_middleware, body_limit_middleware,
                                        durable_audit_middleware, auth_middleware, ui.error_pages],
                           client_max_size=64 * 1024 * 1024)
     app[CONTEXT] = context
+    app[TRUSTED_PROXIES] = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in context.settings.trusted_proxies)
     app[METRICS] = Metrics()
     aiohttp_jinja2.setup(
         app,

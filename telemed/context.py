@@ -33,8 +33,8 @@ class Context:
         install(signer)  # for writers in this process that are given none (an import, say)
         audit = AuditProcess(db.url, signer) if settings.audit_process else AuditLog(db.engine, signer)
         bus = open_bus(db.url)  # started with the server's event loop (telemed.app)
-        return cls(settings=settings, db=db, audit=audit, hub=Hub(bus), tokens=TokenCache(bus),
-                   throttle=LoginThrottle(db.engine))
+        return cls(settings=settings, db=db, audit=audit, hub=Hub(bus),
+                   tokens=TokenCache(bus, ttl=settings.token_cache_seconds), throttle=LoginThrottle(db.engine))
 
     def close(self) -> None:
         self.hub.bus.close()
