@@ -97,7 +97,7 @@ class PostgresBus(LocalBus):
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     while not self.stopping.is_set():
-                        for note in conn.notifies(timeout=1.0):
+                        for note in conn.notifies(timeout=0.25):
                             self._deliver(loop, note.payload)
             except psycopg.Error:
                 self.listening.clear()

@@ -13,7 +13,6 @@ import pytest
 from sqlmodel import select
 
 from ehr import store
-from telemed.context import Context
 from telemed.models import AuditEntry
 from tests.consults_support import call, requested, scheduled
 from webrtc.client import Participant
