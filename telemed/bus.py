@@ -33,10 +33,6 @@ RECONNECT_SECONDS = 1.0
 Handler = Callable[[dict], None]
 
 
-class BusError(Exception):
-    pass
-
-
 class LocalBus:
     """One process: nobody else to tell."""
 
@@ -71,9 +67,12 @@ class PostgresBus(LocalBus):
         self.listening = threading.Event()  # set once LISTEN has been issued (tests wait on it)
 
     def send(self, topic: str, payload: dict) -> None:
+        """Queue a message for the other processes. One over NOTIFY's limit is not sent (and
+        logged as an error): the caller has acted here already and must not fail after its commit."""
         data = orjson.dumps({"o": self.origin, "t": topic, "p": payload})
         if len(data) > MAX_PAYLOAD:
-            raise BusError(f"a {topic} message of {len(data)} bytes is over NOTIFY's limit")
+            log.error("a %s message of %d bytes is over NOTIFY's limit; the other processes miss it", topic, len(data))
+            return
         self.outbox.put(data)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
