@@ -9,10 +9,13 @@ import re
 import shutil
 import ssl
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aioice.stun import TransactionFailed
+from aioice.turn import create_turn_endpoint
 from sqlmodel import select
 
 from deploy import debian
@@ -24,6 +27,7 @@ from telemed.db import Database
 from tests.conftest import PASSWORD, _migrate_and_seed
 from tests.consults_support import scheduled
 from tests.labs_support import POTASSIUM
+from webrtc import turn
 from webrtc.client import Participant
 
 pytestmark = pytest.mark.skipif(not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists())
@@ -124,7 +128,7 @@ async def test_a_consult_whose_participants_came_through_different_processes_goe
         await spec.close()
 
 
-async def test_the_ice_servers_carry_turn_credentials_that_expire(cluster, tls):
+async def test_coturn_relays_with_the_turn_credential_the_app_hands_out_until_it_expires(cluster, tls):
     doc = await _login(cluster.app_url(0), "doc-a")
     async with aiohttp.ClientSession(base_url=cluster.url, connector=aiohttp.TCPConnector(ssl=tls)) as proxied:
         consult = await scheduled(proxied, lambda username: _login(cluster.url, username, tls))
@@ -136,11 +140,19 @@ async def test_the_ice_servers_carry_turn_credentials_that_expire(cluster, tls):
             welcome = await asyncio.wait_for(participant.messages.get(), 20)
     finally:
         await participant.close()
-    (turn,) = welcome["ice_servers"]
-    expiry, _, user = turn["username"].partition(":")
+    (given,) = welcome["ice_servers"]
+    expiry, _, user = given["username"].partition(":")
     assert user == "doc-a" and 0 < int(expiry) - time.time() <= Settings().turn_ttl_seconds
-    from webrtc.turn import credential
-    assert turn["credential"] == credential(cluster.env["TELEMED_TURN_SECRET"], turn["username"])
+    # coturn relays with the credential the app handed out, and refuses one that has expired.
+    relay, _ = await create_turn_endpoint(asyncio.DatagramProtocol, ("127.0.0.1", cluster.turn_port),
+                                          given["username"], given["credential"])
+    assert relay.get_extra_info("sockname")[1] > 0
+    relay.close()
+    expired = turn.for_user(replace(Settings(), turn_secret=cluster.env["TELEMED_TURN_SECRET"], turn_ttl_seconds=1),
+                            "doc-a", now=time.time() - 60)
+    with pytest.raises(TransactionFailed):
+        await create_turn_endpoint(asyncio.DatagramProtocol, ("127.0.0.1", cluster.turn_port),
+                                   expired.turn_username, expired.turn_credential)
 
 
 def test_a_batch_both_processes_resumed_was_rendered_once(cluster):
