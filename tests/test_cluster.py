@@ -123,6 +123,8 @@ async def test_a_consult_whose_participants_came_through_different_processes_goe
         await asyncio.gather(doc.wait_frames(10, timeout=60), spec.wait_frames(10, timeout=60))
         rooms = [await _gauge(cluster.app_url(i), "telemed_consult_rooms") for i in (0, 1)]
         assert sorted(rooms) == [0.0, 1.0]  # one room, on one process
+        async with aiohttp.ClientSession() as session:  # scraped per process, never through the proxy
+            assert (await session.get(f"{cluster.url}/metrics", ssl=tls)).status == 404
     finally:
         await doc.close()
         await spec.close()
