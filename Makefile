@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/labs.py
 	$(BIN)/python bench/consults.py
 	$(BIN)/python bench/reports.py
+	$(BIN)/python bench/cluster.py
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -3,6 +3,9 @@ then one duplex print file, a ZIP of the single reports and the cohort summary.
 
 Progress lives in the database (one ``report_item`` row per detainee), so a batch interrupted by
 a restart resumes with the detainees still missing, and a cancelled one stops taking new work.
+A process renders a batch only while it holds the batch's lease (``LEASE``, renewed with each
+progress write): with several server processes, or a server and the CLI, no batch is rendered
+twice, and one whose process died is taken over when its lease runs out.
 reportlab is not thread-safe, hence processes; each worker registers the font once, opens its own
 database engine and writes its PDF file itself, so the parent holds nothing per detainee.
 
@@ -19,17 +22,19 @@ import multiprocessing
 import os
 import re
 import secrets
+import socket
 import threading
 import time
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
 from reports import exam_data, fonts, pdf
@@ -37,7 +42,7 @@ from reports.merge import merge_for_duplex
 from reports.models import ACTIVE_JOB_STATES, Exam, ExamStatus, JobStatus, ReportItem, ReportJob
 from telemed.children import die_with_parent
 from telemed.config import Settings
-from telemed.db import Database
+from telemed.db import Database, lock_for_writing
 from telemed.models import Detainee
 from telemed.timeutil import utcnow
 
@@ -45,6 +50,8 @@ log = logging.getLogger("telemed.reports")
 MERGED, ZIPPED = "merged.pdf", "reports.zip"
 RECORD_EVERY = 0.3  # seconds between progress writes (and cancellation checks)
 Progress = Callable[[ReportJob], None]
+LEASE = timedelta(minutes=5)  # longer than any one step: a report, or merging the print file
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class BatchError(Exception):
@@ -107,15 +114,50 @@ def cancel_job(session: Session, job_id: str) -> ReportJob:
     return job
 
 
-def active_jobs(session: Session, campaign_id: str | None = None) -> list[str]:
+def active_jobs(session: Session, campaign_id: str | None = None, *, unleased: bool = False) -> list[str]:
+    """Queued or running jobs; ``unleased``: only those no live process holds."""
     query = select(ReportJob.id).where(ReportJob.status.in_(ACTIVE_JOB_STATES))
     if campaign_id:
         query = query.where(ReportJob.campaign_id == campaign_id)
+    if unleased:
+        query = query.where(or_(ReportJob.lease_until == None, ReportJob.lease_until < utcnow()))  # noqa: E711
     return list(session.exec(query.order_by(ReportJob.created_at)).all())
 
 
+def _lease(session: Session, job_id: str, *, take: bool) -> None:
+    """Take the job's lease if it is free, expired, ours or a dead process's on this host
+    (``take``: a restarted server resumes at once), or renew ours."""
+    now = utcnow()
+    if take:
+        current = session.exec(select(ReportJob.lease_owner).where(ReportJob.id == job_id)).one()
+        free = ("", OWNER, current) if _dead_here(current) else ("", OWNER)
+        holder = or_(ReportJob.lease_owner.in_(free), ReportJob.lease_until < now)
+    else:
+        holder = ReportJob.lease_owner == OWNER
+    session.execute(update(ReportJob).where(ReportJob.id == job_id, ReportJob.status.in_(ACTIVE_JOB_STATES), holder)
+                    .values(lease_owner=OWNER, lease_until=now + LEASE))
+
+
+def _dead_here(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+        return False
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+
+
 def _begin(session: Session, job_id: str) -> tuple[ReportJob, list[tuple[int, int, str]]]:
+    """The job, leased to this process if it can be, and what is left to render."""
+    lock_for_writing(session)
+    _lease(session, job_id, take=True)
     job = session.get(ReportJob, job_id)
+    if job.lease_owner != OWNER:
+        return job, []
     if job.status in ACTIVE_JOB_STATES:
         job.status = JobStatus.RUNNING
         session.add(job)
@@ -130,6 +172,11 @@ def _record(session: Session, job_id: str, results: list[tuple[int, int, bytes]]
     session.execute(update(ReportItem), [{"id": item_id, "done": True, "pages": pages, "findings": findings.decode()}
                                          for item_id, pages, findings in results])
     session.execute(update(ReportJob).where(ReportJob.id == job_id).values(done=ReportJob.done + len(results)))
+    return _renew(session, job_id)
+
+
+def _renew(session: Session, job_id: str) -> ReportJob:
+    _lease(session, job_id, take=False)
     return session.get(ReportJob, job_id)
 
 
@@ -137,7 +184,8 @@ def _finish(session: Session, job_id: str, status: str, error: str = "") -> Repo
     job = session.get(ReportJob, job_id)
     if job.status != JobStatus.CANCELLED:
         job.status, job.error, job.finished_at = status, error[:2000], utcnow()
-        session.add(job)
+    job.lease_owner, job.lease_until = "", None
+    session.add(job)
     return job
 
 
@@ -201,22 +249,31 @@ def run_job(settings: Settings, job_id: str, *, db: Database | None = None, pool
     stop = stop or threading.Event()
     own_db, own_pool = db is None, pool is None
     db = db or Database(settings.database_url, threads=1)
-    pool = pool or open_pool(settings)
     try:
         job, todo = db.call(_begin, job_id)
-        if job.status == JobStatus.RUNNING:
-            job = _render_all(db, pool, job, todo, on_progress, stop)
-        if job.status == JobStatus.RUNNING and not stop.is_set():
-            job = _finalise(db, pool, job, on_progress)
+        if job.lease_owner != OWNER:
+            return _result(db, job_id)  # another process renders it
+        pool = pool or open_pool(settings)
+        try:
+            job = _render_all(db, pool, job, todo, on_progress, stop) if _ours(job) else job
+            if not stop.is_set() and _ours(job := db.call(_renew, job_id)):
+                job = _finalise(db, pool, job, on_progress)
+        except Exception as exc:
+            db.call(_finish, job_id, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            if own_pool:
+                pool.shutdown(wait=True, cancel_futures=True)
         return _result(db, job_id)
-    except Exception as exc:
-        db.call(_finish, job_id, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
-        raise
     finally:
-        if own_pool:
-            pool.shutdown(wait=True, cancel_futures=True)
         if own_db:
             db.close()
+
+
+def _ours(job: ReportJob) -> bool:
+    """Still running, and still leased to this process (a process that stalled past its lease
+    has lost the batch to another, and stops)."""
+    return job.status == JobStatus.RUNNING and job.lease_owner == OWNER
 
 
 def _render_all(db: Database, pool: ProcessPoolExecutor, job: ReportJob, todo: list[tuple[int, int, str]],
@@ -229,7 +286,7 @@ def _render_all(db: Database, pool: ProcessPoolExecutor, job: ReportJob, todo: l
     rendered: list[tuple[int, int, bytes]] = []
     last_write = float("-inf")  # the first report is recorded at once, then at most every RECORD_EVERY
     while True:
-        while len(running) < limit and job.status == JobStatus.RUNNING and not stop.is_set():
+        while len(running) < limit and _ours(job) and not stop.is_set():
             item = next(queue, None)
             if item is None:
                 break
@@ -241,7 +298,7 @@ def _render_all(db: Database, pool: ProcessPoolExecutor, job: ReportJob, todo: l
         rendered += _results(finished)
         if rendered and time.monotonic() - last_write >= RECORD_EVERY:
             job, last_write = _flush(db, job, rendered, on_progress), time.monotonic()
-        if job.status != JobStatus.RUNNING or stop.is_set():
+        if not _ours(job) or stop.is_set():
             for future in running:
                 future.cancel()
             rendered += _results(wait(running).done)

@@ -83,6 +83,9 @@ class ReportJob(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     finished_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    # Which process renders it, until when (reports.batch): two processes never render one batch.
+    lease_owner: str = Field(default="", max_length=120)
+    lease_until: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
 
 
 class ReportItem(SQLModel, table=True):

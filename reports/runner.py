@@ -1,5 +1,6 @@
 """Batches inside the server: each job runs in its own thread (driving a process pool), pushes
-its progress to the facility's staff over the hub, and is resumed when the server starts."""
+its progress to the facility's staff over the hub, and is resumed when the server starts. Every
+``SWEEP_SECONDS`` the server also takes over the batches whose lease ran out (their process died)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from telemed.events import staff_of
 from telemed.models import Role
 
 log = logging.getLogger("telemed.reports")
+SWEEP_SECONDS = 60
 
 
 def job_json(job: ReportJob) -> dict:
@@ -31,6 +33,7 @@ class BatchRunner:
         self.stop = threading.Event()
         self.threads: dict[str, threading.Thread] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.sweeper: asyncio.Future | None = None
 
     def start(self, job_id: str, facility_id: str) -> None:
         if job_id in self.threads and self.threads[job_id].is_alive():
@@ -53,13 +56,21 @@ class BatchRunner:
         except Exception:  # noqa: BLE001 - recorded on the job as failed; the server carries on
             log.exception("report batch %s failed", job_id)
 
-    async def resume_all(self) -> None:
+    async def resume_all(self, *, unleased: bool = False) -> None:
         db = context_of(self.app).db
-        for job_id in await db.run(active_jobs):
+        for job_id in await db.run(active_jobs, unleased=unleased):
             job = await db.run(lambda s, j=job_id: s.get(ReportJob, j))
             campaign = await db.run(get_campaign, job.campaign_id)
             log.info("resuming report batch %s", job_id)
             self.start(job_id, campaign.facility_id)
+
+    async def sweep(self) -> None:
+        while not self.stop.is_set():
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await self.resume_all(unleased=True)
+            except Exception:  # noqa: BLE001 - the next sweep tries again
+                log.exception("could not take over report batches")
 
     async def shutdown(self) -> None:
         self.stop.set()
@@ -79,8 +90,11 @@ def setup(app: web.Application) -> None:
             await runner.resume_all()
         except Exception:  # noqa: BLE001 - a down database must not stop the server (healthz reports it)
             log.exception("could not resume report batches")
+        runner.sweeper = asyncio.ensure_future(runner.sweep())
 
     async def on_cleanup(_app: web.Application) -> None:
+        if runner.sweeper is not None:
+            runner.sweeper.cancel()
         await runner.shutdown()
 
     app.on_startup.append(on_startup)

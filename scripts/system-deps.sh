@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the platform needs, only those that are absent.
 #   system-deps.sh run   -> what `make run` needs (the CJK and Latin TrueType fonts of the reports)
-#   system-deps.sh test  -> plus Chromium, PostgreSQL and pdftotext for the test suite
+#   system-deps.sh test  -> plus Chromium, PostgreSQL and pdftotext for the test suite, and nginx,
+#                           coturn and openssl for the cluster tests (deploy/debian.py)
 set -euo pipefail
 want=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -13,6 +14,9 @@ if [ "${1:-run}" = test ]; then
     command -v chromium >/dev/null || need chromium
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need postgresql
     command -v pdftotext >/dev/null || need poppler-utils
+    [ -x /usr/sbin/nginx ] || need nginx
+    command -v turnserver >/dev/null || need coturn
+    command -v openssl >/dev/null || need openssl
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 

@@ -95,9 +95,8 @@ def _user(session: Session, request: web.Request) -> User:
 
 
 def _forget(request: web.Request, hashes: list[str]) -> None:
-    """Revoked tokens leave this process's cache at once (other processes drop them within seconds)."""
-    for digest in hashes:
-        context_of(request).tokens.drop(digest)
+    """Revoked tokens leave the caches of this process and of the others at once."""
+    context_of(request).tokens.revoked(hashes)
 
 
 def _change(session: Session, request: web.Request, action: str, acting: Principal) -> tuple[User, list[str]]:

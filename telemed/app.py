@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
 import re
 import secrets
@@ -22,6 +24,7 @@ from telemed.models import TokenKind
 from telemed.security import Principal, resolve_token, token_hash
 
 log = logging.getLogger("telemed.access")
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
 
 SESSION_COOKIE = "telemed_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -54,6 +57,28 @@ DEFAULT_BODY_LIMIT = 64 * KB  # page forms
 def _route_name(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def proxied_middleware(request: web.Request, handler):
+    """Behind a trusted reverse proxy, the client is the address the proxy names (X-Real-IP):
+    the login brake, the audit trail and the facility networks must see it, not the proxy."""
+    proxies = request.app[TRUSTED_PROXIES]
+    real = request.headers.get("X-Real-IP", "")
+    if proxies and request.remote and _within(request.remote, proxies) and real:
+        try:
+            request = request.clone(remote=str(ipaddress.ip_address(real)))
+        except ValueError:
+            raise web.HTTPBadRequest(text="X-Real-IP is not an address") from None
+    return await handler(request)
+
+
+def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 @web.middleware
@@ -215,10 +240,11 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         owned = True
     else:
         owned = False
-    app = web.Application(middlewares=[observe_middleware, headers_middleware, body_limit_middleware,
+    app = web.Application(middlewares=[proxied_middleware, observe_middleware, headers_middleware, body_limit_middleware,
                                        durable_audit_middleware, auth_middleware, ui.error_pages],
                           client_max_size=64 * 1024 * 1024)
     app[CONTEXT] = context
+    app[TRUSTED_PROXIES] = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in context.settings.trusted_proxies)
     app[METRICS] = Metrics()
     aiohttp_jinja2.setup(
         app,
@@ -231,6 +257,9 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     for feature in (auth_api, admin_api, detainee_search, events_api, ui, ehr_api, labs_api, webrtc_api, reports_api,
                     custody_api, care_api):
         feature.setup(app)
+    async def start_bus(_app: web.Application) -> None:
+        context.hub.bus.start(asyncio.get_running_loop())
+    app.on_startup.append(start_bus)
     if owned:
         async def start_lookups(_app: web.Application) -> None:
             context.db.lookups.start()

@@ -55,6 +55,7 @@ _PATIENT = AuditPatient.__table__
 # Entries reach ``audit_patient`` in blocks of this many: a query by detainee scans at most this
 # many recent entries by their own patient_id.
 PATIENT_INDEX_EVERY = 10_000
+AUDIT_LOCK = 0x7E1E_A0D1  # the PostgreSQL advisory lock id of the chain's tip
 # A checkpoint of the chain's head at most this often: what a truncation can remove unseen.
 CHECKPOINT_SECONDS = 1.0
 TAG_HEX = 4  # per field: enough to name the changed one; the entry's MAC is what proves it
@@ -213,6 +214,10 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent], signer: Sig
     keys = (signer or installed()).keys
     key, kid = keys.current, keys.current_id
     connection = conn.connection() if isinstance(conn, Session) else conn
+    if connection.dialect.name == "postgresql":
+        # Several server processes append to one chain: they take turns (until commit) rather
+        # than all read the same tip and all but one retry.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({AUDIT_LOCK})")
     tip = connection.execute(select(_ENTRY.c.seq, _ENTRY.c.hash).order_by(_ENTRY.c.seq.desc()).limit(1)).first()
     seq, prev = (tip.seq, tip.hash) if tip else (0, GENESIS)
     before = seq

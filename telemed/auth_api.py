@@ -10,7 +10,7 @@ from telemed.context import context_of
 from telemed.http import PRINCIPAL, api_error, audit, json_response, principal, read_form, read_json
 from telemed.metrics import METRICS
 from telemed.models import TokenKind, User
-from telemed.security import LoginRefused, authenticate, issue_token, principal_of, revoke_token
+from telemed.security import LoginRefused, authenticate, issue_token, principal_of, revoke_token, token_hash
 from telemed.throttle import LoginThrottle
 
 SESSION_COOKIE = "telemed_session"
@@ -59,9 +59,10 @@ async def revoke(request: web.Request) -> web.Response:
     if not header.lower().startswith("bearer "):
         raise api_error(401, "send the token to revoke as 'Authorization: Bearer <token>'")
     ctx = context_of(request)
-    revoked = await ctx.db.run(revoke_token, header[7:].strip(), ctx.tokens)
-    if not revoked:
+    raw = header[7:].strip()
+    if not await ctx.db.run(revoke_token, raw):
         raise api_error(404, "unknown or already revoked token")
+    ctx.tokens.revoked([token_hash(raw)])
     return web.Response(status=204)
 
 
@@ -95,8 +96,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     ctx = context_of(request)
     raw = request.cookies.get(SESSION_COOKIE)
-    if raw:
-        await ctx.db.run(revoke_token, raw, ctx.tokens)
+    if raw and await ctx.db.run(revoke_token, raw):
+        ctx.tokens.revoked([token_hash(raw)])
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

@@ -59,6 +59,17 @@ class Settings:
     # and whether they also go to syslog (facility authpriv).
     audit_checkpoints: str = ""
     audit_syslog: bool = False
+    # Behind a reverse proxy (deploy/): the proxies' addresses (CIDRs). A request from one of
+    # them is taken to come from the address in its X-Real-IP header, so that the login brake,
+    # the audit trail and the facility networks see the client, not the proxy.
+    trusted_proxies: tuple[str, ...] = ()
+    # coturn's use-auth-secret: the app hands each browser a TURN password that expires after
+    # turn_ttl_seconds (the TURN REST API scheme) instead of one fixed credential.
+    turn_secret: str = field(default="", repr=False)
+    turn_ttl_seconds: int = 6 * 3600
+    # How long a process trusts a checked token without asking the database again; revocations
+    # reach every process at once over the bus, this bounds a missed message.
+    token_cache_seconds: int = 5
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -71,7 +82,7 @@ class Settings:
 
     def describe(self) -> str:
         """The settings that shape what the server does, without its secrets."""
-        hidden = {"secret_key", "audit_key", "turn_credential", "extra"}
+        hidden = {"secret_key", "audit_key", "turn_credential", "turn_secret", "extra"}
         shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         shown["database_url"] = self.database_url.split("@")[-1]  # no password
         return "; ".join(f"{name}={value}" for name, value in shown.items())[:2000]
@@ -112,6 +123,10 @@ _ENV = {
     "audit_key_file": "TELEMED_AUDIT_KEY_FILE",
     "audit_checkpoints": "TELEMED_AUDIT_CHECKPOINTS",
     "audit_syslog": "TELEMED_AUDIT_SYSLOG",
+    "trusted_proxies": "TELEMED_TRUSTED_PROXIES",
+    "turn_secret": "TELEMED_TURN_SECRET",
+    "turn_ttl_seconds": "TELEMED_TURN_TTL",
+    "token_cache_seconds": "TELEMED_TOKEN_CACHE_SECONDS",
 }
 
 
@@ -197,6 +212,15 @@ def _check(settings: Settings) -> None:
         raise ConfigError("TELEMED_MLLP_TLS_CERT, TELEMED_MLLP_TLS_KEY, TELEMED_MLLP_TLS_CA: give all three or none")
     if not 0 < settings.mllp_port < 65536:
         raise ConfigError(f"TELEMED_MLLP_PORT: {settings.mllp_port} is not a TCP port")
+    for cidr in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"TELEMED_TRUSTED_PROXIES: {cidr!r} is not an address or CIDR") from None
+    if settings.turn_secret and settings.turn_credential:
+        raise ConfigError("TELEMED_TURN_SECRET, TELEMED_TURN_CREDENTIAL: give one, not both")
+    if settings.turn_ttl_seconds <= 0:
+        raise ConfigError(f"TELEMED_TURN_TTL: {settings.turn_ttl_seconds} is not a positive number of seconds")
     for url in settings.ice_servers:
         if not url.startswith(("stun:", "turn:", "turns:")):
             raise ConfigError(f"TELEMED_ICE_SERVERS: {url!r} is not a stun:/turn: URL")

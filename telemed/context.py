@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from telemed.audit import AuditLog, Signer, install
 from telemed.audit_process import AuditProcess
+from telemed.bus import open_bus
 from telemed.config import Settings
 from telemed.db import Database
 from telemed.events import Hub
@@ -20,9 +21,9 @@ class Context:
     settings: Settings
     db: Database
     audit: AuditLog | AuditProcess
-    hub: Hub = field(default_factory=Hub)
-    tokens: TokenCache = field(default_factory=TokenCache)
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    hub: Hub
+    tokens: TokenCache
+    throttle: LoginThrottle
 
     @classmethod
     def open(cls, settings: Settings) -> "Context":
@@ -31,9 +32,12 @@ class Context:
         signer = Signer.from_settings(settings)
         install(signer)  # for writers in this process that are given none (an import, say)
         audit = AuditProcess(db.url, signer) if settings.audit_process else AuditLog(db.engine, signer)
-        return cls(settings=settings, db=db, audit=audit)
+        bus = open_bus(db.url)  # started with the server's event loop (telemed.app)
+        return cls(settings=settings, db=db, audit=audit, hub=Hub(bus),
+                   tokens=TokenCache(bus, ttl=settings.token_cache_seconds), throttle=LoginThrottle(db.engine))
 
     def close(self) -> None:
+        self.hub.bus.close()
         self.audit.close()
         self.db.close()
 

@@ -1,19 +1,33 @@
-"""In-process push to the browsers: critical lab alerts, consult rings, batch progress.
+"""Push to the browsers: critical lab alerts, consult rings, batch progress.
 
-Each connected WebSocket subscribes with its principal; a publisher names the audience
-with a predicate over principals, so the hub itself holds no policy.
+Each connected WebSocket subscribes with its principal; a publisher names the audience (an
+organisation, roles, users), so the hub itself holds no policy. With a bus (several processes on
+PostgreSQL) each message also goes to the other processes, for the browsers connected there.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
+from telemed.bus import LocalBus
 from telemed.i18n import LANGUAGES, translate
 from telemed.security import Principal
 
-Audience = Callable[[Principal], bool]
+TOPIC = "events"
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a message is for: plain data, so that it can travel to another process."""
+
+    org_id: str | None = None
+    roles: tuple[str, ...] = ()
+    user_ids: tuple[int, ...] | None = None
+
+    def __call__(self, p: Principal) -> bool:
+        return ((self.org_id is None or p.org_id == self.org_id) and (not self.roles or p.role in self.roles)
+                and (self.user_ids is None or p.user_id in self.user_ids))
 
 
 @dataclass(eq=False)
@@ -23,8 +37,10 @@ class Subscription:
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, bus: LocalBus | None = None) -> None:
         self._subs: set[Subscription] = set()
+        self.bus = bus or LocalBus()
+        self.bus.on(TOPIC, self._arrived)
 
     def subscribe(self, principal: Principal) -> Subscription:
         sub = Subscription(principal)
@@ -35,7 +51,18 @@ class Hub:
         self._subs.discard(sub)
 
     def publish(self, message: dict, audience: Audience) -> int:
-        """Queue ``message`` for every subscriber in ``audience``; returns how many. Call on the loop."""
+        """Queue ``message`` for every subscriber in ``audience`` here, and send it to the other
+        processes; returns how many here. Call on the loop."""
+        self.bus.send(TOPIC, {"message": message, "audience": asdict(audience)})
+        return self._deliver(message, audience)
+
+    def _arrived(self, payload: dict) -> None:
+        audience = payload["audience"]
+        ids = audience["user_ids"]
+        self._deliver(payload["message"], Audience(audience["org_id"], tuple(audience["roles"]),
+                                                   None if ids is None else tuple(ids)))
+
+    def _deliver(self, message: dict, audience: Audience) -> int:
         delivered = 0
         for sub in list(self._subs):
             if audience(sub.principal):
@@ -51,11 +78,15 @@ class Hub:
 
 
 def staff_of(org_id: str, *roles: str) -> Audience:
-    return lambda p: p.org_id == org_id and (not roles or p.role in roles)
+    return Audience(org_id=org_id, roles=tuple(str(r) for r in roles))
 
 
 def user(user_id: int) -> Audience:
-    return lambda p: p.user_id == user_id
+    return users([user_id])
+
+
+def users(user_ids) -> Audience:
+    return Audience(user_ids=tuple(sorted(user_ids)))
 
 
 def notice(kind: str, key: str, *, link: str, severity: str = "", ring: bool = False, **values) -> dict:

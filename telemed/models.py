@@ -166,3 +166,16 @@ class AuditPatient(SQLModel, table=True):
     __table_args__ = {"sqlite_with_rowid": False}
     patient_id: str = Field(primary_key=True, max_length=64)
     seq: int = Field(primary_key=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """Failed logins the brake counts (telemed.throttle): per account and address ("pair"), and
+    per address ("address", username empty). In the database, so that a restart forgets nothing
+    and every process of a cluster brakes alike."""
+
+    __tablename__ = "login_failure"
+    kind: str = Field(primary_key=True, max_length=8)
+    username: str = Field(primary_key=True, max_length=200)
+    address: str = Field(primary_key=True, max_length=64)
+    count: int = 0
+    last: float = 0.0  # seconds since the epoch

@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlmodel import Session, select
 
+from telemed.bus import LocalBus
 from telemed.models import AuthToken, TokenKind, User
 from telemed.throttle import LoginThrottle
 from telemed.timeutil import as_utc, utcnow
@@ -111,13 +112,27 @@ def issue_token(session: Session, user: User, kind: TokenKind, ttl_seconds: int)
 
 class TokenCache:
     """Validated tokens for a few seconds, so that each request need not touch the database.
-    Revocation through this process drops the entry at once; another process sees it within
-    ``ttl`` seconds."""
+    A revocation drops the entry at once here and, through the bus, in the other processes (a
+    process that missed the message sees it within ``ttl`` seconds)."""
 
-    def __init__(self, ttl: float = 5.0) -> None:
+    TOPIC = "tokens.revoked"
+
+    def __init__(self, bus: LocalBus | None = None, ttl: float = 5.0) -> None:
         self.ttl = ttl
         self._entries: dict[str, tuple[Principal, float, datetime]] = {}
         self._lock = threading.Lock()
+        self.bus = bus or LocalBus()
+        self.bus.on(self.TOPIC, lambda payload: self._forget(payload["hashes"]))
+
+    def revoked(self, hashes: list[str]) -> None:
+        """These tokens were revoked (committed): forget them here and in every other process."""
+        self._forget(hashes)
+        for start in range(0, len(hashes), 100):  # a NOTIFY carries under 8,000 bytes
+            self.bus.send(self.TOPIC, {"hashes": hashes[start:start + 100]})
+
+    def _forget(self, hashes: list[str]) -> None:
+        for digest in hashes:
+            self.drop(digest)
 
     def get(self, token_hash: str) -> Principal | None:
         with self._lock:
@@ -160,9 +175,9 @@ def resolve_token(session: Session, raw: str, kind: TokenKind, cache: TokenCache
     return principal
 
 
-def revoke_token(session: Session, raw: str, cache: TokenCache) -> bool:
+def revoke_token(session: Session, raw: str) -> bool:
+    """Mark the token revoked; the caller tells the token cache once this commits."""
     digest = token_hash(raw)
-    cache.drop(digest)
     token = session.exec(select(AuthToken).where(AuthToken.token_hash == digest)).first()
     if token is None or token.revoked_at is not None:
         return False

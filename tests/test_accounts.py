@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import select
 
 from telemed import security
+from telemed.context import Context
 from telemed.models import AuditEntry
 from telemed.throttle import ADDRESS_FREE, PAIR_FREE
 from tests.conftest import PASSWORD, both_databases
@@ -33,6 +34,25 @@ async def test_a_stranger_cannot_lock_a_known_account(client, context, world):
     assert (await attempt(client, "doc-a", PASSWORD, source="127.0.0.7")).status == 429
     own = await attempt(client, "doc-a", PASSWORD, source="127.0.0.8")
     assert own.status == 200
+
+
+@both_databases
+async def test_the_brake_outlives_a_restart(client, context, world, settings):
+    """The failures are in the database: a server started afresh (or another process of a
+    cluster) brakes the same guesser, and still lets the owner in from elsewhere."""
+    context.throttle.clock = lambda: 1000.0
+    for _ in range(PAIR_FREE):
+        assert (await attempt(client, "doc-a", "wrong-password-x", source="127.0.0.7")).status == 401
+    assert (await attempt(client, "doc-a", PASSWORD, source="127.0.0.7")).status == 429
+    restarted = Context.open(settings)
+    try:
+        restarted.throttle.clock = lambda: 1000.0
+        assert restarted.throttle.wait("doc-a", "127.0.0.7") >= 1
+        assert restarted.throttle.wait("doc-a", "127.0.0.8") == 0
+        restarted.throttle.clear_account("doc-a")
+        assert context.throttle.wait("doc-a", "127.0.0.7") == 0
+    finally:
+        restarted.close()
 
 
 @both_databases

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import threading
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from reports.batch import BatchResult, cancel_job, create_job, open_pool, run_ba
 from reports.models import Exam, ReportItem, ReportJob
 from reports.synthetic import seed_campaign
 from telemed.models import Detainee
+from telemed.timeutil import utcnow
 from tests.conftest import both_databases
 
 N = 14
@@ -151,3 +153,24 @@ def test_a_report_that_cannot_be_built_does_not_stop_the_batch(context, settings
     assert broken.file_name.removesuffix(".pdf") in finished.error
     with zipfile.ZipFile(result.out_dir / "reports.zip") as archive:
         assert broken.file_name not in archive.namelist() and len(archive.namelist()) == job.total - 1
+
+
+@both_databases
+def test_a_batch_leased_to_a_live_process_is_left_to_it_and_taken_over_when_its_lease_runs_out(context, settings,
+                                                                                              campaign):
+    """Another server process holds the lease: this one renders nothing. Its lease runs out (the
+    process died): this one takes the batch over and renders each report once."""
+    job = context.db.call(create_job, campaign, "zh-CN", settings.data_dir)
+
+    def lease(session, until) -> None:
+        held = session.get(ReportJob, job.id)
+        held.lease_owner, held.lease_until = "app-2.example:4242", until
+        session.add(held)
+    context.db.call(lease, utcnow() + timedelta(minutes=1))
+    with open_pool(settings, 1) as pool:
+        left = run_job(settings, job.id, db=context.db, pool=pool)
+        assert left.status == "queued" and left.done == 0 and not any(r.done for r in items(context, job.id))
+        context.db.call(lease, utcnow() - timedelta(seconds=1))
+        taken = run_job(settings, job.id, db=context.db, pool=pool)
+    assert taken.status == "done" and taken.done == taken.total == len(items(context, job.id))
+    assert context.db.call(lambda s: s.get(ReportJob, job.id)).lease_owner == ""

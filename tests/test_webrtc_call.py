@@ -13,7 +13,6 @@ import pytest
 from sqlmodel import select
 
 from ehr import store
-from telemed.context import Context
 from telemed.models import AuditEntry
 from tests.consults_support import call, requested, scheduled
 from webrtc.client import Participant
@@ -144,8 +143,7 @@ async def test_outsiders_and_wrong_places_cannot_join(client, login, context, wo
         assert refused.value.status == 403
 
     from telemed.app import create_app
-    elsewhere = Context(settings=replace(context.settings, facility_networks=("fac-a=10.20.0.0/16",)),
-                        db=context.db, audit=context.audit)
+    elsewhere = replace(context, settings=replace(context.settings, facility_networks=("fac-a=10.20.0.0/16",)))
     other = await aiohttp_client(create_app(context=elsewhere))
     token = await login("doc-a")
     with pytest.raises(aiohttp.WSServerHandshakeError) as outside:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import ssl as ssl_
 import time
 from dataclasses import dataclass, field
 
@@ -71,9 +72,10 @@ class Received:
 
 class Participant:
     def __init__(self, base_url: str, headers: dict[str, str], consult_id: str, *, keep_counters: bool = True,
-                 video: MediaStreamTrack | None = None) -> None:
+                 video: MediaStreamTrack | None = None, ssl: ssl_.SSLContext | bool = True) -> None:
         self.url = f"{base_url.replace('http', 'ws', 1)}/ws/consults/{consult_id}"
         self.headers = headers
+        self.ssl = ssl  # a context that trusts a test server's own certificate, say
         self.keep_counters = keep_counters
         self.messages: asyncio.Queue = asyncio.Queue()
         self.state: dict = {}
@@ -91,7 +93,7 @@ class Participant:
     async def connect(self) -> None:
         self._session = aiohttp.ClientSession()
         try:
-            self._ws = await self._session.ws_connect(self.url, headers=self.headers)
+            self._ws = await self._session.ws_connect(self.url, headers=self.headers, ssl=self.ssl)
         except BaseException:  # refused (403, 409) or unreachable: the session must not leak
             await self._session.close()
             raise

@@ -9,7 +9,7 @@ from aiohttp import web
 from ehr import store
 from ehr.errors import FhirError
 from telemed.context import context_of
-from telemed.events import notice, staff_of, user
+from telemed.events import notice, staff_of, user, users
 from telemed.http import api_error, audit, audit_shown, authorize, json_response, principal, read_json, require
 from telemed.models import Role
 from telemed.i18n import translate
@@ -82,7 +82,7 @@ async def _announce_request(request: web.Request, consult: Consult) -> None:
     on_duty = set(await context_of(request).db.run(workflow.on_duty_specialists, consult))
     emergency = consult.urgency == Urgency.EMERGENCY
     _push(request, consult, "consult.ring" if emergency else "consult.requested", "webrtc.notice_requested",
-          lambda p: p.user_id in on_duty, link="/consults", severity="critical" if emergency else "",
+          users(on_duty), link="/consults", severity="critical" if emergency else "",
           ring=emergency, urgency=lambda lang: translate(lang, f"webrtc.urgency_{consult.urgency}"),
           question=consult.question[:80])
 

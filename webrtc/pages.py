@@ -16,7 +16,7 @@ from telemed.http import api_error, authorize, json_response, principal, require
 from telemed.models import Detainee, Organization, OrgKind, Role, User
 from telemed.policy import Capability
 from telemed.ui import language
-from webrtc import prescriptions, views
+from webrtc import prescriptions, turn, views
 from webrtc.media import browser_ice_servers
 from webrtc.models import Consult, ConsultStatus
 from webrtc.shared_view import Reader
@@ -67,7 +67,7 @@ async def room_page(request: web.Request) -> dict:
     return {"consult_id": consult.id, "room": {
         "consult_id": consult.id, "user_id": who.user_id, "part": part, "closed": consult.status == ConsultStatus.SIGNED,
         "timezone": ctx.settings.timezone,
-        "assigned": who.user_id == consult.specialist_id, "ice_servers": browser_ice_servers(ctx.settings)},
+        "assigned": who.user_id == consult.specialist_id, "ice_servers": browser_ice_servers(turn.for_user(ctx.settings, who.username))},
         "rx": {"units": prescriptions.DOSE_UNITS, "routes": list(prescriptions.ROUTES),
                "frequencies": list(prescriptions.FREQUENCIES)}}  # ehr.charting's, as on the record page
 

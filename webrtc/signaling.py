@@ -27,7 +27,7 @@ from telemed.metrics import METRICS
 from telemed.policy import Capability
 from telemed.security import Principal
 from telemed.timeutil import utcnow
-from webrtc import stats, views, workflow
+from webrtc import stats, turn, views, workflow
 from webrtc.endpoints import is_facility_endpoint
 from webrtc.media import Description, MediaBackend, browser_ice_servers
 from webrtc.models import Consult, ConsultStatus
@@ -237,7 +237,8 @@ async def room_socket(request: web.Request) -> web.WebSocketResponse:
     room = rooms.get(consult.id) or rooms.setdefault(consult.id, ConsultRoom(consult.id, request.app))
     member = Member(principal(request), part, ws)
     await _send(ws, {"type": "welcome", "user_id": member.who.user_id, "part": part,
-                     "ice_servers": browser_ice_servers(ctx.settings), "heartbeat_timeout": HEARTBEAT_TIMEOUT})
+                     "ice_servers": browser_ice_servers(turn.for_user(ctx.settings, member.who.username)),
+                     "heartbeat_timeout": HEARTBEAT_TIMEOUT})
     await room.add(member)
     try:
         async for message in ws:

@@ -1,0 +1,222 @@
+"""Start the regional topology on one machine from Debian's packages: ``--apps`` processes of
+``telemed serve`` on one PostgreSQL, nginx in front with TLS (deploy/nginx/telemed.conf.template,
+the same file compose.yaml's nginx uses) and coturn with time-limited credentials
+(deploy/coturn/turnserver.conf). The cluster tests start it with ``start()``, so the shape that
+is shipped is the shape that is tested.
+
+    python deploy/debian.py --database-url postgresql://telemed@127.0.0.1/telemed --dir /var/tmp/telemed-cluster
+
+runs until interrupted, printing the address. Needs Debian's nginx, coturn and openssl, and a
+PostgreSQL database (Debian's postgresql) that the app may migrate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import string
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+READY_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Cluster:
+    directory: Path
+    env: dict[str, str]
+    https_port: int
+    turn_port: int
+    app_ports: list[int] = field(default_factory=list)
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """The address browsers use: nginx, over TLS (a self-signed certificate for 127.0.0.1)."""
+        return f"https://127.0.0.1:{self.https_port}"
+
+    def app_url(self, index: int) -> str:
+        """One process directly, bypassing nginx (tests pin a client to a process this way)."""
+        return f"http://127.0.0.1:{self.app_ports[index]}"
+
+    @property
+    def certificate(self) -> Path:
+        return self.directory / "tls" / "cert.pem"
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in reversed(self.processes):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _telemed() -> str:
+    beside = Path(sys.executable).with_name("telemed")
+    return str(beside) if beside.exists() else shutil.which("telemed") or "telemed"
+
+
+def _tls(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _secrets(directory: Path) -> dict[str, str]:
+    """Generated once per directory, kept in secrets.env (mode 600): a restart keeps them."""
+    path = directory / "secrets.env"
+    if not path.exists():
+        values = {"TELEMED_SECRET_KEY": secrets.token_hex(32), "TELEMED_AUDIT_KEY": secrets.token_hex(32),
+                  "TELEMED_TURN_SECRET": secrets.token_hex(24)}
+        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        path.chmod(0o600)
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def _start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    """A child that logs to a file, never to a pipe nobody reads."""
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _wait_http(url: str, process: subprocess.Popen, log: Path) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # our own certificate, just made
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=3, context=context) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {READY_SECONDS} s:\n{log.read_text()[-3000:]}")
+
+
+def _wait_port(port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {port} after {READY_SECONDS} s")
+
+
+def nginx_config(directory: Path, app_ports: list[int], https_port: int, http_port: int) -> Path:
+    """The shipped server configuration, filled in for loopback, under a main file of our own."""
+    conf = directory / "nginx"
+    for temp in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (conf / "tmp" / temp).mkdir(parents=True, exist_ok=True)
+        (conf / "tmp" / temp).chmod(0o777)  # nginx's workers run as nobody when started as root
+    upstreams = "\n    ".join(f"server 127.0.0.1:{port} max_fails=2 fail_timeout=5s;" for port in app_ports)
+    template = string.Template((HERE / "nginx" / "telemed.conf.template").read_text())
+    (conf / "telemed.conf").write_text(template.safe_substitute(
+        TELEMED_UPSTREAM_SERVERS=upstreams, NGINX_HTTPS_LISTEN=f"127.0.0.1:{https_port}",
+        NGINX_HTTP_LISTEN=f"127.0.0.1:{http_port}", NGINX_HTTPS_PORT=str(https_port),
+        NGINX_TLS_CERT=str(directory / "tls" / "cert.pem"), NGINX_TLS_KEY=str(directory / "tls" / "key.pem")))
+    temp = conf / "tmp"
+    main = conf / "nginx.conf"
+    main.write_text(f"""worker_processes 2;
+pid {directory}/nginx.pid;
+error_log {directory}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {directory}/nginx-access.log;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    include {conf}/telemed.conf;
+}}
+""")
+    return main
+
+
+def start(database_url: str, directory: Path, *, apps: int = 2, https_port: int = 0, turn: bool = True,
+          extra_env: dict[str, str] | None = None) -> Cluster:
+    """Migrate the database, start the processes, nginx and coturn; return once all answer."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _tls(directory / "tls")
+    cluster = Cluster(directory, {}, https_port or free_port(), free_port())
+    env = {**os.environ, **_secrets(directory), "TELEMED_DATABASE_URL": database_url, "TELEMED_HOST": "127.0.0.1",
+           "TELEMED_DATA_DIR": str(directory / "data"), "TELEMED_TRUSTED_PROXIES": "127.0.0.1/32",
+           "TELEMED_COOKIE_SECURE": "1", "TELEMED_ICE_SERVERS": f"turn:127.0.0.1:{cluster.turn_port}",
+           **(extra_env or {})}
+    if not turn:
+        env.pop("TELEMED_ICE_SERVERS")
+    cluster.env = env
+    try:
+        subprocess.run([_telemed(), "db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL)
+        for index in range(apps):
+            port = free_port()
+            log = directory / f"app{index + 1}.log"
+            process = _start([_telemed(), "serve", "--port", str(port)], log, env)
+            cluster.app_ports.append(port)
+            cluster.processes.append(process)
+            _wait_http(f"http://127.0.0.1:{port}/healthz", process, log)
+        if turn:
+            log = directory / "coturn.log"
+            process = _start(["turnserver", "-c", str(HERE / "coturn" / "turnserver.conf"),
+                              f"--static-auth-secret={env['TELEMED_TURN_SECRET']}", "--listening-ip=127.0.0.1",
+                              "--relay-ip=127.0.0.1", f"--listening-port={cluster.turn_port}",
+                              f"--pidfile={directory}/coturn.pid", "--log-file=stdout"], log, env)
+            cluster.processes.append(process)
+            _wait_port(cluster.turn_port, process, log)
+        main = nginx_config(directory, cluster.app_ports, cluster.https_port, free_port())
+        subprocess.run(["nginx", "-t", "-q", "-p", str(directory), "-c", str(main)], check=True)
+        log = directory / "nginx.log"
+        process = _start(["nginx", "-p", str(directory), "-c", str(main), "-g", "daemon off;"], log, env)
+        cluster.processes.append(process)
+        _wait_http(f"{cluster.url}/healthz", process, log)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--dir", type=Path, required=True, help="where the logs, certificate, secrets and data go")
+    parser.add_argument("--apps", type=int, default=2)
+    parser.add_argument("--https-port", type=int, default=8443)
+    args = parser.parse_args()
+    cluster = start(args.database_url, args.dir, apps=args.apps, https_port=args.https_port)
+    print(f"serving on {cluster.url} (processes on {', '.join(map(str, cluster.app_ports))}); Ctrl-C stops", flush=True)
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
