@@ -314,7 +314,7 @@ class Commits:
         self._tickets = itertools.count(1)
         self.issued = 0
         self.committed = 0
-        self.failed_through = 0
+        self.failed: list[tuple[int, int]] = []  # (first, last) tickets of each commit that failed
         self._waiters: list[tuple[int, int, asyncio.Future]] = []
         self._order = itertools.count()
 
@@ -329,9 +329,9 @@ class Commits:
 
     def advance(self, through: int, ok: bool = True) -> None:
         with self._lock:
+            if not ok and through > self.committed:  # only this commit's tickets failed, not earlier ones
+                self.failed.append((self.committed + 1, through))
             self.committed = max(self.committed, through)
-            if not ok:
-                self.failed_through = max(self.failed_through, through)
             ready = []
             while self._waiters and self._waiters[0][0] <= through:
                 ready.append(heapq.heappop(self._waiters)[2])
@@ -347,11 +347,14 @@ class Commits:
             wanted = self.issued if ticket is None else ticket
             return self._changed.wait_for(lambda: self.committed >= wanted, timeout=timeout)
 
+    def _failed(self, ticket: int) -> bool:
+        return any(first <= ticket <= last for first, last in self.failed)
+
     async def durable(self, ticket: int, timeout: float = 10.0) -> bool:
         """True once the entry with ``ticket`` is committed; False if its write failed or timed out."""
         with self._lock:
             if self.committed >= ticket:
-                return ticket > self.failed_through
+                return not self._failed(ticket)
             future = asyncio.get_running_loop().create_future()
             heapq.heappush(self._waiters, (ticket, next(self._order), future))
         try:
@@ -387,6 +390,9 @@ class AuditLog:
             self._events.append((ticket, event))
         self._wake.set()
         return ticket
+
+    def _failed(self, ticket: int) -> bool:
+        return any(first <= ticket <= last for first, last in self.failed)
 
     async def durable(self, ticket: int) -> bool:
         return await self.commits.durable(ticket)

@@ -462,7 +462,7 @@ def test_the_writer_is_a_named_daemon_thread(engine):
 def test_tickets_are_committed_in_order():
     commits = Commits()
     assert commits.wait(timeout=0) is True  # nothing issued: nothing to wait for
-    assert (commits.issued, commits.committed, commits.failed_through) == (0, 0, 0)
+    assert (commits.issued, commits.committed, commits.failed) == (0, 0, [])
     commits.advance(1)
     assert asyncio.run(commits.durable(1)) is True
     commits = Commits()
@@ -476,9 +476,9 @@ def test_tickets_are_committed_in_order():
     commits.advance(1)
     assert commits.committed == 2  # never goes back
     commits.advance(3, ok=False)
-    assert (commits.committed, commits.failed_through) == (3, 3)
+    assert (commits.committed, commits.failed) == (3, [(3, 3)])
     commits.advance(3)
-    assert commits.failed_through == 3
+    assert commits.failed == [(3, 3)]
 
 
 def test_a_waiter_learns_whether_its_own_entry_was_committed():
@@ -498,6 +498,20 @@ def test_a_waiter_learns_whether_its_own_entry_was_committed():
         assert await commits.durable(6, timeout=0.01) is False  # not committed in time: gives up
         commits.advance(6)  # the one that gave up is left alone (its future is cancelled)
         assert await waiting[2] is True
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_write_fails_only_its_own_tickets():
+    """One failed commit says nothing about the commits before or after it."""
+    async def scenario():
+        commits = Commits()
+        commits.advance(3)
+        commits.advance(6, ok=False)
+        commits.advance(8)
+        assert [await commits.durable(t) for t in range(1, 9)] == [True] * 3 + [False] * 3 + [True] * 2
+        commits.advance(5, ok=False)  # a late report of what is already settled changes nothing
+        assert await commits.durable(2) is True and commits.failed == [(4, 6)]
 
     asyncio.run(scenario())
 
