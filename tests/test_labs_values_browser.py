@@ -98,8 +98,8 @@ async def test_censored_corrected_and_haemolysed_values_in_the_labs_page_and_the
             # the record page: the value as written, the marks, the history on demand
             await page.goto(f"{base}/detainees/fac-a-p1")
             labs = page.locator("#labs")
-            assert "<0.2 mg/L" in await labs.locator("tr", has_text="CRP").inner_text()
-            k_record = labs.locator("tbody > tr", has_text="(K)").first
+            assert "<0.2 mg/L" in await labs.locator("tr", has_text="C reactive protein").inner_text()
+            k_record = labs.locator("tbody > tr", has_text="Potassium").first
             assert await k_record.locator(".badge.mark").all_inner_texts() == ["Corrected", "Haemolysed"]
             await k_record.get_by_role("button", name="History").click()
             await labs.locator("table.lab-history").wait_for()
