@@ -175,6 +175,18 @@ def test_append_links_each_entry_to_the_one_before(rolled_back):
     assert problems(session) == []
 
 
+def test_an_entry_is_found_by_its_time_as_the_orm_asks(rolled_back):
+    """The raw INSERT sends times as the ORM would (on SQLite, its text form): left to the driver,
+    an instant on a whole second is stored as '08:01:00+00:00', which sorts before the ORM's
+    '08:01:00.000000', so a search from that instant misses the entry."""
+    session, _ = rolled_back
+    append(session, [event(1)], signer())
+    at = event(1).ts
+    assert session.exec(select(AuditEntry.seq).where(AuditEntry.ts >= at)).all() == [1]
+    assert session.exec(select(AuditEntry.seq).where(AuditEntry.ts == at)).all() == [1]
+    assert session.exec(select(AuditEntry.ts)).one() == at
+
+
 @pytest.mark.parametrize("rows", [3, 7])
 def test_more_rows_than_one_insert_takes(rolled_back, monkeypatch, rows):
     session, _ = rolled_back
