@@ -29,6 +29,7 @@ import hmac
 import itertools
 import logging
 import os
+import socket
 import threading
 import time
 from collections import deque
@@ -49,6 +50,7 @@ from telemed.models import AuditEntry, AuditPatient
 from telemed.timeutil import fhir_instant, utcnow
 
 log = logging.getLogger(__name__)
+SYSLOG_PRIORITY = 10 * 8 + 5  # facility authpriv (10), severity notice (5): RFC 5424 section 6.2.1
 GENESIS = "0" * 64
 _ENTRY = AuditEntry.__table__
 _PATIENT = AuditPatient.__table__
@@ -119,9 +121,9 @@ class Checkpoints:
     """Signed heads of the chain, one JSON line each, appended to a file outside the database
     (and, optionally, sent to syslog) for operators to ship to write-once storage."""
 
-    def __init__(self, path: Path | None, *, syslog: bool = False) -> None:
+    def __init__(self, path: Path | None, *, syslog: str | None = None) -> None:
         self.path = path
-        self.syslog = syslog
+        self.syslog = syslog  # the local syslog socket (a UNIX datagram path), or None
         self._last = 0.0
 
     def line(self, keys: Keyring, head: Head) -> bytes:
@@ -144,9 +146,17 @@ class Checkpoints:
         finally:
             os.close(fd)
         if self.syslog:
-            import syslog
-            syslog.openlog("telemed-audit", 0, syslog.LOG_AUTHPRIV)
-            syslog.syslog(syslog.LOG_NOTICE, line.decode())
+            self._to_syslog(line)
+
+    def _to_syslog(self, line: bytes) -> None:
+        """One datagram as the C library's syslog() sends it (priority authpriv.notice, tag, pid);
+        the file keeps the line when syslog is down, and the writer carries on."""
+        message = b"<%d>telemed-audit[%d]: %s" % (SYSLOG_PRIORITY, os.getpid(), line)
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.sendto(message, self.syslog)
+        except OSError as exc:
+            log.warning("audit checkpoint not sent to syslog", extra={"socket": self.syslog, "error": str(exc)})
 
     @staticmethod
     def read(path: Path) -> Iterator[tuple[int, dict | None]]:
@@ -174,7 +184,8 @@ class Signer:
         from telemed.audit_keys import load_keyring
 
         return cls(load_keyring(settings.audit_key_path, settings.audit_key),
-                   Checkpoints(settings.audit_checkpoint_path, syslog=settings.audit_syslog))
+                   Checkpoints(settings.audit_checkpoint_path,
+                               syslog=settings.audit_syslog_socket if settings.audit_syslog else None))
 
     def to_env(self) -> str:
         path = str(self.checkpoints.path or "")

@@ -56,9 +56,10 @@ class Settings:
     audit_key: str = field(default="", repr=False)
     audit_key_file: str = ""
     # Where the signed checkpoints of the chain's head go (default <data_dir>/audit-checkpoints.jsonl),
-    # and whether they also go to syslog (facility authpriv).
+    # and whether they also go to syslog (facility authpriv), through which local socket.
     audit_checkpoints: str = ""
     audit_syslog: bool = False
+    audit_syslog_socket: str = "/dev/log"
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -112,6 +113,7 @@ _ENV = {
     "audit_key_file": "TELEMED_AUDIT_KEY_FILE",
     "audit_checkpoints": "TELEMED_AUDIT_CHECKPOINTS",
     "audit_syslog": "TELEMED_AUDIT_SYSLOG",
+    "audit_syslog_socket": "TELEMED_AUDIT_SYSLOG_SOCKET",
 }
 
 

@@ -11,6 +11,7 @@ import hmac
 import logging
 import os
 import shutil
+import socketserver
 import threading
 from datetime import datetime, timezone
 
@@ -121,6 +122,53 @@ def test_checkpoints_are_written_at_most_once_a_period_unless_forced(tmp_path):
     assert path.read_bytes().endswith(b"\n") and path.read_bytes().count(b"\n") == 2
 
 
+class SyslogListener(socketserver.UnixDatagramServer):
+    """A local syslog daemon's socket, as far as a sender can tell: it keeps each datagram."""
+
+    def __init__(self, path):
+        self.received: list[bytes] = []
+        super().__init__(str(path), Keep)
+
+
+class Keep(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.server.received.append(self.request[0])
+
+
+def test_checkpoints_reach_a_syslog_socket_and_survive_its_absence(tmp_path, caplog):
+    keys, socket_path = Keyring({KID: KEY}, KID), tmp_path / "log.sock"
+    points = Checkpoints(tmp_path / "points.jsonl", syslog=str(socket_path))
+    with SyslogListener(socket_path) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        points.write(keys, Head(4, "d" * 64), force=True)
+        points.write(keys, Head(5, "e" * 64))  # within the period: neither the file nor syslog
+        points.write(keys, Head(6, "f" * 64), force=True)
+        server.shutdown()
+    lines = [line for _, line in Checkpoints.read(points.path)]
+    prefix = f"<85>telemed-audit[{os.getpid()}]: ".encode()  # authpriv.notice
+    assert server.received == [prefix + orjson.dumps(line) for line in lines]
+    assert [line["seq"] for line in lines] == [4, 6]
+    socket_path.unlink()
+    with caplog.at_level(logging.WARNING, logger="telemed.audit"):
+        points.write(keys, Head(7, "a" * 64), force=True)  # syslog down: the file still has it
+    assert [line["seq"] for _, line in Checkpoints.read(points.path)] == [4, 6, 7]
+    assert "audit checkpoint not sent to syslog" in caplog.text
+
+
+def test_the_installed_signer_sends_to_syslog_only_when_asked(monkeypatch, tmp_path):
+    monkeypatch.setattr(audit, "_installed", None)
+    monkeypatch.setenv("TELEMED_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TELEMED_AUDIT_KEY", KEY.hex())
+    monkeypatch.setenv("TELEMED_AUDIT_SYSLOG_SOCKET", str(tmp_path / "log.sock"))
+    monkeypatch.delenv("TELEMED_AUDIT_SYSLOG", raising=False)
+    monkeypatch.delenv("TELEMED_CONFIG", raising=False)
+    assert audit.installed().checkpoints.syslog is None
+    monkeypatch.setattr(audit, "_installed", None)
+    monkeypatch.setenv("TELEMED_AUDIT_SYSLOG", "yes")
+    assert audit.installed().checkpoints.syslog == str(tmp_path / "log.sock")
+
+
 def test_checkpoint_lines_that_are_not_checkpoints(tmp_path):
     path = tmp_path / "checkpoints.jsonl"
     assert list(Checkpoints.read(path)) == []
@@ -129,12 +177,12 @@ def test_checkpoint_lines_that_are_not_checkpoints(tmp_path):
 
 
 def test_a_signer_travels_to_a_child_through_its_environment(tmp_path):
-    sent = Signer(Keyring({OTHER_KID: OTHER_KEY, KID: KEY}, KID), Checkpoints(tmp_path / "c.jsonl", syslog=True))
+    sent = Signer(Keyring({OTHER_KID: OTHER_KEY, KID: KEY}, KID), Checkpoints(tmp_path / "c.jsonl", syslog="/run/x.sock"))
     received = Signer.from_env(sent.to_env())
     assert received.keys == sent.keys
-    assert (received.checkpoints.path, received.checkpoints.syslog) == (tmp_path / "c.jsonl", True)
+    assert (received.checkpoints.path, received.checkpoints.syslog) == (tmp_path / "c.jsonl", "/run/x.sock")
     bare = Signer.from_env(signer().to_env())
-    assert (bare.checkpoints.path, bare.checkpoints.syslog) == (None, False)
+    assert (bare.checkpoints.path, bare.checkpoints.syslog) == (None, None)
 
 
 def test_the_installed_signer_seals_when_none_is_given(rolled_back, monkeypatch):
@@ -156,7 +204,7 @@ def test_the_default_signer_comes_from_the_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("TELEMED_AUDIT_SYSLOG", "1")
     made = audit.installed()
     assert made.keys == Keyring({KID: KEY}, KID)
-    assert (made.checkpoints.path, made.checkpoints.syslog) == (tmp_path / "points.jsonl", True)
+    assert (made.checkpoints.path, made.checkpoints.syslog) == (tmp_path / "points.jsonl", "/dev/log")
     assert audit.installed() is made  # read once
 
 
