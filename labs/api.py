@@ -15,6 +15,7 @@ from labs.orders import cancel_test, open_orders, order_json, place_order
 from labs.results import Rejected, Submission, check, file, subjects
 from labs.sync import sync_catalogue
 from labs.trail import Actor
+from telemed import display
 from telemed.context import context_of
 from telemed.events import user
 from telemed.http import REQUEST_ID, api_error, audit, authorize, json_response, principal, read_json, require
@@ -41,7 +42,9 @@ def catalogue_json(lang: str) -> dict:
     } for t in cat.tests.values()]
     panels = [{"code": p.code, "loinc": p.loinc, "name": p.name(lang), "tests": list(p.tests)}
               for p in cat.panels.values()]
-    return {"panels": panels, "tests": tests, "sources": cat.sources}
+    units = {u for t in cat.tests.values() for u in (t.unit, *t.alt_units)}
+    return {"panels": panels, "tests": tests, "sources": cat.sources,
+            "unit_labels": {u: display.unit(u, lang) for u in sorted(units)}}
 
 
 async def get_catalog(request: web.Request) -> web.Response:
@@ -227,7 +230,7 @@ async def get_held(request: web.Request) -> web.Response:
     who = require(request, Capability.ENTER_RESULTS, "labs.held.list")
     audit(request, "labs.held.list", "allowed", resource=f"Organization/{who.org_id}")
     return json_response(await context_of(request).db.run(
-        lambda s: analyzers_api.held_extras(s, held.list_held(s, who.org_id))))
+        lambda s: analyzers_api.held_extras(s, held.list_held(s, who.org_id, language(request)))))
 
 
 async def post_resolve(request: web.Request) -> web.Response:
@@ -237,7 +240,7 @@ async def post_resolve(request: web.Request) -> web.Response:
     if found is None:
         raise api_error(404, "no such held message in your facility")
     audit(request, "labs.held.resolve", "allowed", resource=f"HeldMessage/{found.id}")
-    return json_response(held.held_json(found))
+    return json_response(held.held_json(found, language(request)))
 
 
 async def post_retry(request: web.Request) -> web.Response:

@@ -15,7 +15,7 @@ from labs.marks import conditions_of, row_marks
 from labs.models import LabResult
 from labs.results import Rejected, Submission, check, file, subjects
 from labs.trends import visible_filter
-from reports.codes import unit_label
+from telemed import display
 from telemed.context import context_of
 from telemed.http import api_error, authorize, json_response, principal, read_json
 from telemed.i18n import translate
@@ -30,7 +30,7 @@ def result_json(row: LabResult, lang: str) -> dict:
     test = catalogue().test(row.loinc)
     return {"observation_id": row.observation_id, "loinc": row.loinc, "abbr": test.abbr, "name": test.name(lang),
             "value": values.display(row.value_num, row.value_code, row.value_text, "", lang),
-            "unit": unit_label(row.unit, lang), "flag": row.flag,
+            "unit": display.unit(row.unit, lang), "flag": row.flag,
             "flag_label": translate(lang, f"ehr.interpretation.{row.flag}") if row.flag else "",
             "status": row.status, "conditions": conditions_of(row), "marks": row_marks(row, lang),
             "censored": bool(row.comparator), "effective_at": as_utc(row.effective_at).isoformat(),

@@ -44,10 +44,6 @@ VITAL_BY_KEY = {v.key: v for v in VITALS}
 VITAL_BY_LOINC = {v.loinc: v for v in VITALS}
 BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
 
-# Printed unit labels for UCUM codes that read badly as they are.
-UNIT_LABELS = {"kg/m2": "kg/m²", "mm[Hg]": "mmHg", "Cel": "°C", "10*9/L": "×10^9/L", "10*12/L": "×10^12/L",
-               "/min": "次/分"}
-
 
 @dataclass(frozen=True)
 class Section:
@@ -73,12 +69,6 @@ SECTION_BY_KEY = {s.key: s for s in SECTIONS}
 CONCLUSION = Section("conclusion", "Overall conclusion", "总检结论", "summary")
 RECOMMENDATIONS = Section("recommendations", "Recommendations", "建议", "summary")
 ENTRY_SECTIONS = ("vitals", *SECTION_BY_KEY, "conclusion", "refused")
-
-
-def unit_label(ucum: str, lang: str) -> str:
-    if ucum == "/min" and lang == "en":
-        return "/min"
-    return UNIT_LABELS.get(ucum, ucum)
 
 
 def vital_flag(vital: Vital, value: float) -> str:

@@ -17,9 +17,10 @@ from ehr import store
 from ehr.values import marks, number, quantity, reference_range
 from reports.advice import advice_for
 from reports.codes import (
-    BP_PANEL, CONCLUSION, RECOMMENDATIONS, SECTIONS, VITALS, label, unit_label,
+    BP_PANEL, CONCLUSION, RECOMMENDATIONS, SECTIONS, VITALS, label,
 )
 from reports.models import Exam, ExamCampaign
+from telemed import display
 from telemed.i18n import translate
 from telemed.models import Detainee, Organization, User
 from telemed.timeutil import local
@@ -212,7 +213,7 @@ def _fill_exam(data: ExamData, own: dict[str, dict], prefix: str) -> None:
             obs = next(c for c in obs["component"] if _code(c) == vital.loinc)
         value, unit, number = _value(obs, lang)
         flag = _flag(obs)
-        data.vitals.append(LabRow(label(vital, lang), value, flag, unit_label(unit, lang), vital.reference))
+        data.vitals.append(LabRow(label(vital, lang), value, flag, display.unit(unit, lang), vital.reference))
         if flag not in NORMAL_FLAGS and vital.key not in ("sbp", "dbp"):
             _add_vital_finding(data, vital, obs)
     bp = own.get(prefix + "bp")
@@ -248,7 +249,7 @@ def _add_vital_finding(data: ExamData, vital, obs: dict) -> None:
     value, unit, number = _value(obs, lang)
     flag = _flag(obs)
     advice, urgency = advice_for(vital.loinc, flag, lang)
-    data.findings.append(Finding("vital", vital.loinc, label(vital, lang), f"{value} {unit_label(unit, lang)}",
+    data.findings.append(Finding("vital", vital.loinc, label(vital, lang), f"{value} {display.unit(unit, lang)}",
                                  flag, advice, urgency, number))
 
 
@@ -280,7 +281,7 @@ def _panel(data: ExamData, name: str, observations: list[dict]) -> LabPanel:
         value, unit, number = _value(obs, data.lang)
         value = " ".join([value, *(f"[{label}]" for _, label in marks(obs, data.lang))])  # haemolysed, corrected
         flag = _flag(obs)
-        row = LabRow(_name(obs.get("code", {}), data.lang), value, flag, unit_label(unit, data.lang),
+        row = LabRow(_name(obs.get("code", {}), data.lang), value, flag, display.unit(unit, data.lang),
                      _reference(obs, data.lang))
         rows.append(row)
         if flag not in NORMAL_FLAGS and flag != INDETERMINATE:  # IND: neither normal nor a finding to advise on

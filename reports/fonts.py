@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+from functools import cache, partial
+from itertools import groupby
 from pathlib import Path
 
 from reportlab.pdfbase import pdfmetrics
@@ -68,25 +70,30 @@ def has_cjk(text: str) -> bool:
 
 
 def runs(text: str, base: str) -> list[tuple[str, str]]:
-    """``text`` cut into (piece, font) runs: CJK pieces in the CJK face, the rest in ``base``."""
+    """``text`` cut into (piece, font) runs: CJK pieces in the CJK face, the rest in ``base``; in
+    CJK-set text, what the CJK face lacks (the superscripts of ×10⁹/L, µ) in the Latin one."""
+    return [("".join(piece), font) for font, piece in groupby(text, partial(_face, base))]
+
+
+def one_face(text: str, base: str) -> bool:
+    """Whether ``text`` prints in ``base`` alone (a plain string, not a paragraph of runs)."""
+    return all(font == base for _, font in runs(text, base))
+
+
+def _face(base: str, ch: str) -> str:
     if base == CJK:
-        return [(text, CJK)] if text else []
-    out, at = [], 0
-    for match in _CJK_RUN.finditer(text):
-        if match.start() > at:
-            out.append((text[at:match.start()], base))
-        out.append((match.group(), CJK))
-        at = match.end()
-    if at < len(text):
-        out.append((text[at:], base))
-    return out
+        return LATIN if ord(ch) not in _glyphs(CJK) else CJK
+    return CJK if _CJK_RUN.match(ch) else base
+
+
+@cache
+def _glyphs(font: str) -> dict[int, int]:
+    return pdfmetrics.getFont(font).face.charToGlyph
 
 
 def markup(escaped: str, base: str) -> str:
-    """Paragraph markup (already escaped) with each CJK run switched to the CJK face."""
-    if base == CJK:
-        return escaped
-    return _CJK_RUN.sub(lambda m: f'<font name="{CJK}">{m.group()}</font>', escaped)
+    """Paragraph markup (already escaped) with each run in another face switched to it."""
+    return "".join(piece if font == base else f'<font name="{font}">{piece}</font>' for piece, font in runs(escaped, base))
 
 
 def width(text: str, base: str, size: float) -> float:

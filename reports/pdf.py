@@ -236,9 +236,9 @@ def _row_heights(rows: list[list], size: float, padding: float) -> list[float | 
 
 def _fit(text: str, width: float, lang: str, size: float = 8) -> str | Paragraph:
     """Plain strings are much faster to lay out; only text too wide for its column, or Chinese
-    text in a Latin-set report (it needs the other face), becomes a paragraph."""
+    text that needs the other face (Chinese in a Latin-set report, ⁹ in a Chinese one), becomes a paragraph."""
     s = styles(lang)
-    if s.font == fonts.CJK or not fonts.has_cjk(text):
+    if fonts.one_face(text, s.font):
         if stringWidth(text, s.font, size) < width - 6:
             return text
     return s.para(text, s.small)
@@ -246,7 +246,7 @@ def _fit(text: str, width: float, lang: str, size: float = 8) -> str | Paragraph
 
 def _result_cell(row: LabRow, font: str) -> str | Strong:
     if row.flag in NORMAL_FLAGS:
-        return row.value if font == fonts.CJK or not fonts.has_cjk(row.value) else Strong(row.value, 9, font)
+        return row.value if fonts.one_face(row.value, font) else Strong(row.value, 9, font)
     return Strong(row.value, 9, font)
 
 

@@ -10,11 +10,12 @@ from aiohttp import web
 from reports import exam_data
 from reports.api_support import VIEW_CAPS, campaign_for, exam_for, require_any
 from reports.campaigns import campaign_json
-from reports.codes import SECTIONS, VITALS, label, unit_label
+from reports.codes import SECTIONS, VITALS, label
 from reports.exam_data import arrow
 from reports.models import ExamCampaign
 from telemed.context import context_of
 from telemed.http import principal
+from telemed import display
 from telemed.i18n import translate
 from telemed.models import Detainee, User
 from telemed.policy import Capability, may
@@ -69,7 +70,7 @@ async def entry_page(request: web.Request) -> dict:
     person = await context_of(request).db.run(lambda session: session.get(Detainee, exam.patient_id))
     return {"exam_id": exam.id, "campaign": campaign_json(campaign), "patient_id": exam.patient_id,
             "person": f"{person.name} {person.booking_number}",
-            "vitals": [(v.key, label(v, lang), unit_label(v.unit, lang)) for v in VITALS],
+            "vitals": [(v.key, label(v, lang), display.unit(v.unit, lang)) for v in VITALS],
             "sections": [(s.key, label(s, lang)) for s in SECTIONS]}
 
 

@@ -29,6 +29,7 @@ import hmac
 import itertools
 import logging
 import os
+import socket
 import threading
 import time
 from collections import deque
@@ -49,6 +50,7 @@ from telemed.models import AuditEntry, AuditPatient
 from telemed.timeutil import fhir_instant, utcnow
 
 log = logging.getLogger(__name__)
+SYSLOG_PRIORITY = 10 * 8 + 5  # facility authpriv (10), severity notice (5): RFC 5424 section 6.2.1
 GENESIS = "0" * 64
 _ENTRY = AuditEntry.__table__
 _PATIENT = AuditPatient.__table__
@@ -120,9 +122,9 @@ class Checkpoints:
     """Signed heads of the chain, one JSON line each, appended to a file outside the database
     (and, optionally, sent to syslog) for operators to ship to write-once storage."""
 
-    def __init__(self, path: Path | None, *, syslog: bool = False) -> None:
+    def __init__(self, path: Path | None, *, syslog: str | None = None) -> None:
         self.path = path
-        self.syslog = syslog
+        self.syslog = syslog  # the local syslog socket (a UNIX datagram path), or None
         self._last = 0.0
 
     def line(self, keys: Keyring, head: Head) -> bytes:
@@ -145,9 +147,17 @@ class Checkpoints:
         finally:
             os.close(fd)
         if self.syslog:
-            import syslog
-            syslog.openlog("telemed-audit", 0, syslog.LOG_AUTHPRIV)
-            syslog.syslog(syslog.LOG_NOTICE, line.decode())
+            self._to_syslog(line)
+
+    def _to_syslog(self, line: bytes) -> None:
+        """One datagram as the C library's syslog() sends it (priority authpriv.notice, tag, pid);
+        the file keeps the line when syslog is down, and the writer carries on."""
+        message = b"<%d>telemed-audit[%d]: %s" % (SYSLOG_PRIORITY, os.getpid(), line)
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.sendto(message, self.syslog)
+        except OSError as exc:
+            log.warning("audit checkpoint not sent to syslog", extra={"socket": self.syslog, "error": str(exc)})
 
     @staticmethod
     def read(path: Path) -> Iterator[tuple[int, dict | None]]:
@@ -175,7 +185,8 @@ class Signer:
         from telemed.audit_keys import load_keyring
 
         return cls(load_keyring(settings.audit_key_path, settings.audit_key),
-                   Checkpoints(settings.audit_checkpoint_path, syslog=settings.audit_syslog))
+                   Checkpoints(settings.audit_checkpoint_path,
+                               syslog=settings.audit_syslog_socket if settings.audit_syslog else None))
 
     def to_env(self) -> str:
         path = str(self.checkpoints.path or "")
@@ -319,7 +330,7 @@ class Commits:
         self._tickets = itertools.count(1)
         self.issued = 0
         self.committed = 0
-        self.failed_through = 0
+        self.failed: list[tuple[int, int]] = []  # (first, last) tickets of each commit that failed
         self._waiters: list[tuple[int, int, asyncio.Future]] = []
         self._order = itertools.count()
 
@@ -334,9 +345,9 @@ class Commits:
 
     def advance(self, through: int, ok: bool = True) -> None:
         with self._lock:
+            if not ok and through > self.committed:  # only this commit's tickets failed, not earlier ones
+                self.failed.append((self.committed + 1, through))
             self.committed = max(self.committed, through)
-            if not ok:
-                self.failed_through = max(self.failed_through, through)
             ready = []
             while self._waiters and self._waiters[0][0] <= through:
                 ready.append(heapq.heappop(self._waiters)[2])
@@ -352,11 +363,14 @@ class Commits:
             wanted = self.issued if ticket is None else ticket
             return self._changed.wait_for(lambda: self.committed >= wanted, timeout=timeout)
 
+    def _failed(self, ticket: int) -> bool:
+        return any(first <= ticket <= last for first, last in self.failed)
+
     async def durable(self, ticket: int, timeout: float = 10.0) -> bool:
         """True once the entry with ``ticket`` is committed; False if its write failed or timed out."""
         with self._lock:
             if self.committed >= ticket:
-                return ticket > self.failed_through
+                return not self._failed(ticket)
             future = asyncio.get_running_loop().create_future()
             heapq.heappush(self._waiters, (ticket, next(self._order), future))
         try:
@@ -392,6 +406,9 @@ class AuditLog:
             self._events.append((ticket, event))
         self._wake.set()
         return ticket
+
+    def _failed(self, ticket: int) -> bool:
+        return any(first <= ticket <= last for first, last in self.failed)
 
     async def durable(self, ticket: int) -> bool:
         return await self.commits.durable(ticket)

@@ -56,7 +56,7 @@ class Settings:
     audit_key: str = field(default="", repr=False)
     audit_key_file: str = ""
     # Where the signed checkpoints of the chain's head go (default <data_dir>/audit-checkpoints.jsonl),
-    # and whether they also go to syslog (facility authpriv).
+    # and whether they also go to syslog (facility authpriv), through which local socket.
     audit_checkpoints: str = ""
     audit_syslog: bool = False
     # Behind a reverse proxy (deploy/): the proxies' addresses (CIDRs). A request from one of
@@ -70,6 +70,7 @@ class Settings:
     # How long a process trusts a checked token without asking the database again; revocations
     # reach every process at once over the bus, this bounds a missed message.
     token_cache_seconds: int = 5
+    audit_syslog_socket: str = "/dev/log"
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -127,6 +128,7 @@ _ENV = {
     "turn_secret": "TELEMED_TURN_SECRET",
     "turn_ttl_seconds": "TELEMED_TURN_TTL",
     "token_cache_seconds": "TELEMED_TOKEN_CACHE_SECONDS",
+    "audit_syslog_socket": "TELEMED_AUDIT_SYSLOG_SOCKET",
 }
 
 

@@ -15,6 +15,7 @@ UNITS = {
     "10*3/uL": "×10³/µL", "10*6/uL": "×10⁶/µL", "umol/L": "µmol/L", "ug/L": "µg/L", "ug/dL": "µg/dL", "uL": "µL",
     "u[IU]/mL": "µIU/mL", "m[IU]/L": "mIU/L", "[IU]/mL": "IU/mL", "[IU]/L": "IU/L", "kg/m2": "kg/m²",
     "/[HPF]": "/HPF", "/[LPF]": "/LPF", "{beats}/min": "/min", "{breaths}/min": "/min", "1": "",
+    "/uL": "/µL", "{ratio}": "", "mL/min/{1.73_m2}": "mL/min/1.73 m²",
 }
 # Per-minute rates read "次/分" in Chinese clinical writing.
 UNITS_ZH = {"/min": "次/分", "{beats}/min": "次/分", "{breaths}/min": "次/分"}

@@ -32,8 +32,8 @@ LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 LATIN_ALLOWED = {
     "mmHg", "kg", "cm", "m", "mmol", "umol", "µmol", "mol", "g", "L", "dL", "mL", "U", "IU", "min", "bpm", "mg",
     "BMI", "HbA1c", "SpO", "pH", "ID", "PDF", "CSV", "ZIP", "XLSX", "HL7", "MLLP", "LOINC", "ICD", "ICD10", "FHIR",
-    "fL", "pg", "anti", "a", "hs", "English", "Asia", "Shanghai", "Mindray",
-}
+    "fL", "pg", "anti", "a", "e", "hs", "English", "Asia", "Shanghai", "Mindray",
+}  # "e": of the hepatitis B e antigen, written so in Chinese (乙肝e抗原)
 # Abbreviations (two capitals or more: MCHC, HBsAg, NEUT) and element or antigen symbols (Na, Ag).
 CODE_WORD = re.compile(r"(?:[A-Za-z]*[A-Z][A-Za-z]*[A-Z][A-Za-z0-9]*|[A-Z][a-z]?\d*)")
 FILE_NAME = re.compile(r"[\w.-]+\.(?:csv|xlsx|pdf|zip)\b")  # a file's name is a code people use

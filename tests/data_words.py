@@ -34,7 +34,7 @@ def data_han_runs(db) -> set[str]:
 NAME_COLUMNS = {"detainee": ("name", "booking_number", "cell", "national_id"),
                 "app_user": ("display_name", "username", "specialty"),
                 "organization": ("name", "name_zh", "id"), "exam_campaign": ("name",),
-                "consult": ("question", "decision_reason", "security_note")}
+                "consult": ("question", "decision_reason", "security_note"), "lab_analyzer": ("name",)}
 
 
 def names_and_labels(url: str) -> tuple[list[str], set[str], set[str]]:

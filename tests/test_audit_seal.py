@@ -11,6 +11,7 @@ import hmac
 import logging
 import os
 import shutil
+import socketserver
 import threading
 from datetime import datetime, timezone
 
@@ -121,6 +122,53 @@ def test_checkpoints_are_written_at_most_once_a_period_unless_forced(tmp_path):
     assert path.read_bytes().endswith(b"\n") and path.read_bytes().count(b"\n") == 2
 
 
+class SyslogListener(socketserver.UnixDatagramServer):
+    """A local syslog daemon's socket, as far as a sender can tell: it keeps each datagram."""
+
+    def __init__(self, path):
+        self.received: list[bytes] = []
+        super().__init__(str(path), Keep)
+
+
+class Keep(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.server.received.append(self.request[0])
+
+
+def test_checkpoints_reach_a_syslog_socket_and_survive_its_absence(tmp_path, caplog):
+    keys, socket_path = Keyring({KID: KEY}, KID), tmp_path / "log.sock"
+    points = Checkpoints(tmp_path / "points.jsonl", syslog=str(socket_path))
+    with SyslogListener(socket_path) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        points.write(keys, Head(4, "d" * 64), force=True)
+        points.write(keys, Head(5, "e" * 64))  # within the period: neither the file nor syslog
+        points.write(keys, Head(6, "f" * 64), force=True)
+        server.shutdown()
+    lines = [line for _, line in Checkpoints.read(points.path)]
+    prefix = f"<85>telemed-audit[{os.getpid()}]: ".encode()  # authpriv.notice
+    assert server.received == [prefix + orjson.dumps(line) for line in lines]
+    assert [line["seq"] for line in lines] == [4, 6]
+    socket_path.unlink()
+    with caplog.at_level(logging.WARNING, logger="telemed.audit"):
+        points.write(keys, Head(7, "a" * 64), force=True)  # syslog down: the file still has it
+    assert [line["seq"] for _, line in Checkpoints.read(points.path)] == [4, 6, 7]
+    assert "audit checkpoint not sent to syslog" in caplog.text
+
+
+def test_the_installed_signer_sends_to_syslog_only_when_asked(monkeypatch, tmp_path):
+    monkeypatch.setattr(audit, "_installed", None)
+    monkeypatch.setenv("TELEMED_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TELEMED_AUDIT_KEY", KEY.hex())
+    monkeypatch.setenv("TELEMED_AUDIT_SYSLOG_SOCKET", str(tmp_path / "log.sock"))
+    monkeypatch.delenv("TELEMED_AUDIT_SYSLOG", raising=False)
+    monkeypatch.delenv("TELEMED_CONFIG", raising=False)
+    assert audit.installed().checkpoints.syslog is None
+    monkeypatch.setattr(audit, "_installed", None)
+    monkeypatch.setenv("TELEMED_AUDIT_SYSLOG", "yes")
+    assert audit.installed().checkpoints.syslog == str(tmp_path / "log.sock")
+
+
 def test_checkpoint_lines_that_are_not_checkpoints(tmp_path):
     path = tmp_path / "checkpoints.jsonl"
     assert list(Checkpoints.read(path)) == []
@@ -129,12 +177,12 @@ def test_checkpoint_lines_that_are_not_checkpoints(tmp_path):
 
 
 def test_a_signer_travels_to_a_child_through_its_environment(tmp_path):
-    sent = Signer(Keyring({OTHER_KID: OTHER_KEY, KID: KEY}, KID), Checkpoints(tmp_path / "c.jsonl", syslog=True))
+    sent = Signer(Keyring({OTHER_KID: OTHER_KEY, KID: KEY}, KID), Checkpoints(tmp_path / "c.jsonl", syslog="/run/x.sock"))
     received = Signer.from_env(sent.to_env())
     assert received.keys == sent.keys
-    assert (received.checkpoints.path, received.checkpoints.syslog) == (tmp_path / "c.jsonl", True)
+    assert (received.checkpoints.path, received.checkpoints.syslog) == (tmp_path / "c.jsonl", "/run/x.sock")
     bare = Signer.from_env(signer().to_env())
-    assert (bare.checkpoints.path, bare.checkpoints.syslog) == (None, False)
+    assert (bare.checkpoints.path, bare.checkpoints.syslog) == (None, None)
 
 
 def test_the_installed_signer_seals_when_none_is_given(rolled_back, monkeypatch):
@@ -156,7 +204,7 @@ def test_the_default_signer_comes_from_the_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("TELEMED_AUDIT_SYSLOG", "1")
     made = audit.installed()
     assert made.keys == Keyring({KID: KEY}, KID)
-    assert (made.checkpoints.path, made.checkpoints.syslog) == (tmp_path / "points.jsonl", True)
+    assert (made.checkpoints.path, made.checkpoints.syslog) == (tmp_path / "points.jsonl", "/dev/log")
     assert audit.installed() is made  # read once
 
 
@@ -173,6 +221,18 @@ def test_append_links_each_entry_to_the_one_before(rolled_back):
     assert {r.key_id for r in rows} == {KID} and all(len(r.field_tags) == TAG_HEX * len(EVENT_FIELDS) for r in rows)
     assert append(session, [], signer()) == second  # nothing to add: the head stays
     assert problems(session) == []
+
+
+def test_an_entry_is_found_by_its_time_as_the_orm_asks(rolled_back):
+    """The raw INSERT sends times as the ORM would (on SQLite, its text form): left to the driver,
+    an instant on a whole second is stored as '08:01:00+00:00', which sorts before the ORM's
+    '08:01:00.000000', so a search from that instant misses the entry."""
+    session, _ = rolled_back
+    append(session, [event(1)], signer())
+    at = event(1).ts
+    assert session.exec(select(AuditEntry.seq).where(AuditEntry.ts >= at)).all() == [1]
+    assert session.exec(select(AuditEntry.seq).where(AuditEntry.ts == at)).all() == [1]
+    assert session.exec(select(AuditEntry.ts)).one() == at
 
 
 @pytest.mark.parametrize("rows", [3, 7])
@@ -462,7 +522,7 @@ def test_the_writer_is_a_named_daemon_thread(engine):
 def test_tickets_are_committed_in_order():
     commits = Commits()
     assert commits.wait(timeout=0) is True  # nothing issued: nothing to wait for
-    assert (commits.issued, commits.committed, commits.failed_through) == (0, 0, 0)
+    assert (commits.issued, commits.committed, commits.failed) == (0, 0, [])
     commits.advance(1)
     assert asyncio.run(commits.durable(1)) is True
     commits = Commits()
@@ -476,9 +536,9 @@ def test_tickets_are_committed_in_order():
     commits.advance(1)
     assert commits.committed == 2  # never goes back
     commits.advance(3, ok=False)
-    assert (commits.committed, commits.failed_through) == (3, 3)
+    assert (commits.committed, commits.failed) == (3, [(3, 3)])
     commits.advance(3)
-    assert commits.failed_through == 3
+    assert commits.failed == [(3, 3)]
 
 
 def test_a_waiter_learns_whether_its_own_entry_was_committed():
@@ -498,6 +558,20 @@ def test_a_waiter_learns_whether_its_own_entry_was_committed():
         assert await commits.durable(6, timeout=0.01) is False  # not committed in time: gives up
         commits.advance(6)  # the one that gave up is left alone (its future is cancelled)
         assert await waiting[2] is True
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_write_fails_only_its_own_tickets():
+    """One failed commit says nothing about the commits before or after it."""
+    async def scenario():
+        commits = Commits()
+        commits.advance(3)
+        commits.advance(6, ok=False)
+        commits.advance(8)
+        assert [await commits.durable(t) for t in range(1, 9)] == [True] * 3 + [False] * 3 + [True] * 2
+        commits.advance(5, ok=False)  # a late report of what is already settled changes nothing
+        assert await commits.durable(2) is True and commits.failed == [(4, 6)]
 
     asyncio.run(scenario())
 

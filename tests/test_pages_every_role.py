@@ -73,13 +73,6 @@ PAGES = (
     ("kiosk", "/labs", 403),
     ("admin", "/care", 403),
 )
-# Pages other parts of the work own, with problems this test finds today: strict, so that the
-# fix turns into a failure until the line goes. (user, path, language): reason.
-KNOWN_GAPS = {
-    ("doctor", "/labs", "zh-CN"): "labs page: import profiles, their help and held reasons in English",
-    ("doctor", "/detainees/{patient}", "zh-CN"): "record page: LOINC names and UCUM codes in English",
-    ("officer", "/detainees/{patient}", "zh-CN"): "record page: LOINC names and UCUM codes in English",
-}
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +132,7 @@ def placeholders(page, base: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
 @pytest.mark.parametrize(("user", "path", "status"), PAGES)
-def test_page(request, served, data, signed_in, lang, user, path, status):
-    if (user, path, lang) in KNOWN_GAPS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[user, path, lang]))
+def test_page(served, data, signed_in, lang, user, path, status):
     page, watch, values = signed_in(user, lang)
     watch.problems.clear()
     url = path.format(**values)

@@ -62,7 +62,8 @@ def test_report_content_flags_and_page_numbers(context, exam):
     assert re.search(r"乙肝表面抗原\s+阳性 \*", whole)
     # lab table rows: result, then the arrow in the flag column
     assert re.search(r"空腹血糖\s+7\.8\s+↑\s+mmol/L\s+3\.9–6\.1", whole)
-    assert re.search(r"肌酐\s+\d+\s+umol/L", whole)  # a normal value has no flag
+    assert re.search(r"肌酐\s+\d+\s+µmol/L", whole)  # a normal value has no flag
+    assert re.search(r"白细胞计数\s+[\d.]+\s+×10⁹/L", whole)  # units as people write them (telemed.display)
     for number, text in enumerate(texts, 1):
         assert re.search(rf"第\s*{number}\s*/\s*{pages}\s*页", text), number
         assert "本报告仅供监管场所医疗使用" in text

@@ -161,8 +161,6 @@ def admin_row(page: Page, username: str):
 
 
 @pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.xfail(reason="fails since the admin page merged the approval states and the dismissible toasts; "
-                          "not yet diagnosed (tests/test_admin_accounts.py covers the same API)", strict=False)
 def test_the_admin_adds_edits_resets_and_confirms(served, browser, lang):
     watch = Watch()
     page = login(browser, served.base, "admin", lang, watch)
@@ -177,12 +175,22 @@ def test_the_admin_adds_edits_resets_and_confirms(served, browser, lang):
     form.locator("[name=password]").fill("short")
     form.locator("button[type=submit]").click()
     expect(form.locator(".field-error")).to_have_text(t("admin.err.password_short"))
+    form.locator("[name=org_id]").select_option("demo-facility")
     form.locator("[name=password]").fill("a-good-long-password")
     form.locator("button[type=submit]").click()
     expect(page.locator(".toast").last.locator(".toast-link, span").first).to_have_text(t("admin.done_create_user"))
     row = admin_row(page, username)
     expect(row).to_contain_text("护士 Nurse")
     shot(page, "admin", lang)
+
+    # a clinical account waits for a medical officer of its facility, who approves it on their home page
+    expect(row.locator(".badge")).to_have_text(t("accounts.state_pending"))
+    officer = login(browser, served.base, "officer", lang, watch)
+    officer.locator(f"#accounts-pending tr[data-username='{username}'] button").click()
+    expect(officer.locator(f"#accounts-pending tr[data-username='{username}']")).to_contain_text(t("accounts.approved"))
+    officer.context.close()
+    page.reload()
+    expect(row.locator(".badge")).to_have_text(t("admin.state_active"))
 
     # edit: the name changes and stays after a reload; a specialist in a facility is refused at the field
     row.locator("[data-action=edit]").click()

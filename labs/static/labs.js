@@ -47,8 +47,8 @@
           telemed.toast(`${outcome.code}: ${outcome.text}`, outcome.code === "AA" ? "ok" : "");
           loadHeld();
         } catch (e) { fail(e); } } }, T.retry) : "";
-      const tr = el("tr", {}, el("td", {}, when(h.received_at)), el("td", {}, `${h.channel} ${h.analyzer || h.sender}`),
-        el("td", {}, h.reason, ...h.unknown_codes.map(c => mapControl(h, c)),
+      const tr = el("tr", {}, el("td", {}, when(h.received_at)), el("td", {}, `${h.channel_label} ${h.analyzer || h.sender}`),
+        el("td", {}, h.reason_text, ...h.unknown_codes.map(c => mapControl(h, c)),
           el("pre", { class: "held" }, h.content.replaceAll("\r", "\n"))), el("td", {}, retry, " ", resolve));
       return tr;
     }));
@@ -61,7 +61,7 @@
     const units = () => {
       const t = catalog.tests.find(x => x.loinc === tests.value);
       unit.replaceChildren(el("option", { value: "" }, c.unit ? `${T.unit_in_message} (${c.unit})` : T.unit_in_message),
-        ...(t.scale === "Qn" ? [t.unit, ...Object.keys(t.alt_units)] : []).map(u => el("option", { value: u }, u)));
+        ...(t.scale === "Qn" ? [t.unit, ...Object.keys(t.alt_units)] : []).map(u => el("option", { value: u }, catalog.unit_labels[u] ?? u)));
     };
     tests.addEventListener("change", units);
     units();
