@@ -71,7 +71,7 @@ class Received:
 
 class Participant:
     def __init__(self, base_url: str, headers: dict[str, str], consult_id: str, *, keep_counters: bool = True,
-                 video: MediaStreamTrack | None = None) -> None:
+                 video: MediaStreamTrack | None = None, audio: MediaStreamTrack | None = None) -> None:
         self.url = f"{base_url.replace('http', 'ws', 1)}/ws/consults/{consult_id}"
         self.headers = headers
         self.keep_counters = keep_counters
@@ -81,6 +81,7 @@ class Participant:
         self.received: dict[str, Received] = {}  # mid -> what arrived there
         self.pc: RTCPeerConnection | None = None
         self.video = video or CounterVideoTrack()
+        self.audio = audio or ToneAudioTrack()
         self.offer_sent_at = 0.0
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -126,7 +127,7 @@ class Participant:
     async def call(self, timeout: float = 10) -> None:
         """Offer the slot layout (own media out and the first other in, then receive-only slots)."""
         self.pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=ONE_TRANSPORT))
-        pc.addTransceiver(ToneAudioTrack(), direction="sendrecv")
+        pc.addTransceiver(self.audio, direction="sendrecv")
         video = pc.addTransceiver(self.video, direction="sendrecv")
         if hasattr(self.video, "keyframe_requested"):  # a pre-encoded source answers PLIs itself
             video.sender._send_keyframe = self.video.keyframe_requested
