@@ -101,11 +101,11 @@ async def test_a_dropped_participant_rejoins_without_restarting_the_other(client
     await asyncio.gather(doc.wait_frames(15), spec.wait_frames(15))
     doc_pc = doc.pc
     room = client.app[MEDIA]["backend"].rooms[cid]
-    # Not recording, both on VP8: the server passes video through and decodes none of it.
-    assert all(p.tee is not None and not p.tee.decode for p in room.peers.values())
-    assert all(p.slots[0]["video"].encoded for p in room.peers.values())
-    # Audio is relayed decoded, through unbuffered relay proxies: a slow viewer skips, never queues.
-    assert all(p.slots[0]["audio"]._proxy._buffered is False for p in room.peers.values())
+    # Not recording, both on VP8 and Opus: the server passes both through and decodes nothing.
+    assert all(set(p.tees) == {"audio", "video"} for p in room.peers.values())
+    assert not any(tee.decode for p in room.peers.values() for tee in p.tees.values())
+    assert all(p.slots[0][kind].encoded for p in room.peers.values() for kind in ("audio", "video"))
+    assert all(doc.received["0:audio"].frames > 0 for doc in (doc, spec))
 
     await spec.go_silent()
     dropped_at = time.monotonic()
