@@ -18,7 +18,6 @@ from telemed.models import AuditEntry
 from tests.consults_support import call, requested, scheduled
 from webrtc.client import Participant
 from webrtc.models import Consult
-from webrtc.signaling import MEDIA
 
 
 async def _join(client, login, cid: str, username: str) -> Participant:
@@ -100,12 +99,6 @@ async def test_a_dropped_participant_rejoins_without_restarting_the_other(client
     await asyncio.gather(doc.call(), spec.call())
     await asyncio.gather(doc.wait_frames(15), spec.wait_frames(15))
     doc_pc = doc.pc
-    room = client.app[MEDIA]["backend"].rooms[cid]
-    # Not recording, both on VP8 and Opus: the server passes both through and decodes nothing.
-    assert all(set(p.tees) == {"audio", "video"} for p in room.peers.values())
-    assert not any(tee.decode for p in room.peers.values() for tee in p.tees.values())
-    assert all(p.slots[0][kind].encoded for p in room.peers.values() for kind in ("audio", "video"))
-    assert all(doc.received["0:audio"].frames > 0 for doc in (doc, spec))
 
     await spec.go_silent()
     dropped_at = time.monotonic()

@@ -22,10 +22,9 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
 from telemed.config import Settings
-from webrtc.media import SLOTS, Description, ice_configuration
+from webrtc.media import SLOTS, Description, Sample, ice_configuration, slot_layout
 from webrtc.passthrough import PASSTHROUGH_CODECS, EncodedTee, codec_of, install_tee, is_keyframe, request_keyframe
 from webrtc.recording import ParticipantRecorder, combine
-from webrtc.stats import Sample
 
 log = logging.getLogger("telemed.webrtc.relay")
 T = TypeVar("T")
@@ -149,7 +148,8 @@ class Peer:
     slots: list[dict[str, SlotTrack]] = field(default_factory=list)
     frames: int = 0  # video frames received from this participant
     tasks: list[asyncio.Task] = field(default_factory=list)
-    last: tuple[float, int, int] = (0.0, 0, 0)  # at, bytes received, frames: for rates
+    # at, bytes received, frames: for rates; from the join, so that the first sample has them too
+    last: tuple[float, int, int] = field(default_factory=lambda: (time.monotonic(), 0, 0))
 
 
 @dataclass(eq=False)
@@ -193,6 +193,9 @@ class AiortcBackend:
         self.media = MediaLoop("media")
         self.rooms: dict[str, Room] = {}
 
+    async def warm(self) -> None:
+        pass  # the media loop runs from the start
+
     async def join(self, room: str, participant: int, offer: Description) -> Description:
         return await self.media.call(self._join(room, participant, offer))
 
@@ -201,8 +204,7 @@ class AiortcBackend:
 
     def slots(self, room: str, viewer: int) -> list[int | None]:
         current = self.rooms.get(room)
-        others = current.others(viewer) if current else []
-        return [others[i] if i < len(others) else None for i in range(SLOTS)]
+        return slot_layout(current.others(viewer) if current else [], viewer)
 
     async def stats(self, room: str) -> list[Sample]:
         return await self.media.call(self._stats(room))
@@ -312,8 +314,8 @@ class AiortcBackend:
         if not keep_room:
             room.order.remove(user_id)
         self._rewire(room)
-        if not room.peers and room.recorders is None and not keep_room:
-            del self.rooms[name]
+        if not room.peers and room.recorders is None and not keep_room and self.rooms.get(name) is room:
+            del self.rooms[name]  # the last to leave; two leaving at once both get here
 
     async def _stats(self, name: str) -> list[Sample]:
         room = self.rooms.get(name)
@@ -358,7 +360,7 @@ def _finish_recording(name: str, recorders: list[ParticipantRecorder]) -> Path |
 
 async def _sample(peer: Peer) -> Sample:
     report = await peer.pc.getStats()
-    rtt = [s.roundTripTime for s in report.values() if s.type == "remote-inbound-rtp"]
+    rtt = [s.roundTripTime for s in report.values() if s.type == "remote-inbound-rtp" and s.roundTripTime is not None]
     inbound = [s for s in report.values() if s.type == "inbound-rtp"]
     received = sum(s.bytesReceived for s in report.values() if s.type == "transport")
     now = time.monotonic()
