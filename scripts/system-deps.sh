@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the platform needs, only those that are absent.
 #   system-deps.sh run   -> what `make run` needs (the CJK and Latin TrueType fonts of the reports)
-#   system-deps.sh test  -> plus Chromium, PostgreSQL and pdftotext for the test suite
+#   system-deps.sh test  -> plus Chromium, PostgreSQL, pdftotext and Janus for the test suite
 set -euo pipefail
 want=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -13,6 +13,8 @@ if [ "${1:-run}" = test ]; then
     command -v chromium >/dev/null || need chromium
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need postgresql
     command -v pdftotext >/dev/null || need poppler-utils
+    command -v janus >/dev/null || need janus          # the consult tests' second media backend
+    command -v janus-pp-rec >/dev/null || need janus-tools
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 
