@@ -20,6 +20,21 @@ from webrtc.client import Participant
 from webrtc.models import Consult
 
 
+@pytest.fixture(params=["embedded", "janus"])
+def media(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def settings(settings, media: str, request):
+    """The same calls through the embedded relay and through Janus."""
+    if media == "embedded":
+        return settings
+    janus = request.getfixturevalue("janus_server")
+    return replace(settings, media="janus", janus_url=janus.url, janus_admin_url=janus.admin_url,
+                   janus_admin_secret=janus.options.admin_secret)
+
+
 async def _join(client, login, cid: str, username: str) -> Participant:
     participant = Participant(str(client.make_url("")).rstrip("/"), await login(username), cid)
     await participant.connect()
@@ -159,7 +174,7 @@ async def test_an_invited_third_participant_fills_the_second_slot(client, login,
     doc, spec, guest = people
     await asyncio.gather(*(p.wait_live() for p in people))
     await asyncio.gather(*(p.call() for p in people))
-    # Everyone sees the two others: one in each slot, without any renegotiation.
+    # Everyone sees the two others, one in each slot (the relay: without any renegotiation).
     await asyncio.gather(*(p.wait_frames(15, slot=s) for p in people for s in (0, 1)))
     assert set(doc.state["slots"]) == {world.users["spec-1"], world.users["spec-2"]}
     assert set(guest.state["slots"]) == {world.users["doc-a"], world.users["spec-1"]}

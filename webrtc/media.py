@@ -11,6 +11,7 @@ person drops and rejoins, so nobody else renegotiates.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -74,6 +75,16 @@ class Description:
 class MediaBackend(Protocol):
     """Media for consult rooms. ``participant`` is a user id: one connection per user and room;
     joining again replaces that user's connection (a rejoin) without touching the others."""
+
+    # "same": a participant's one connection carries its own media and the others' (the slot
+    # layout above); "separate": it offers only its own, and the backend offers it a second,
+    # receiving connection (``on_offer``), answered through ``answer``.
+    receive: str
+
+    def on_offer(self, send: Callable[[str, int, Description], Awaitable[None]]) -> None:
+        """Where the backend sends a participant an offer of its own: send(room, participant, offer)."""
+
+    async def answer(self, room: str, participant: int, answer: Description) -> None: ...
 
     async def warm(self) -> None:
         """Get ready for a call soon (a waiting room opened): the first offer should not wait."""

@@ -193,6 +193,14 @@ class AiortcBackend:
         self.media = MediaLoop("media")
         self.rooms: dict[str, Room] = {}
 
+    receive = "same"
+
+    def on_offer(self, send) -> None:
+        pass  # one connection each: the backend never offers
+
+    async def answer(self, room: str, participant: int, answer: Description) -> None:
+        pass
+
     async def warm(self) -> None:
         pass  # the media loop runs from the start
 

@@ -200,10 +200,19 @@ async def close_room(app: web.Application, consult_id: str) -> None:
         asyncio.ensure_future(_close(member.ws))
 
 
+async def _offer(app: web.Application, consult_id: str, user_id: int, offer: Description) -> None:
+    """The backend's own offer to a participant: its receiving connection (see ``media``)."""
+    room = app[ROOMS].get(consult_id)
+    member = room.members.get(user_id) if room else None
+    if member is not None:
+        await _send(member.ws, {"type": "media-offer", "sdp": offer.sdp})
+
+
 def media_of(app: web.Application) -> MediaBackend:
     holder = app[MEDIA]
     if "backend" not in holder:
         holder["backend"] = make_backend(context_of(app).settings)
+        holder["backend"].on_offer(lambda room, user, offer: _offer(app, room, user, offer))
     return holder["backend"]
 
 
@@ -244,7 +253,8 @@ async def room_socket(request: web.Request) -> web.WebSocketResponse:
         room.warming = asyncio.ensure_future(room.media.warm())
     member = Member(principal(request), part, ws)
     await _send(ws, {"type": "welcome", "user_id": member.who.user_id, "part": part,
-                     "ice_servers": browser_ice_servers(ctx.settings), "heartbeat_timeout": HEARTBEAT_TIMEOUT})
+                     "ice_servers": browser_ice_servers(ctx.settings), "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+                     "receive": room.media.receive})
     await room.add(member)
     try:
         async for message in ws:
@@ -268,6 +278,8 @@ async def _handle(room: ConsultRoom, member: Member, data: dict) -> None:
                                        Description(str(data.get("sdp", "")), "offer"))
         await _send(member.ws, {"type": "answer", "sdp": answer.sdp})
         await room.announce()  # everyone's slots changed
+    elif kind == "media-answer" and room.live:
+        await room.media.answer(room.consult_id, member.who.user_id, Description(str(data.get("sdp", "")), "answer"))
     elif kind == "chat" and str(data.get("text", "")).strip():
         await room.broadcast({"type": "chat", "user_id": member.who.user_id, "name": member.who.display_name,
                               "text": str(data["text"])[:2000], "at": utcnow().isoformat()})

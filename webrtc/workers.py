@@ -111,6 +111,14 @@ class WorkerBackend:
             self.workers += await asyncio.gather(*(Worker.start(self.settings) for _ in range(missing)))
         return self.workers
 
+    receive = "same"
+
+    def on_offer(self, send) -> None:
+        pass  # one connection each: the backend never offers
+
+    async def answer(self, room: str, participant: int, answer: Description) -> None:
+        pass
+
     async def warm(self) -> None:
         await self._pool()
 
