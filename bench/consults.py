@@ -1,14 +1,16 @@
-"""Consult media benchmark: N concurrent 1:1 calls relayed by the server (640x480 at 30 fps
-plus audio each way), then the same calls with a 300-report batch running beside them.
+"""Consult media benchmark: N concurrent 1:1 calls relayed by the server, each side sending
+what a clinic camera sends (640x480 VP8 at 30 fps, about 800 kb/s, and Opus audio), then the
+same calls with a 300-report batch running beside them.
 
     .venv/bin/python bench/consults.py            # N = 1, 2, ... until a stream drops below 25 fps
     .venv/bin/python bench/consults.py --quick    # N = 1, 2 and a 30-report batch
 
 The server runs as its own process (``telemed serve``), as in production; the call
 participants are aiortc clients in this process. To keep the clients' own cost small they
-send pre-encoded VP8 (encoded once, looped), but they do decode what they receive.
-Baseline, same run: the frame rate the synthetic source produces with no relay at all.
-"""
+send pre-encoded VP8 and Opus (``bench/camera.py``: encoded once, looped), but they do decode
+the video they receive. Every figure is printed beside the source's measured bitrate, and the
+run stops at once if that source is far below a real stream.
+Baseline, same run: the frame rate the looped source gives with no relay at all."""
 
 from __future__ import annotations
 
@@ -22,14 +24,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp  # noqa: E402
-import av  # noqa: E402
-from aiortc.mediastreams import VideoStreamTrack  # noqa: E402
 
 from ehr import store  # noqa: E402
 from ehr.custody import custody_extension  # noqa: E402
@@ -41,7 +40,8 @@ from telemed.schema import upgrade  # noqa: E402
 from telemed.security import issue_token, principal_of  # noqa: E402
 from telemed.timeutil import utcnow  # noqa: E402
 from webrtc import workflow  # noqa: E402
-from webrtc.client import CounterVideoTrack, Participant  # noqa: E402
+from bench.camera import LoopedOpusTrack, LoopedVp8Track, Source, camera_source  # noqa: E402
+from webrtc.client import Participant  # noqa: E402
 
 TARGET_FPS = 25.0
 BATCH_CALLS = 4  # the calls the report batch runs beside: the target load
@@ -49,45 +49,9 @@ WARM_UP = 2.0
 PASSWORD = "bench-password-2026"
 
 
-class LoopedVp8Track(VideoStreamTrack):
-    """Pre-encoded VP8 of the counter source, looped: the sender packs, it does not encode."""
-
-    def __init__(self, packets: list[bytes]) -> None:
-        super().__init__()
-        self.packets = packets
-        self.sent = 0
-
-    def keyframe_requested(self) -> None:
-        """A viewer lost the picture (a PLI): jump to the loop's key frame."""
-        self.sent = -(-self.sent // len(self.packets)) * len(self.packets)
-
-    async def recv(self) -> av.Packet:
-        pts, time_base = await self.next_timestamp()
-        packet = av.Packet(self.packets[self.sent % len(self.packets)])
-        packet.pts, packet.time_base = pts, time_base
-        self.sent += 1
-        return packet
-
-
-async def encode_source(frames: int = 60) -> list[bytes]:
-    """Two seconds of the counter source as VP8, one key frame first (the loop restarts there)."""
-    source = CounterVideoTrack()
-    codec = av.CodecContext.create("libvpx", "w")
-    codec.width, codec.height, codec.pix_fmt = 640, 480, "yuv420p"
-    codec.bit_rate, codec.time_base = 1_000_000, Fraction(1, 30)
-    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    packets: list[bytes] = []
-    for n in range(frames):
-        frame = (await source.recv()).reformat(format="yuv420p")
-        frame.pts, frame.time_base = n, Fraction(1, 30)
-        packets += [bytes(p) for p in codec.encode(frame)]
-    packets += [bytes(p) for p in codec.encode(None)]
-    return packets
-
-
-async def source_baseline(seconds: float) -> float:
-    """Frames per second the synthetic camera produces with nothing else in the way."""
-    track, count, started = CounterVideoTrack(), 0, time.perf_counter()
+async def source_baseline(source: Source, seconds: float) -> float:
+    """Frames per second the looped camera source gives with nothing else in the way."""
+    track, count, started = LoopedVp8Track(source.video), 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         await track.recv()
         count += 1
@@ -187,9 +151,9 @@ class Round:
     client_cores: float
     http_ms: list[float]  # latencies of API requests made while the calls ran
 
-    def line(self, label: str, baseline: float) -> str:
+    def line(self, label: str, baseline: float, source: Source) -> str:
         low = min(self.fps)
-        return (f"{label:<22} N={self.calls}  fps min {low:5.1f} mean {statistics.mean(self.fps):5.1f}"
+        return (f"{label:<22} N={self.calls}  [{source.label()}]  fps min {low:5.1f} mean {statistics.mean(self.fps):5.1f}"
                 f" ({low / baseline:4.0%} of source)  worst 1 s {self.worst_second:3.0f}"
                 f"  gap p99 {self.gap_p99_ms:4.0f} ms  join p50 {statistics.median(self.join_s):.2f} s"
                 f" max {max(self.join_s):.2f} s  server {self.server_cores / self.calls:4.2f} core/call"
@@ -197,11 +161,12 @@ class Round:
 
 
 async def run_round(world: World, base: str, server_pid: int, calls: int, seconds: float,
-                    packets: list[bytes]) -> Round:
+                    source: Source) -> Round:
     people = []
     for consult_id in world.consults[:calls]:
         for headers in (world.doctor, world.specialist):
-            people.append(Participant(base, headers, consult_id, keep_counters=False, video=LoopedVp8Track(packets)))
+            people.append(Participant(base, headers, consult_id, keep_counters=False, video=LoopedVp8Track(source.video),
+                                      audio=LoopedOpusTrack(source.audio)))
     try:
         await asyncio.gather(*(p.connect() for p in people))
         await asyncio.gather(*(p.wait_live(20) for p in people))
@@ -272,7 +237,7 @@ print(result.done, time.perf_counter() - started)
 """
 
 
-async def with_batch(world: World, base: str, server_pid: int, calls: int, seconds: float, packets: list[bytes],
+async def with_batch(world: World, base: str, server_pid: int, calls: int, seconds: float, source: Source,
                      campaign_id: str, nice: int) -> tuple[Round, float, int, bool]:
     """The calls with the batch's workers running at ``nice`` (TELEMED_REPORT_NICE); returns the round, the
     batch's duration and size, and whether the batch outlasted the round."""
@@ -280,22 +245,22 @@ async def with_batch(world: World, base: str, server_pid: int, calls: int, secon
     batch = await asyncio.create_subprocess_exec(
         sys.executable, "-c", BATCH_SCRIPT, settings.database_url, str(settings.data_dir), campaign_id, str(nice),
         stdout=asyncio.subprocess.PIPE)
-    measured = await run_round(world, base, server_pid, calls, seconds, packets)
+    measured = await run_round(world, base, server_pid, calls, seconds, source)
     outlasted = batch.returncode is None
     done, batch_seconds = (await batch.communicate())[0].split()
     return measured, float(batch_seconds), int(done), outlasted
 
 
-async def compare_transcoding(world: World, port: int, passed: Round, seconds: float, packets: list[bytes],
+async def compare_transcoding(world: World, port: int, passed: Round, seconds: float, source: Source,
                               baseline: float) -> None:
     """The same single call on a server that decodes and re-encodes all video."""
     server = start_server(world.settings, port, passthrough=False)
     try:
         await wait_healthy(f"http://127.0.0.1:{port}")
-        transcoded = await run_round(world, f"http://127.0.0.1:{port}", server.pid, passed.calls, seconds, packets)
+        transcoded = await run_round(world, f"http://127.0.0.1:{port}", server.pid, passed.calls, seconds, source)
     finally:
         stop(server)
-    print(transcoded.line("re-encoding relay", baseline))
+    print(transcoded.line("re-encoding relay", baseline, source))
     print(f"passthrough: the server spends {passed.server_cores / transcoded.server_cores:.0%} of the CPU "
           f"re-encoding needs for the same call")
 
@@ -314,15 +279,15 @@ async def main(quick: bool) -> None:
     server = start_server(settings, port)
     try:
         await wait_healthy(base)
-        baseline = await source_baseline(3.0)
-        packets = await encode_source()
+        source = await asyncio.get_running_loop().run_in_executor(None, camera_source)
+        baseline = await source_baseline(source, 3.0)
         idle_http = await probe_http(base, world.doctor, 3.0)
         print(f"machine: {os.cpu_count()} cores; {seconds:.0f} s per round after {WARM_UP:.0f} s warm-up")
-        print(f"baseline: synthetic 640x480 source, no relay: {baseline:.1f} fps")
+        print(f"baseline: {source.label()}, no relay: {baseline:.1f} fps")
         rounds: list[Round] = []
         for calls in range(1, max_calls + 1):
-            rounds.append(await run_round(world, base, server.pid, calls, seconds, packets))
-            print(rounds[-1].line("relayed calls", baseline), flush=True)
+            rounds.append(await run_round(world, base, server.pid, calls, seconds, source))
+            print(rounds[-1].line("relayed calls", baseline, source), flush=True)
             if min(rounds[-1].fps) < TARGET_FPS:
                 break
         passing = [r.calls for r in rounds if min(r.fps) >= TARGET_FPS]
@@ -332,7 +297,7 @@ async def main(quick: bool) -> None:
             print(f"GET /api/consults beside {measured.calls} call(s): p50 {percentile(measured.http_ms, 50):5.1f} ms"
                   f"  p99 {percentile(measured.http_ms, 99):5.1f} ms   (no calls: p50 {percentile(idle_http, 50):.1f}"
                   f" ms, p99 {percentile(idle_http, 99):.1f} ms)")
-        await compare_transcoding(world, port + 1, rounds[0], seconds, packets, baseline)
+        await compare_transcoding(world, port + 1, rounds[0], seconds, source, baseline)
         campaign_id = seed_batch(settings, reports)
         if campaign_id is None:
             print("report batch: reports.synthetic/reports.batch not available; hook seed_batch() skipped")
@@ -341,8 +306,8 @@ async def main(quick: bool) -> None:
         alone = next(r for r in rounds if r.calls == calls)
         for nice, label in ((0, "at normal priority"), (Settings().report_nice, "at the default TELEMED_REPORT_NICE")):
             measured, batch_seconds, done, outlasted = await with_batch(
-                world, base, server.pid, calls, seconds, packets, campaign_id, nice)
-            print(measured.line(f"calls + batch (nice {nice})", baseline))
+                world, base, server.pid, calls, seconds, source, campaign_id, nice)
+            print(measured.line(f"calls + batch (nice {nice})", baseline, source))
             cost = 1 - statistics.mean(measured.fps) / statistics.mean(alone.fps)
             print(f"report batch {label}: {done} reports in {batch_seconds:.1f} s beside {calls} call(s); the calls "
                   f"lost {cost:.1%} of their mean frame rate (min {min(measured.fps):.1f} vs {min(alone.fps):.1f} fps "
