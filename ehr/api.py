@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
-from ehr import auditevents, bundle, interactions, record, record_api, requests, terminology
+from ehr import auditevents, bundle, interactions, record, record_api, requests, smart, terminology
 from ehr.access import Gate
 from ehr.capability import capability_statement
 from ehr.errors import FhirError, Issue, concealed, invalid
@@ -28,6 +28,7 @@ from ehr.transfer import transfer
 from ehr.validation import Validator, parameter_values, validate
 from telemed import __version__
 from telemed.context import context_of
+from telemed.http import json_response
 from telemed.timeutil import fhir_instant, local, utcnow
 
 JSON_FORMATS = {"json", "application/json", "application/fhir+json"}
@@ -387,12 +388,9 @@ async def transaction(request: web.Request) -> web.Response:
         bundle.cancel_validation(entries)
 
 
-@fhir_route
 async def smart_configuration(request: web.Request) -> web.Response:
-    """Public, so a client learns without a token that SMART authorization is not offered (yet):
-    tokens come from POST /api/auth/token, as the CapabilityStatement's security says."""
-    raise FhirError(404, Issue("not-supported", "SMART on FHIR authorization is not offered by this server; "
-                                                "see [base]/metadata rest.security"))
+    """Public: how a hospital's system gets a token (SMART Backend Services only; no user launch)."""
+    return json_response(smart.configuration(base_url(request)))
 
 
 @fhir_route

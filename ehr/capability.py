@@ -4,6 +4,7 @@ and is refused each thing it does not)."""
 
 from __future__ import annotations
 
+from ehr import smart
 from ehr.params import AUDIT_PARAMS, COMPOSITES, PARAMS, Kind
 from ehr.search import SUMMARIES
 from ehr.validation import SUPPORTED_TYPES
@@ -69,7 +70,7 @@ def capability_statement(base: str, software_version: str, date: str) -> dict:
             "mode": "server",
             "documentation": f"_summary takes {', '.join(SUMMARIES)}. Chained parameters "
                              "(subject:Patient.identifier=...) and _include:iterate are supported.",
-            "security": {"description": "Bearer token from POST /api/auth/token (not SMART on FHIR)"},
+            "security": smart.security(base),
             "resource": [_resource(rtype, base) for rtype in SUPPORTED_TYPES],
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
             "searchParam": [{"name": n, "type": k} for n, k in RESULT_PARAMS],
