@@ -275,7 +275,7 @@ def _count(request: web.Request, default: int) -> int:
     return min(int(count), MAX_COUNT)
 
 
-def _since(request: web.Request) -> datetime | None:
+def since_param(request: web.Request) -> datetime | None:
     since = request.query.get("_since")
     if not since:
         return None
@@ -290,7 +290,7 @@ def _since(request: web.Request) -> datetime | None:
 
 def _history_params(request: web.Request) -> dict:
     _known_params(request, ("_count", "_since", "_cursor"), "_history")
-    return {"count": _count(request, interactions.HISTORY_DEFAULT), "since": _since(request),
+    return {"count": _count(request, interactions.HISTORY_DEFAULT), "since": since_param(request),
             "cursor": request.query.get("_cursor")}
 
 
@@ -339,7 +339,7 @@ async def everything(request: web.Request) -> web.Response:
     gathered whole, in a fixed order, for every page)."""
     _known_params(request, ("_since", "_type", "_count", "_cursor"), "$everything")
     types = tuple(t for t in request.query.get("_type", "").split(",") if t)
-    found = await run(request, interactions.everything, request.match_info["id"], since=_since(request), types=types)
+    found = await run(request, interactions.everything, request.match_info["id"], since=since_param(request), types=types)
     count = _count(request, DEFAULT_COUNT)
     start = decode_cursor(request.query["_cursor"], 1)[0] if "_cursor" in request.query else 0
     if not isinstance(start, int) or start < 0:
@@ -416,6 +416,8 @@ def setup(app: web.Application) -> None:
     async def close_validator(_app: web.Application) -> None:
         validator.close()
     app.on_cleanup.append(close_validator)
+    from ehr import bulk_api  # it builds on this module's helpers
+    bulk_api.setup(app)
     r = app.router
     r.add_get("/fhir/metadata", metadata)
     r.add_post("/fhir", transaction)
