@@ -20,7 +20,8 @@ from telemed.security import Principal
 
 R = FhirResource.__table__
 # Shared reference data, not part of any detainee's record.
-CATALOG_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "ObservationDefinition"})
+CATALOG_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "ObservationDefinition", "Location",
+                           "Questionnaire"})
 READ, WRITE = Capability.CLINICAL_READ, Capability.CLINICAL_WRITE
 # The SMART scope letter each capability needs (a write's letter is the broadest: "u").
 SCOPE_LETTER = {READ: "r", WRITE: "u"}

@@ -20,6 +20,7 @@ RESULT_PARAMS = (("_count", "number"), ("_sort", "special"), ("_include", "speci
 OPERATIONS = {"validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
               "meta": "http://hl7.org/fhir/OperationDefinition/Resource-meta"}
 READ_ONLY_TYPES = ("AuditEvent",)
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
 
 
 def _references(rtype: str) -> list[str]:
@@ -51,7 +52,8 @@ def _resource(rtype: str, base: str) -> dict:
     if rtype == "Patient":
         entry["operation"] += [
             {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
-            {"name": "transfer", "definition": f"{base}/OperationDefinition/Patient-transfer"}]
+            {"name": "transfer", "definition": f"{base}/OperationDefinition/Patient-transfer"},
+            {"name": "export", "definition": f"{BULK_DATA}/patient-export"}]
     return entry
 
 
@@ -74,5 +76,6 @@ def capability_statement(base: str, software_version: str, date: str) -> dict:
             "resource": [_resource(rtype, base) for rtype in SUPPORTED_TYPES],
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
             "searchParam": [{"name": n, "type": k} for n, k in RESULT_PARAMS],
+            "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
         }],
     }

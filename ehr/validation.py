@@ -27,6 +27,8 @@ SUPPORTED_TYPES = (
     "Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement",
     "Observation", "DiagnosticReport", "ServiceRequest", "Appointment",
     "DocumentReference", "Consent", "Provenance", "AuditEvent", "ObservationDefinition",
+    "Immunization", "Procedure", "Location", "CarePlan", "CareTeam", "Goal", "Device", "Task",
+    "Questionnaire", "QuestionnaireResponse", "Flag", "MedicationAdministration",
 )
 
 
