@@ -122,6 +122,8 @@ def _condition(session: Session, gate: Gate, request: ExportRequest, rtype: str)
 def run_export(session: Session, gate: Gate, job: Job) -> None:
     """Write each type's file, row by row as the database yields them."""
     for n, rtype in enumerate(job.request.types):
+        if job.cancelled.is_set():  # its folder may be gone already
+            return
         job.progress = f"{rtype}: type {n + 1} of {len(job.request.types)}"
         rows = session.execute(select(R.c.patient_id, R.c.content).where(*_condition(session, gate, job.request, rtype))
                                .order_by(R.c.id).execution_options(yield_per=ROWS_PER_FETCH))
