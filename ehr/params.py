@@ -183,7 +183,7 @@ PARAMS: dict[str, tuple[Param, ...]] = {
     ),
     "MedicationAdministration": _clinical(
         "subject", _p("subject", R, "subject"), _p("status", T, "status"), _p("code", T, "medicationCodeableConcept"),
-        _p("medication", R, "medicationReference"), _p("effective-time", D, "effectiveDateTime", "effectivePeriod"),
+        _p("effective-time", D, "effectiveDateTime", "effectivePeriod"),
         _p("context", R, "context"), _p("request", R, "request"), _p("performer", R, "performer.actor"),
         _p("reason-given", T, "reasonCode"), _p("identifier", T, "identifier"),
     ),
