@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, exists, false, select
 from sqlmodel import Session
 
 from ehr.custody import custody_of
@@ -14,14 +14,17 @@ from ehr.errors import Denied, FhirError, forbidden, invalid, not_found, not_you
 from ehr.models import FhirResource
 from ehr.store import Stored
 from telemed.models import ConsultShare, Detainee, Role
-from telemed.policy import (FACILITY_STAFF, Capability, Decision, active_consults, decide, decide_facility, may,
+from telemed.policy import (CONSULT_READERS, FACILITY_STAFF, Capability, Decision, active_consults, decide, decide_facility, may,
                             patient_scope)
 from telemed.security import Principal
 
 R = FhirResource.__table__
 # Shared reference data, not part of any detainee's record.
-CATALOG_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "ObservationDefinition"})
+CATALOG_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "ObservationDefinition", "Location",
+                           "Questionnaire"})
 READ, WRITE = Capability.CLINICAL_READ, Capability.CLINICAL_WRITE
+# The SMART scope letter each capability needs (a write's letter is the broadest: "u").
+SCOPE_LETTER = {READ: "r", WRITE: "u"}
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,17 @@ class Gate:
         self.noted.append(Noted(action, decision.allowed, reason, patient_id, resource, decision.break_glass))
         return decision
 
+    def scope_refusal(self, rtype: str, letter: str) -> Decision | None:
+        """A token's scopes come first: a type they do not grant is refused whatever the data."""
+        scopes = self.who.scopes
+        if scopes is None or scopes.permits(rtype, letter):
+            return None
+        return Decision(False, f"the token's scopes do not grant system/{rtype}.{letter}")
+
     def decide(self, session: Session, capability: Capability, rtype: str, rid: str, patient_id: str | None) -> Decision:
+        refused = self.scope_refusal(rtype, SCOPE_LETTER.get(capability, "r"))
+        if refused is not None:
+            return refused
         if rtype in CATALOG_TYPES:
             return catalog_decision(self.who, capability)
         if patient_id is None:
@@ -69,7 +82,9 @@ class Gate:
     def allowed_at_once(self, stored: Stored, facility_id: str | None) -> Decision | None:
         """A read allowed with no lookup beyond the resource and its detainee's facility:
         reference data, or staff reading in their own facility. None: ask ``decide``, which
-        also words every denial."""
+        also words every denial (and weighs a system's scopes)."""
+        if self.who.scopes is not None:
+            return None
         if stored.type in CATALOG_TYPES:
             decision = catalog_decision(self.who, READ)
         elif stored.patient_id is not None and facility_id is not None:
@@ -91,7 +106,8 @@ class Gate:
         """A refusal by role says nothing about the data, and is plain; any other is ``Denied``:
         to the FHIR API a read looks like a resource that does not exist, and a write like one
         on a detainee that does not exist."""
-        if not may(self.who, capability) or rtype in CATALOG_TYPES:
+        if not may(self.who, capability) or rtype in CATALOG_TYPES \
+                or self.scope_refusal(rtype, SCOPE_LETTER.get(capability, "r")) is not None:
             return forbidden(decision.reason)
         if capability is READ:
             return Denied(decision.reason, not_found(rtype, rid))
@@ -132,7 +148,7 @@ class Gate:
     @property
     def shares_only(self) -> bool:
         """A specialist sees a detainee's resources one by one, as consults share them."""
-        return self.who.role == Role.SPECIALIST
+        return self.who.role in CONSULT_READERS
 
     def record_of(self, session: Session, found: list[Stored], action: str) -> list[Stored]:
         """Of one detainee's resources (the Patient read already allowed), those this caller sees."""
@@ -141,7 +157,9 @@ class Gate:
     def require_clinical(self, action: str, resource: str, patient_ids: set[str] | frozenset[str] = frozenset()) -> None:
         """A role that reads no clinical data is refused; the refusal names each detainee the
         request was about (so the trail shows who was looked for), or none when it named none."""
-        decision = catalog_decision(self.who, READ)
+        rtype = resource.split("/")[0]
+        refused = self.scope_refusal(rtype, "s") if rtype != "*" else None
+        decision = refused if refused is not None else catalog_decision(self.who, READ)
         if not decision.allowed:
             for patient_id in sorted(patient_ids) or [None]:
                 self.note(action, decision, patient_id, resource)
@@ -149,6 +167,16 @@ class Gate:
 
     def restriction(self, session: Session, rtype: str) -> ColumnElement | None:
         """The SQL condition limiting a search of ``rtype`` to what this principal may read."""
+        if self.scope_refusal(rtype, "r") is not None:
+            return false()
+        return self.policy_restriction(session, rtype)
+
+    def scoped_types(self) -> frozenset[str] | None:
+        """The types a token's scopes let it read; None: no such limit."""
+        return None if self.who.scopes is None else self.who.scopes.types_with("r")
+
+    def policy_restriction(self, session: Session, rtype: str) -> ColumnElement | None:
+        """``restriction`` by the policy alone, scopes aside."""
         if rtype in CATALOG_TYPES:
             return None
         scope = patient_scope(session, self.who)

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
-from ehr import auditevents, bundle, interactions, record, record_api, requests, terminology
+from ehr import auditevents, bundle, interactions, record, record_api, requests, smart, terminology
 from ehr.access import Gate
 from ehr.capability import capability_statement
 from ehr.errors import FhirError, Issue, concealed, invalid
@@ -28,6 +28,7 @@ from ehr.transfer import transfer
 from ehr.validation import Validator, parameter_values, validate
 from telemed import __version__
 from telemed.context import context_of
+from telemed.http import json_response
 from telemed.timeutil import fhir_instant, local, utcnow
 
 JSON_FORMATS = {"json", "application/json", "application/fhir+json"}
@@ -274,7 +275,7 @@ def _count(request: web.Request, default: int) -> int:
     return min(int(count), MAX_COUNT)
 
 
-def _since(request: web.Request) -> datetime | None:
+def since_param(request: web.Request) -> datetime | None:
     since = request.query.get("_since")
     if not since:
         return None
@@ -289,7 +290,7 @@ def _since(request: web.Request) -> datetime | None:
 
 def _history_params(request: web.Request) -> dict:
     _known_params(request, ("_count", "_since", "_cursor"), "_history")
-    return {"count": _count(request, interactions.HISTORY_DEFAULT), "since": _since(request),
+    return {"count": _count(request, interactions.HISTORY_DEFAULT), "since": since_param(request),
             "cursor": request.query.get("_cursor")}
 
 
@@ -338,7 +339,7 @@ async def everything(request: web.Request) -> web.Response:
     gathered whole, in a fixed order, for every page)."""
     _known_params(request, ("_since", "_type", "_count", "_cursor"), "$everything")
     types = tuple(t for t in request.query.get("_type", "").split(",") if t)
-    found = await run(request, interactions.everything, request.match_info["id"], since=_since(request), types=types)
+    found = await run(request, interactions.everything, request.match_info["id"], since=since_param(request), types=types)
     count = _count(request, DEFAULT_COUNT)
     start = decode_cursor(request.query["_cursor"], 1)[0] if "_cursor" in request.query else 0
     if not isinstance(start, int) or start < 0:
@@ -387,12 +388,9 @@ async def transaction(request: web.Request) -> web.Response:
         bundle.cancel_validation(entries)
 
 
-@fhir_route
 async def smart_configuration(request: web.Request) -> web.Response:
-    """Public, so a client learns without a token that SMART authorization is not offered (yet):
-    tokens come from POST /api/auth/token, as the CapabilityStatement's security says."""
-    raise FhirError(404, Issue("not-supported", "SMART on FHIR authorization is not offered by this server; "
-                                                "see [base]/metadata rest.security"))
+    """Public: how a hospital's system gets a token (SMART Backend Services only; no user launch)."""
+    return json_response(smart.configuration(base_url(request)))
 
 
 @fhir_route
@@ -418,6 +416,8 @@ def setup(app: web.Application) -> None:
     async def close_validator(_app: web.Application) -> None:
         validator.close()
     app.on_cleanup.append(close_validator)
+    from ehr import bulk_api  # it builds on this module's helpers
+    bulk_api.setup(app)
     r = app.router
     r.add_get("/fhir/metadata", metadata)
     r.add_post("/fhir", transaction)

@@ -65,6 +65,26 @@ CODES: dict[str, tuple[tuple[str, str], ...]] = {
     "Provenance": (("entity.role", "derivation revision quotation source removal"),),
     "ObservationDefinition": (
         ("permittedDataType", "Quantity CodeableConcept string boolean integer Range Ratio SampledData time dateTime Period"),),
+    "Immunization": (("status", "completed entered-in-error not-done"),),
+    "Procedure": (("status", "preparation in-progress not-done on-hold stopped completed entered-in-error unknown"),),
+    "Location": (("status", "active suspended inactive"), ("mode", "instance kind")),
+    "CarePlan": (("status", _REQUEST_STATUS), ("intent", "proposal plan order option")),
+    "CareTeam": (("status", "proposed active suspended inactive entered-in-error"),),
+    "Goal": (("lifecycleStatus", "proposed planned accepted active on-hold completed cancelled entered-in-error rejected"),),
+    "Device": (("status", "active inactive entered-in-error unknown"),),
+    "Task": (
+        ("status", "draft requested received accepted rejected ready cancelled in-progress on-hold failed completed "
+                   "entered-in-error"),
+        ("intent", "unknown proposal plan order original-order reflex-order filler-order instance-order option"),
+        ("priority", _PRIORITY)),
+    "Questionnaire": (
+        ("status", "draft active retired unknown"),
+        ("item.type", "group display boolean decimal integer date dateTime time string text url choice open-choice "
+                      "attachment reference quantity")),
+    "QuestionnaireResponse": (("status", "in-progress completed amended entered-in-error stopped"),),
+    "Flag": (("status", "active inactive entered-in-error"),),
+    "MedicationAdministration": (
+        ("status", "in-progress not-done on-hold completed entered-in-error stopped unknown"),),
 }
 # type -> (element path, code system, codes) for CodeableConcepts bound to a code system's codes.
 CONCEPTS: dict[str, tuple[tuple[str, str, str], ...]] = {

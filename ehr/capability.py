@@ -4,6 +4,7 @@ and is refused each thing it does not)."""
 
 from __future__ import annotations
 
+from ehr import smart
 from ehr.params import AUDIT_PARAMS, COMPOSITES, PARAMS, Kind
 from ehr.search import SUMMARIES
 from ehr.validation import SUPPORTED_TYPES
@@ -19,6 +20,7 @@ RESULT_PARAMS = (("_count", "number"), ("_sort", "special"), ("_include", "speci
 OPERATIONS = {"validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
               "meta": "http://hl7.org/fhir/OperationDefinition/Resource-meta"}
 READ_ONLY_TYPES = ("AuditEvent",)
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
 
 
 def _references(rtype: str) -> list[str]:
@@ -50,7 +52,8 @@ def _resource(rtype: str, base: str) -> dict:
     if rtype == "Patient":
         entry["operation"] += [
             {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
-            {"name": "transfer", "definition": f"{base}/OperationDefinition/Patient-transfer"}]
+            {"name": "transfer", "definition": f"{base}/OperationDefinition/Patient-transfer"},
+            {"name": "export", "definition": f"{BULK_DATA}/patient-export"}]
     return entry
 
 
@@ -69,9 +72,10 @@ def capability_statement(base: str, software_version: str, date: str) -> dict:
             "mode": "server",
             "documentation": f"_summary takes {', '.join(SUMMARIES)}. Chained parameters "
                              "(subject:Patient.identifier=...) and _include:iterate are supported.",
-            "security": {"description": "Bearer token from POST /api/auth/token (not SMART on FHIR)"},
+            "security": smart.security(base),
             "resource": [_resource(rtype, base) for rtype in SUPPORTED_TYPES],
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
             "searchParam": [{"name": n, "type": k} for n, k in RESULT_PARAMS],
+            "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
         }],
     }

@@ -253,12 +253,14 @@ def history(session: Session, gate: Gate, rtype: str | None, rid: str | None, *,
 
 def _system_restriction(session: Session, gate: Gate) -> ColumnElement:
     """What of every type the caller may read (the scope of non-catalog types is the same for
-    every type but Patient)."""
-    others = gate.restriction(session, "Observation")
-    patients = gate.restriction(session, "Patient")
-    return or_(R.c.type.in_(CATALOG_TYPES),
-               and_(R.c.type == "Patient", patients if patients is not None else true()),
-               and_(R.c.type.not_in([*CATALOG_TYPES, "Patient"]), others if others is not None else true()))
+    every type but Patient), within the types a token's scopes grant."""
+    others = gate.policy_restriction(session, "Observation")
+    patients = gate.policy_restriction(session, "Patient")
+    allowed = or_(R.c.type.in_(CATALOG_TYPES),
+                  and_(R.c.type == "Patient", patients if patients is not None else true()),
+                  and_(R.c.type.not_in([*CATALOG_TYPES, "Patient"]), others if others is not None else true()))
+    scoped = gate.scoped_types()
+    return allowed if scoped is None else and_(allowed, R.c.type.in_(scoped))
 
 
 def _history_after(cursor: str) -> ColumnElement:

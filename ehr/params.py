@@ -125,20 +125,68 @@ PARAMS: dict[str, tuple[Param, ...]] = {
         _p("recorded", D, "recorded"), _p("agent", R, "agent.who"),
     ),
     "ObservationDefinition": (_p("code", T, "code"), _p("category", T, "category")),
-    "Questionnaire": (_p("url", T, "url"), _p("status", T, "status"), _p("name", S, "name")),
-    "QuestionnaireResponse": _clinical(
-        "subject", _p("subject", R, "subject"),
-        _p("status", T, "status"), _p("authored", D, "authored"), _p("author", R, "author"),
+    "Immunization": _clinical(
+        "patient", _p("vaccine-code", T, "vaccineCode"), _p("status", T, "status"), _p("date", D, "occurrenceDateTime"),
+        _p("lot-number", S, "lotNumber"), _p("location", R, "location"), _p("performer", R, "performer.actor"),
+        _p("reason-code", T, "reasonCode"), _p("identifier", T, "identifier"),
     ),
-    "Flag": _clinical(
-        "subject", _p("subject", R, "subject"), _p("code", T, "code"), _p("category", T, "category"),
-        _p("status", T, "status"), _p("date", D, "period"),
+    "Procedure": _clinical(
+        "subject", _p("subject", R, "subject"), _p("code", T, "code"), _p("status", T, "status"),
+        _p("category", T, "category"), _p("date", D, "performedDateTime", "performedPeriod"),
+        _p("encounter", R, "encounter"), _p("performer", R, "performer.actor"), _p("location", R, "location"),
+        _p("based-on", R, "basedOn"), _p("reason-code", T, "reasonCode"), _p("identifier", T, "identifier"),
+    ),
+    "Location": (
+        _p("identifier", T, "identifier"), _p("name", S, "name", "alias"), _p("status", T, "status"),
+        _p("type", T, "type"), _p("organization", R, "managingOrganization"), _p("partof", R, "partOf"),
+    ),
+    "CarePlan": _clinical(
+        "subject", _p("subject", R, "subject"), _p("status", T, "status"), _p("intent", T, "intent"),
+        _p("category", T, "category"), _p("date", D, "period"), _p("care-team", R, "careTeam"), _p("goal", R, "goal"),
+        _p("encounter", R, "encounter"), _p("based-on", R, "basedOn"), _p("identifier", T, "identifier"),
+    ),
+    "CareTeam": _clinical(
+        "subject", _p("subject", R, "subject"), _p("status", T, "status"), _p("category", T, "category"),
+        _p("date", D, "period"), _p("participant", R, "participant.member"), _p("encounter", R, "encounter"),
+        _p("identifier", T, "identifier"),
+    ),
+    "Goal": _clinical(
+        "subject", _p("subject", R, "subject"), _p("lifecycle-status", T, "lifecycleStatus"),
+        _p("achievement-status", T, "achievementStatus"), _p("category", T, "category"),
+        _p("start-date", D, "startDate"), _p("target-date", D, "target.dueDate"), _p("identifier", T, "identifier"),
+    ),
+    "Device": _clinical(
+        "patient", _p("type", T, "type"), _p("status", T, "status"), _p("identifier", T, "identifier"),
+        _p("organization", R, "owner"), _p("location", R, "location"), _p("manufacturer", S, "manufacturer"),
+        _p("model", S, "modelNumber"),
     ),
     "Task": _clinical(
-        "for", _p("subject", R, "for"), _p("code", T, "code"), _p("status", T, "status"),
-        _p("intent", T, "intent"), _p("priority", T, "priority"), _p("focus", R, "focus"),
-        _p("based-on", R, "basedOn"), _p("owner", R, "owner"), _p("authored-on", D, "authoredOn"),
-        _p("period", D, "executionPeriod"), _p("business-status", T, "businessStatus"),
+        "for", _p("subject", R, "for"), _p("status", T, "status"), _p("intent", T, "intent"), _p("code", T, "code"),
+        _p("business-status", T, "businessStatus"), _p("priority", T, "priority"), _p("owner", R, "owner"),
+        _p("requester", R, "requester"), _p("focus", R, "focus"), _p("based-on", R, "basedOn"),
+        _p("authored-on", D, "authoredOn"), _p("modified", D, "lastModified"), _p("period", D, "executionPeriod"),
+        _p("encounter", R, "encounter"), _p("identifier", T, "identifier"),
+    ),
+    "Questionnaire": (
+        _p("url", T, "url"), _p("name", S, "name"), _p("title", S, "title"), _p("status", T, "status"), _p("version", T, "version"),
+        _p("date", D, "date"), _p("code", T, "item.code"), _p("identifier", T, "identifier"),
+        _p("publisher", S, "publisher"),
+    ),
+    "QuestionnaireResponse": _clinical(
+        "subject", _p("subject", R, "subject"), _p("status", T, "status"), _p("authored", D, "authored"),
+        _p("author", R, "author"), _p("encounter", R, "encounter"), _p("based-on", R, "basedOn"),
+        _p("source", R, "source"), _p("identifier", T, "identifier"),
+    ),
+    "Flag": _clinical(
+        "subject", _p("subject", R, "subject"), _p("date", D, "period"), _p("author", R, "author"),
+        _p("code", T, "code"), _p("category", T, "category"), _p("status", T, "status"),
+        _p("encounter", R, "encounter"), _p("identifier", T, "identifier"),
+    ),
+    "MedicationAdministration": _clinical(
+        "subject", _p("subject", R, "subject"), _p("status", T, "status"), _p("code", T, "medicationCodeableConcept"),
+        _p("effective-time", D, "effectiveDateTime", "effectivePeriod"),
+        _p("context", R, "context"), _p("request", R, "request"), _p("performer", R, "performer.actor"),
+        _p("reason-given", T, "reasonCode"), _p("identifier", T, "identifier"),
     ),
 }
 # Composite parameters whose parts are one element each of the resource (Observation has one

@@ -51,6 +51,8 @@ class Criterion:
 
 
 CHAIN, HAS = "chain", "_has"
+# Modifiers whose criterion may match by the absence of index rows, so cannot drive a query.
+NEGATABLE = ("not", "missing")
 LINKED = (CHAIN, HAS)
 
 
@@ -152,6 +154,10 @@ def _criterion(rtype: str, name: str, modifier: str, value: str, base: str | Non
     if p is None:
         what = "search parameter" if not name.startswith("_") else "special parameter (not supported here)"
         raise Unknown(f"unknown {what} {name} for {rtype}", f"{rtype}?{name}")
+    if modifier == "missing" and p.kind is not Kind.TOKEN:  # token rows are hashes, with no param to probe
+        if value not in ("true", "false"):
+            raise bad(f"{name}:missing={value}: expected true or false", f"{rtype}?{name}:missing")
+        return Criterion(name, modifier, (value,), p.kind, p)
     allowed = {Kind.TOKEN: {"", "not"}, Kind.STRING: {"", "exact", "contains"}}.get(p.kind, {""})
     if p.kind is Kind.REFERENCE and modifier == "identifier" and not p.indexed_as:
         # Reference.identifier, kept as token rows of their own; a targeted parameter (patient
@@ -342,6 +348,9 @@ def to_datetime(ms: int) -> datetime:
 
 
 def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
+    if c.modifier == "missing":  # any row of the parameter at all; the probe negates for true
+        present = table.c.param == c.param.index_name
+        return and_(present, table.c.target_type == c.param.target) if c.param.indexed_as else present
     if c.kind is Kind.TOKEN:
         names = (c.name, *c.param.also_searches) if c.param else (c.name,)
         keys = [_token_key(rtype, name, v) for v in c.values for name in names]
@@ -429,11 +438,11 @@ def _probe(rtype: str, c: Criterion, anchor_type, anchor_id) -> ColumnElement:
     table = TABLES[c.kind].alias()
     probe = exists().where(table.c.res_type == anchor_type, table.c.res_id == anchor_id,
                            _value_condition(rtype, c, table))
-    return not_(probe) if c.modifier == "not" else probe
+    return not_(probe) if c.modifier == "not" or c.values == ("true",) and c.modifier == "missing" else probe
 
 
 def _driver(criteria: list[Criterion]) -> Criterion | None:
-    usable = [c for c in criteria if c.modifier != "not" and c.kind not in ("_lastUpdated", *LINKED)]
+    usable = [c for c in criteria if c.modifier not in NEGATABLE and c.kind not in ("_lastUpdated", *LINKED)]
     return min(usable, key=lambda c: DRIVER_ORDER[c.kind], default=None)
 
 
@@ -458,7 +467,8 @@ def _compartment(request: SearchRequest) -> tuple[Criterion | None, tuple[str, .
     rows' patient_id answers it too), and its patient ids."""
     path = PATIENT_PATHS.get(request.rtype)
     for c in request.criteria:
-        if c.kind is Kind.REFERENCE and c.param and c.param.name == "patient" and path and c.param.paths == path[:1]:
+        if c.kind is Kind.REFERENCE and not c.modifier and c.param and c.param.name == "patient" and path \
+                and c.param.paths == path[:1]:
             refs = [_split_reference(v, "Patient") for v in c.values]
             if all(t == "Patient" for t, _ in refs):
                 return c, tuple(rid for _, rid in refs)
@@ -490,7 +500,7 @@ def base_query(request: SearchRequest, restrict: ColumnElement | None,
     conditions = [R.c.type == rtype, R.c.deleted == false()]
     driver = _driver(request.criteria)
     patient_criterion, patients = _compartment(request)
-    token = next((c for c in request.criteria if c.kind is Kind.TOKEN and c.modifier != "not"), None)
+    token = next((c for c in request.criteria if c.kind is Kind.TOKEN and c.modifier not in NEGATABLE), None)
     if driver is patient_criterion and token is not None:
         driver = token
     on_index = [c for c in request.criteria if c.kind not in (*COMMON, *LINKED) and c is not driver]

@@ -46,9 +46,16 @@ PATIENT_PATHS: dict[str, tuple[str, ...]] = {
     "ServiceRequest": ("subject",),
     "DocumentReference": ("subject",),
     "Consent": ("patient",),
+    "Immunization": ("patient",),
+    "Procedure": ("subject",),
+    "CarePlan": ("subject",),
+    "CareTeam": ("subject",),
+    "Goal": ("subject",),
+    "Device": ("patient",),
+    "Task": ("for",),
     "QuestionnaireResponse": ("subject",),
     "Flag": ("subject",),
-    "Task": ("for",),
+    "MedicationAdministration": ("subject",),
 }
 
 

@@ -27,7 +27,8 @@ SUPPORTED_TYPES = (
     "Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement",
     "Observation", "DiagnosticReport", "ServiceRequest", "Appointment",
     "DocumentReference", "Consent", "Provenance", "AuditEvent", "ObservationDefinition",
-    "Questionnaire", "QuestionnaireResponse", "Flag", "Task",
+    "Immunization", "Procedure", "Location", "CarePlan", "CareTeam", "Goal", "Device", "Task",
+    "Questionnaire", "QuestionnaireResponse", "Flag", "MedicationAdministration",
 )
 
 

@@ -14,8 +14,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from telemed import admin_api, auth_api, detainee_search, events_api, ui
+from telemed import admin_api, auth_api, clients_api, detainee_search, events_api, ui
 from telemed.audit import AuditEvent
+from telemed.clients import resolve_client_token
 from telemed.config import Settings
 from telemed.context import CONTEXT, Context, context_of
 from telemed.http import PRINCIPAL, REQUEST_ID, await_audit, json_response, read_form
@@ -29,7 +30,7 @@ TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
 SESSION_COOKIE = "telemed_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-PUBLIC_PATHS = {"/healthz", "/metrics", "/login", "/lang", "/api/auth/token", "/favicon.ico",
+PUBLIC_PATHS = {"/healthz", "/metrics", "/login", "/lang", "/api/auth/token", "/api/auth/smart/token", "/favicon.ico",
                 # FHIR discovery: a client learns what the server does before it authenticates
                 "/fhir/metadata", "/fhir/.well-known/smart-configuration", "/.well-known/smart-configuration"}
 PUBLIC_PREFIXES = ("/static/",)
@@ -179,7 +180,10 @@ async def authenticate(request: web.Request) -> tuple[Principal | None, TokenKin
     cached = ctx.tokens.get(token_hash(raw))
     if cached is not None:
         return cached, kind
-    return await ctx.db.run(resolve_token, raw, kind, ctx.tokens), kind
+    who = await ctx.db.run(resolve_token, raw, kind, ctx.tokens)
+    if who is None and kind == TokenKind.BEARER:
+        who = await ctx.db.run(resolve_client_token, raw, ctx.tokens)
+    return who, kind
 
 
 @web.middleware
@@ -190,6 +194,8 @@ async def auth_middleware(request: web.Request, handler):
     if who is None:
         raise _unauthenticated(request)
     request[PRINCIPAL] = who
+    if who.scopes is not None and not request.path.startswith("/fhir"):
+        raise _machine_error(request, 403, "a system's token reaches the FHIR API only")
     if kind == TokenKind.SESSION and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent and request.content_type == "application/x-www-form-urlencoded":
@@ -254,8 +260,8 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", handle_metrics)
-    for feature in (auth_api, admin_api, detainee_search, events_api, ui, ehr_api, labs_api, webrtc_api, reports_api,
-                    custody_api, care_api):
+    for feature in (auth_api, clients_api, admin_api, detainee_search, events_api, ui, ehr_api, labs_api, webrtc_api,
+                    reports_api, custody_api, care_api):
         feature.setup(app)
     async def start_bus(_app: web.Application) -> None:
         context.hub.bus.start(asyncio.get_running_loop())

@@ -12,7 +12,7 @@ from telemed import logs
 from telemed.config import ConfigError, Settings, load_settings
 
 # Capabilities that add subcommands, each as ``register(subparsers)``.
-FEATURE_CLIS = ("ehr.cli", "labs.cli", "reports.cli")
+FEATURE_CLIS = ("telemed.clients_cli", "ehr.cli", "labs.cli", "reports.cli")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,3 +179,37 @@ class LoginFailure(SQLModel, table=True):
     address: str = Field(primary_key=True, max_length=64)
     count: int = 0
     last: float = 0.0  # seconds since the epoch
+
+
+class SmartClient(SQLModel, table=True):
+    """A partner hospital's system, registered to sign in with SMART Backend Services: its public
+    keys (a JWKS URL, or the JWKS itself) and the scopes it may be granted."""
+
+    __tablename__ = "smart_client"
+    client_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    org_id: str = Field(foreign_key="organization.id", max_length=64, index=True)
+    jwks_url: str = Field(default="", max_length=500)
+    jwks: str = Field(default="", max_length=20_000)
+    scopes: str = Field(max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+
+
+class SmartAssertion(SQLModel, table=True):
+    """A client assertion's ``jti`` seen, kept until the assertion expires: a replay is refused."""
+
+    __tablename__ = "smart_assertion"
+    client_id: str = Field(primary_key=True, max_length=64)
+    jti: str = Field(primary_key=True, max_length=255)
+    expires_at: datetime = Field(sa_column=ts_column(index=True))
+
+
+class SmartToken(SQLModel, table=True):
+    """An access token issued to a registered client, by hash, with the scopes granted."""
+
+    __tablename__ = "smart_token"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(foreign_key="smart_client.client_id", max_length=64, index=True)
+    scopes: str = Field(max_length=2000)
+    expires_at: datetime = Field(sa_column=ts_column())

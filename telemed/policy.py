@@ -10,7 +10,7 @@ from enum import StrEnum
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
-from telemed.models import BreakGlass, ConsultAccess, ConsultShare, Detainee, Role
+from telemed.models import BreakGlass, ConsultAccess, ConsultShare, Detainee, Role, User
 from telemed.security import Principal
 from telemed.timeutil import as_utc, utcnow
 
@@ -46,6 +46,9 @@ class Capability(StrEnum):
 
 
 C = Capability
+# A partner hospital's own system, signed in as a registered client (telemed.clients): it reads,
+# as the hospital's specialists do, what their consults opened to them. Not a Role: no person has it.
+HOSPITAL_SYSTEM = "hospital_system"
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.FACILITY_DOCTOR: frozenset({
         C.CLINICAL_READ, C.CLINICAL_WRITE, C.ORDER_LABS, C.ENTER_RESULTS, C.VIEW_CATALOG,
@@ -61,10 +64,13 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.ADMIN: frozenset({C.MANAGE_USERS, C.MANAGE_ORGS}),
     Role.CUSTODY_OFFICER: frozenset({C.CUSTODY_ROSTER, C.CUSTODY_TASKS, C.SUBMIT_SICK_CALL}),
     Role.CELL_KIOSK: frozenset({C.SUBMIT_SICK_CALL}),
+    HOSPITAL_SYSTEM: frozenset({C.CLINICAL_READ}),
 }
 CUSTODY_CAPABILITIES = frozenset({C.CUSTODY_ROSTER, C.CUSTODY_TASKS})
 # Capabilities that touch one detainee's data and so need the detainee checks below.
 FACILITY_STAFF = {Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER}
+# Who sees a detainee only through consults, and of the record only what each consult shared.
+CONSULT_READERS = {Role.SPECIALIST, HOSPITAL_SYSTEM}
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ def decide(
         return Decision(False, f"no detainee {patient_id}")
     if principal.role in FACILITY_STAFF:
         return _facility_decision(session, principal, detainee, now)
-    if principal.role == Role.SPECIALIST:
+    if principal.role in CONSULT_READERS:
         return _specialist_decision(session, principal, patient_id, resource, now)
     return Decision(False, f"role {principal.role} reads no clinical data")
 
@@ -162,12 +168,17 @@ def _specialist_decision(
 def active_consults(session: Session, principal: Principal, patient_id: str, now: datetime | None = None) -> tuple[str, ...]:
     now = now or utcnow()
     rows = session.exec(
-        select(ConsultAccess).where(
-            ConsultAccess.specialist_id == principal.user_id,
-            ConsultAccess.patient_id == patient_id,
-        )
+        select(ConsultAccess).where(_consults_of(principal), ConsultAccess.patient_id == patient_id)
     ).all()
     return tuple(r.consult_id for r in rows if _window_open(r, now))
+
+
+def _consults_of(principal: Principal):
+    """The consults a consult reader works through: a specialist's own, or, for a hospital's
+    system, those of every specialist of that hospital."""
+    if principal.role == HOSPITAL_SYSTEM:
+        return ConsultAccess.specialist_id.in_(select(User.id).where(User.org_id == principal.org_id))
+    return ConsultAccess.specialist_id == principal.user_id
 
 
 def _window_open(access: ConsultAccess, now: datetime) -> bool:
@@ -204,8 +215,8 @@ def patient_scope(session: Session, principal: Principal, now: datetime | None =
     now = now or utcnow()
     if not may(principal, Capability.CLINICAL_READ):
         return PatientScope()
-    if principal.role == Role.SPECIALIST:
-        rows = session.exec(select(ConsultAccess).where(ConsultAccess.specialist_id == principal.user_id)).all()
+    if principal.role in CONSULT_READERS:
+        rows = session.exec(select(ConsultAccess).where(_consults_of(principal))).all()
         return PatientScope(patient_ids=frozenset(r.patient_id for r in rows if _window_open(r, now)))
     granted = frozenset()
     if principal.role == Role.FACILITY_DOCTOR:

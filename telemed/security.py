@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from telemed.bus import LocalBus
 from telemed.models import AuthToken, TokenKind, User
+from telemed.scopes import Scopes
 from telemed.throttle import LoginThrottle
 from telemed.timeutil import as_utc, utcnow
 
@@ -51,6 +52,9 @@ class Principal:
     specialty: str | None = None
     token_id: int | None = None
     csrf_token: str = ""
+    # A registered system's token (SMART Backend Services): what its scopes grant. None: a person,
+    # limited by the policy alone.
+    scopes: Scopes | None = None
 
 
 def principal_of(user: User, token: AuthToken | None = None) -> Principal:

@@ -280,8 +280,9 @@ async def test_discovery_is_public_and_bodies_are_json(client, login, context):
     status, capability, _ = await fhir(client, "GET", "/fhir/metadata", {})
     assert status == 200 and capability["resourceType"] == "CapabilityStatement"
     for url in ("/fhir/.well-known/smart-configuration", "/.well-known/smart-configuration"):
-        status, outcome, _ = await fhir(client, "GET", url, {})
-        assert status == 404 and issue(outcome)["code"] == "not-supported", url  # answered, not 401
+        status, smart, _ = await fhir(client, "GET", url, {})  # answered, not 401
+        assert status == 200 and smart["grant_types_supported"] == ["client_credentials"], url
+        assert smart["token_endpoint"] == str(client.make_url("/api/auth/smart/token"))
     assert (await fhir(client, "GET", "/fhir/Patient", {}))[0] == 401
     doc = await login("doc-a")
     xml = await client.post("/fhir/Observation", data=b"<Observation/>", headers={**doc, "Content-Type": "application/fhir+xml"})

@@ -51,7 +51,7 @@ async def test_listed_operations_answer(client, login, context):
     _, capability, _ = await fhir(client, "GET", "/fhir/metadata", {})
     doc = await login("doc-a")
     patient = next(r for r in capability["rest"][0]["resource"] if r["type"] == "Patient")
-    assert {o["name"] for o in patient["operation"]} == {"validate", "meta", "everything", "transfer"}
+    assert {o["name"] for o in patient["operation"]} == {"validate", "meta", "everything", "transfer", "export"}
     assert (await fhir(client, "GET", "/fhir/Patient/fac-a-p1/$meta", doc))[1]["parameter"][0]["valueMeta"]["versionId"] == "1"
     assert (await fhir(client, "GET", "/fhir/Patient/fac-a-p1/$everything", doc))[0] == 200
     status, outcome, _ = await fhir(client, "POST", "/fhir/Patient/$validate", doc, {"resourceType": "Patient"})
