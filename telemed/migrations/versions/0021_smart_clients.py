@@ -1,7 +1,7 @@
 """SMART Backend Services: registered clients, seen assertion ids, issued tokens
 
 Revision ID: 0021
-Revises: 0016
+Revises: 0020
 """
 import sqlalchemy as sa
 from alembic import op
@@ -9,7 +9,7 @@ from alembic import op
 import telemed.timeutil
 
 revision = "0021"
-down_revision = "0016"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
