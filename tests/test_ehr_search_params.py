@@ -62,6 +62,10 @@ RESOURCES: dict[str, dict] = {
     "Provenance": {"resourceType": "Provenance", "target": [P], "recorded": "2026-05-05T00:00:00Z",
                    "agent": [{"who": {"reference": "Practitioner/pr1"}}]},
     "ObservationDefinition": {"resourceType": "ObservationDefinition", "code": CC("2345-7"), "category": [CC("laboratory")]},
+    "Task": {"resourceType": "Task", "status": "completed", "intent": "order", "priority": "urgent", "code": CC("escort"),
+             "for": P, "focus": {"reference": "ServiceRequest/sr1"}, "basedOn": [{"reference": "Appointment/ap1"}],
+             "owner": {"reference": "Organization/fac-a"}, "authoredOn": "2026-05-06T00:00:00Z",
+             "executionPeriod": PERIOD, "businessStatus": CC("brought")},
 }
 
 MATCHES: dict[tuple[str, str], str] = {
@@ -111,6 +115,10 @@ MATCHES: dict[tuple[str, str], str] = {
     ("Provenance", "patient"): "fac-a-p1", ("Provenance", "target"): "Patient/fac-a-p1", ("Provenance", "recorded"): "eb2026-06-01",
     ("Provenance", "agent"): "Practitioner/pr1",
     ("ObservationDefinition", "code"): "2345-7", ("ObservationDefinition", "category"): "laboratory",
+    ("Task", "patient"): "fac-a-p1", ("Task", "subject"): "fac-a-p1", ("Task", "code"): "escort",
+    ("Task", "status"): "completed", ("Task", "intent"): "order", ("Task", "priority"): "urgent",
+    ("Task", "focus"): "ServiceRequest/sr1", ("Task", "based-on"): "Appointment/ap1", ("Task", "owner"): "Organization/fac-a",
+    ("Task", "authored-on"): "2026-05-06", ("Task", "period"): "2026-05-01", ("Task", "business-status"): "brought",
 }
 MISSES = {Kind.TOKEN: "urn:t|nomatch", Kind.STRING: "qqq", Kind.DATE: "1900-01-01", Kind.QUANTITY: "999999",
           Kind.REFERENCE: "Patient/nobody"}
