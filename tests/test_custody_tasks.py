@@ -215,3 +215,19 @@ async def test_a_confirmed_consult_calls_the_detainee_and_the_work_list_shows_th
     assert states() == ["brought"]
     lists = await get(client, "/api/consults", await login("spec-1"))
     assert states() == [None]  # the specialist is not told the custody side
+
+
+async def test_an_administrator_adds_a_custody_officer_to_a_facility_only(client, login, context, world):
+    """Not a clinical account: it needs no medical officer's approval, and a hospital has no officers."""
+    admin = await login("admin")
+    strong = "lantern-quarry-velvet-9"
+    made = await client.post("/api/admin/users", headers=admin, json={
+        "username": "guard-new", "password": strong, "role": "custody_officer", "org_id": "fac-a"})
+    assert made.status == 201 and (await made.json())["state"] == "active"
+    token = await client.post("/api/auth/token", json={"username": "guard-new", "password": strong})
+    assert token.status == 200
+    refused = await client.post("/api/admin/users", headers=admin, json={
+        "username": "guard-hosp", "password": strong, "role": "custody_officer", "org_id": "hosp-1"})
+    assert refused.status in (400, 422) and (await refused.json())["code"] == "needs_facility"
+    assert (await client.get("/api/accounts/pending", headers=await login("officer-a"))).status == 200
+    assert "guard-new" not in await (await client.get("/api/accounts/pending", headers=await login("officer-a"))).text()
