@@ -62,6 +62,16 @@ RESOURCES: dict[str, dict] = {
     "Provenance": {"resourceType": "Provenance", "target": [P], "recorded": "2026-05-05T00:00:00Z",
                    "agent": [{"who": {"reference": "Practitioner/pr1"}}]},
     "ObservationDefinition": {"resourceType": "ObservationDefinition", "code": CC("2345-7"), "category": [CC("laboratory")]},
+    "Questionnaire": {"resourceType": "Questionnaire", "url": "http://example.org/q/intake", "status": "active",
+                      "name": "IntakeScreening"},
+    "QuestionnaireResponse": {"resourceType": "QuestionnaireResponse", "status": "completed", "subject": P,
+                              "authored": "2026-05-06T00:00:00Z", "author": {"reference": "Practitioner/pr1"}},
+    "Flag": {"resourceType": "Flag", "status": "active", "category": [CC("behavioral")], "code": CC("suicide_watch"),
+             "subject": P, "period": PERIOD},
+    "Task": {"resourceType": "Task", "status": "requested", "intent": "order", "priority": "urgent", "code": CC("sick-call"),
+             "for": P, "focus": {"reference": "ServiceRequest/sr1"}, "basedOn": [{"reference": "ServiceRequest/sr1"}],
+             "owner": {"reference": "Organization/fac-a"}, "authoredOn": "2026-05-07T00:00:00Z",
+             "executionPeriod": PERIOD, "businessStatus": CC("waiting")},
 }
 
 MATCHES: dict[tuple[str, str], str] = {
@@ -111,6 +121,17 @@ MATCHES: dict[tuple[str, str], str] = {
     ("Provenance", "patient"): "fac-a-p1", ("Provenance", "target"): "Patient/fac-a-p1", ("Provenance", "recorded"): "eb2026-06-01",
     ("Provenance", "agent"): "Practitioner/pr1",
     ("ObservationDefinition", "code"): "2345-7", ("ObservationDefinition", "category"): "laboratory",
+    ("Questionnaire", "url"): "http://example.org/q/intake", ("Questionnaire", "status"): "active",
+    ("Questionnaire", "name"): "intake",
+    ("QuestionnaireResponse", "patient"): "fac-a-p1", ("QuestionnaireResponse", "subject"): "Patient/fac-a-p1",
+    ("QuestionnaireResponse", "status"): "completed", ("QuestionnaireResponse", "authored"): "2026-05-06",
+    ("QuestionnaireResponse", "author"): "Practitioner/pr1",
+    ("Flag", "patient"): "fac-a-p1", ("Flag", "subject"): "Patient/fac-a-p1", ("Flag", "code"): "urn:t|suicide_watch",
+    ("Flag", "category"): "behavioral", ("Flag", "status"): "active", ("Flag", "date"): "2026-05-01",
+    ("Task", "patient"): "fac-a-p1", ("Task", "subject"): "Patient/fac-a-p1", ("Task", "code"): "sick-call",
+    ("Task", "status"): "requested", ("Task", "intent"): "order", ("Task", "priority"): "urgent",
+    ("Task", "focus"): "ServiceRequest/sr1", ("Task", "based-on"): "ServiceRequest/sr1", ("Task", "owner"): "Organization/fac-a",
+    ("Task", "authored-on"): "2026-05-07", ("Task", "period"): "2026-05-01", ("Task", "business-status"): "waiting",
 }
 MISSES = {Kind.TOKEN: "urn:t|nomatch", Kind.STRING: "qqq", Kind.DATE: "1900-01-01", Kind.QUANTITY: "999999",
           Kind.REFERENCE: "Patient/nobody"}
