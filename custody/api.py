@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from aiohttp import web
 from sqlmodel import Session, select
 
-from custody import pages, push, referral_api, referrals, tasks
+from custody import pages, photos, push, referral_api, referrals, tasks
 from custody.blocks import block_of
 from custody.models import CustodyTask, TaskKind
 from telemed.context import context_of
@@ -39,9 +39,12 @@ async def list_tasks(request: web.Request) -> web.Response:
     def read(session: Session) -> list[dict]:
         block = request.query.get("block", tasks.post_of(session, who.user_id))
         since = local_midnight(ctx.settings.tz) if state == "done" else None
-        rows = [r.json() for r in tasks.listing(session, who.org_id, block=block, state=state)
-                if since is None or (r.task.done_at and r.task.done_at >= since)]
-        return with_steps(session, rows)
+        rows = [r.json() for r in tasks.listing(session, who.org_id, block=block, state=state, done_since=since)]
+        if state == "open":  # an escort under way stays on the list until the detainee is back
+            away = referrals.under_way(session, who.org_id)
+            rows += [r.json() for r in tasks.listing(session, who.org_id, block=block, sources=away)]
+        shown = photos.with_photos(session, [r["patient_id"] for r in rows])
+        return [r | {"photo": r["patient_id"] in shown} for r in with_steps(session, rows)]
 
     rows = await ctx.db.run(read)
     audit(request, "custody.tasks.list", "allowed", reason=f"{len(rows)} listed")
@@ -132,8 +135,9 @@ def roster(session: Session, facility_id: str, text: str) -> list[dict]:
         Detainee.facility_id == facility_id, Detainee.status == CustodyStatus.IN_CUSTODY,
         (Detainee.name.ilike(like)) | (Detainee.booking_number.ilike(like)) | (Detainee.cell.ilike(like)))
         .order_by(Detainee.cell, Detainee.booking_number).limit(ROSTER_LIMIT)).all()
+    shown = photos.with_photos(session, [d.patient_id for d in rows])
     return [{"patient_id": d.patient_id, "name": d.name, "booking_number": d.booking_number, "cell": d.cell,
-             "block": block_of(d.cell)} for d in rows]
+             "block": block_of(d.cell), "photo": d.patient_id in shown} for d in rows]
 
 
 async def list_roster(request: web.Request) -> web.Response:
@@ -148,6 +152,20 @@ async def list_roster(request: web.Request) -> web.Response:
     return json_response(rows)
 
 
+async def get_photo(request: web.Request) -> web.Response:
+    """The detainee's photo, for an officer of their facility; 404 for none or another facility's."""
+    who = require(request, Capability.CUSTODY_ROSTER, "custody.photo")
+    patient_id = request.match_info["patient_id"]
+    ctx = context_of(request)
+    decision = await ctx.db.run(decide_custody, who, Capability.CUSTODY_ROSTER, patient_id)
+    audit(request, "custody.photo", "allowed" if decision else "denied", patient_id=patient_id,
+          resource=f"Patient/{patient_id}", reason="" if decision else decision.reason)
+    found = await ctx.db.run(photos.photo, patient_id) if decision else None
+    if found is None:
+        raise api_error(404, f"no photo of {patient_id}")
+    return web.Response(body=found[1], content_type=found[0], headers={"Cache-Control": "private, max-age=3600"})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/custody/tasks", list_tasks)
     app.router.add_post(r"/api/custody/tasks/{task_id}/{outcome:brought|refused|unavailable}", mark_task)
@@ -155,6 +173,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/custody/post", set_post)
     app.router.add_get("/api/custody/roster", list_roster)
     app.router.add_get("/api/custody/calls", list_calls)
+    app.router.add_get("/api/custody/photo/{patient_id}", get_photo)
     referral_api.setup(app)
     pages.setup(app)
     push.setup(app)

@@ -90,6 +90,7 @@ async def _referral_for(request: web.Request, action: str, *, clinical: bool) ->
         if not decision:
             raise api_error(404, f"no referral {referral_id}")
         return row
+    require(request, Capability.CLINICAL_WRITE, action, patient_id=row.patient_id)  # a role refused: 403
     decision = await authorize(request, Capability.CLINICAL_WRITE, row.patient_id, action,
                                resource=("ServiceRequest", row.id), raise_denied=False)
     if not decision:

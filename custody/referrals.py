@@ -19,7 +19,7 @@ from telemed.timeutil import as_utc, utcnow
 
 MAX_TEXT = 200
 MAX_REASON = 2000
-MAX_SUMMARY_BYTES = 5 * 1024 * 1024
+MAX_SUMMARY_BYTES = 1_500_000  # under the 2 MB an /api/ request may carry (telemed.app.BODY_LIMITS)
 SUMMARY_TYPES = ("application/pdf", "image/jpeg", "image/png")
 # Each step and the step it follows.
 STEPS = {ReferralStep.DEPARTED: (ReferralStep.REQUESTED,), ReferralStep.ARRIVED: (ReferralStep.DEPARTED,),
@@ -136,7 +136,7 @@ def attach_summary(session: Session, referral_id: str, *, title: str, content_ty
     if content_type not in SUMMARY_TYPES:
         raise ReferralRefused(f"the summary must be one of {', '.join(SUMMARY_TYPES)}", "file")
     if not data or len(data) > MAX_SUMMARY_BYTES:
-        raise ReferralRefused(f"the summary must hold 1 byte to {MAX_SUMMARY_BYTES // 1024 // 1024} MB", "file")
+        raise ReferralRefused(f"the summary must hold 1 to {MAX_SUMMARY_BYTES} bytes", "file")
     title = title.strip() or "visit summary"
     if len(title) > MAX_TEXT:
         raise ReferralRefused(f"title is at most {MAX_TEXT} characters", "title")
@@ -197,6 +197,13 @@ def _reasons(session: Session, ids: list[str]) -> dict[str, str]:
         resource = store.read(session, "ServiceRequest", referral_id).resource
         found[referral_id] = next((c.get("text", "") for c in resource.get("reasonCode", [])), "")
     return found
+
+
+def under_way(session: Session, facility_id: str) -> list[str]:
+    """The sources (``ServiceRequest/<id>``) of the facility's referrals that have left and not returned."""
+    ids = session.exec(select(Referral.id).where(Referral.facility_id == facility_id, Referral.step.in_(
+        (ReferralStep.DEPARTED, ReferralStep.ARRIVED)))).all()
+    return [f"ServiceRequest/{i}" for i in ids]
 
 
 def steps_of(session: Session, ids: list[str]) -> dict[str, Referral]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from custody.home import custody_counts, doctor_custody_counts
 from labs.models import HeldMessage, LabAlert, LabOrder
 from reports.models import CampaignStatus, Exam, ExamCampaign, ExamStatus
 from telemed.models import BreakGlass, CustodyStatus, Detainee, Role, User
@@ -45,6 +46,7 @@ def _doctor(session: Session, who: Principal) -> list[Count]:
         Count("notes_awaiting_signature", len(lists["awaiting_signature"]), "/consults#awaiting_signature"),
         Count("results_held", _scalar(session, held), "/labs#held", urgent=True),
         Count("lab_orders_open", _scalar(session, orders), "/labs#orders"),
+        *(Count(key, value, href) for key, value, href in doctor_custody_counts(session, who.org_id)),
     ]
 
 
@@ -93,8 +95,12 @@ def _admin(session: Session, who: Principal) -> list[Count]:
     ]
 
 
+def _custody_officer(session: Session, who: Principal) -> list[Count]:
+    return [Count(key, value, href, urgent=urgent) for key, value, href, urgent in custody_counts(session, who)]
+
+
 COUNTERS = {Role.FACILITY_DOCTOR: _doctor, Role.SPECIALIST: _specialist, Role.MEDICAL_OFFICER: _officer,
-            Role.ADMIN: _admin}
+            Role.ADMIN: _admin, Role.CUSTODY_OFFICER: _custody_officer}
 
 
 def counts(session: Session, who: Principal) -> list[Count]:

@@ -30,6 +30,9 @@ NAV = (
     ("nav.exams", "/exams", (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER)),
     ("nav.care", "/care", (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER)),
     ("nav.care_request", "/care/request", (Role.CUSTODY_OFFICER, Role.CELL_KIOSK)),
+    ("nav.custody_tasks", "/custody", (Role.CUSTODY_OFFICER,)),
+    ("nav.custody_desk", "/custody/desk", (Role.FACILITY_DOCTOR,)),
+    ("nav.custody_figures", "/custody/figures", (Role.MEDICAL_OFFICER,)),
     ("nav.admin", "/admin", (Role.ADMIN,)),
 )
 # Paths answered for programs (JSON, FHIR, sockets): their errors stay machine-readable.

@@ -37,7 +37,7 @@ LATIN_ALLOWED = {
 # Abbreviations (two capitals or more: MCHC, HBsAg, NEUT) and element or antigen symbols (Na, Ag).
 CODE_WORD = re.compile(r"(?:[A-Za-z]*[A-Z][A-Za-z]*[A-Z][A-Za-z0-9]*|[A-Z][a-z]?\d*)")
 FILE_NAME = re.compile(r"[\w.-]+\.(?:csv|xlsx|pdf|zip)\b")  # a file's name is a code people use
-ENUM_MODULES = ("telemed.models", "reports.models", "webrtc.models", "telemed.policy")
+ENUM_MODULES = ("telemed.models", "reports.models", "webrtc.models", "telemed.policy", "custody.models")
 
 
 def enum_values() -> set[str]:

@@ -68,10 +68,10 @@ RESOURCES: dict[str, dict] = {
                               "authored": "2026-05-06T00:00:00Z", "author": {"reference": "Practitioner/pr1"}},
     "Flag": {"resourceType": "Flag", "status": "active", "category": [CC("behavioral")], "code": CC("suicide_watch"),
              "subject": P, "period": PERIOD},
-    "Task": {"resourceType": "Task", "status": "requested", "intent": "order", "priority": "urgent", "code": CC("sick-call"),
-             "for": P, "focus": {"reference": "ServiceRequest/sr1"}, "basedOn": [{"reference": "ServiceRequest/sr1"}],
-             "owner": {"reference": "Organization/fac-a"}, "authoredOn": "2026-05-07T00:00:00Z",
-             "executionPeriod": PERIOD, "businessStatus": CC("waiting")},
+    "Task": {"resourceType": "Task", "status": "completed", "intent": "order", "priority": "urgent", "code": CC("escort"),
+             "for": P, "focus": {"reference": "ServiceRequest/sr1"}, "basedOn": [{"reference": "Appointment/ap1"}],
+             "owner": {"reference": "Organization/fac-a"}, "authoredOn": "2026-05-06T00:00:00Z",
+             "executionPeriod": PERIOD, "businessStatus": CC("brought")},
 }
 
 MATCHES: dict[tuple[str, str], str] = {
@@ -128,10 +128,10 @@ MATCHES: dict[tuple[str, str], str] = {
     ("QuestionnaireResponse", "author"): "Practitioner/pr1",
     ("Flag", "patient"): "fac-a-p1", ("Flag", "subject"): "Patient/fac-a-p1", ("Flag", "code"): "urn:t|suicide_watch",
     ("Flag", "category"): "behavioral", ("Flag", "status"): "active", ("Flag", "date"): "2026-05-01",
-    ("Task", "patient"): "fac-a-p1", ("Task", "subject"): "Patient/fac-a-p1", ("Task", "code"): "sick-call",
-    ("Task", "status"): "requested", ("Task", "intent"): "order", ("Task", "priority"): "urgent",
-    ("Task", "focus"): "ServiceRequest/sr1", ("Task", "based-on"): "ServiceRequest/sr1", ("Task", "owner"): "Organization/fac-a",
-    ("Task", "authored-on"): "2026-05-07", ("Task", "period"): "2026-05-01", ("Task", "business-status"): "waiting",
+    ("Task", "patient"): "fac-a-p1", ("Task", "subject"): "fac-a-p1", ("Task", "code"): "escort",
+    ("Task", "status"): "completed", ("Task", "intent"): "order", ("Task", "priority"): "urgent",
+    ("Task", "focus"): "ServiceRequest/sr1", ("Task", "based-on"): "Appointment/ap1", ("Task", "owner"): "Organization/fac-a",
+    ("Task", "authored-on"): "2026-05-06", ("Task", "period"): "2026-05-01", ("Task", "business-status"): "brought",
 }
 MISSES = {Kind.TOKEN: "urn:t|nomatch", Kind.STRING: "qqq", Kind.DATE: "1900-01-01", Kind.QUANTITY: "999999",
           Kind.REFERENCE: "Patient/nobody"}

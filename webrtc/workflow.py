@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from custody import tasks as custody_tasks
+from custody.models import TaskKind
 from ehr import store, terminology
 from telemed.i18n import translate
-from telemed.models import ConsultAccess, ConsultShare, Detainee, Organization, OrgKind, Role, User
+from telemed.models import ConsultAccess, ConsultShare, CustodyStatus, Detainee, Organization, OrgKind, Role, User
 from telemed.security import Principal
 from telemed.timeutil import as_utc, utcnow
 from webrtc import prescriptions, resources
@@ -189,6 +191,11 @@ def confirm(session: Session, who: Principal, consult_id: str, body: dict) -> Co
     consult.scheduled_start = start
     consult.status = S.SCHEDULED
     session.add(consult)
+    detainee = session.get(Detainee, consult.patient_id)
+    if detainee is not None and detainee.status == CustodyStatus.IN_CUSTODY:  # the officers bring them to the call
+        custody_tasks.assign(session, facility_id=consult.facility_id, patient_id=consult.patient_id,
+                             kind=TaskKind.BRING_TO_CLINIC, due=start, place="consult_room",
+                             source=f"Appointment/{consult.appointment_id}")
     return consult
 
 

@@ -16,6 +16,8 @@
     return `${pad(Math.floor(s / 3600))}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
   };
 
+  const photo = (d) => (d.photo ? el("img", { class: "photo", src: `/api/custody/photo/${d.patient_id}`, alt: d.name, "data-testid": "photo" }) : "");
+
   function actions(t) {
     if (t.state !== "pending" && !(t.kind === "escort" && t.step && !["returned", "cancelled"].includes(t.step))) return [];
     if (t.kind === "escort" && t.step === "departed") return [["arrived", "referral"]];
@@ -37,7 +39,8 @@
     const status = t.kind === "escort" && t.step && t.state !== "refused" && t.state !== "unavailable" ? L.step[t.step] : L.state[t.state];
     const li = el("li", { class: `task card task-${t.state}`, "data-task": t.id, "data-testid": "task" },
       el("div", { class: "row task-head" }, ...badges, el("span", { class: "spacer" }), el("b", { "data-testid": "task-status" }, status)),
-      el("div", { class: "task-who" }, el("b", { class: "name" }, t.name), ` ${L.booking} ${t.booking_number} · ${L.cell} ${t.cell}`),
+      el("div", { class: "task-who row" }, photo(t), el("span", {}, el("b", { class: "name" }, t.name), el("br"),
+        `${L.booking} ${t.booking_number} · ${L.cell} ${t.cell}`)),
       el("div", {}, `${L.due}: `, el("b", {}, telemed.when(t.due)), ` · ${L.place_label}: `, el("b", { "data-testid": "place" }, place(t))),
       t.note ? el("div", { class: "muted" }, t.note) : "",
       t.done_at ? el("div", { class: "muted" }, `${L.done_at}: ${telemed.when(t.done_at)}`) : "");
@@ -77,7 +80,7 @@
   document.getElementById("roster-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const rows = await telemed.api("GET", `/api/custody/roster?q=${encodeURIComponent(new FormData(e.target).get("q"))}`);
-    roster.replaceChildren(...rows.map(d => el("tr", {}, el("td", { class: "name" }, d.name), el("td", {}, d.booking_number), el("td", {}, d.cell))));
+    roster.replaceChildren(...rows.map(d => el("tr", {}, el("td", {}, photo(d)), el("td", { class: "name" }, d.name), el("td", {}, d.booking_number), el("td", {}, d.cell))));
   });
 
   telemed.on("custody.task", () => { if (state === "open") load(); });
