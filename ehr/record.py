@@ -27,6 +27,7 @@ VITAL_SIGNS = "vital-signs"
 LABORATORY = "laboratory"
 MAX_LABS = 60
 MAX_VITAL_HISTORY = 30
+OWN_FLAGS = "http://telemed.example.org/fhir/CodeSystem/care"
 RECORD_TYPES = ("Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement", "Observation",
                 "DiagnosticReport", "Encounter", "ServiceRequest", "DocumentReference")
 
@@ -59,6 +60,7 @@ class Record:
     vital_history: list[dict] = field(default_factory=list)
     labs: list[dict] = field(default_factory=list)
     timeline: list[Entry] = field(default_factory=list)
+    flags: list[dict] = field(default_factory=list)  # active Flags, for the header: {code, text}
 
 
 def problem_row(stored: Stored, name: Namer) -> dict:
@@ -148,7 +150,18 @@ def load(session: Session, gate: Gate, patient_id: str, name: Namer) -> Record:
     names = {o.id: (o.name_zh or o.name) if name.lang == "zh-CN" else o.name for o in orgs}
     # Write controls only for whom the policy would let write (not audited: nothing is read by it).
     writable = decide(session, gate.who, WRITE, patient_id).allowed
-    return build(patient, history, resources, names, name, writable)
+    record = build(patient, history, resources, names, name, writable)
+    flags = gate.record_of(session, store.by_patient(session, patient_id, ("Flag",)), "ehr.record")
+    record.flags = [flag_row(s.resource) for s in flags if s.resource.get("status") == "active"]
+    return record
+
+
+def flag_row(flag: dict) -> dict:
+    """A Flag of this server's own code system is shown in the page's language (care.flag.<code>);
+    any other by its text."""
+    coding = (flag.get("code", {}).get("coding") or [{}])[0]
+    own = coding.get("system") == OWN_FLAGS
+    return {"code": coding.get("code", "") if own else "", "text": flag.get("code", {}).get("text", "")}
 
 
 async def record_page(request: web.Request) -> web.StreamResponse:

@@ -46,6 +46,8 @@ PATIENT_PATHS: dict[str, tuple[str, ...]] = {
     "ServiceRequest": ("subject",),
     "DocumentReference": ("subject",),
     "Consent": ("patient",),
+    "QuestionnaireResponse": ("subject",),
+    "Flag": ("subject",),
     "Task": ("for",),
 }
 

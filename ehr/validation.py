@@ -26,7 +26,8 @@ SUPPORTED_TYPES = (
     "Patient", "Organization", "Practitioner", "PractitionerRole", "Encounter",
     "Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement",
     "Observation", "DiagnosticReport", "ServiceRequest", "Appointment",
-    "DocumentReference", "Consent", "Provenance", "AuditEvent", "ObservationDefinition", "Task",
+    "DocumentReference", "Consent", "Provenance", "AuditEvent", "ObservationDefinition",
+    "Questionnaire", "QuestionnaireResponse", "Flag", "Task",
 )
 
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "var" / "mutation"
 EQUIVALENT = ROOT / "tests" / "mutation" / "equivalent.toml"
 MUTMUT = Path(sys.executable).parent / "mutmut"
-PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "custody")
+PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "custody", "care")
 # mutmut's statuses that mean a test failed on the mutant (a timeout is an endless loop).
 CAUGHT = {"killed", "timeout", "segfault", "caught by type check"}
 
@@ -46,6 +46,7 @@ MODULES = {
                                      "tests/test_labs_values.py", "tests/test_censored_flag_boundaries.py")),
     "deadlines": Module("webrtc/deadlines.py",
                         ("tests/test_consults_deadlines.py", "tests/test_deadline_boundaries.py")),
+    "care_clocks": Module("care/clocks.py", ("tests/test_care_clocks.py",)),
     "units": Module("labs/units.py", ("tests/test_labs_flags.py", "tests/test_unit_conversion.py")),
     "catalog": Module("labs/catalog.py", ("tests/test_labs_flags.py", "tests/test_catalog_ranges.py")),
     "transfer": Module("ehr/transfer.py", ("tests/test_transfer_rules.py",)),

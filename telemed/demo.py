@@ -22,7 +22,7 @@ FACILITY = "demo-facility"
 HOSPITAL = "demo-hospital"
 DETAINEES = 200
 # Capabilities that add their own demo data, each as ``load(DemoContext)``.
-FEATURE_DEMOS = ("labs.demo", "webrtc.demo", "reports.demo", "custody.demo")
+FEATURE_DEMOS = ("labs.demo", "webrtc.demo", "reports.demo", "custody.demo", "care.demo")
 
 USERS = (
     # username, password, role, org, display name, specialty
@@ -31,6 +31,7 @@ USERS = (
     ("officer", "officer-demo-2026", Role.MEDICAL_OFFICER, FACILITY, "张卫 (Officer Zhang)", None),
     ("admin", "admin-demo-2026", Role.ADMIN, FACILITY, "系统管理员 (Admin)", None),
     ("guard", "guard-demo-2026", Role.CUSTODY_OFFICER, FACILITY, "赵刚 (Officer Zhao)", None),
+    ("kiosk", "kiosk-demo-2026", Role.CELL_KIOSK, FACILITY, "监室终端 3 (Cell kiosk 3)", None),
 )
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"

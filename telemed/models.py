@@ -21,6 +21,7 @@ class Role(StrEnum):
     MEDICAL_OFFICER = "medical_officer"
     ADMIN = "admin"
     CUSTODY_OFFICER = "custody_officer"
+    CELL_KIOSK = "cell_kiosk"  # a facility's shared terminal: enters sick-call requests, nothing else
 
 
 class OrgKind(StrEnum):

@@ -20,7 +20,7 @@ from telemed.models import Role
 from telemed.policy import Capability
 from telemed.timeutil import local
 
-TEMPLATE_PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "custody")
+TEMPLATE_PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "custody", "care")
 LANG_COOKIE = "telemed_lang"
 
 NAV = (
@@ -28,6 +28,8 @@ NAV = (
     ("nav.labs", "/labs", (Role.FACILITY_DOCTOR,)),
     ("nav.consults", "/consults", (Role.FACILITY_DOCTOR, Role.SPECIALIST)),
     ("nav.exams", "/exams", (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER)),
+    ("nav.care", "/care", (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER)),
+    ("nav.care_request", "/care/request", (Role.CUSTODY_OFFICER, Role.CELL_KIOSK)),
     ("nav.custody_tasks", "/custody", (Role.CUSTODY_OFFICER,)),
     ("nav.custody_desk", "/custody/desk", (Role.FACILITY_DOCTOR,)),
     ("nav.custody_figures", "/custody/figures", (Role.MEDICAL_OFFICER,)),

@@ -104,6 +104,7 @@ USERS = (
     ("admin", Role.ADMIN, "fac-a", None),
     ("guard-a", Role.CUSTODY_OFFICER, "fac-a", None),
     ("guard-b", Role.CUSTODY_OFFICER, "fac-b", None),
+    ("kiosk-a", Role.CELL_KIOSK, "fac-a", None),
 )
 
 

@@ -52,6 +52,26 @@ PAGES = (
     ("officer", "/custody/desk", 403),
     ("admin", "/admin", 200),
     ("admin", "/admin?state=inactive", 200),
+    ("doctor", "/care", 200),
+    ("doctor", "/care/intake/{intake}", 200),
+    ("doctor", "/care/intake/{screened}", 200),
+    ("doctor", "/care/sick-call/{sick_call}", 200),
+    ("doctor", "/care/sick-call/{scheduled_call}", 200),
+    ("doctor", "/care/request", 200),
+    ("doctor", "/care/rules", 200),
+    ("doctor", "/detainees/{flagged}", 200),
+    ("officer", "/care", 200),
+    ("officer", "/care/rules", 200),
+    ("officer", "/care/request", 403),
+    ("specialist", "/care", 403),
+    ("guard", "/care/request", 200),
+    ("guard", "/care", 403),
+    ("guard", "/care/intake/1", 403),
+    ("kiosk", "/", 200),
+    ("kiosk", "/care/request", 200),
+    ("kiosk", "/care", 403),
+    ("kiosk", "/labs", 403),
+    ("admin", "/care", 403),
 )
 # Pages other parts of the work own, with problems this test finds today: strict, so that the
 # fix turns into a failure until the line goes. (user, path, language): reason.
@@ -104,6 +124,13 @@ def placeholders(page, base: str) -> dict[str, str]:
         exams = get(f"/api/campaigns/{campaigns[0]['id']}")["exams"]
         values["exam"] = str(next(x["exam_id"] for x in exams if x["status"] == "examined"))
         values["pending_exam"] = str(next(x["exam_id"] for x in exams if x["status"] == "pending"))
+    work = get("/api/care/worklist")
+    if work:
+        values["intake"] = str(next(i["id"] for i in work["intakes"] if i["screened_at"] is None))
+        values["screened"] = str(next(i["id"] for i in work["intakes"] if i["screened_at"]))
+        values["flagged"] = next(f["patient_id"] for f in work["follow_ups"] if f["kind"] == "urgent_review")
+        values["sick_call"] = next(c["id"] for c in work["sick_calls"] if c["stage"] == "received")
+        values["scheduled_call"] = next(c["id"] for c in work["sick_calls"] if c["stage"] == "scheduled")
     detainees = get("/api/detainees?limit=1")
     if detainees:
         values["patient"] = detainees[0]["patient_id"]

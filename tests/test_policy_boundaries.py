@@ -24,12 +24,13 @@ TICK = timedelta(microseconds=1)
 # Written out here, not read from the module: a change to the table must fail this test.
 EXPECTED = {
     Role.FACILITY_DOCTOR: {C.CLINICAL_READ, C.CLINICAL_WRITE, C.ORDER_LABS, C.ENTER_RESULTS, C.VIEW_CATALOG,
-                           C.REQUEST_CONSULT, C.JOIN_CONSULT, C.ENTER_EXAMS, C.BREAK_GLASS},
+                           C.REQUEST_CONSULT, C.JOIN_CONSULT, C.ENTER_EXAMS, C.BREAK_GLASS, C.SUBMIT_SICK_CALL},
     Role.SPECIALIST: {C.CLINICAL_READ, C.VIEW_CATALOG, C.TRIAGE_CONSULT, C.SIGN_CONSULT, C.JOIN_CONSULT},
     Role.MEDICAL_OFFICER: {C.CLINICAL_READ, C.VIEW_CATALOG, C.MANAGE_CAMPAIGNS, C.PRINT_REPORTS, C.REVIEW_AUDIT,
-                           C.APPROVE_ACCOUNTS},
+                           C.APPROVE_ACCOUNTS, C.SET_CARE_RULES},
     Role.ADMIN: {C.MANAGE_USERS, C.MANAGE_ORGS},
-    Role.CUSTODY_OFFICER: {C.CUSTODY_ROSTER, C.CUSTODY_TASKS},
+    Role.CUSTODY_OFFICER: {C.CUSTODY_ROSTER, C.CUSTODY_TASKS, C.SUBMIT_SICK_CALL},
+    Role.CELL_KIOSK: {C.SUBMIT_SICK_CALL},
 }
 
 
@@ -251,7 +252,7 @@ def test_a_custody_officer_reads_no_clinical_data_of_any_detainee(rolled_back):
     """Refused at the role, in their own facility too, for every clinical capability; no list scope."""
     session, world = rolled_back
     guard = who(session, "guard-a")
-    clinical = set(Capability) - {C.CUSTODY_ROSTER, C.CUSTODY_TASKS}
+    clinical = set(Capability) - {C.CUSTODY_ROSTER, C.CUSTODY_TASKS, C.SUBMIT_SICK_CALL}
     for capability in clinical:
         assert decide(session, guard, capability, "fac-a-p1", now=NOW) == Decision(
             False, f"role custody_officer may not {capability.value}"), capability
@@ -261,6 +262,19 @@ def test_a_custody_officer_reads_no_clinical_data_of_any_detainee(rolled_back):
     assert not decide(session, guard, READ, "fac-a-p1", now=NOW)
     with pytest.raises(BreakGlassRefused):
         open_break_glass(session, guard, "fac-a-p1", "needs the history at once")
+
+
+def test_a_cell_kiosk_only_enters_sick_calls(rolled_back):
+    """Shared by a cell: every capability but entering a request is refused, custody ones too."""
+    session, world = rolled_back
+    kiosk = who(session, "kiosk-a")
+    for capability in set(Capability) - {C.SUBMIT_SICK_CALL}:
+        assert decide(session, kiosk, capability, "fac-a-p1", now=NOW) == Decision(
+            False, f"role cell_kiosk may not {capability.value}"), capability
+        assert not decide_facility(kiosk, capability, "fac-a")
+        assert not decide_custody(session, kiosk, capability, "fac-a-p1")
+    assert may(kiosk, C.SUBMIT_SICK_CALL)
+    assert patient_scope(session, kiosk, NOW) == PatientScope()
 
 
 def test_the_custody_decision_is_the_officers_own_facility_only(rolled_back):
