@@ -1,3 +1,6 @@
 """Care inside the walls: intake (receiving) screening and sick call, on their deadlines."""
 
-import care.admissions  # noqa: F401 - arrivals open intakes from any write of a Patient
+# Loading the package registers the hook by which arrivals open intakes from any write of a Patient.
+from care.admissions import open_intakes
+
+__all__ = ["open_intakes"]

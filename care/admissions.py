@@ -1,5 +1,6 @@
-"""Arrivals, as the record learns of them: a new in-custody detainee, or one whose facility
-changed (a transfer in), opens an intake whose screening clock starts then.
+"""Arrivals, as the record learns of them: a new in-custody detainee, one back in custody after
+a release, or one whose facility changed (a transfer in), opens an intake whose screening clock
+starts then.
 
 The detainee index row (``telemed.models.Detainee``) is rewritten with every Patient write, so
 its changes are watched here rather than each way a Patient can be written (FHIR create, update,
@@ -25,8 +26,11 @@ def _arrival(row: Detainee, is_new: bool) -> str | None:
         return None
     if is_new:
         return "admission" if _recent(row.admission_date) else None
-    history = inspect(row).attrs.facility_id.history
-    return "transfer" if history.deleted and history.added else None
+    state = inspect(row).attrs
+    if state.status.history.deleted and state.status.history.added:
+        return "admission"  # back in custody after a release
+    moved = state.facility_id.history
+    return "transfer" if moved.deleted and moved.added else None
 
 
 def _recent(admission_date: str) -> bool:

@@ -39,8 +39,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     def read(session: Session) -> list[dict]:
         block = request.query.get("block", tasks.post_of(session, who.user_id))
         since = local_midnight(ctx.settings.tz) if state == "done" else None
-        rows = [r.json() for r in tasks.listing(session, who.org_id, block=block, state=state)
-                if since is None or (r.task.done_at and r.task.done_at >= since)]
+        rows = [r.json() for r in tasks.listing(session, who.org_id, block=block, state=state, done_since=since)]
         if state == "open":  # an escort under way stays on the list until the detainee is back
             away = referrals.under_way(session, who.org_id)
             rows += [r.json() for r in tasks.listing(session, who.org_id, block=block, sources=away)]

@@ -23,6 +23,10 @@ from webrtc.views import outcome_counts
 MONTHS = 12
 # The series in the order the page and the exports show them.
 OWN_SERIES = ("outside_trips", "emergencies", "trips_avoided")
+# Of what care.figures.monthly answers: the sick-call clocks met (of all sick calls) and the
+# screenings on time (of all arrivals); any key it does not answer is left out.
+CARE_SERIES = ("sick_calls", "sick_call_triage_met", "sick_call_visit_met", "arrivals", "screenings_on_time",
+               "assessments_on_time")
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ def month_figures(session: Session, facility_id: str, month: Month, tz: ZoneInfo
                "trips_avoided": outcome_counts(session, facility, since, until)["trips_avoided"]}
     care = care_monthly()
     if care is not None:
-        figures |= {k: int(v) for k, v in care(session, facility_id, month.year, month.month).items()}
+        found = care(session, facility_id, month.year, month.month, tz=tz)
+        figures |= {key: int(found[key]) for key in CARE_SERIES if key in found}
     return figures
 
 

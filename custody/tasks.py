@@ -137,7 +137,8 @@ class Listed:
 
 
 def listing(session: Session, facility_id: str, *, block: str = "", state: str = "", since: datetime | None = None,
-            until: datetime | None = None, sources: list[str] | None = None) -> list[Listed]:
+            until: datetime | None = None, sources: list[str] | None = None,
+            done_since: datetime | None = None) -> list[Listed]:
     query = (select(CustodyTask, Detainee.name, Detainee.booking_number, Detainee.cell)
              .join(Detainee, Detainee.patient_id == CustodyTask.patient_id)
              .where(CustodyTask.facility_id == facility_id))
@@ -153,6 +154,8 @@ def listing(session: Session, facility_id: str, *, block: str = "", state: str =
         query = query.where(CustodyTask.due < until)
     if sources is not None:
         query = query.where(CustodyTask.source.in_(sources))
+    if done_since is not None:
+        query = query.where(CustodyTask.done_at >= done_since)
     rows = session.exec(query.order_by(CustodyTask.due, CustodyTask.id)).all()
     return [Listed(task, name, booking, cell) for task, name, booking, cell in rows]
 

@@ -294,3 +294,21 @@ async def test_a_cell_kiosk_submits_and_lists_nothing(client, login, context, wo
         assert response.status == 403, url
     response = await client.get("/care/request", headers=kiosk)
     assert response.status == 200 and "fac-a-2" not in await response.text()
+
+
+async def test_a_readmission_after_release_opens_a_new_intake(client, login, context, world):
+    def set_status(session, status: str) -> None:
+        stored = store.read(session, "Patient", "fac-a-p3")
+        patient = stored.resource
+        for ext in patient["extension"]:
+            for sub in ext.get("extension", []):
+                if sub["url"] == "status":
+                    sub["valueCode"] = status
+        store.update(session, patient, "fac-a-p3", if_match=stored.version)
+
+    def intakes(session):
+        return session.exec(select(Intake.kind).where(Intake.patient_id == "fac-a-p3")).all()
+    context.db.call(set_status, "released")
+    assert context.db.call(intakes) == []
+    context.db.call(set_status, "in-custody")
+    assert context.db.call(intakes) == ["admission"]

@@ -39,6 +39,10 @@ def test_days_off_are_those_of_the_facilitys_zone():
     start = datetime(2024, 9, 25, 20, 0, tzinfo=timezone.utc)  # Thursday 04:00 in Shanghai, Wednesday in UTC
     assert clocks.visit_due(start, False, DEFAULT_RULES, SH) == start + timedelta(hours=72)
     assert clocks.visit_due(start, False, DEFAULT_RULES, ZoneInfo("UTC")) == start + timedelta(hours=48)
+    # Saturday 16:30 in UTC is the first half hour of a worked Sunday in Shanghai: the start's day too
+    # is the facility's
+    start = datetime(2024, 4, 27, 16, 30, tzinfo=timezone.utc)
+    assert clocks.visit_due(start, False, DEFAULT_RULES, SH) == start + timedelta(hours=48)
 
 
 def test_urgent_requests_run_on_hours_and_rules_are_the_facilitys():

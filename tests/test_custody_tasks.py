@@ -194,3 +194,40 @@ async def test_the_officer_sees_a_photo_of_their_own_facilitys_detainee_only(cli
     assert (await client.get("/api/custody/photo/fac-a-p1", headers=await login("admin"))).status == 403
     rows = {r["patient_id"]: r["photo"] for r in await get(client, "/api/custody/roster?q=fac-a", guard)}
     assert rows == {"fac-a-p1": True, "fac-a-p2": False, "fac-a-p3": False}
+
+
+async def test_a_confirmed_consult_calls_the_detainee_and_the_work_list_shows_the_way(client, login, context, world):
+    from tests.consults_support import scheduled
+
+    consult = await scheduled(client, login)
+    guard, doc = await login("guard-a"), await login("doc-a")
+    [task] = await get(client, "/api/custody/tasks", guard)
+    assert task["kind"] == "bring_to_clinic" and task["place"] == "consult_room" and task["place_known"]
+    assert task["due"] == consult["scheduled_start"] and task["patient_id"] == consult["patient_id"]
+    assert consult["question"] not in str(task)
+
+    def states() -> list:
+        return [c.get("call_state") for lst in lists.values() for c in lst]
+    lists = await get(client, "/api/consults", doc)
+    assert states() == ["pending"]
+    await client.post(f"/api/custody/tasks/{task['id']}/brought", headers=guard)
+    lists = await get(client, "/api/consults", doc)
+    assert states() == ["brought"]
+    lists = await get(client, "/api/consults", await login("spec-1"))
+    assert states() == [None]  # the specialist is not told the custody side
+
+
+async def test_an_administrator_adds_a_custody_officer_to_a_facility_only(client, login, context, world):
+    """Not a clinical account: it needs no medical officer's approval, and a hospital has no officers."""
+    admin = await login("admin")
+    strong = "lantern-quarry-velvet-9"
+    made = await client.post("/api/admin/users", headers=admin, json={
+        "username": "guard-new", "password": strong, "role": "custody_officer", "org_id": "fac-a"})
+    assert made.status == 201 and (await made.json())["state"] == "active"
+    token = await client.post("/api/auth/token", json={"username": "guard-new", "password": strong})
+    assert token.status == 200
+    refused = await client.post("/api/admin/users", headers=admin, json={
+        "username": "guard-hosp", "password": strong, "role": "custody_officer", "org_id": "hosp-1"})
+    assert refused.status in (400, 422) and (await refused.json())["code"] == "needs_facility"
+    assert (await client.get("/api/accounts/pending", headers=await login("officer-a"))).status == 200
+    assert "guard-new" not in await (await client.get("/api/accounts/pending", headers=await login("officer-a"))).text()

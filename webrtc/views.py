@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import or_
 from sqlmodel import Session, func, select
 
+from custody import tasks as custody_tasks
 from telemed.models import ConsultAccess, ConsultShare, Detainee, Role
 from telemed.policy import Capability, active_consults
 from telemed.security import Principal
@@ -108,12 +109,16 @@ def work_lists(session: Session, who: Principal) -> dict[str, list[dict]]:
         .where(_visible(session, who), Consult.status.in_((S.REQUESTED, S.ACCEPTED, S.SCHEDULED, S.HELD)))
         .order_by(Consult.requested_at)
     ).all()
+    calls = custody_tasks.state_by_source(session, [f"Appointment/{c.appointment_id}" for c, _ in rows
+                                                    if c.appointment_id and who.role == Role.FACILITY_DOCTOR])
     for consult, detainee in rows:
         role = role_in(session, who, consult, now)
         if role is None:
             continue
         name = _list_of(consult, now)
-        lists[name].append(summary(consult, detainee, now, identified=role != "triage"))
+        shown = summary(consult, detainee, now, identified=role != "triage")
+        shown["call_state"] = calls.get(f"Appointment/{consult.appointment_id}")  # is the detainee on the way?
+        lists[name].append(shown)
     return lists
 
 

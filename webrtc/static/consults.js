@@ -47,7 +47,9 @@
     return el("div", { class: "consult-row", "data-consult": consult.id },
       el("div", {}, el("span", { class: `badge ${consult.urgency === "emergency" ? "danger" : consult.urgency === "urgent" ? "warn" : ""}` },
         t[`urgency_${consult.urgency}`] || consult.urgency), " ", el("b", {}, who), " · ", consult.specialty,
-        " · ", el("span", { class: "muted status" }, t[`status_${consult.status}`] || consult.status), " ", ...flags(consult)),
+        " · ", el("span", { class: "muted status" }, t[`status_${consult.status}`] || consult.status), " ", ...flags(consult),
+        consult.call_state ? el("span", { class: `badge ${consult.call_state === "brought" ? "ok" : consult.call_state === "pending" ? "" : "warn"}`,
+          "data-testid": "call-state" }, t.call[consult.call_state]) : ""),
       el("div", { class: "muted" }, consult.question),
       el("div", { class: "muted" }, consult.status === "requested" ? `${t.due} ${when(consult.decision_due)}`
         : consult.status === "held" ? `${t.due} ${when(consult.sign_due)}` : when(consult.scheduled_start || consult.proposed_start)),
