@@ -57,6 +57,9 @@ CODES: dict[str, tuple[tuple[str, str], ...]] = {
                           ("relatesTo.code", "replaces transforms signs appends")),
     "Consent": (("status", "draft proposed active rejected inactive entered-in-error"),
                 ("provision.type", "deny permit")),
+    "MedicationAdministration": (
+        ("status", "in-progress not-done on-hold completed entered-in-error stopped unknown"),),
+    "Flag": (("status", "active inactive entered-in-error"),),
     "Provenance": (("entity.role", "derivation revision quotation source removal"),),
     "ObservationDefinition": (
         ("permittedDataType", "Quantity CodeableConcept string boolean integer Range Ratio SampledData time dateTime Period"),),

@@ -120,6 +120,15 @@ PARAMS: dict[str, tuple[Param, ...]] = {
         _p("encounter", R, "context.encounter"),
     ),
     "Consent": _clinical("patient", _p("status", T, "status"), _p("date", D, "dateTime"), _p("category", T, "category")),
+    "MedicationAdministration": _clinical(
+        "subject", _p("subject", R, "subject"), _p("code", T, "medicationCodeableConcept"),
+        _p("status", T, "status"), _p("effective-time", D, "effectiveDateTime", "effectivePeriod"),
+        _p("request", R, "request"),
+    ),
+    "Flag": _clinical(
+        "subject", _p("subject", R, "subject"), _p("status", T, "status"), _p("code", T, "code"),
+        _p("category", T, "category"), _p("date", D, "period"),
+    ),
     "Provenance": (
         _p("patient", R, "target", target="Patient"), _p("target", R, "target"),
         _p("recorded", D, "recorded"), _p("agent", R, "agent.who"),

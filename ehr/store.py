@@ -46,6 +46,8 @@ PATIENT_PATHS: dict[str, tuple[str, ...]] = {
     "ServiceRequest": ("subject",),
     "DocumentReference": ("subject",),
     "Consent": ("patient",),
+    "MedicationAdministration": ("subject",),
+    "Flag": ("subject",),
 }
 
 
