@@ -59,6 +59,8 @@ class Settings:
     # and whether they also go to syslog (facility authpriv).
     audit_checkpoints: str = ""
     audit_syslog: bool = False
+    # Minutes after its pill call that a dose not recorded counts as missed and flags the doctor.
+    missed_dose_minutes: int = 120
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -112,6 +114,7 @@ _ENV = {
     "audit_key_file": "TELEMED_AUDIT_KEY_FILE",
     "audit_checkpoints": "TELEMED_AUDIT_CHECKPOINTS",
     "audit_syslog": "TELEMED_AUDIT_SYSLOG",
+    "missed_dose_minutes": "TELEMED_MISSED_DOSE_MINUTES",
 }
 
 
@@ -175,6 +178,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"TELEMED_TIMEZONE: unknown time zone {settings.timezone!r}") from None
     if not 0 < settings.port < 65536:
         raise ConfigError(f"TELEMED_PORT: {settings.port} is not a TCP port")
+    if not 0 < settings.missed_dose_minutes <= 24 * 60:
+        raise ConfigError("TELEMED_MISSED_DOSE_MINUTES: must be 1 to 1440")
     if not settings.database_url.startswith(("sqlite", "postgresql", "postgres")):
         raise ConfigError(
             f"TELEMED_DATABASE_URL: unsupported database {settings.database_url.split(':')[0]!r} "

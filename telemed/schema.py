@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from telemed.db import normalise_url
 
-MODEL_MODULES = ("telemed.models", "ehr.models", "labs.models", "webrtc.models", "reports.models")
+MODEL_MODULES = ("telemed.models", "ehr.models", "labs.models", "webrtc.models", "reports.models", "rounds.models")
 
 
 def load_models() -> None:

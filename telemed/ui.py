@@ -20,7 +20,7 @@ from telemed.models import Role
 from telemed.policy import Capability
 from telemed.timeutil import local
 
-TEMPLATE_PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports")
+TEMPLATE_PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "rounds")
 LANG_COOKIE = "telemed_lang"
 
 NAV = (
@@ -28,6 +28,9 @@ NAV = (
     ("nav.labs", "/labs", (Role.FACILITY_DOCTOR,)),
     ("nav.consults", "/consults", (Role.FACILITY_DOCTOR, Role.SPECIALIST)),
     ("nav.exams", "/exams", (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER)),
+    ("nav.rounds", "/rounds", (Role.FACILITY_DOCTOR,)),
+    ("nav.pills", "/rounds/pills", (Role.FACILITY_DOCTOR,)),
+    ("nav.adherence", "/rounds/adherence", (Role.MEDICAL_OFFICER,)),
     ("nav.admin", "/admin", (Role.ADMIN,)),
 )
 # Paths answered for programs (JSON, FHIR, sockets): their errors stay machine-readable.
