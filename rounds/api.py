@@ -44,7 +44,7 @@ def _identified(request: web.Request, found, method: str) -> web.Response:
 
 async def identify(request: web.Request) -> web.Response:
     """``{"code": ..., "method": "scanned"|"typed"}``: the detainee the code names, in this facility."""
-    who = require(request, READ, "rounds.identify")
+    who = require(request, WRITE, "rounds.identify")
     body = await read_json(request)
     method = str(body.get("method", ""))
     if method not in identity.METHODS:
@@ -55,7 +55,7 @@ async def identify(request: web.Request) -> web.Response:
 
 async def decode(request: web.Request) -> web.Response:
     """A camera frame (image body) from a browser without BarcodeDetector: decoded here."""
-    who = require(request, READ, "rounds.identify")
+    who = require(request, WRITE, "rounds.identify")
     codes = qr.decode(await request.read())
     if not codes:
         audit(request, "rounds.identify", "denied", resource=f"Organization/{who.org_id}",

@@ -1,8 +1,9 @@
 """The check digits on a wristband: ISO 7064 MOD 97-10, the scheme of the IBAN.
 
 Letters count as 10..35 (A..Z) and other characters are ignored, so ``KS202500012`` and its two
-check digits ``49`` make the code ``KS20250001249``. It catches every single-character error and
-every swap of two neighbours; one mistyped number never lands on another detainee's code.
+check digits ``49`` make the code ``KS20250001249``. It catches every digit typed for another digit,
+every letter for another letter and every swap of two neighbouring digits (tests/test_rounds_identity.py),
+so one slip at the keypad never lands on another detainee's code.
 """
 
 from __future__ import annotations

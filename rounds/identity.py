@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from rounds.checkdigit import booking_of
 from telemed.models import CustodyStatus, Detainee
@@ -32,5 +32,5 @@ def find(session: Session, facility_id: str, code: str) -> Detainee | None:
     if booking is None:
         return None
     return session.exec(select(Detainee).where(Detainee.facility_id == facility_id,
-                                               Detainee.booking_number == booking,
+                                               func.upper(Detainee.booking_number) == booking,
                                                Detainee.status == CustodyStatus.IN_CUSTODY)).first()

@@ -42,7 +42,7 @@ def pdf(cards: list[Card], lang: str) -> bytes:
     fonts.register()
     base = fonts.body_font(lang)
     out = io.BytesIO()
-    canvas = Canvas(out, pagesize=CARD, pageCompression=1)
+    canvas = Canvas(out, pagesize=CARD, pageCompression=1, initialFontName=base)
     canvas.setTitle("ID card")
     for card in cards:
         _draw(canvas, card, base)
