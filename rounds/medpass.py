@@ -20,7 +20,7 @@ from ehr.custody import BASE
 from rounds import flags, schedule
 from rounds.flags import FlagKind
 from rounds.models import ControlledCount
-from rounds.records import by_identifier
+from rounds.records import by_identifier, identifier_of
 from rounds.schedule import DOSE_SYSTEM, Dose
 from telemed.models import Detainee, Role, User
 from telemed.timeutil import fhir_instant, utcnow
@@ -160,14 +160,20 @@ def record(session: Session, gate: Gate, facility_id: str, entry: DoseEntry, nur
     return {"id": stored.id, "flags": raised, "count": count}
 
 
+def _order(resource: dict) -> tuple[str, int]:
+    """A recorded dose's place in its schedule (day, then pill call), from its key."""
+    _request, day, slot = identifier_of(resource, DOSE_SYSTEM).split("/")
+    return day, list(schedule.SLOTS).index(slot)
+
+
 def _refusals_in_a_row(session: Session, facility_id: str, dose: Dose) -> int:
-    given = [r for r in by_identifier(session, "MedicationAdministration", facility_id, DOSE_SYSTEM,
-                                      dose.patient_id).values()
-             if r.get("request", {}).get("reference") == f"MedicationRequest/{dose.request_id}"]
-    given.sort(key=lambda r: r.get("effectiveDateTime", ""), reverse=True)
+    """How many of this prescription's latest recorded doses were refused, counting back."""
+    recorded = [r for r in by_identifier(session, "MedicationAdministration", facility_id, DOSE_SYSTEM,
+                                         dose.patient_id).values()
+                if r.get("request", {}).get("reference") == f"MedicationRequest/{dose.request_id}"]
     run = 0
-    for r in given:
-        if not any(c.get("code") == "refused" for s in r.get("statusReason", []) for c in s.get("coding", [])):
+    for resource in sorted(recorded, key=_order, reverse=True):
+        if outcome_of(resource) != "refused":
             break
         run += 1
     return run
