@@ -134,6 +134,12 @@ PARAMS: dict[str, tuple[Param, ...]] = {
         _p("recorded", D, "recorded"), _p("agent", R, "agent.who"),
     ),
     "ObservationDefinition": (_p("code", T, "code"), _p("category", T, "category")),
+    "Task": _clinical(
+        "for", _p("subject", R, "for"), _p("code", T, "code"), _p("status", T, "status"),
+        _p("intent", T, "intent"), _p("priority", T, "priority"), _p("focus", R, "focus"),
+        _p("based-on", R, "basedOn"), _p("owner", R, "owner"), _p("authored-on", D, "authoredOn"),
+        _p("period", D, "executionPeriod"), _p("business-status", T, "businessStatus"),
+    ),
 }
 # Composite parameters whose parts are one element each of the resource (Observation has one
 # code and one value), so that the composite is the AND of its parts: type -> name -> parts.

@@ -48,6 +48,7 @@ PATIENT_PATHS: dict[str, tuple[str, ...]] = {
     "Consent": ("patient",),
     "MedicationAdministration": ("subject",),
     "Flag": ("subject",),
+    "Task": ("for",),
 }
 
 

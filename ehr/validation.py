@@ -26,7 +26,7 @@ SUPPORTED_TYPES = (
     "Patient", "Organization", "Practitioner", "PractitionerRole", "Encounter",
     "Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement",
     "Observation", "DiagnosticReport", "ServiceRequest", "Appointment",
-    "DocumentReference", "Consent", "Provenance", "AuditEvent", "ObservationDefinition",
+    "DocumentReference", "Consent", "Provenance", "AuditEvent", "ObservationDefinition", "Task",
     "MedicationAdministration", "Flag",
 )
 

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     user = sub.add_parser("user", help="users").add_subparsers(title="user commands")
     add = user.add_parser("add", help="add a user; the password is read from stdin or prompted for")
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=["facility_doctor", "specialist", "medical_officer", "admin"])
+    add.add_argument("--role", required=True, choices=["facility_doctor", "specialist", "medical_officer", "admin", "custody_officer"])
     add.add_argument("--org", required=True)
     add.add_argument("--display-name", default="")
     add.add_argument("--specialty")

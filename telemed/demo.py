@@ -30,6 +30,7 @@ USERS = (
     ("specialist", "specialist-demo-2026", Role.SPECIALIST, HOSPITAL, "李敏 (Dr Li)", "cardiology"),
     ("officer", "officer-demo-2026", Role.MEDICAL_OFFICER, FACILITY, "张卫 (Officer Zhang)", None),
     ("admin", "admin-demo-2026", Role.ADMIN, FACILITY, "系统管理员 (Admin)", None),
+    ("guard", "guard-demo-2026", Role.CUSTODY_OFFICER, FACILITY, "赵刚 (Officer Zhao)", None),
 )
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"

@@ -20,6 +20,7 @@ class Role(StrEnum):
     SPECIALIST = "specialist"
     MEDICAL_OFFICER = "medical_officer"
     ADMIN = "admin"
+    CUSTODY_OFFICER = "custody_officer"
 
 
 class OrgKind(StrEnum):

@@ -37,6 +37,10 @@ class Capability(StrEnum):
     REVIEW_AUDIT = "audit.review"
     BREAK_GLASS = "break_glass"
     APPROVE_ACCOUNTS = "accounts.approve"
+    # The custody officer's: who a detainee is and where (name, booking number, cell, photo),
+    # and the tasks that move them; never anything clinical.
+    CUSTODY_ROSTER = "custody.roster"
+    CUSTODY_TASKS = "custody.tasks"
 
 
 C = Capability
@@ -52,7 +56,9 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
         C.CLINICAL_READ, C.VIEW_CATALOG, C.MANAGE_CAMPAIGNS, C.PRINT_REPORTS, C.REVIEW_AUDIT, C.APPROVE_ACCOUNTS,
     }),
     Role.ADMIN: frozenset({C.MANAGE_USERS, C.MANAGE_ORGS}),
+    Role.CUSTODY_OFFICER: frozenset({C.CUSTODY_ROSTER, C.CUSTODY_TASKS}),
 }
+CUSTODY_CAPABILITIES = frozenset({C.CUSTODY_ROSTER, C.CUSTODY_TASKS})
 # Capabilities that touch one detainee's data and so need the detainee checks below.
 FACILITY_STAFF = {Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER}
 
@@ -104,6 +110,21 @@ def decide_facility(principal: Principal, capability: Capability, facility_id: s
     if principal.role in FACILITY_STAFF and principal.org_id == facility_id:
         return Decision(True, "own facility")
     return Decision(False, f"facility {facility_id} is not yours")
+
+
+def decide_custody(session: Session, principal: Principal, capability: Capability, patient_id: str) -> Decision:
+    """May a custody officer see who and where detainee ``patient_id`` is, or act on their tasks?
+    Only for detainees of the officer's own facility."""
+    if capability not in CUSTODY_CAPABILITIES:
+        return Decision(False, f"{capability.value} is not a custody capability")
+    if not may(principal, capability):
+        return Decision(False, f"role {principal.role} may not {capability.value}")
+    detainee = session.get(Detainee, patient_id)
+    if detainee is None:
+        return Decision(False, f"no detainee {patient_id}")
+    if detainee.facility_id != principal.org_id:
+        return Decision(False, "detainee belongs to another facility")
+    return Decision(True, "own facility")
 
 
 def _facility_decision(session: Session, principal: Principal, detainee: Detainee, now: datetime) -> Decision:

@@ -102,6 +102,8 @@ USERS = (
     ("officer-a", Role.MEDICAL_OFFICER, "fac-a", None),
     ("officer-b", Role.MEDICAL_OFFICER, "fac-b", None),
     ("admin", Role.ADMIN, "fac-a", None),
+    ("guard-a", Role.CUSTODY_OFFICER, "fac-a", None),
+    ("guard-b", Role.CUSTODY_OFFICER, "fac-b", None),
 )
 
 

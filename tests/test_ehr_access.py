@@ -112,6 +112,26 @@ async def test_admin_reads_no_clinical_data(client, login, context, world):
         assert status == 403 and outcome["resourceType"] == "OperationOutcome", url
 
 
+async def test_custody_officer_reads_no_clinical_data(client, login, context, world):
+    """Their own facility's detainees included: every FHIR read and write, the clinical lists
+    and the record page refuse them, and each refusal is audited against the detainee."""
+    seed_observations(context)
+    guard = await login("guard-a")
+    for url in ("/fhir/Patient/fac-a-p1", "/fhir/Observation/obs-a1", "/fhir/Observation", "/fhir/Condition/cond-a1",
+                "/fhir/Patient/fac-a-p1/$everything", "/fhir/Patient?_id=fac-a-p1", "/fhir/AuditEvent",
+                "/fhir/Organization", "/fhir/Observation?patient=fac-a-p1"):
+        status, outcome, _ = await fhir(client, "GET", url, guard)
+        assert status == 403 and outcome["resourceType"] == "OperationOutcome", url
+        assert "obs-a1" not in str(outcome.get("entry", "")), url
+    status, _, _ = await fhir(client, "POST", "/fhir/Observation", guard, observation("fac-a-p1"))
+    assert status == 403
+    for url in ("/api/detainees", "/api/detainees/search?q=fac", "/detainees/fac-a-p1", "/labs", "/consults", "/exams"):
+        response = await client.get(url, headers=guard)
+        assert response.status == 403, url
+    denied = audit_rows(context, username="guard-a", action="fhir.read", outcome="denied")
+    assert denied and denied[0].patient_id == "fac-a-p1" and denied[0].reason == "role custody_officer may not clinical.read"
+
+
 async def test_refusals_by_role_name_the_detainee(client, login, context, world):
     """An admin refused at role level is recorded against the detainee the request was about."""
     seed_observations(context)

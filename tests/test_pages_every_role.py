@@ -38,6 +38,11 @@ PAGES = (
     ("officer", "/exams/{campaign}?status=to_review", 200),
     ("officer", "/exams/exam/{exam}", 200),
     ("admin", "/", 200),
+    ("guard", "/", 200),
+    ("guard", "/labs", 403),
+    ("guard", "/consults", 403),
+    ("guard", "/exams", 403),
+    ("guard", "/admin", 403),
     ("admin", "/admin", 200),
     ("admin", "/admin?state=inactive", 200),
 )

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from telemed.accounts import add_user
 from telemed.models import BreakGlass, ConsultAccess, ConsultShare, Detainee, Role, User
-from telemed.policy import (BREAK_GLASS_HOURS, ROLE_CAPABILITIES, BreakGlassRefused, Capability, Decision,
+from telemed.policy import (BREAK_GLASS_HOURS, decide_custody, ROLE_CAPABILITIES, BreakGlassRefused, Capability, Decision,
                             PatientScope, active_consults, decide, decide_facility, may, open_break_glass,
                             patient_scope, shared_resources)
 from telemed.security import Principal, principal_of
@@ -29,6 +29,7 @@ EXPECTED = {
     Role.MEDICAL_OFFICER: {C.CLINICAL_READ, C.VIEW_CATALOG, C.MANAGE_CAMPAIGNS, C.PRINT_REPORTS, C.REVIEW_AUDIT,
                            C.APPROVE_ACCOUNTS},
     Role.ADMIN: {C.MANAGE_USERS, C.MANAGE_ORGS},
+    Role.CUSTODY_OFFICER: {C.CUSTODY_ROSTER, C.CUSTODY_TASKS},
 }
 
 
@@ -244,3 +245,38 @@ def test_break_the_glass_refusals(rolled_back):
         open_break_glass(session, doc_a, "nobody", "a long enough reason")
     assert open_break_glass(session, doc_a, "fac-b-p1", "1234567890").reason == "1234567890"  # exactly 10
     assert len(session.exec(select(BreakGlass)).all()) == 1  # the refusals wrote nothing
+
+
+def test_a_custody_officer_reads_no_clinical_data_of_any_detainee(rolled_back):
+    """Refused at the role, in their own facility too, for every clinical capability; no list scope."""
+    session, world = rolled_back
+    guard = who(session, "guard-a")
+    clinical = set(Capability) - {C.CUSTODY_ROSTER, C.CUSTODY_TASKS}
+    for capability in clinical:
+        assert decide(session, guard, capability, "fac-a-p1", now=NOW) == Decision(
+            False, f"role custody_officer may not {capability.value}"), capability
+        assert not decide_facility(guard, capability, "fac-a")
+    assert patient_scope(session, guard, NOW) == PatientScope()
+    grant(session, world, "guard-a", "fac-a-p1", NOW + timedelta(hours=1))  # a grant row gives them nothing
+    assert not decide(session, guard, READ, "fac-a-p1", now=NOW)
+    with pytest.raises(BreakGlassRefused):
+        open_break_glass(session, guard, "fac-a-p1", "needs the history at once")
+
+
+def test_the_custody_decision_is_the_officers_own_facility_only(rolled_back):
+    session, world = rolled_back
+    guard = who(session, "guard-a")
+    for capability in (C.CUSTODY_ROSTER, C.CUSTODY_TASKS):
+        assert decide_custody(session, guard, capability, "fac-a-p2") == Decision(True, "own facility")
+        assert decide_custody(session, guard, capability, "fac-b-p2") == Decision(
+            False, "detainee belongs to another facility")
+        assert decide_custody(session, guard, capability, "nobody") == Decision(False, "no detainee nobody")
+        assert decide_custody(session, who(session, "guard-b"), capability, "fac-b-p2")
+    # Clinical staff and administrators hold no custody capability; a clinical one asked here is refused.
+    for username in ("doc-a", "officer-a", "spec-1", "admin"):
+        assert decide_custody(session, who(session, username), C.CUSTODY_TASKS, "fac-a-p1") == Decision(
+            False, f"role {who(session, username).role} may not custody.tasks")
+    # A clinical capability never passes here, even for a role that holds it.
+    for username in ("guard-a", "doc-a"):
+        assert decide_custody(session, who(session, username), READ, "fac-a-p1") == Decision(
+            False, "clinical.read is not a custody capability")
