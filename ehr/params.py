@@ -125,15 +125,20 @@ PARAMS: dict[str, tuple[Param, ...]] = {
         _p("status", T, "status"), _p("effective-time", D, "effectiveDateTime", "effectivePeriod"),
         _p("request", R, "request"),
     ),
-    "Flag": _clinical(
-        "subject", _p("subject", R, "subject"), _p("status", T, "status"), _p("code", T, "code"),
-        _p("category", T, "category"), _p("date", D, "period"),
-    ),
     "Provenance": (
         _p("patient", R, "target", target="Patient"), _p("target", R, "target"),
         _p("recorded", D, "recorded"), _p("agent", R, "agent.who"),
     ),
     "ObservationDefinition": (_p("code", T, "code"), _p("category", T, "category")),
+    "Questionnaire": (_p("url", T, "url"), _p("status", T, "status"), _p("name", S, "name")),
+    "QuestionnaireResponse": _clinical(
+        "subject", _p("subject", R, "subject"),
+        _p("status", T, "status"), _p("authored", D, "authored"), _p("author", R, "author"),
+    ),
+    "Flag": _clinical(
+        "subject", _p("subject", R, "subject"), _p("code", T, "code"), _p("category", T, "category"),
+        _p("status", T, "status"), _p("date", D, "period"),
+    ),
     "Task": _clinical(
         "for", _p("subject", R, "for"), _p("code", T, "code"), _p("status", T, "status"),
         _p("intent", T, "intent"), _p("priority", T, "priority"), _p("focus", R, "focus"),

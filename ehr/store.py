@@ -47,6 +47,7 @@ PATIENT_PATHS: dict[str, tuple[str, ...]] = {
     "DocumentReference": ("subject",),
     "Consent": ("patient",),
     "MedicationAdministration": ("subject",),
+    "QuestionnaireResponse": ("subject",),
     "Flag": ("subject",),
     "Task": ("for",),
 }

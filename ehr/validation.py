@@ -27,7 +27,7 @@ SUPPORTED_TYPES = (
     "Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement",
     "Observation", "DiagnosticReport", "ServiceRequest", "Appointment",
     "DocumentReference", "Consent", "Provenance", "AuditEvent", "ObservationDefinition", "Task",
-    "MedicationAdministration", "Flag",
+    "Questionnaire", "QuestionnaireResponse", "MedicationAdministration", "Flag",
 )
 
 

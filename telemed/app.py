@@ -202,6 +202,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings | None = None, *, context: Context | None = None) -> web.Application:
     """Build the app. With ``context`` given the caller owns it; otherwise the app opens and closes one."""
+    from care import api as care_api
     from ehr import api as ehr_api
     from labs import api as labs_api
     from reports import api as reports_api
@@ -229,7 +230,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", handle_metrics)
     for feature in (auth_api, admin_api, detainee_search, events_api, ui, ehr_api, labs_api, webrtc_api, reports_api,
-                    rounds_api, rounds_pages):
+                    care_api, rounds_api, rounds_pages):
         feature.setup(app)
     if owned:
         async def start_lookups(_app: web.Application) -> None:

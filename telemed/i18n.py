@@ -19,7 +19,7 @@ MISSING_MARK = "⟦{}⟧"
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
-PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "rounds")
+PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "rounds", "care")
 
 
 def _flatten(data: dict, prefix: str = "") -> dict[str, str]:

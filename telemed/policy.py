@@ -41,19 +41,22 @@ class Capability(StrEnum):
     # and the tasks that move them; never anything clinical.
     CUSTODY_ROSTER = "custody.roster"
     CUSTODY_TASKS = "custody.tasks"
+    SUBMIT_SICK_CALL = "care.sick_call"  # enter a request; reading one is clinical
+    SET_CARE_RULES = "care.rules"
 
 
 C = Capability
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.FACILITY_DOCTOR: frozenset({
         C.CLINICAL_READ, C.CLINICAL_WRITE, C.ORDER_LABS, C.ENTER_RESULTS, C.VIEW_CATALOG,
-        C.REQUEST_CONSULT, C.JOIN_CONSULT, C.ENTER_EXAMS, C.BREAK_GLASS,
+        C.REQUEST_CONSULT, C.JOIN_CONSULT, C.ENTER_EXAMS, C.BREAK_GLASS, C.SUBMIT_SICK_CALL,
     }),
     Role.SPECIALIST: frozenset({
         C.CLINICAL_READ, C.VIEW_CATALOG, C.TRIAGE_CONSULT, C.SIGN_CONSULT, C.JOIN_CONSULT,
     }),
     Role.MEDICAL_OFFICER: frozenset({
         C.CLINICAL_READ, C.VIEW_CATALOG, C.MANAGE_CAMPAIGNS, C.PRINT_REPORTS, C.REVIEW_AUDIT, C.APPROVE_ACCOUNTS,
+        C.SET_CARE_RULES,
     }),
     Role.ADMIN: frozenset({C.MANAGE_USERS, C.MANAGE_ORGS}),
     Role.CUSTODY_OFFICER: frozenset({C.CUSTODY_ROSTER, C.CUSTODY_TASKS}),

@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 
 from telemed.db import normalise_url
 
-MODEL_MODULES = ("telemed.models", "ehr.models", "labs.models", "webrtc.models", "reports.models", "rounds.models")
+MODEL_MODULES = ("telemed.models", "ehr.models", "labs.models", "webrtc.models", "reports.models", "rounds.models",
+                 "care.models")
 
 
 def load_models() -> None:

@@ -20,7 +20,7 @@ from telemed.models import Role
 from telemed.policy import Capability
 from telemed.timeutil import local
 
-TEMPLATE_PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "rounds")
+TEMPLATE_PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "rounds", "care")
 LANG_COOKIE = "telemed_lang"
 
 NAV = (
@@ -31,6 +31,7 @@ NAV = (
     ("nav.rounds", "/rounds", (Role.FACILITY_DOCTOR,)),
     ("nav.pills", "/rounds/pills", (Role.FACILITY_DOCTOR,)),
     ("nav.adherence", "/rounds/adherence", (Role.MEDICAL_OFFICER,)),
+    ("nav.care", "/care", (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER)),
     ("nav.admin", "/admin", (Role.ADMIN,)),
 )
 # Paths answered for programs (JSON, FHIR, sockets): their errors stay machine-readable.

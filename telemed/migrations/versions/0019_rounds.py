@@ -1,7 +1,7 @@
 """rounds: patient photos, queued rounds entries, controlled medicine counts
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0018
 """
 import sqlalchemy as sa
 from alembic import op
@@ -9,7 +9,7 @@ from alembic import op
 import telemed.timeutil
 
 revision = "0019"
-down_revision = "0016"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
