@@ -9,14 +9,16 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, func, select
 
+from care import sickcall
+from care.models import FollowUp
 from labs.models import LabAlert
-from rounds import flags, schedule
+from rounds import flags, schedule, watch
 from rounds.adherence import Adherence
 from rounds.blocks import block_of
 from rounds.medpass import outcome_of
 from rounds.models import ControlledCount, PatientPhoto
 from rounds.photo import url_of
-from rounds.records import by_identifier, of_facility
+from rounds.records import by_identifier
 from rounds.schedule import DOSE_SYSTEM, Dose
 from telemed.models import CustodyStatus, Detainee
 from telemed.timeutil import utcnow
@@ -45,9 +47,10 @@ def _open_alerts(session: Session, patient_ids: list[str]) -> Counter:
     return Counter(dict(rows))
 
 
-def _active_requests(session: Session, facility_id: str, rtype: str, statuses: tuple[str, ...]) -> Counter:
-    return Counter(r["subject"]["reference"].removeprefix("Patient/") for r in of_facility(session, rtype, facility_id)
-                   if r.get("status") in statuses and "subject" in r)
+def _open_follow_ups(session: Session, facility_id: str) -> Counter:
+    rows = session.exec(select(FollowUp.patient_id).where(FollowUp.facility_id == facility_id,
+                                                          FollowUp.done_at.is_(None))).all()
+    return Counter(rows)
 
 
 def of_block(session: Session, facility_id: str, block: str, now: datetime, tz: ZoneInfo) -> list[dict]:
@@ -62,11 +65,13 @@ def of_block(session: Session, facility_id: str, block: str, now: datetime, tz: 
             pending.setdefault(dose.patient_id, []).append(dose)
     raised = Counter(f["subject"]["reference"].removeprefix("Patient/") for f in flags.active(session, facility_id))
     alerts = _open_alerts(session, [d.patient_id for d in people])
-    follow_ups = _active_requests(session, facility_id, "ServiceRequest", ("active",))
+    follow_ups = _open_follow_ups(session, facility_id)
+    sick_calls = Counter(call.patient_id for call, _d in sickcall.open_calls(session, facility_id))
     return [{**identity_card(d),
              "doses": [{"medicine": x.medicine, "dose": x.dose, "slot": x.slot} for x in pending.get(d.patient_id, [])],
              "flags": raised[d.patient_id], "abnormal_results": alerts[d.patient_id],
-             "follow_ups": follow_ups[d.patient_id]} for d in people]
+             "follow_ups": follow_ups[d.patient_id], "sick_calls": sick_calls[d.patient_id],
+             "watch": watch.state(session, d.patient_id)} for d in people]
 
 
 def _state(dose: Dose, resource: dict | None, now: datetime, tz: ZoneInfo, window: timedelta) -> str:

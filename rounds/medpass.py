@@ -28,9 +28,9 @@ from telemed.timeutil import fhir_instant, utcnow
 OUTCOMES = ("given", "refused", "held", "unavailable")
 REASON_CODES = f"{BASE}/CodeSystem/dose-not-given"
 PERFORMER_FUNCTION = f"{BASE}/CodeSystem/dose-performer"
-# The custody officer witnesses; where that role is not set up, a facility user does.
-CUSTODY_OFFICER = "custody_officer"
-WITNESS_ROLES = (CUSTODY_OFFICER, Role.FACILITY_DOCTOR.value, Role.MEDICAL_OFFICER.value)
+# The custody officer witnesses; a facility's doctor or medical officer may too (a second witness
+# of a controlled medicine, or where no officer has an account yet).
+WITNESS_ROLES = (Role.CUSTODY_OFFICER.value, Role.FACILITY_DOCTOR.value, Role.MEDICAL_OFFICER.value)
 MIN_OVERRIDE = 10
 REFUSALS_IN_A_ROW = 3
 
@@ -77,7 +77,7 @@ def witnesses(session: Session, facility_id: str) -> list[User]:
     """Who may witness a dose: the facility's officers and staff (admins are not on the floor)."""
     users = session.exec(select(User).where(User.org_id == facility_id, User.active == True,  # noqa: E712
                                             User.role.in_(WITNESS_ROLES))).all()
-    return sorted(users, key=lambda u: (u.role != CUSTODY_OFFICER, u.display_name))
+    return sorted(users, key=lambda u: (u.role != Role.CUSTODY_OFFICER, u.display_name))
 
 
 def _witness(session: Session, facility_id: str, user_id: int | None, others: set[int]) -> User:

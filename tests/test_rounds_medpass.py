@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from telemed.accounts import add_user
-from telemed.models import Role
-from tests.conftest import PASSWORD, both_databases
+from tests.conftest import both_databases
 from tests.rounds_support import audited, prescribe
 
 P1, P2, P3 = "fac-a-p1", "fac-a-p2", "fac-a-p3"
@@ -44,10 +42,8 @@ async def administrations(client, headers, patient_id: str) -> list[dict]:
 
 @both_databases
 async def test_a_whole_pill_line(client, login, context, world):
-    second = context.db.call(lambda s: add_user(s, "doc-a2", PASSWORD, role=Role.FACILITY_DOCTOR, org_id="fac-a",
-                                                display_name="Second Doctor").id)
     doctor = await login("doc-a")
-    officer = world.users["officer-a"]
+    officer, second = world.users["guard-a"], world.users["officer-a"]  # the custody officer, then a colleague
     await prescribe(client, doctor, P1, "Amlodipine", "qd", days_ago=3)
     await prescribe(client, doctor, P2, "Metformin", "bid")
     await prescribe(client, doctor, P3, "Diazepam", "qd")
@@ -114,7 +110,7 @@ async def test_a_whole_pill_line(client, login, context, world):
     assert unavailable["statusReason"][0]["coding"][0]["code"] == "unavailable"
     [given] = await administrations(client, doctor, P3)
     assert given["status"] == "completed"
-    assert [p["actor"]["display"] for p in given["performer"]] == ["doc-a", "officer-a", "Second Doctor"]
+    assert [p["actor"]["display"] for p in given["performer"]] == ["doc-a", "guard-a", "officer-a"]
     assert given["request"]["reference"].startswith("MedicationRequest/")
     p1_doses = await administrations(client, doctor, P1)
     assert sorted(r["status"] for r in p1_doses) == ["completed", "not-done", "not-done", "not-done"]
@@ -135,7 +131,7 @@ async def test_a_whole_pill_line(client, login, context, world):
 @both_databases
 async def test_a_dose_for_the_wrong_detainee_needs_a_recorded_override(client, login, context, world):
     doctor = await login("doc-a")
-    officer = world.users["officer-a"]
+    officer = world.users["guard-a"]
     await prescribe(client, doctor, P2, "Omeprazole", "qd")
     line = await (await client.get("/api/rounds/pills?slot=morning", headers=doctor)).json()
     dose = key_on(line, P2, "Omeprazole")
@@ -163,15 +159,15 @@ async def test_who_may_run_the_pill_line(client, login, world):
     doctor = await login("doc-a")
     await prescribe(client, doctor, P1, "Amlodipine", "qd")
     line = await (await client.get("/api/rounds/pills?slot=morning", headers=doctor)).json()
-    sent = {"dose": line["doses"][0]["key"], "outcome": "given", "identified": P1, "witness": world.users["officer-a"]}
-    for user in ("spec-1", "officer-a", "admin"):
+    sent = {"dose": line["doses"][0]["key"], "outcome": "given", "identified": P1, "witness": world.users["guard-a"]}
+    for user in ("spec-1", "officer-a", "admin", "guard-a"):
         headers = await login(user)
         assert (await client.get("/api/rounds/pills", headers=headers)).status == 403
         assert (await client.post("/api/rounds/doses", headers=headers, json=sent)).status == 403
     other = await login("doc-b")
     assert (await (await client.get("/api/rounds/pills?slot=morning", headers=other)).json())["doses"] == []
-    response = await client.post("/api/rounds/doses", headers=other, json={**sent, "witness": world.users["officer-b"]})
+    response = await client.post("/api/rounds/doses", headers=other, json={**sent, "witness": world.users["guard-b"]})
     assert response.status == 404
-    response = await client.post("/api/rounds/doses", headers=doctor, json={**sent, "witness": world.users["officer-b"]})
+    response = await client.post("/api/rounds/doses", headers=doctor, json={**sent, "witness": world.users["guard-b"]})
     assert (response.status, (await response.json())["field"]) == (422, "witness")  # another facility's officer
     assert (await client.get("/api/rounds/pills?slot=dawn", headers=doctor)).status == 400
