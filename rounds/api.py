@@ -32,14 +32,15 @@ def window(request: web.Request) -> timedelta:
     return timedelta(minutes=context_of(request).settings.missed_dose_minutes)
 
 
-def _identified(request: web.Request, found, method: str) -> web.Response:
+async def _identified(request: web.Request, found, method: str) -> web.Response:
     if found is None:
         audit(request, "rounds.identify", "denied", resource=f"Organization/{principal(request).org_id}",
               reason=f"failed ({method}): no detainee in custody here has this code")
         raise api_error(404, translate(language(request), "rounds.error.not_identified"))
     audit(request, "rounds.identify", "allowed", patient_id=found.patient_id, resource=f"Patient/{found.patient_id}",
           reason=method)
-    return json_response(due.identity_card(found))
+    photo_kept = await context_of(request).db.run(due.has_photo, found.patient_id)
+    return json_response(due.identity_card(found, photo_kept))
 
 
 async def identify(request: web.Request) -> web.Response:
@@ -50,7 +51,7 @@ async def identify(request: web.Request) -> web.Response:
     if method not in identity.METHODS:
         raise api_error(400, "method must be scanned or typed")
     found = await context_of(request).db.run(identity.find, who.org_id, str(body.get("code", ""))[:80])
-    return _identified(request, found, method)
+    return await _identified(request, found, method)
 
 
 async def decode(request: web.Request) -> web.Response:
@@ -62,7 +63,7 @@ async def decode(request: web.Request) -> web.Response:
               reason="failed (scanned): no code in the frame")
         raise api_error(422, translate(language(request), "rounds.error.no_code"))
     found = await context_of(request).db.run(identity.find, who.org_id, codes[0][:80])
-    return _identified(request, found, "scanned")
+    return await _identified(request, found, "scanned")
 
 
 async def photo_get(request: web.Request) -> web.Response:

@@ -24,10 +24,11 @@ from telemed.models import CustodyStatus, Detainee
 from telemed.timeutil import utcnow
 
 
-def identity_card(d: Detainee) -> dict:
-    """The two identifiers and the date of birth, with the photo to compare; never the cell as an identifier."""
+def identity_card(d: Detainee, photo: bool = False) -> dict:
+    """The two identifiers and the date of birth, with the photo to compare (None when there is
+    none yet); the cell says where, never who."""
     return {"patient_id": d.patient_id, "name": d.name, "booking_number": d.booking_number,
-            "birth_date": d.birth_date, "sex": d.sex, "cell": d.cell, "photo": url_of(d.patient_id)}
+            "birth_date": d.birth_date, "sex": d.sex, "cell": d.cell, "photo": url_of(d.patient_id) if photo else None}
 
 
 def _in_custody(session: Session, facility_id: str) -> list[Detainee]:

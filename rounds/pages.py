@@ -10,9 +10,9 @@ from ehr import charting, record, vitals
 from ehr.entries import Namer
 from ehr.errors import FhirError
 from ehr.requests import run
-from rounds import adherence, due, photo, schedule, wristband
+from care import sickcall
+from rounds import adherence, due, photo, schedule, watch, wristband
 from rounds.api import READ, WRITE, window
-from rounds.entries import KINDS
 from telemed import display
 from telemed.context import context_of
 from telemed.http import authorize, require
@@ -38,9 +38,11 @@ async def patient_page(request: web.Request) -> web.StreamResponse:
         raise (web.HTTPForbidden if error.status == 403 else web.HTTPNotFound)() from None
     facility = await ctx.db.run(due.facility_of, pid)
     rows = await ctx.db.run(adherence.of_detainee, facility, pid, utcnow(), ctx.settings.tz, window(request))
+    on_watch = await ctx.db.run(watch.state, pid)
     context = {"record": found, "patient_id": pid, "adherence": rows, "vital_fields": vitals.VITALS,
                "show": Namer(lang, ctx.settings.tz), "form": charting,
-               "has_photo": await ctx.db.run(due.has_photo, pid), "kinds": KINDS, "writable": found.writable,
+               "has_photo": await ctx.db.run(due.has_photo, pid), "writable": found.writable, "watch": on_watch,
+               "categories": list(sickcall.Category),
                "born": display.day(found.patient.get("birthDate"), ctx.settings.tz, lang)}
     return aiohttp_jinja2.render_template("rounds/patient.html", request, context)
 

@@ -15,10 +15,10 @@ const roundsIdentify = (() => {
   function show(person, via) {
     found = { ...person, via };
     const photo = document.getElementById("who-photo");
-    photo.hidden = false;
-    document.getElementById("who-no-photo").hidden = true;
-    photo.onerror = () => { photo.hidden = true; document.getElementById("who-no-photo").hidden = false; };
-    photo.src = `${person.photo}?t=${Date.now()}`;
+    photo.hidden = !person.photo;
+    document.getElementById("who-no-photo").hidden = Boolean(person.photo);
+    if (person.photo) photo.src = `${person.photo}?t=${Date.now()}`;
+    else photo.removeAttribute("src");
     document.getElementById("who-name").textContent = person.name;
     document.getElementById("who-booking").textContent = person.booking_number;
     document.getElementById("who-born").textContent = person.birth_date;

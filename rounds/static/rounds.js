@@ -10,11 +10,14 @@
 
   function row(d) {
     const doses = d.doses.map(x => `${x.medicine} ${x.dose} (${labels.slot[x.slot]})`).join("; ");
-    const nothing = !d.doses.length && !d.flags && !d.abnormal_results && !d.follow_ups;
+    const nothing = !d.doses.length && !d.flags && !d.abnormal_results && !d.follow_ups && !d.sick_calls && !d.watch;
+    const watch = d.watch ? el("span", { class: "badge warn" }, d.watch.last_check
+      ? `${labels.watch} · ${telemed.when(d.watch.last_check)}` : `${labels.watch} · ${labels.no_check}`) : "";
     return el("li", { class: "detainee", "data-testid": "detainee", tabindex: "0" },
       el("div", { class: "row" }, el("strong", {}, d.name), el("span", { class: "muted" }, `${labels.cell} ${d.cell}`)),
       el("div", { class: "row" }, badge(d.doses.length, labels.doses), badge(d.flags, labels.flags, "warn"),
         badge(d.abnormal_results, labels.results, "warn"), badge(d.follow_ups, labels.follow_ups),
+        badge(d.sick_calls, labels.sick_calls), watch,
         nothing ? el("span", { class: "muted" }, labels.nothing) : ""),
       doses ? el("div", { class: "small" }, doses) : "");
   }
