@@ -45,6 +45,14 @@ PAGES = (
     ("guard", "/admin", 403),
     ("admin", "/admin", 200),
     ("admin", "/admin?state=inactive", 200),
+    ("doctor", "/rounds", 200),
+    ("doctor", "/rounds/pills", 200),
+    ("doctor", "/rounds/patient/{patient}", 200),
+    ("officer", "/rounds/adherence", 200),
+    ("officer", "/rounds", 403),
+    ("specialist", "/rounds/pills", 403),
+    ("guard", "/rounds", 403),
+    ("guard", "/rounds/pills", 403),
 )
 # Pages other parts of the work own, with problems this test finds today: strict, so that the
 # fix turns into a failure until the line goes. (user, path, language): reason.
