@@ -124,6 +124,10 @@ async def test_a_whole_pill_line(client, login, context, world):
     [amlo] = [a for a in await response.json() if a["medicine"] == "Amlodipine"]
     assert amlo["outcomes"]["refused"] == 3
     assert amlo["given"] == (1 if amlo["due"] == 4 else 0)  # today's dose counts once its window has closed
+    officer_view = await client.get(f"/api/rounds/adherence/{P1}", headers=await login("officer-a"))
+    assert officer_view.status == 200 and await officer_view.json() == await response.json()
+    for user in ("doc-b", "spec-1", "guard-a"):
+        assert (await client.get(f"/api/rounds/adherence/{P1}", headers=await login(user))).status == 403
     response = await client.get("/api/rounds/adherence", headers=await login("officer-a"))
     assert response.status == 200 and (await response.json())["outcomes"]["refused"] == 3
 
