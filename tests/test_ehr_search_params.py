@@ -62,6 +62,11 @@ RESOURCES: dict[str, dict] = {
     "Provenance": {"resourceType": "Provenance", "target": [P], "recorded": "2026-05-05T00:00:00Z",
                    "agent": [{"who": {"reference": "Practitioner/pr1"}}]},
     "ObservationDefinition": {"resourceType": "ObservationDefinition", "code": CC("2345-7"), "category": [CC("laboratory")]},
+    "MedicationAdministration": {"resourceType": "MedicationAdministration", "status": "completed", "subject": P,
+                                 "medicationCodeableConcept": CC("amlodipine"), "effectiveDateTime": "2026-05-06T00:10:00Z",
+                                 "request": {"reference": "MedicationRequest/mr1"}},
+    "Flag": {"resourceType": "Flag", "status": "active", "code": CC("refusals"), "category": [CC("drug")], "subject": P,
+             "period": {"start": "2026-05-07T00:00:00Z"}},
 }
 
 MATCHES: dict[tuple[str, str], str] = {
@@ -111,6 +116,11 @@ MATCHES: dict[tuple[str, str], str] = {
     ("Provenance", "patient"): "fac-a-p1", ("Provenance", "target"): "Patient/fac-a-p1", ("Provenance", "recorded"): "eb2026-06-01",
     ("Provenance", "agent"): "Practitioner/pr1",
     ("ObservationDefinition", "code"): "2345-7", ("ObservationDefinition", "category"): "laboratory",
+    ("MedicationAdministration", "patient"): "fac-a-p1", ("MedicationAdministration", "subject"): "fac-a-p1",
+    ("MedicationAdministration", "code"): "amlodipine", ("MedicationAdministration", "status"): "completed",
+    ("MedicationAdministration", "effective-time"): "2026-05-06", ("MedicationAdministration", "request"): "MedicationRequest/mr1",
+    ("Flag", "patient"): "fac-a-p1", ("Flag", "subject"): "fac-a-p1", ("Flag", "code"): "refusals",
+    ("Flag", "category"): "drug", ("Flag", "status"): "active", ("Flag", "date"): "ge2026-05-06",
 }
 MISSES = {Kind.TOKEN: "urn:t|nomatch", Kind.STRING: "qqq", Kind.DATE: "1900-01-01", Kind.QUANTITY: "999999",
           Kind.REFERENCE: "Patient/nobody"}
