@@ -6,11 +6,16 @@ check, with its witness."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
+from PIL import Image
 from playwright.async_api import async_playwright
 
+from rounds import qr
 from rounds.checkdigit import with_check
-from tests.browser_support import launch, signed_in, watch
+from tests.browser_support import CHROMIUM_ARGS, launch, signed_in, watch
 from tests.rounds_support import face_png, prescribe
 
 P1 = "fac-a-p1"
@@ -132,3 +137,45 @@ async def test_pill_line_on_a_phone(client, login, world, browser):
     [given] = [e["resource"] for e in bundle["entry"]]
     assert given["status"] == "completed" and given["performer"][1]["actor"]["display"] == "guard-a"
     assert problems == []
+
+
+def camera_file(path: Path, text: str) -> Path:
+    """A Y4M video of a wristband's QR code, for Chromium's fake camera."""
+    side = 480
+    picture = Image.new("L", (640, side), 255)
+    code = Image.open(io.BytesIO(qr.png(text, scale=10))).convert("L")
+    code.thumbnail((side - 40, side - 40))
+    picture.paste(code, ((640 - code.width) // 2, (side - code.height) // 2))
+    chroma = bytes([128]) * (640 * side // 4)
+    frame = b"FRAME\n" + picture.tobytes() + chroma + chroma
+    path.write_bytes(f"YUV4MPEG2 W640 H{side} F5:1 Ip A1:1 C420jpeg\n".encode() + frame * 10)
+    return path
+
+
+@pytest.mark.browser
+async def test_scan_with_the_device_camera(client, login, world, tmp_path):
+    """The camera shows a wristband: the page finds the code (Chromium on Linux has no
+    BarcodeDetector, so its frames are decoded by the server) and shows whom it names."""
+    video = camera_file(tmp_path / "wristband.y4m", with_check("fac-a-2"))
+    base = str(client.make_url("")).rstrip("/")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            *CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}"])
+        try:
+            page = await signed_in(chromium, base, "doc-a", "en", viewport=PHONE)
+            await page.context.grant_permissions(["camera"])
+            problems = watch(page)
+            decoded = []
+            page.on("request", lambda r: decoded.append(r.url) if "/api/rounds/decode" in r.url else None)
+            await page.goto(f"{base}/rounds")
+            in_browser = await page.evaluate("() => 'BarcodeDetector' in window")
+            await page.click("[data-testid=scan-start]")
+            await page.wait_for_selector("[data-testid=who-card]:not([hidden])")
+            assert await page.inner_text("[data-testid=who-name]") == "王小明"
+            assert in_browser or decoded  # read by the browser where it can, else by the server
+            await page.click("[data-testid=who-confirm]")
+            await page.wait_for_url(f"{base}/rounds/patient/fac-a-p2?via=scanned")
+            assert [p for p in problems if "api/rounds/decode" not in p] == []
+        finally:
+            await chromium.close()
