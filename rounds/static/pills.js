@@ -69,8 +69,11 @@
       el("div", { class: "extra" }));
   }
 
+  let asked = 0;  // a slower answer to an earlier choice must not replace a later one
   async function load() {
+    const mine = ++asked;
     const line = await api("GET", `/api/rounds/pills?${params()}`);
+    if (mine !== asked) return;
     const block = form.elements.block;
     if (block.options.length === 1) line.blocks.forEach(b => block.append(el("option", { value: b }, b)));
     const byCell = new Map();
