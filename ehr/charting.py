@@ -300,8 +300,8 @@ def note(form: Form, patient_id: str, author: str, replaces: str | None = None) 
     reason = form.text("reason", required=replaces is not None, limit=500)
     if shape and not any(text for _, text in parts):
         form.errors[parts[0][0]] = "ehr.error.empty_note"
+    now = form.moment("at")  # when written: a note taken on rounds and sent later keeps its time
     form.done()
-    now = fhir_instant(utcnow())
     resource = {
         "resourceType": "DocumentReference", "status": "current", "docStatus": "final",
         "type": {"coding": [{"system": LOINC, "code": PROGRESS_NOTE, "display": "Progress note"}]},

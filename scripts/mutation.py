@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "var" / "mutation"
 EQUIVALENT = ROOT / "tests" / "mutation" / "equivalent.toml"
 MUTMUT = Path(sys.executable).parent / "mutmut"
-PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "custody", "care")
+PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "custody", "care", "rounds")
 # mutmut's statuses that mean a test failed on the mutant (a timeout is an endless loop).
 CAUGHT = {"killed", "timeout", "segfault", "caught by type check"}
 

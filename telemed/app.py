@@ -238,6 +238,8 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     from ehr import api as ehr_api
     from labs import api as labs_api
     from reports import api as reports_api
+    from rounds import api as rounds_api
+    from rounds import pages as rounds_pages
     from webrtc import api as webrtc_api
 
     if context is None:
@@ -261,7 +263,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", handle_metrics)
     for feature in (auth_api, clients_api, admin_api, detainee_search, events_api, ui, ehr_api, labs_api, webrtc_api,
-                    reports_api, custody_api, care_api):
+                    reports_api, custody_api, care_api, rounds_api, rounds_pages):
         feature.setup(app)
     async def start_bus(_app: web.Application) -> None:
         context.hub.bus.start(asyncio.get_running_loop())

@@ -80,6 +80,8 @@ class Settings:
     # reach every process at once over the bus, this bounds a missed message.
     token_cache_seconds: int = 5
     audit_syslog_socket: str = "/dev/log"
+    # Minutes after its pill call that a dose not recorded counts as missed and flags the doctor.
+    missed_dose_minutes: int = 120
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -143,6 +145,7 @@ _ENV = {
     "turn_ttl_seconds": "TELEMED_TURN_TTL",
     "token_cache_seconds": "TELEMED_TOKEN_CACHE_SECONDS",
     "audit_syslog_socket": "TELEMED_AUDIT_SYSLOG_SOCKET",
+    "missed_dose_minutes": "TELEMED_MISSED_DOSE_MINUTES",
 }
 
 
@@ -206,6 +209,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"TELEMED_TIMEZONE: unknown time zone {settings.timezone!r}") from None
     if not 0 < settings.port < 65536:
         raise ConfigError(f"TELEMED_PORT: {settings.port} is not a TCP port")
+    if not 0 < settings.missed_dose_minutes <= 24 * 60:
+        raise ConfigError("TELEMED_MISSED_DOSE_MINUTES: must be 1 to 1440")
     if not settings.database_url.startswith(("sqlite", "postgresql", "postgres")):
         raise ConfigError(
             f"TELEMED_DATABASE_URL: unsupported database {settings.database_url.split(':')[0]!r} "

@@ -22,7 +22,7 @@ FACILITY = "demo-facility"
 HOSPITAL = "demo-hospital"
 DETAINEES = 200
 # Capabilities that add their own demo data, each as ``load(DemoContext)``.
-FEATURE_DEMOS = ("labs.demo", "webrtc.demo", "reports.demo", "custody.demo", "care.demo")
+FEATURE_DEMOS = ("labs.demo", "webrtc.demo", "reports.demo", "custody.demo", "care.demo", "rounds.demo")
 
 USERS = (
     # username, password, role, org, display name, specialty

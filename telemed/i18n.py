@@ -19,7 +19,7 @@ MISSING_MARK = "⟦{}⟧"
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
-PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "custody", "care")
+PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "custody", "care", "rounds")
 
 
 def _flatten(data: dict, prefix: str = "") -> dict[str, str]:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from telemed.db import normalise_url
 
 MODEL_MODULES = ("telemed.models", "ehr.models", "labs.models", "webrtc.models", "reports.models", "custody.models",
-                 "care.models")
+                 "care.models", "rounds.models")
 
 
 def load_models() -> None:

@@ -20,7 +20,7 @@ from telemed.models import Role
 from telemed.policy import Capability
 from telemed.timeutil import local
 
-TEMPLATE_PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "custody", "care")
+TEMPLATE_PACKAGES = ("telemed", "ehr", "labs", "webrtc", "reports", "custody", "care", "rounds")
 LANG_COOKIE = "telemed_lang"
 
 NAV = (
@@ -31,6 +31,9 @@ NAV = (
     ("nav.custody_tasks", "/custody", (Role.CUSTODY_OFFICER,)),
     ("nav.custody_desk", "/custody/desk", (Role.FACILITY_DOCTOR,)),
     ("nav.custody_figures", "/custody/figures", (Role.MEDICAL_OFFICER,)),
+    ("nav.rounds", "/rounds", (Role.FACILITY_DOCTOR,)),
+    ("nav.pills", "/rounds/pills", (Role.FACILITY_DOCTOR,)),
+    ("nav.adherence", "/rounds/adherence", (Role.MEDICAL_OFFICER,)),
     ("nav.care", "/care", (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER)),
     ("nav.care_request", "/care/request", (Role.CUSTODY_OFFICER, Role.CELL_KIOSK)),
     ("nav.admin", "/admin", (Role.ADMIN,)),

@@ -156,9 +156,9 @@ async def launch(playwright) -> AsyncBrowser:
     return await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
 
 
-async def signed_in(browser: AsyncBrowser, base: str, user: str, lang: str) -> AsyncPage:
+async def signed_in(browser: AsyncBrowser, base: str, user: str, lang: str, viewport: dict | None = None) -> AsyncPage:
     """A new page (browser locale ``lang``) of ``user``, logged in, on the home page."""
-    page = await (await browser.new_context(viewport=VIEWPORT, locale=lang)).new_page()
+    page = await (await browser.new_context(viewport=viewport or VIEWPORT, locale=lang)).new_page()
     await page.goto(f"{base}/lang?to={lang}&next=/login")
     await page.fill("input[name=username]", user)
     await page.fill("input[name=password]", PASSWORD)

@@ -72,6 +72,14 @@ PAGES = (
     ("kiosk", "/care", 403),
     ("kiosk", "/labs", 403),
     ("admin", "/care", 403),
+    ("doctor", "/rounds", 200),
+    ("doctor", "/rounds/pills", 200),
+    ("doctor", "/rounds/patient/{patient}", 200),
+    ("officer", "/rounds/adherence", 200),
+    ("officer", "/rounds", 403),
+    ("specialist", "/rounds/pills", 403),
+    ("guard", "/rounds", 403),
+    ("guard", "/rounds/pills", 403),
 )
 
 
