@@ -1,7 +1,7 @@
 """state several server processes share: the login brake's failures and report batch leases
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 The login brake was in each process's memory: a restart forgot it, and each process of a
 cluster braked on its own. A report batch gains a lease, so that only one process renders it.
 """
@@ -11,7 +11,7 @@ from alembic import op
 import telemed.timeutil
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
