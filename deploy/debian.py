@@ -178,6 +178,15 @@ def _wait_port(port: int, process: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"nothing listens on {port} after {READY_SECONDS} s")
 
 
+def _turn_config(directory: Path, secret: str) -> Path:
+    """The shipped coturn configuration plus the secret, in a file only we read (on the command
+    line every user of the machine would see it)."""
+    path = directory / "turnserver.conf"
+    path.touch(mode=0o600)
+    path.write_text((HERE / "coturn" / "turnserver.conf").read_text() + f"static-auth-secret={secret}\n")
+    return path
+
+
 def nginx_config(directory: Path, app_ports: list[int], https_port: int, http_port: int) -> Path:
     """The shipped server configuration, filled in for loopback, under a main file of our own."""
     conf = directory / "nginx"
@@ -233,8 +242,8 @@ def start(database_url: str, directory: Path, *, apps: int = 2, https_port: int 
             _wait_http(f"http://127.0.0.1:{port}/healthz", process, log)
         if turn:
             log = directory / "coturn.log"
-            process = _start(["turnserver", "-c", str(HERE / "coturn" / "turnserver.conf"),
-                              f"--static-auth-secret={env['TELEMED_TURN_SECRET']}", "--listening-ip=127.0.0.1",
+            process = _start(["turnserver", "-c", str(_turn_config(directory, env["TELEMED_TURN_SECRET"])),
+                              "--listening-ip=127.0.0.1",
                               "--relay-ip=127.0.0.1", f"--listening-port={cluster.turn_port}",
                               f"--pidfile={directory}/coturn.pid", "--log-file=stdout"], log, env)
             cluster.processes.append(process)
@@ -265,7 +274,9 @@ def main() -> int:
         print(f"serving on {cluster.url} (processes on {', '.join(map(str, cluster.app_ports))}); Ctrl-C stops",
               flush=True)
         try:
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            stop = {signal.SIGINT, signal.SIGTERM}
+            signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # sigwait takes only blocked signals
+            signal.sigwait(stop)
         finally:
             cluster.stop()
     finally:
