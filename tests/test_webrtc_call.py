@@ -53,7 +53,7 @@ def _in_order(counters: list[int]) -> bool:
     return len(steps) > 10 and all(s < 8 for s in steps) and sum(s > 0 for s in steps) > 0.8 * len(steps)
 
 
-async def test_call_relays_both_ways_records_and_keeps_stats(client, login, context, world):
+async def test_call_relays_both_ways_records_and_keeps_stats(client, login, context, world, media):
     cid = (await scheduled(client, login, recording=True))["id"]
     doc = await _join(client, login, cid, "doc-a")
     assert (await _next(doc, "state"))["waiting_for"] == ["specialist"]
@@ -93,8 +93,11 @@ async def test_call_relays_both_ways_records_and_keeps_stats(client, login, cont
 
     shown = await call(client, "GET", f"/api/consults/{cid}/stats", await login("doc-a"))
     rates = [p["frame_rate"] for p in shown["participants"]]
-    assert len(rates) == 2 and all(r and r > 10 for r in rates)
+    assert len(rates) == 2
+    if media == "embedded":  # Janus's admin API reports no frame rate
+        assert all(r and r > 10 for r in rates)
     assert all(p["bitrate_kbps"] and p["bitrate_kbps"] > 50 for p in shown["participants"])
+    assert all(p["packets_received"] > 100 for p in shown["participants"])
 
 
 async def _wait_for(context, cid: str, ready, timeout: float = 15) -> Consult:
