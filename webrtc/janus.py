@@ -101,13 +101,14 @@ class Session:
         self.api.http = self.api.http or aiohttp.ClientSession()
         async with self.api.http.post(f"{self.api.url}/{self.id}/{handle}", json=message) as response:
             reply = await response.json(content_type=None)
-        if reply.get("janus") == "success":
-            self.waiting.pop(transaction, None)
-            return {"plugindata": reply.get("plugindata", {})}
         if reply.get("janus") == "error":
             self.waiting.pop(transaction, None)
             raise JanusError(f"Janus: {reply['error'].get('reason')}")
-        event = await asyncio.wait_for(future, 20)
+        if reply.get("janus") == "success":  # a synchronous request: answered at once
+            self.waiting.pop(transaction, None)
+            event = reply
+        else:
+            event = await asyncio.wait_for(future, 20)
         error = event.get("plugindata", {}).get("data", {}).get("error")
         if error:
             raise JanusError(f"Janus videoroom: {error}")
