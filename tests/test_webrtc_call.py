@@ -15,24 +15,9 @@ from sqlmodel import select
 from ehr import store
 from telemed.context import Context
 from telemed.models import AuditEntry
-from tests.consults_support import call, requested, scheduled
+from tests.consults_support import call, media, requested, scheduled, settings  # noqa: F401 - fixtures
 from webrtc.client import Participant
 from webrtc.models import Consult
-
-
-@pytest.fixture(params=["embedded", "janus"])
-def media(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def settings(settings, media: str, request):
-    """The same calls through the embedded relay and through Janus."""
-    if media == "embedded":
-        return settings
-    janus = request.getfixturevalue("janus_server")
-    return replace(settings, media="janus", janus_url=janus.url, janus_admin_url=janus.admin_url,
-                   janus_admin_secret=janus.options.admin_secret)
 
 
 async def _join(client, login, cid: str, username: str) -> Participant:
