@@ -157,7 +157,7 @@ def start_server(settings: Settings, port: int, backend: str = "embedded", passt
 
 async def wait_healthy(base: str) -> None:
     async with aiohttp.ClientSession() as session:
-        for _ in range(100):
+        for _ in range(600):  # a minute: a loaded machine starts the server slowly
             try:
                 async with session.get(f"{base}/healthz") as response:
                     if response.status == 200:

@@ -174,6 +174,7 @@ class JanusBackend:
         self._control_handle = 0
         self._offer: Offer | None = None
         self._lock = asyncio.Lock()
+        self._control_lock = asyncio.Lock()
         self.recordings: dict[str, Path] = {}  # room -> where Janus records it
 
     def on_offer(self, send: Offer) -> None:
@@ -183,9 +184,11 @@ class JanusBackend:
         await self._control()
 
     async def _control(self) -> tuple[Session, int]:
-        if self.control is None:
-            self.control = await Session(self.api, secrets.token_urlsafe(32)).open()
-            self._control_handle = await self.control.attach()
+        async with self._control_lock:  # warm() and the first join may ask at once
+            if self.control is None:
+                control = await Session(self.api, secrets.token_urlsafe(32)).open()
+                self._control_handle = await control.attach()
+                self.control = control
         return self.control, self._control_handle
 
     async def _room(self, name: str) -> Room:
