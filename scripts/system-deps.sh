@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the platform needs, only those that are absent.
 #   system-deps.sh run   -> what `make run` needs (the CJK and Latin TrueType fonts of the reports)
-#   system-deps.sh test  -> plus Chromium, PostgreSQL and pdftotext for the test suite, and nginx,
+#   system-deps.sh test  -> plus Chromium, PostgreSQL, pdftotext and Janus for the test suite, and nginx,
 #                           coturn and openssl for the cluster tests (deploy/debian.py)
 set -euo pipefail
 want=()
@@ -17,6 +17,8 @@ if [ "${1:-run}" = test ]; then
     [ -x /usr/sbin/nginx ] || need nginx
     command -v turnserver >/dev/null || need coturn
     command -v openssl >/dev/null || need openssl
+    command -v janus >/dev/null || need janus          # the consult tests' second media backend
+    command -v janus-pp-rec >/dev/null || need janus-tools
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 

@@ -42,6 +42,15 @@ class Settings:
     report_nice: int = 15
     # Relay VP8 video without re-encoding; off re-encodes everything (codec trouble, comparisons).
     webrtc_passthrough: bool = True
+    # Consult media: "embedded" (the aiortc relay, no set-up) or "janus" (a Janus videoroom).
+    media: str = "embedded"
+    # The embedded relay's worker processes, rooms spread across them: 0 one per core; -1 none,
+    # media on a thread of the server's own process.
+    media_workers: int = 0
+    # Janus: its HTTP API (".../janus") and admin API (".../admin"), and the admin secret.
+    janus_url: str = "http://127.0.0.1:8088/janus"
+    janus_admin_url: str = "http://127.0.0.1:7088/admin"
+    janus_admin_secret: str = field(default="", repr=False)
     # Write the audit trail from a child process (telemed.audit_process), off the event loop's GIL.
     audit_process: bool = True
     # The MLLP listener for analyzers (``telemed labs listen``): loopback unless set otherwise,
@@ -82,7 +91,7 @@ class Settings:
 
     def describe(self) -> str:
         """The settings that shape what the server does, without its secrets."""
-        hidden = {"secret_key", "audit_key", "turn_credential", "turn_secret", "extra"}
+        hidden = {"secret_key", "audit_key", "turn_credential", "turn_secret", "janus_admin_secret", "extra"}
         shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         shown["database_url"] = self.database_url.split("@")[-1]  # no password
         return "; ".join(f"{name}={value}" for name, value in shown.items())[:2000]
@@ -113,6 +122,11 @@ _ENV = {
     "report_workers": "TELEMED_REPORT_WORKERS",
     "report_nice": "TELEMED_REPORT_NICE",
     "webrtc_passthrough": "TELEMED_WEBRTC_PASSTHROUGH",
+    "media": "TELEMED_MEDIA",
+    "media_workers": "TELEMED_MEDIA_WORKERS",
+    "janus_url": "TELEMED_JANUS_URL",
+    "janus_admin_url": "TELEMED_JANUS_ADMIN_URL",
+    "janus_admin_secret": "TELEMED_JANUS_ADMIN_SECRET",
     "audit_process": "TELEMED_AUDIT_PROCESS",
     "mllp_host": "TELEMED_MLLP_HOST",
     "mllp_port": "TELEMED_MLLP_PORT",
@@ -221,6 +235,13 @@ def _check(settings: Settings) -> None:
         raise ConfigError("TELEMED_TURN_SECRET, TELEMED_TURN_CREDENTIAL: give one, not both")
     if settings.turn_ttl_seconds <= 0:
         raise ConfigError(f"TELEMED_TURN_TTL: {settings.turn_ttl_seconds} is not a positive number of seconds")
+    if settings.media not in ("embedded", "janus"):
+        raise ConfigError(f"TELEMED_MEDIA: {settings.media!r} is neither embedded nor janus")
+    if settings.media_workers < -1:
+        raise ConfigError(f"TELEMED_MEDIA_WORKERS: {settings.media_workers} (0: one per core, -1: none)")
+    if settings.media == "janus" and not settings.janus_admin_secret:
+        raise ConfigError("TELEMED_JANUS_ADMIN_SECRET: required with TELEMED_MEDIA=janus (tokens are added through "
+                          "Janus's admin API)")
     for url in settings.ice_servers:
         if not url.startswith(("stun:", "turn:", "turns:")):
             raise ConfigError(f"TELEMED_ICE_SERVERS: {url!r} is not a stun:/turn: URL")

@@ -38,6 +38,18 @@ def pg_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def janus_server():
+    """Janus from Debian's package, for the consult tests' second media backend."""
+    from tests.janus import BINARY, MISSING, JanusServer
+
+    if BINARY is None:
+        pytest.skip(MISSING)
+    server = JanusServer().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def db_kind() -> str:
     return "sqlite"

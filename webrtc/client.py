@@ -72,7 +72,8 @@ class Received:
 
 class Participant:
     def __init__(self, base_url: str, headers: dict[str, str], consult_id: str, *, keep_counters: bool = True,
-                 video: MediaStreamTrack | None = None, ssl: ssl_.SSLContext | bool = True) -> None:
+                 video: MediaStreamTrack | None = None, audio: MediaStreamTrack | None = None,
+                 ssl: ssl_.SSLContext | bool = True) -> None:
         self.url = f"{base_url.replace('http', 'ws', 1)}/ws/consults/{consult_id}"
         self.headers = headers
         self.ssl = ssl  # a context that trusts a test server's own certificate, say
@@ -82,7 +83,10 @@ class Participant:
         self.chat: list[dict] = []
         self.received: dict[str, Received] = {}  # mid -> what arrived there
         self.pc: RTCPeerConnection | None = None
+        self.receiving: RTCPeerConnection | None = None  # the backend's own offer ("separate")
+        self.receive = "same"
         self.video = video or CounterVideoTrack()
+        self.audio = audio or ToneAudioTrack()
         self.offer_sent_at = 0.0
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -104,7 +108,11 @@ class Participant:
             if message.type != aiohttp.WSMsgType.TEXT:
                 break
             data = message.json()
-            if data["type"] == "state":
+            if data["type"] == "welcome":
+                self.receive = data.get("receive", "same")
+            elif data["type"] == "media-offer":
+                self._tasks.append(asyncio.ensure_future(self._accept(data["sdp"])))
+            elif data["type"] == "state":
                 self.state = data
                 if data["state"] == "live":
                     self._live.set()
@@ -128,11 +136,12 @@ class Participant:
     async def call(self, timeout: float = 10) -> None:
         """Offer the slot layout (own media out and the first other in, then receive-only slots)."""
         self.pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=ONE_TRANSPORT))
-        pc.addTransceiver(ToneAudioTrack(), direction="sendrecv")
-        video = pc.addTransceiver(self.video, direction="sendrecv")
+        own = "sendrecv" if self.receive == "same" else "sendonly"
+        pc.addTransceiver(self.audio, direction=own)
+        video = pc.addTransceiver(self.video, direction=own)
         if hasattr(self.video, "keyframe_requested"):  # a pre-encoded source answers PLIs itself
             video.sender._send_keyframe = self.video.keyframe_requested
-        for _ in range(SLOTS - 1):
+        for _ in range(SLOTS - 1 if self.receive == "same" else 0):
             pc.addTransceiver("audio", direction="recvonly")
             pc.addTransceiver("video", direction="recvonly")
         pc.on("track", lambda track: self._tasks.append(asyncio.ensure_future(self._consume(pc, track))))
@@ -142,6 +151,18 @@ class Participant:
         await self.send({"type": "offer", "sdp": pc.localDescription.sdp})
         sdp = await asyncio.wait_for(self._answer, timeout)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def _accept(self, sdp: str) -> None:
+        """The backend's receiving connection: the others' media, a pair per slot. A new offer
+        (somebody came or went) replaces the connection."""
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=ONE_TRANSPORT))
+        old, self.receiving = self.receiving, pc
+        pc.on("track", lambda track: self._tasks.append(asyncio.ensure_future(self._consume(pc, track))))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self.send({"type": "media-answer", "sdp": pc.localDescription.sdp})
+        if old is not None:
+            await old.close()
 
     async def _consume(self, pc: RTCPeerConnection, track) -> None:
         mid = next(t.mid for t in pc.getTransceivers() if t.receiver.track is track)
@@ -174,14 +195,16 @@ class Participant:
         """A network cut as the server sees it: no heartbeat, no media, no goodbye."""
         for task in self._tasks:
             task.cancel()
-        if self.pc is not None:
-            await self.pc.close()
+        for pc in (self.pc, self.receiving):
+            if pc is not None:
+                await pc.close()
 
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        if self.pc is not None:
-            await self.pc.close()
+        for pc in (self.pc, self.receiving):
+            if pc is not None:
+                await pc.close()
         if self._ws is not None:
             await self._ws.close()
         if self._session is not None:

@@ -11,6 +11,7 @@ person drops and rejoins, so nobody else renegotiates.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,13 +19,25 @@ from typing import Protocol
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 from telemed.config import Settings
-from webrtc.stats import Sample
 
 SLOTS = 2  # other participants a viewer sees: the counterpart, plus one invited guest
 # Everything over one transport. With aiortc's default ("balanced") a second video m-line is
 # tied to a transport of its own that BUNDLE then never starts: the third participant's video
 # would never flow.
 ONE_TRANSPORT = RTCBundlePolicy.MAX_BUNDLE
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One participant's inbound path to the server over the last sampling interval (kept by
+    ``stats``; here so that a media worker need not load the database layer)."""
+
+    user_id: int
+    rtt_ms: float | None
+    bitrate_kbps: float | None
+    frame_rate: float | None
+    packets_lost: int | None
+    packets_received: int | None
 
 
 def ice_configuration(settings: Settings) -> RTCConfiguration:
@@ -47,6 +60,12 @@ def browser_ice_servers(settings: Settings) -> list[dict]:
     return servers
 
 
+def slot_layout(order: list[int], viewer: int) -> list[int | None]:
+    """Who is in each of ``viewer``'s slots: the others present, in the order they came."""
+    others = [user for user in order if user != viewer]
+    return [others[i] if i < len(others) else None for i in range(SLOTS)]
+
+
 @dataclass(frozen=True)
 class Description:
     sdp: str
@@ -56,6 +75,19 @@ class Description:
 class MediaBackend(Protocol):
     """Media for consult rooms. ``participant`` is a user id: one connection per user and room;
     joining again replaces that user's connection (a rejoin) without touching the others."""
+
+    # "same": a participant's one connection carries its own media and the others' (the slot
+    # layout above); "separate": it offers only its own, and the backend offers it a second,
+    # receiving connection (``on_offer``), answered through ``answer``.
+    receive: str
+
+    def on_offer(self, send: Callable[[str, int, Description], Awaitable[None]]) -> None:
+        """Where the backend sends a participant an offer of its own: send(room, participant, offer)."""
+
+    async def answer(self, room: str, participant: int, answer: Description) -> None: ...
+
+    async def warm(self) -> None:
+        """Get ready for a call soon (a waiting room opened): the first offer should not wait."""
 
     async def join(self, room: str, participant: int, offer: Description) -> Description: ...
 

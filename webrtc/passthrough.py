@@ -1,10 +1,12 @@
-"""Relaying VP8 without decoding and re-encoding it.
+"""Relaying VP8 video and Opus audio without decoding and re-encoding them.
 
 aiortc offers no public hook for the encoded frames a receiver assembles: it puts each one on
 the receiver's decoder queue. ``EncodedTee`` takes that queue's place, hands every encoded
 frame to the viewers that can take it as it is, and passes it on to the decoder only while
-someone needs pictures (a recording, or a viewer whose codec differs). A viewer's sender then
-packs the frame into RTP without encoding (``RTCRtpSender`` packs ``av.Packet`` objects).
+someone needs decoded media (a recording, or a viewer whose codec differs). A viewer's sender
+then packs the frame into RTP without encoding (``RTCRtpSender`` packs ``av.Packet`` objects),
+and computes no audio level either: aiortc measures the level only of audio it encodes, and
+no page reads it.
 
 Key frames: a viewer starts on a key frame, and a viewer's picture-loss report is forwarded
 to the source as a PLI, since the server has no encoder of its own to refresh the picture.
@@ -19,7 +21,8 @@ from collections.abc import Callable
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.jitterbuffer import JitterFrame
 
-PASSTHROUGH_CODEC = "video/VP8"
+PASSTHROUGH_CODECS = {"audio": "audio/opus", "video": "video/VP8"}
+MIDS = {"audio": "0", "video": "1"}  # the participant's own media: slot pair 0 (see ``media``)
 
 
 def is_keyframe(frame: JitterFrame) -> bool:
@@ -47,15 +50,16 @@ class EncodedTee(queue.Queue):
         super().put(item, block, timeout)
 
 
-def video_codec(pc: RTCPeerConnection, mid: str = "1") -> str | None:
-    transceiver = next((t for t in pc.getTransceivers() if t.mid == mid), None)
+def codec_of(pc: RTCPeerConnection, kind: str) -> str | None:
+    """The codec negotiated for the participant's own ``kind`` of media."""
+    transceiver = next((t for t in pc.getTransceivers() if t.mid == MIDS[kind]), None)
     return transceiver._codecs[0].mimeType if transceiver and transceiver._codecs else None
 
 
-def install_tee(pc: RTCPeerConnection, on_frame: Callable[[], None], mid: str = "1") -> tuple[EncodedTee, RTCRtpReceiver] | None:
-    """Put a tee on the participant's own video receiver; call after setRemoteDescription and
-    before the connection is up (the decoder thread takes the queue when it starts)."""
-    transceiver = next((t for t in pc.getTransceivers() if t.mid == mid and t.kind == "video"), None)
+def install_tee(pc: RTCPeerConnection, kind: str, on_frame: Callable[[], None]) -> tuple[EncodedTee, RTCRtpReceiver] | None:
+    """Put a tee on the participant's own receiver of ``kind``; call after setRemoteDescription
+    and before the connection is up (the decoder thread takes the queue when it starts)."""
+    transceiver = next((t for t in pc.getTransceivers() if t.mid == MIDS[kind] and t.kind == kind), None)
     if transceiver is None:
         return None
     tee = EncodedTee(on_frame)

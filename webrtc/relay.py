@@ -22,22 +22,24 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
 from telemed.config import Settings
-from webrtc.media import SLOTS, Description, ice_configuration
-from webrtc.passthrough import PASSTHROUGH_CODEC, EncodedTee, install_tee, is_keyframe, request_keyframe, video_codec
+from webrtc.media import SLOTS, Description, Sample, ice_configuration, slot_layout
+from webrtc.passthrough import PASSTHROUGH_CODECS, EncodedTee, codec_of, install_tee, is_keyframe, request_keyframe
 from webrtc.recording import ParticipantRecorder, combine
-from webrtc.stats import Sample
 
 log = logging.getLogger("telemed.webrtc.relay")
 T = TypeVar("T")
 KINDS = ("audio", "video")
 EPOCH = time.monotonic()
 VIDEO_TIME_BASE = Fraction(1, 90000)
+AUDIO_RATE = 48000  # Opus's RTP clock
+AUDIO_FRAME = 960  # 20 ms: the step assumed where a source's timestamps jump
 
 
 class SlotTrack(MediaStreamTrack):
     """What one viewer receives in one slot: whoever holds the slot now. Its source can change
-    (a drop, a rejoin) while the viewer's sender keeps running: no renegotiation. Video is
-    passed through encoded when source and viewer both use VP8, and decoded otherwise."""
+    (a drop, a rejoin) while the viewer's sender keeps running: no renegotiation. Media is
+    passed through encoded when source and viewer use the same codec (VP8, Opus), and decoded
+    otherwise."""
 
     def __init__(self, kind: str) -> None:
         super().__init__()
@@ -50,6 +52,7 @@ class SlotTrack(MediaStreamTrack):
         self._ready = asyncio.Event()
         self._await_keyframe = False
         self._samples = 0
+        self._last_rtp: int | None = None  # the source's last audio timestamp
 
     def feed(self, source: Peer | None, relay: MediaRelay, encoded: bool) -> None:
         if (source, encoded) == (self.source, self.encoded):
@@ -59,8 +62,8 @@ class SlotTrack(MediaStreamTrack):
         if source is None:
             return
         if encoded:
-            self._await_keyframe = True
-            source.tee.viewers.add(self)
+            self._await_keyframe, self._last_rtp = self.kind == "video", None
+            source.tees[self.kind].viewers.add(self)
             self.request_keyframe()
         elif source.inbound.get(self.kind) is not None:
             # Unbuffered: a slow viewer skips frames instead of queueing them without bound.
@@ -72,18 +75,20 @@ class SlotTrack(MediaStreamTrack):
             self._pump.cancel()
         if self._proxy is not None:
             self._proxy.stop()
-        if self.source is not None and self.source.tee is not None:
-            self.source.tee.viewers.discard(self)
+        if self.source is not None and self.kind in self.source.tees:
+            self.source.tees[self.kind].viewers.discard(self)
         self._pump = self._proxy = self.source = None
 
     def request_keyframe(self) -> None:
         """Also stands in for the viewer's sender's own key frame logic (a PLI from the viewer)."""
-        if self.encoded and self.source is not None:
-            request_keyframe(self.source.video_receiver)
+        if self.kind == "video" and self.encoded and self.source is not None:
+            request_keyframe(self.source.receivers.get("video"))
 
     def push_encoded(self, frame: JitterFrame) -> None:
         if self._await_keyframe and not is_keyframe(frame):
             return
+        if self.kind == "audio":
+            frame = self._audio_step(frame)
         self._await_keyframe = False
         self._latest = frame
         self._ready.set()
@@ -101,8 +106,20 @@ class SlotTrack(MediaStreamTrack):
         self._ready.clear()
         return self._restamp(self._latest)
 
+    def _audio_step(self, frame: JitterFrame) -> av.Packet:
+        """Opus keeps the source's own spacing (a packet may hold 10 to 60 ms); a new source, or a
+        jump, counts as one 20 ms frame."""
+        step = (frame.timestamp - self._last_rtp) % 2**32 if self._last_rtp is not None else AUDIO_FRAME
+        self._last_rtp = frame.timestamp
+        self._samples += step if 0 < step <= AUDIO_RATE else AUDIO_FRAME
+        packet = av.Packet(frame.data)
+        packet.pts, packet.time_base = self._samples, Fraction(1, AUDIO_RATE)
+        return packet
+
     def _restamp(self, frame):
         # Sources change under a running sender: timestamps must keep counting from one clock.
+        if isinstance(frame, av.Packet):
+            return frame
         if isinstance(frame, JitterFrame):
             packet = av.Packet(frame.data)
             packet.pts, packet.time_base = int((time.monotonic() - EPOCH) * 90000), VIDEO_TIME_BASE
@@ -125,13 +142,14 @@ class Peer:
     user_id: int
     pc: RTCPeerConnection
     inbound: dict[str, MediaStreamTrack] = field(default_factory=dict)
-    codec: str | None = None  # negotiated video codec
-    tee: EncodedTee | None = None
-    video_receiver: RTCRtpReceiver | None = None
+    codecs: dict[str, str | None] = field(default_factory=dict)  # negotiated, by kind
+    tees: dict[str, EncodedTee] = field(default_factory=dict)
+    receivers: dict[str, RTCRtpReceiver] = field(default_factory=dict)
     slots: list[dict[str, SlotTrack]] = field(default_factory=list)
     frames: int = 0  # video frames received from this participant
     tasks: list[asyncio.Task] = field(default_factory=list)
-    last: tuple[float, int, int] = (0.0, 0, 0)  # at, bytes received, frames: for rates
+    # at, bytes received, frames: for rates; from the join, so that the first sample has them too
+    last: tuple[float, int, int] = field(default_factory=lambda: (time.monotonic(), 0, 0))
 
 
 @dataclass(eq=False)
@@ -165,15 +183,26 @@ class MediaLoop:
 
 
 class AiortcBackend:
-    """``MediaBackend`` on aiortc. VP8 video is passed through encoded (see ``passthrough``);
-    audio, and video between differing codecs, is decoded once per participant, fanned out
-    through an unbuffered MediaRelay and encoded per viewer."""
+    """``MediaBackend`` on aiortc. VP8 video and Opus audio are passed through encoded (see
+    ``passthrough``); media between differing codecs is decoded once per participant, fanned
+    out through an unbuffered MediaRelay and encoded per viewer."""
 
     def __init__(self, settings: Settings, *, passthrough: bool = True) -> None:
         self.settings = settings
         self.passthrough = passthrough
         self.media = MediaLoop("media")
         self.rooms: dict[str, Room] = {}
+
+    receive = "same"
+
+    def on_offer(self, send) -> None:
+        pass  # one connection each: the backend never offers
+
+    async def answer(self, room: str, participant: int, answer: Description) -> None:
+        pass
+
+    async def warm(self) -> None:
+        pass  # the media loop runs from the start
 
     async def join(self, room: str, participant: int, offer: Description) -> Description:
         return await self.media.call(self._join(room, participant, offer))
@@ -183,8 +212,7 @@ class AiortcBackend:
 
     def slots(self, room: str, viewer: int) -> list[int | None]:
         current = self.rooms.get(room)
-        others = current.others(viewer) if current else []
-        return [others[i] if i < len(others) else None for i in range(SLOTS)]
+        return slot_layout(current.others(viewer) if current else [], viewer)
 
     async def stats(self, room: str) -> list[Sample]:
         return await self.media.call(self._stats(room))
@@ -214,10 +242,11 @@ class AiortcBackend:
         peer = Peer(user_id, pc)
         pc.on("track", lambda track: peer.inbound.__setitem__(track.kind, track))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type=offer.type))
-        peer.codec = video_codec(pc)
-        installed = install_tee(pc, lambda: _count_frame(peer))
-        if installed:
-            peer.tee, peer.video_receiver = installed
+        for kind in KINDS:
+            peer.codecs[kind] = codec_of(pc, kind)
+            installed = install_tee(pc, kind, (lambda: _count_frame(peer)) if kind == "video" else _no_count)
+            if installed:
+                peer.tees[kind], peer.receivers[kind] = installed
         for _ in range(SLOTS):
             slot = {kind: SlotTrack(kind) for kind in KINDS}
             for kind in KINDS:
@@ -244,7 +273,7 @@ class AiortcBackend:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await proxy.recv()
-                if peer.tee is None and kind == "video":
+                if "video" not in peer.tees and kind == "video":
                     _count_frame(peer)
                 if room.recorders is not None:
                     self._recorder(room, peer.user_id).feed(frame)
@@ -261,24 +290,23 @@ class AiortcBackend:
             for index, slot in enumerate(viewer.slots):
                 source = room.peers[others[index]] if index < len(others) else None
                 for kind in KINDS:
-                    slot[kind].feed(source, room.relay, kind == "video" and self._can_pass(source, viewer))
+                    slot[kind].feed(source, room.relay, self._can_pass(kind, source, viewer))
         self._decide_decoding(room)
 
-    def _can_pass(self, source: Peer | None, viewer: Peer) -> bool:
-        return (self.passthrough and source is not None and source.tee is not None
-                and source.codec == viewer.codec == PASSTHROUGH_CODEC)
+    def _can_pass(self, kind: str, source: Peer | None, viewer: Peer) -> bool:
+        return (self.passthrough and source is not None and kind in source.tees
+                and source.codecs[kind] == viewer.codecs[kind] == PASSTHROUGH_CODECS[kind])
 
     def _decide_decoding(self, room: Room) -> None:
-        """Decode a participant's video only while a recording or a non-VP8 viewer needs pictures."""
+        """Decode a participant's media only while a recording or a viewer with another codec needs it."""
         for peer in room.peers.values():
-            if peer.tee is None:
-                continue
-            needs = room.recorders is not None or any(
-                slot["video"].source is peer and not slot["video"].encoded
-                for other in room.peers.values() for slot in other.slots)
-            if needs and not peer.tee.decode:
-                request_keyframe(peer.video_receiver)  # the decoder starts from a key frame
-            peer.tee.decode = needs
+            for kind, tee in peer.tees.items():
+                needs = room.recorders is not None or any(
+                    slot[kind].source is peer and not slot[kind].encoded
+                    for other in room.peers.values() for slot in other.slots)
+                if needs and not tee.decode and kind == "video":
+                    request_keyframe(peer.receivers[kind])  # the decoder starts from a key frame
+                tee.decode = needs
 
     async def _leave(self, name: str, user_id: int, keep_room: bool = False) -> None:
         room = self.rooms.get(name)
@@ -294,8 +322,8 @@ class AiortcBackend:
         if not keep_room:
             room.order.remove(user_id)
         self._rewire(room)
-        if not room.peers and room.recorders is None and not keep_room:
-            del self.rooms[name]
+        if not room.peers and room.recorders is None and not keep_room and self.rooms.get(name) is room:
+            del self.rooms[name]  # the last to leave; two leaving at once both get here
 
     async def _stats(self, name: str) -> list[Sample]:
         room = self.rooms.get(name)
@@ -323,6 +351,10 @@ def _count_frame(peer: Peer) -> None:
     peer.frames += 1
 
 
+def _no_count() -> None:
+    pass
+
+
 def _finish_recording(name: str, recorders: list[ParticipantRecorder]) -> Path | None:
     parts = [path for recorder in recorders for path in recorder.close()]
     if not parts:
@@ -336,7 +368,7 @@ def _finish_recording(name: str, recorders: list[ParticipantRecorder]) -> Path |
 
 async def _sample(peer: Peer) -> Sample:
     report = await peer.pc.getStats()
-    rtt = [s.roundTripTime for s in report.values() if s.type == "remote-inbound-rtp"]
+    rtt = [s.roundTripTime for s in report.values() if s.type == "remote-inbound-rtp" and s.roundTripTime is not None]
     inbound = [s for s in report.values() if s.type == "inbound-rtp"]
     received = sum(s.bytesReceived for s in report.values() if s.type == "transport")
     now = time.monotonic()

@@ -31,7 +31,7 @@ from webrtc import stats, turn, views, workflow
 from webrtc.endpoints import is_facility_endpoint
 from webrtc.media import Description, MediaBackend, browser_ice_servers
 from webrtc.models import Consult, ConsultStatus
-from webrtc.relay import AiortcBackend
+from webrtc.backends import make_backend
 
 log = logging.getLogger("telemed.webrtc.signaling")
 HEARTBEAT_TIMEOUT = 5.0
@@ -64,6 +64,7 @@ class ConsultRoom:
     # Who was here and is not now, and how they went ("left" or "dropped"): the others' pages say so.
     absent: dict[int, dict] = field(default_factory=dict)
     closed: bool = False  # the consult was signed: nobody "leaves" any more
+    warming: asyncio.Task | None = None  # the media backend getting ready while people wait
 
     @property
     def media(self) -> MediaBackend:
@@ -152,7 +153,11 @@ class ConsultRoom:
         ctx = context_of(self.app)
         while True:
             await asyncio.sleep(STATS_SECONDS)
-            samples = await self.media.stats(self.consult_id)
+            try:
+                samples = await self.media.stats(self.consult_id)
+            except Exception:  # noqa: BLE001 - one failed sample must not end the call's statistics
+                log.exception("consult %s: call statistics failed", self.consult_id)
+                continue
             if samples:
                 await ctx.db.run(stats.record, self.consult_id, samples)
                 await self.broadcast({"type": "quality", "samples": [s.__dict__ for s in samples]})
@@ -195,11 +200,19 @@ async def close_room(app: web.Application, consult_id: str) -> None:
         asyncio.ensure_future(_close(member.ws))
 
 
+async def _offer(app: web.Application, consult_id: str, user_id: int, offer: Description) -> None:
+    """The backend's own offer to a participant: its receiving connection (see ``media``)."""
+    room = app[ROOMS].get(consult_id)
+    member = room.members.get(user_id) if room else None
+    if member is not None:
+        await _send(member.ws, {"type": "media-offer", "sdp": offer.sdp})
+
+
 def media_of(app: web.Application) -> MediaBackend:
     holder = app[MEDIA]
     if "backend" not in holder:
-        settings = context_of(app).settings
-        holder["backend"] = AiortcBackend(settings, passthrough=settings.webrtc_passthrough)
+        holder["backend"] = make_backend(context_of(app).settings)
+        holder["backend"].on_offer(lambda room, user, offer: _offer(app, room, user, offer))
     return holder["backend"]
 
 
@@ -234,11 +247,14 @@ async def room_socket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(max_msg_size=1024 * 1024)
     await ws.prepare(request)
     rooms = request.app[ROOMS]
-    room = rooms.get(consult.id) or rooms.setdefault(consult.id, ConsultRoom(consult.id, request.app))
+    room = rooms.get(consult.id)
+    if room is None:
+        room = rooms[consult.id] = ConsultRoom(consult.id, request.app)
+        room.warming = asyncio.ensure_future(room.media.warm())
     member = Member(principal(request), part, ws)
     await _send(ws, {"type": "welcome", "user_id": member.who.user_id, "part": part,
                      "ice_servers": browser_ice_servers(turn.for_user(ctx.settings, member.who.username)),
-                     "heartbeat_timeout": HEARTBEAT_TIMEOUT})
+                     "heartbeat_timeout": HEARTBEAT_TIMEOUT, "receive": room.media.receive})
     await room.add(member)
     try:
         async for message in ws:
@@ -262,6 +278,8 @@ async def _handle(room: ConsultRoom, member: Member, data: dict) -> None:
                                        Description(str(data.get("sdp", "")), "offer"))
         await _send(member.ws, {"type": "answer", "sdp": answer.sdp})
         await room.announce()  # everyone's slots changed
+    elif kind == "media-answer" and room.live:
+        await room.media.answer(room.consult_id, member.who.user_id, Description(str(data.get("sdp", "")), "answer"))
     elif kind == "chat" and str(data.get("text", "")).strip():
         await room.broadcast({"type": "chat", "user_id": member.who.user_id, "name": member.who.display_name,
                               "text": str(data["text"])[:2000], "at": utcnow().isoformat()})

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from sqlmodel import Session, select
 
 from telemed.models import User
+from webrtc.media import Sample
 from webrtc.models import ConsultCallStat
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One participant's inbound path to the server over the last sampling interval."""
-
-    user_id: int
-    rtt_ms: float | None
-    bitrate_kbps: float | None
-    frame_rate: float | None
-    packets_lost: int | None
-    packets_received: int | None
 
 
 def record(session: Session, consult_id: str, samples: list[Sample]) -> None:

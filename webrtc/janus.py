@@ -1,0 +1,368 @@
+"""``MediaBackend`` on a Janus videoroom: the application keeps the signaling, the waiting room,
+the policy and the audit; Janus forwards the media.
+
+Only the application talks to Janus's API. For each participant it adds a fresh token through
+the admin API (Janus runs with ``token_auth``), opens a Janus session with it, and removes the
+token when the participant leaves: no token, no session, no media. Each consult's room is
+created with the application's key, a secret (to edit or destroy it) and a pin (to join it),
+all random and known only to the application.
+
+Janus takes a participant's camera and microphone on one connection (the publisher) and gives
+the others' media on another (the subscriber, offered by Janus). So a participant offers only
+its own media (``welcome.receive == "separate"``), and the server then sends it a
+``media-offer`` for the receiving connection, answered with ``media-answer``. When somebody
+joins or leaves, each viewer gets a new receiving connection with the new slot layout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from telemed.config import Settings
+from webrtc.media import Description, Sample, slot_layout
+from webrtc.recording import combine
+
+log = logging.getLogger("telemed.webrtc.janus")
+PLUGIN = "janus.plugin.videoroom"
+POLL_SECONDS = 30
+RETRIES = 20
+ANSWER_SECONDS = 10
+PP_REC = shutil.which("janus-pp-rec") or "janus-pp-rec"  # Debian's janus-tools
+Offer = Callable[[str, int, Description], Awaitable[None]]
+
+
+class JanusError(RuntimeError):
+    pass
+
+
+class Api:
+    """Janus's HTTP API and admin API (plain JSON, a transaction per request)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.url, self.admin_url = settings.janus_url.rstrip("/"), settings.janus_admin_url.rstrip("/")
+        self.secret = settings.janus_admin_secret
+        self.http: aiohttp.ClientSession | None = None
+
+    async def post(self, path: str, body: dict) -> dict:
+        self.http = self.http or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=POLL_SECONDS + 10))
+        async with self.http.post(path, json={**body, "transaction": secrets.token_hex(8)}) as response:
+            reply = await response.json(content_type=None)
+        if reply.get("janus") == "error":
+            raise JanusError(f"Janus: {reply['error'].get('reason')} ({reply['error'].get('code')})")
+        return reply
+
+    async def admin(self, request: str, **args) -> dict:
+        return await self.post(self.admin_url, {"janus": request, "admin_secret": self.secret, **args})
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+
+
+@dataclass(eq=False)
+class Session:
+    """One participant's Janus session, opened with their token; events come by long poll."""
+
+    api: Api
+    token: str
+    id: int = 0
+    waiting: dict[str, asyncio.Future] = field(default_factory=dict)  # transaction -> plugin event
+    poller: asyncio.Task | None = None
+
+    async def open(self) -> Session:
+        await self.api.admin("add_token", token=self.token, plugins=[PLUGIN])
+        self.id = (await self.api.post(self.api.url, {"janus": "create", "token": self.token}))["data"]["id"]
+        self.poller = asyncio.ensure_future(self._poll())
+        return self
+
+    async def attach(self) -> int:
+        reply = await self.api.post(f"{self.api.url}/{self.id}", {"janus": "attach", "plugin": PLUGIN,
+                                                                   "token": self.token})
+        return reply["data"]["id"]
+
+    async def send(self, handle: int, body: dict, jsep: dict | None = None) -> dict:
+        """A plugin request; returns the plugin's answer (its event, for asynchronous ones)."""
+        transaction = secrets.token_hex(8)
+        message = {"janus": "message", "body": body, "token": self.token, "transaction": transaction}
+        if jsep:
+            message["jsep"] = jsep
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[transaction] = future
+        self.api.http = self.api.http or aiohttp.ClientSession()
+        async with self.api.http.post(f"{self.api.url}/{self.id}/{handle}", json=message) as response:
+            reply = await response.json(content_type=None)
+        if reply.get("janus") == "error":
+            self.waiting.pop(transaction, None)
+            raise JanusError(f"Janus: {reply['error'].get('reason')}")
+        if reply.get("janus") == "success":  # a synchronous request: answered at once
+            self.waiting.pop(transaction, None)
+            event = reply
+        else:
+            event = await asyncio.wait_for(future, 20)
+        error = event.get("plugindata", {}).get("data", {}).get("error")
+        if error:
+            raise JanusError(f"Janus videoroom: {error}")
+        return event
+
+    async def detach(self, handle: int) -> None:
+        with contextlib.suppress(JanusError, aiohttp.ClientError):
+            await self.api.post(f"{self.api.url}/{self.id}/{handle}", {"janus": "detach", "token": self.token})
+
+    async def _poll(self) -> None:
+        while True:
+            try:
+                async with self.api.http.get(f"{self.api.url}/{self.id}",
+                                             params={"maxev": "10", "token": self.token}) as response:
+                    events = await response.json(content_type=None)
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                await asyncio.sleep(1)
+                continue
+            for event in events if isinstance(events, list) else [events]:
+                future = self.waiting.pop(event.get("transaction", ""), None)
+                if future is not None and not future.done() and event.get("janus") == "event":
+                    future.set_result(event)
+
+    async def close(self) -> None:
+        if self.poller is not None:
+            self.poller.cancel()
+        with contextlib.suppress(JanusError, aiohttp.ClientError):
+            await self.api.post(f"{self.api.url}/{self.id}", {"janus": "destroy", "token": self.token})
+        with contextlib.suppress(JanusError, aiohttp.ClientError):
+            await self.api.admin("remove_token", token=self.token)
+
+
+@dataclass(eq=False)
+class Member:
+    session: Session
+    publisher: int
+    subscriber: int | None = None
+    feeds: tuple[int, ...] = ()  # whom the current receiving connection carries
+    joined: float = field(default_factory=time.monotonic)
+    last: tuple[float, int] | None = None  # at, bytes received: for the bitrate
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(eq=False)
+class Room:
+    name: str
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    pin: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    members: dict[int, Member] = field(default_factory=dict)
+    order: list[int] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one layout change at a time
+
+
+class JanusBackend:
+    """``MediaBackend`` on Janus (``TELEMED_MEDIA=janus``)."""
+
+    receive = "separate"  # the welcome message tells clients to offer only their own media
+
+    def __init__(self, settings: Settings) -> None:
+        self.api = Api(settings)
+        self.rooms: dict[str, Room] = {}
+        self.control: Session | None = None  # the application's own session: rooms only
+        self._control_handle = 0
+        self._offer: Offer | None = None
+        self._lock = asyncio.Lock()
+        self._control_lock = asyncio.Lock()
+        self.recordings: dict[str, Path] = {}  # room -> where Janus records it
+
+    def on_offer(self, send: Offer) -> None:
+        self._offer = send
+
+    async def warm(self) -> None:
+        await self._control()
+
+    async def _control(self) -> tuple[Session, int]:
+        async with self._control_lock:  # warm() and the first join may ask at once
+            if self.control is None:
+                control = await Session(self.api, secrets.token_urlsafe(32)).open()
+                self._control_handle = await control.attach()
+                self.control = control
+        return self.control, self._control_handle
+
+    async def _room(self, name: str) -> Room:
+        if name not in self.rooms:
+            room = Room(name)
+            control, handle = await self._control()
+            await control.send(handle, {
+                "request": "create", "room": name, "admin_key": self.api.secret, "secret": room.secret,
+                "pin": room.pin, "is_private": True, "publishers": 4, "audiocodec": "opus",
+                "videocodec": "vp8,h264", "h264_profile": "42e01f", "bitrate": 0, "fir_freq": 0,
+                "notify_joining": False, "description": "consult"})
+            self.rooms[name] = room
+        return self.rooms[name]
+
+    async def join(self, room: str, participant: int, offer: Description) -> Description:
+        async with self._lock:
+            current = await self._room(room)
+        if participant in current.members:
+            await self._drop(current, participant)
+        session = await Session(self.api, secrets.token_urlsafe(32)).open()
+        try:
+            handle = await session.attach()
+            await session.send(handle, {"request": "join", "ptype": "publisher", "room": room, "pin": current.pin,
+                                        "id": str(participant)})
+            reply = await session.send(handle, {"request": "publish", "audio": True, "video": True},
+                                       {"type": offer.type, "sdp": offer.sdp, "trickle": False})
+        except BaseException:
+            await session.close()
+            raise
+        current.members[participant] = Member(session, handle)
+        if participant not in current.order:
+            current.order.append(participant)
+        asyncio.ensure_future(self._resubscribe(current))
+        return Description(reply["jsep"]["sdp"], reply["jsep"]["type"])
+
+    async def _resubscribe(self, room: Room, attempt: int = 0) -> None:
+        """Give every viewer a receiving connection with the others now in the room, in slot
+        order, one offer and its answer at a time."""
+        failed = False
+        async with room.lock:
+            for viewer, member in list(room.members.items()):
+                feeds = tuple(u for u in slot_layout(room.order, viewer) if u is not None and u in room.members)
+                if feeds != member.feeds and feeds and room.members.get(viewer) is member:
+                    failed |= not await self._subscribe(room, viewer, member, feeds)
+        if failed and attempt < RETRIES:  # a publisher Janus does not list yet: its media is still starting
+            await asyncio.sleep(0.5)
+            await self._resubscribe(room, attempt + 1)
+
+    async def _subscribe(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
+        old = member.subscriber
+        try:
+            handle = await member.session.attach()
+            reply = await member.session.send(handle, {
+                "request": "join", "ptype": "subscriber", "room": room.name, "pin": room.pin,
+                "streams": [{"feed": str(feed)} for feed in feeds]})
+        except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+            log.info("janus: subscribing %s in %s: %s", viewer, room.name, error)
+            return False
+        member.subscriber, member.feeds = handle, feeds
+        member.answered.clear()
+        if self._offer is not None:
+            await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], reply["jsep"]["type"]))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(member.answered.wait(), ANSWER_SECONDS)
+        if old is not None:
+            await member.session.detach(old)
+        return True
+
+    async def answer(self, room: str, participant: int, answer: Description) -> None:
+        member = self.rooms[room].members.get(participant) if room in self.rooms else None
+        if member is None or member.subscriber is None:
+            return
+        await member.session.send(member.subscriber, {"request": "start", "room": room},
+                                  {"type": answer.type, "sdp": answer.sdp})
+        member.answered.set()
+
+    async def leave(self, room: str, participant: int) -> None:
+        current = self.rooms.get(room)
+        if current is None or participant not in current.members:
+            return
+        await self._drop(current, participant)
+        current.order.remove(participant)
+        if not current.members:
+            await self._destroy(current)
+        else:
+            for member in current.members.values():
+                member.feeds = ()  # a new layout for everyone
+            await self._resubscribe(current)
+
+    async def _drop(self, room: Room, participant: int) -> None:
+        await room.members.pop(participant).session.close()
+
+    async def _destroy(self, room: Room) -> None:
+        self.rooms.pop(room.name, None)
+        control, handle = await self._control()
+        with contextlib.suppress(JanusError):
+            await control.send(handle, {"request": "destroy", "room": room.name, "secret": room.secret})
+
+    def slots(self, room: str, viewer: int) -> list[int | None]:
+        current = self.rooms.get(room)
+        return slot_layout(current.order if current else [], viewer)
+
+    async def stats(self, room: str) -> list[Sample]:
+        current = self.rooms.get(room)
+        return [await self._sample(user, member) for user, member in list(current.members.items())] if current else []
+
+    async def _sample(self, user: int, member: Member) -> Sample:
+        """From the admin API's view of the participant's publishing connection: what Janus
+        received and its RTCP figures. Janus reports no frame rate: that stays empty."""
+        info = (await self.api.admin("handle_info", session_id=member.session.id, handle_id=member.publisher))
+        media = info.get("info", {}).get("webrtc", {}).get("media", {}).values()
+        received = [m.get("stats", {}).get("in", {}) for m in media]
+        rtcp = [m.get("rtcp", {}).get("main", {}) for m in media]
+        bytes_in = sum(r.get("bytes", 0) for r in received)
+        rtt = [r["rtt"] for r in rtcp if r.get("rtt")]
+        now = time.monotonic()
+        at, before = member.last or (member.joined, 0)
+        member.last = (now, bytes_in)
+        elapsed = now - at
+        return Sample(user_id=user, rtt_ms=float(max(rtt)) if rtt else None,
+                      bitrate_kbps=round(8 * (bytes_in - before) / elapsed / 1000, 1) if elapsed > 0 else None,
+                      frame_rate=None, packets_lost=sum(r.get("lost", 0) for r in rtcp),
+                      packets_received=sum(r.get("packets", 0) for r in received))
+
+    async def start_recording(self, room: str, folder: Path) -> None:
+        """Janus's own recorder writes each participant's streams (.mjr) into a folder of this
+        consult's; Janus must see it at the same path (on one host, or a shared volume)."""
+        rec_dir = folder / "janus" / room
+        rec_dir.mkdir(parents=True, exist_ok=True)
+        self.recordings[room] = rec_dir
+        async with self._lock:
+            current = await self._room(room)
+        control, handle = await self._control()
+        await control.send(handle, {"request": "edit", "room": room, "secret": current.secret,
+                                    "new_rec_dir": str(rec_dir)})
+        await control.send(handle, {"request": "enable_recording", "room": room, "secret": current.secret,
+                                    "record": True})
+
+    async def stop_recording(self, room: str) -> Path | None:
+        rec_dir = self.recordings.pop(room, None)
+        if rec_dir is None:
+            return None
+        current = self.rooms.get(room)
+        if current is not None:
+            control, handle = await self._control()
+            await control.send(handle, {"request": "enable_recording", "room": room, "secret": current.secret,
+                                        "record": False})
+        return await convert(rec_dir, rec_dir.parent.parent / f"{room}-{int(time.time())}.mkv")
+
+    async def close(self) -> None:
+        for room in list(self.rooms.values()):
+            for participant in list(room.members):
+                await self._drop(room, participant)
+            await self._destroy(room)
+        if self.control is not None:
+            await self.control.close()
+        await self.api.close()
+
+
+async def convert(rec_dir: Path, target: Path) -> Path | None:
+    """Each .mjr into its own Matroska file with janus-pp-rec (the codec's packets as they came,
+    no transcoding), then every stream remuxed into ``target``: the same file as the relay makes."""
+    parts = []
+    for mjr in sorted(rec_dir.glob("*.mjr")):
+        part = mjr.with_suffix(".mka" if "-audio-" in mjr.name else ".mkv")
+        process = await asyncio.create_subprocess_exec(
+            PP_REC, mjr.name, part.name, cwd=rec_dir,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        if await process.wait() == 0 and part.exists() and part.stat().st_size > 0:
+            parts.append(part)
+        else:
+            log.warning("janus-pp-rec could not convert %s", mjr)
+    if not parts:
+        return None
+    await asyncio.get_running_loop().run_in_executor(None, combine, parts, target)
+    shutil.rmtree(rec_dir, ignore_errors=True)
+    return target
