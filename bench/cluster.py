@@ -4,7 +4,7 @@ nginx, on PostgreSQL, while consult calls run; p50, p99 and throughput of each, 
     .venv/bin/python bench/cluster.py                 # 20 s per phase, 2 calls
     .venv/bin/python bench/cluster.py --seconds 5 --calls 1
 
-The topology is deploy/debian.py's (the shape shipped): a throwaway PostgreSQL, two
+The topology is deploy/debian.py's (the shape shipped): its PostgreSQL (durable settings), two
 ``telemed serve`` processes, nginx with TLS. "One process" is the first process asked directly;
 "two processes" is nginx over both (so it also pays for TLS and the proxy hop). Each user loops
 over a roster read (audited), a token check and the alert list. The calls are aiortc clients
@@ -30,7 +30,6 @@ from bench.common import LoadResult  # noqa: E402
 from deploy import debian  # noqa: E402
 from tests.conftest import PASSWORD, _migrate_and_seed  # noqa: E402
 from tests.consults_support import scheduled  # noqa: E402
-from tests.pg import PostgresServer  # noqa: E402
 from webrtc.client import Participant  # noqa: E402
 
 USERS = 50
@@ -113,18 +112,19 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=2)
     args = parser.parse_args()
     load_before = f"{os.getloadavg()[0]:.2f}"
-    server = PostgresServer().start()
-    try:
-        url = server.create_database()
-        _migrate_and_seed(url)
-        with tempfile.TemporaryDirectory(prefix="telemed-cluster-bench-") as root:
+    with tempfile.TemporaryDirectory(prefix="telemed-cluster-bench-") as root:
+        os.chmod(root, 0o755)  # PostgreSQL's own user works below it
+        postgres = debian.Postgres(Path(root) / "postgres")
+        try:
+            url = postgres.start()
+            _migrate_and_seed(url)
             cluster = debian.start(url, Path(root), apps=2, turn=False)
             try:
                 asyncio.run(run(cluster, args.seconds, args.calls))
             finally:
                 cluster.stop()
-    finally:
-        server.stop()
+        finally:
+            postgres.stop()
     return 0
 
 

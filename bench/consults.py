@@ -4,18 +4,22 @@ same calls with a 300-report batch running beside them.
 
     .venv/bin/python bench/consults.py            # N = 1, 2, ... until a stream drops below 25 fps
     .venv/bin/python bench/consults.py --quick    # N = 1, 2 and a 30-report batch
+    .venv/bin/python bench/consults.py --backend both   # the embedded relay and Janus side by side:
+        # calls at >= 25 fps, server CPU and memory per call, join time (the batch is left out)
 
 The server runs as its own process (``telemed serve``), as in production; the call
 participants are aiortc clients in this process. To keep the clients' own cost small they
 send pre-encoded VP8 and Opus (``bench/camera.py``: encoded once, looped), but they do decode
 the video they receive. Every figure is printed beside the source's measured bitrate, and the
 run stops at once if that source is far below a real stream.
+Server CPU and memory count every process of the server (its media workers) and Janus's.
 Baseline, same run: the frame rate the looped source gives with no relay at all."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import resource
 import statistics
@@ -39,6 +43,9 @@ from telemed.models import OrgKind, Role, TokenKind, User  # noqa: E402
 from telemed.schema import upgrade  # noqa: E402
 from telemed.security import issue_token, principal_of  # noqa: E402
 from telemed.timeutil import utcnow  # noqa: E402
+from tests.janus import BINARY as JANUS_BINARY  # noqa: E402
+from tests.janus import MISSING as JANUS_MISSING  # noqa: E402
+from tests.janus import JanusServer  # noqa: E402
 from webrtc import workflow  # noqa: E402
 from bench.camera import LoopedOpusTrack, LoopedVp8Track, Source, camera_source  # noqa: E402
 from webrtc.client import Participant  # noqa: E402
@@ -106,18 +113,51 @@ def seed(settings: Settings, calls: int) -> World:
                  {"Authorization": f"Bearer {tokens['specialist']}"})
 
 
-def start_server(settings: Settings, port: int, passthrough: bool = True) -> subprocess.Popen:
+@dataclass
+class Server:
+    """The application's process, and Janus's when it forwards the media."""
+
+    process: subprocess.Popen
+    janus: JanusServer | None = None
+
+    @property
+    def pids(self) -> list[int]:
+        """The server, its media workers and audit writer, and Janus: everything the calls cost."""
+        pids = tree(self.process.pid)
+        return pids + ([self.janus.process.pid] if self.janus else [])
+
+    def stop(self) -> None:
+        stop(self.process)
+        if self.janus:
+            self.janus.stop()
+
+
+def tree(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [pid] + [p for child in children for p in tree(int(child))]
+
+
+def start_server(settings: Settings, port: int, backend: str = "embedded", passthrough: bool = True) -> Server:
     env = {**os.environ, "TELEMED_DATABASE_URL": settings.database_url, "TELEMED_DATA_DIR": str(settings.data_dir),
            "TELEMED_SECRET_KEY": settings.secret_key, "TELEMED_PORT": str(port),
-           "TELEMED_WEBRTC_PASSTHROUGH": "1" if passthrough else "0"}
+           "TELEMED_WEBRTC_PASSTHROUGH": "1" if passthrough else "0", "TELEMED_MEDIA": backend}
+    janus = None
+    if backend == "janus":
+        janus = JanusServer().start()
+        env.update(TELEMED_JANUS_URL=janus.url, TELEMED_JANUS_ADMIN_URL=janus.admin_url,
+                   TELEMED_JANUS_ADMIN_SECRET=janus.options.admin_secret)
     log = open(settings.data_dir.parent / f"server-{port}.log", "ab")  # a pipe nobody reads would fill and block it
-    return subprocess.Popen([sys.executable, "-c", "from telemed.cli import main; raise SystemExit(main(['serve']))"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, "-c", "from telemed.cli import main; raise SystemExit(main(['serve']))"],
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    return Server(process, janus)
 
 
 async def wait_healthy(base: str) -> None:
     async with aiohttp.ClientSession() as session:
-        for _ in range(100):
+        for _ in range(600):  # a minute: a loaded machine starts the server slowly
             try:
                 async with session.get(f"{base}/healthz") as response:
                     if response.status == 200:
@@ -128,9 +168,22 @@ async def wait_healthy(base: str) -> None:
     raise RuntimeError("the server did not start")
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(server: Server) -> float:
+    """CPU time of the server's processes; a media worker that ended meanwhile counts in its parent's."""
+    total = 0.0
+    for pid in server.pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # own and reaped children's
+    return total
+
+
+def rss_bytes(server: Server) -> int:
+    total = 0
+    for pid in server.pids:
+        with contextlib.suppress(OSError):
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return total
 
 
 def own_cpu_seconds() -> float:
@@ -150,18 +203,20 @@ class Round:
     server_cores: float
     client_cores: float
     http_ms: list[float]  # latencies of API requests made while the calls ran
+    memory_per_call: float  # bytes: the server's memory during the calls over its memory when idle and warm
 
     def line(self, label: str, baseline: float, source: Source) -> str:
         low = min(self.fps)
         return (f"{label:<22} N={self.calls}  [{source.label()}]  fps min {low:5.1f} mean {statistics.mean(self.fps):5.1f}"
                 f" ({low / baseline:4.0%} of source)  worst 1 s {self.worst_second:3.0f}"
                 f"  gap p99 {self.gap_p99_ms:4.0f} ms  join p50 {statistics.median(self.join_s):.2f} s"
-                f" max {max(self.join_s):.2f} s  server {self.server_cores / self.calls:4.2f} core/call"
+                f" max {max(self.join_s):.2f} s  server {self.server_cores / self.calls:5.3f} core/call"
+                f" {self.memory_per_call / 2**20:5.1f} MiB/call"
                 f"  clients {self.client_cores:4.2f} cores")
 
 
-async def run_round(world: World, base: str, server_pid: int, calls: int, seconds: float,
-                    source: Source) -> Round:
+async def run_round(world: World, base: str, server: Server, calls: int, seconds: float,
+                    source: Source, idle_memory: int = 0) -> Round:
     people = []
     for consult_id in world.consults[:calls]:
         for headers in (world.doctor, world.specialist):
@@ -174,10 +229,11 @@ async def run_round(world: World, base: str, server_pid: int, calls: int, second
         await asyncio.gather(*(p.wait_frames(1, timeout=20) for p in people), return_exceptions=True)
         join = [p.video_in().first_at - p.offer_sent_at if p.video_in().first_at else float("inf") for p in people]
         await asyncio.sleep(WARM_UP)
-        server0, client0, start = cpu_seconds(server_pid), own_cpu_seconds(), time.perf_counter()
+        server0, client0, start = cpu_seconds(server), own_cpu_seconds(), time.perf_counter()
         http_ms = await probe_http(base, world.doctor, seconds)
         end = time.perf_counter()
-        server1, client1 = cpu_seconds(server_pid), own_cpu_seconds()
+        server1, client1 = cpu_seconds(server), own_cpu_seconds()
+        memory_during = rss_bytes(server)
         windows = [[t for t in p.video_in().times if start <= t <= end] for p in people]
     finally:
         await asyncio.gather(*(p.close() for p in people), return_exceptions=True)
@@ -187,7 +243,8 @@ async def run_round(world: World, base: str, server_pid: int, calls: int, second
                   for s in range(int(span))]
     gaps = sorted(1000 * (b - a) for times in windows for a, b in zip(times, times[1:])) or [float("inf")]
     return Round(calls, [len(t) / span for t in windows], min(per_second), gaps[int(0.99 * (len(gaps) - 1))],
-                 join, (server1 - server0) / span, (client1 - client0) / span, http_ms)
+                 join, (server1 - server0) / span, (client1 - client0) / span, http_ms,
+                 max(0, memory_during - idle_memory) / calls)
 
 
 async def probe_http(base: str, headers: dict[str, str], seconds: float) -> list[float]:
@@ -237,7 +294,7 @@ print(result.done, time.perf_counter() - started)
 """
 
 
-async def with_batch(world: World, base: str, server_pid: int, calls: int, seconds: float, source: Source,
+async def with_batch(world: World, base: str, server: Server, calls: int, seconds: float, source: Source,
                      campaign_id: str, nice: int) -> tuple[Round, float, int, bool]:
     """The calls with the batch's workers running at ``nice`` (TELEMED_REPORT_NICE); returns the round, the
     batch's duration and size, and whether the batch outlasted the round."""
@@ -245,7 +302,7 @@ async def with_batch(world: World, base: str, server_pid: int, calls: int, secon
     batch = await asyncio.create_subprocess_exec(
         sys.executable, "-c", BATCH_SCRIPT, settings.database_url, str(settings.data_dir), campaign_id, str(nice),
         stdout=asyncio.subprocess.PIPE)
-    measured = await run_round(world, base, server_pid, calls, seconds, source)
+    measured = await run_round(world, base, server, calls, seconds, source)
     outlasted = batch.returncode is None
     done, batch_seconds = (await batch.communicate())[0].split()
     return measured, float(batch_seconds), int(done), outlasted
@@ -257,63 +314,107 @@ async def compare_transcoding(world: World, port: int, passed: Round, seconds: f
     server = start_server(world.settings, port, passthrough=False)
     try:
         await wait_healthy(f"http://127.0.0.1:{port}")
-        transcoded = await run_round(world, f"http://127.0.0.1:{port}", server.pid, passed.calls, seconds, source)
+        transcoded = await run_round(world, f"http://127.0.0.1:{port}", server, passed.calls, seconds, source)
     finally:
-        stop(server)
+        server.stop()
     print(transcoded.line("re-encoding relay", baseline, source))
     print(f"passthrough: the server spends {passed.server_cores / transcoded.server_cores:.0%} of the CPU "
           f"re-encoding needs for the same call")
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, backends: list[str]) -> None:
     seconds = 4.0 if quick else 10.0
     max_calls = 2 if quick else 8
-    reports = 30 if quick else 300
     folder = Path(tempfile.mkdtemp(prefix="bench-consults-"))
     settings = Settings(database_url=f"sqlite:///{folder / 'bench.db'}", data_dir=folder / "data",
                         secret_key="bench-secret-key-0123456789", report_workers=2)
     upgrade(settings.database_url)
     world = seed(settings, max_calls)
+    source = await asyncio.get_running_loop().run_in_executor(None, camera_source)
+    baseline = await source_baseline(source, 3.0)
+    print(f"machine: {os.cpu_count()} cores, load {' '.join(f'{x:.1f}' for x in os.getloadavg())}; "
+          f"{seconds:.0f} s per round after {WARM_UP:.0f} s warm-up; clients on the same machine")
+    print(f"baseline: {source.label()}, no server: {baseline:.1f} fps")
     port = 18000 + os.getpid() % 1000
-    base = f"http://127.0.0.1:{port}"
-    server = start_server(settings, port)
-    try:
-        await wait_healthy(base)
-        source = await asyncio.get_running_loop().run_in_executor(None, camera_source)
-        baseline = await source_baseline(source, 3.0)
-        idle_http = await probe_http(base, world.doctor, 3.0)
-        print(f"machine: {os.cpu_count()} cores; {seconds:.0f} s per round after {WARM_UP:.0f} s warm-up")
-        print(f"baseline: {source.label()}, no relay: {baseline:.1f} fps")
-        rounds: list[Round] = []
-        for calls in range(1, max_calls + 1):
-            rounds.append(await run_round(world, base, server.pid, calls, seconds, source))
-            print(rounds[-1].line("relayed calls", baseline, source), flush=True)
-            if min(rounds[-1].fps) < TARGET_FPS:
-                break
-        passing = [r.calls for r in rounds if min(r.fps) >= TARGET_FPS]
-        best = max(passing) if passing else 0
-        print(f"largest N with every stream >= {TARGET_FPS:.0f} fps: {best}")
-        for measured in rounds:
-            print(f"GET /api/consults beside {measured.calls} call(s): p50 {percentile(measured.http_ms, 50):5.1f} ms"
-                  f"  p99 {percentile(measured.http_ms, 99):5.1f} ms   (no calls: p50 {percentile(idle_http, 50):.1f}"
-                  f" ms, p99 {percentile(idle_http, 99):.1f} ms)")
-        await compare_transcoding(world, port + 1, rounds[0], seconds, source, baseline)
-        campaign_id = seed_batch(settings, reports)
-        if campaign_id is None:
-            print("report batch: reports.synthetic/reports.batch not available; hook seed_batch() skipped")
-            return
-        calls = min(max(best, 1), BATCH_CALLS)
-        alone = next(r for r in rounds if r.calls == calls)
-        for nice, label in ((0, "at normal priority"), (Settings().report_nice, "at the default TELEMED_REPORT_NICE")):
-            measured, batch_seconds, done, outlasted = await with_batch(
-                world, base, server.pid, calls, seconds, source, campaign_id, nice)
-            print(measured.line(f"calls + batch (nice {nice})", baseline, source))
-            cost = 1 - statistics.mean(measured.fps) / statistics.mean(alone.fps)
-            print(f"report batch {label}: {done} reports in {batch_seconds:.1f} s beside {calls} call(s); the calls "
-                  f"lost {cost:.1%} of their mean frame rate (min {min(measured.fps):.1f} vs {min(alone.fps):.1f} fps "
-                  f"alone){'' if outlasted else '; the batch ended before the round did'}", flush=True)
-    finally:
-        stop(server)
+    results: dict[str, list[Round]] = {}
+    for n, backend in enumerate(backends):
+        server = start_server(settings, port + 2 * n, backend)
+        base = f"http://127.0.0.1:{port + 2 * n}"
+        try:
+            await wait_healthy(base)
+            results[backend] = await call_rounds(world, base, server, backend, seconds, max_calls, source, baseline)
+            if backends == ["embedded"]:
+                await beside_the_calls(world, base, server, port + 1, results[backend], seconds, source, baseline,
+                                       reports=30 if quick else 300)
+        finally:
+            server.stop()
+    if len(results) == 2:
+        side_by_side(results, source)
+
+
+async def call_rounds(world: World, base: str, server: Server, backend: str, seconds: float, max_calls: int,
+                      source: Source, baseline: float) -> list[Round]:
+    """N = 1, 2, ... calls until a stream drops below the target frame rate."""
+    await run_round(world, base, server, 1, 1.0, source)  # warm-up, not counted: media workers started
+    await asyncio.sleep(3.0)
+    idle = rss_bytes(server)  # the server ready for calls, with none
+    rounds: list[Round] = []
+    for calls in range(1, max_calls + 1):
+        rounds.append(await run_round(world, base, server, calls, seconds, source, idle))
+        print(rounds[-1].line(f"{backend} calls", baseline, source), flush=True)
+        if min(rounds[-1].fps) < TARGET_FPS:
+            break
+    print(f"{backend}: largest N with every stream >= {TARGET_FPS:.0f} fps: {best_of(rounds)}")
+    return rounds
+
+
+def best_of(rounds: list[Round]) -> int:
+    return max((r.calls for r in rounds if min(r.fps) >= TARGET_FPS), default=0)
+
+
+def side_by_side(results: dict[str, list[Round]], source: Source) -> None:
+    """The two backends on the same calls, from the same run."""
+    embedded, janus = results["embedded"], results["janus"]
+    common = min(len(embedded), len(janus))
+    print(f"\nside by side [{source.label()}]")
+    print(f"{'':34}{'embedded':>12}{'janus':>12}{'janus/embedded':>16}")
+    rows = [("calls with every stream >= 25 fps", best_of(embedded), best_of(janus), "{:12d}")]
+    for at in sorted({1, common}):
+        e, j = embedded[at - 1], janus[at - 1]
+        rows += [(f"server CPU per call at N={at} (core)", e.server_cores / at, j.server_cores / at, "{:12.3f}"),
+                 (f"server memory per call at N={at} (MiB)", e.memory_per_call / 2**20, j.memory_per_call / 2**20,
+                  "{:12.1f}")]
+    rows.append(("join p50 (s)", statistics.median(t for r in embedded for t in r.join_s),
+                 statistics.median(t for r in janus for t in r.join_s), "{:12.2f}"))
+    for label, e, j, form in rows:
+        ratio = f"{j / e:15.2f}x" if e else f"{'-':>16}"
+        print(f"{label:34}{form.format(e)}{form.format(j)}{ratio}")
+
+
+async def beside_the_calls(world: World, base: str, server: Server, port: int, rounds: list[Round], seconds: float,
+                           source: Source, baseline: float, reports: int) -> None:
+    """The application's own latency beside the calls, re-encoding against passthrough, and a
+    report batch beside the calls."""
+    idle_http = await probe_http(base, world.doctor, 3.0)
+    for measured in rounds:
+        print(f"GET /api/consults beside {measured.calls} call(s): p50 {percentile(measured.http_ms, 50):5.1f} ms"
+              f"  p99 {percentile(measured.http_ms, 99):5.1f} ms   (no calls: p50 {percentile(idle_http, 50):.1f}"
+              f" ms, p99 {percentile(idle_http, 99):.1f} ms)")
+    await compare_transcoding(world, port, rounds[0], seconds, source, baseline)
+    campaign_id = seed_batch(world.settings, reports)
+    if campaign_id is None:
+        print("report batch: reports.synthetic/reports.batch not available; hook seed_batch() skipped")
+        return
+    calls = min(max(best_of(rounds), 1), BATCH_CALLS, len(rounds))
+    alone = rounds[calls - 1]
+    for nice, label in ((0, "at normal priority"), (Settings().report_nice, "at the default TELEMED_REPORT_NICE")):
+        measured, batch_seconds, done, outlasted = await with_batch(
+            world, base, server, calls, seconds, source, campaign_id, nice)
+        print(measured.line(f"calls + batch (nice {nice})", baseline, source))
+        cost = 1 - statistics.mean(measured.fps) / statistics.mean(alone.fps)
+        print(f"report batch {label}: {done} reports in {batch_seconds:.1f} s beside {calls} call(s); the calls "
+              f"lost {cost:.1%} of their mean frame rate (min {min(measured.fps):.1f} vs {min(alone.fps):.1f} fps "
+              f"alone){'' if outlasted else '; the batch ended before the round did'}", flush=True)
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -328,4 +429,10 @@ def stop(server: subprocess.Popen) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument("--backend", choices=("embedded", "janus", "both"), default="embedded",
+                        help="the media backend(s); both: side by side in one run (Janus from Debian's package)")
+    args = parser.parse_args()
+    chosen = ["embedded", "janus"] if args.backend == "both" else [args.backend]
+    if "janus" in chosen and JANUS_BINARY is None:
+        raise SystemExit(JANUS_MISSING)
+    asyncio.run(main(args.quick, chosen))

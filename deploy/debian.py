@@ -4,15 +4,17 @@ the same file compose.yaml's nginx uses) and coturn with time-limited credential
 (deploy/coturn/turnserver.conf). The cluster tests start it with ``start()``, so the shape that
 is shipped is the shape that is tested.
 
-    python deploy/debian.py --database-url postgresql://telemed@127.0.0.1/telemed --dir /var/tmp/telemed-cluster
+    python deploy/debian.py --dir /var/tmp/telemed-cluster [--database-url postgresql://…]
 
-runs until interrupted, printing the address. Needs Debian's nginx, coturn and openssl, and a
-PostgreSQL database (Debian's postgresql) that the app may migrate.
+runs until interrupted, printing the address. Needs Debian's nginx, coturn, openssl and
+postgresql. Without ``--database-url`` it runs a PostgreSQL server of its own in ``<dir>/postgres``
+(durable settings; kept between runs).
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import secrets
 import shutil
@@ -26,6 +28,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psycopg
 
 HERE = Path(__file__).resolve().parent
 READY_SECONDS = 90
@@ -69,6 +73,51 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL server from Debian's binaries in ``directory`` (as the ``postgres`` user when
+    run as root: PostgreSQL refuses root)."""
+
+    directory: Path
+    port: int = 0
+
+    def _run(self, *cmd: str) -> None:
+        if os.geteuid() == 0:
+            cmd = ("runuser", "-u", "postgres", "--", *cmd)
+        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode:
+            log = self.directory / "log"
+            raise RuntimeError(f"{' '.join(cmd)}: {done.stderr}{log.read_text()[-2000:] if log.exists() else ''}")
+
+    @staticmethod
+    def binary(name: str) -> str:
+        found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+        if not found:
+            raise RuntimeError(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
+        return found[-1]
+
+    def start(self) -> str:
+        """Start it (initialising it the first time); returns the URL of its ``telemed`` database."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        data = self.directory / "data"
+        if not data.exists():
+            self._run(self.binary("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                      "--locale=C")
+        self.port = self.port or free_port()
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        self._run(self.binary("pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.directory / "log"), "-w", "start")
+        admin = f"postgresql://postgres@127.0.0.1:{self.port}"
+        with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'telemed'").fetchone():
+                conn.execute("CREATE DATABASE telemed")
+        return f"{admin}/telemed"
+
+    def stop(self) -> None:
+        self._run(self.binary("pg_ctl"), "-D", str(self.directory / "data"), "-m", "fast", "-w", "stop")
 
 
 def _telemed() -> str:
@@ -129,6 +178,15 @@ def _wait_port(port: int, process: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"nothing listens on {port} after {READY_SECONDS} s")
 
 
+def _turn_config(directory: Path, secret: str) -> Path:
+    """The shipped coturn configuration plus the secret, in a file only we read (on the command
+    line every user of the machine would see it)."""
+    path = directory / "turnserver.conf"
+    path.touch(mode=0o600)
+    path.write_text((HERE / "coturn" / "turnserver.conf").read_text() + f"static-auth-secret={secret}\n")
+    return path
+
+
 def nginx_config(directory: Path, app_ports: list[int], https_port: int, http_port: int) -> Path:
     """The shipped server configuration, filled in for loopback, under a main file of our own."""
     conf = directory / "nginx"
@@ -184,8 +242,8 @@ def start(database_url: str, directory: Path, *, apps: int = 2, https_port: int 
             _wait_http(f"http://127.0.0.1:{port}/healthz", process, log)
         if turn:
             log = directory / "coturn.log"
-            process = _start(["turnserver", "-c", str(HERE / "coturn" / "turnserver.conf"),
-                              f"--static-auth-secret={env['TELEMED_TURN_SECRET']}", "--listening-ip=127.0.0.1",
+            process = _start(["turnserver", "-c", str(_turn_config(directory, env["TELEMED_TURN_SECRET"])),
+                              "--listening-ip=127.0.0.1",
                               "--relay-ip=127.0.0.1", f"--listening-port={cluster.turn_port}",
                               f"--pidfile={directory}/coturn.pid", "--log-file=stdout"], log, env)
             cluster.processes.append(process)
@@ -204,17 +262,26 @@ def start(database_url: str, directory: Path, *, apps: int = 2, https_port: int 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--database-url", help="default: a PostgreSQL server of its own in DIR/postgres")
     parser.add_argument("--dir", type=Path, required=True, help="where the logs, certificate, secrets and data go")
     parser.add_argument("--apps", type=int, default=2)
     parser.add_argument("--https-port", type=int, default=8443)
     args = parser.parse_args()
-    cluster = start(args.database_url, args.dir, apps=args.apps, https_port=args.https_port)
-    print(f"serving on {cluster.url} (processes on {', '.join(map(str, cluster.app_ports))}); Ctrl-C stops", flush=True)
+    postgres = None if args.database_url else Postgres(args.dir.resolve() / "postgres")
+    url = args.database_url or postgres.start()
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        cluster = start(url, args.dir, apps=args.apps, https_port=args.https_port)
+        print(f"serving on {cluster.url} (processes on {', '.join(map(str, cluster.app_ports))}); Ctrl-C stops",
+              flush=True)
+        try:
+            stop = {signal.SIGINT, signal.SIGTERM}
+            signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # sigwait takes only blocked signals
+            signal.sigwait(stop)
+        finally:
+            cluster.stop()
     finally:
-        cluster.stop()
+        if postgres:
+            postgres.stop()
     return 0
 
 

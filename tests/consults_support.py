@@ -3,7 +3,10 @@ workflow driven through the API up to any step."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+
+import pytest
 
 from ehr import store
 from telemed.accounts import add_org, add_user
@@ -82,3 +85,19 @@ async def write_note(page, *, note: str, recommendations: str, code: str, medica
     await row.locator("[name=medication]").fill(medication)
     await row.locator("[name=dose_value]").fill(dose)
     return row
+
+
+@pytest.fixture(params=["embedded", "janus"])
+def media(request) -> str:
+    """Import with ``settings`` into a test module to run its calls through both media backends."""
+    return request.param
+
+
+@pytest.fixture
+def settings(settings, media: str, request):
+    """The same calls through the embedded relay and through Janus (skipped where Janus is absent)."""
+    if media == "embedded":
+        return settings
+    janus = request.getfixturevalue("janus_server")
+    return replace(settings, media="janus", janus_url=janus.url, janus_admin_url=janus.admin_url,
+                   janus_admin_secret=janus.options.admin_secret)

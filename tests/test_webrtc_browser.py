@@ -1,5 +1,5 @@
 """A real call in headless Chromium (fake camera and microphone) between the facility's page
-and the specialist's page, through the server's relay."""
+and the specialist's page, through the server's relay and through Janus."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.browser_support import signed_in
-from tests.consults_support import CHROMIUM_ARGS, call, observation, scheduled, write_note
+from tests.consults_support import CHROMIUM_ARGS, call, observation, scheduled, settings, write_note  # noqa: F401
+
+
+@pytest.fixture
+def media() -> str:
+    return "embedded"
+
 
 PLAYING = "() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; }"
 
@@ -19,7 +25,8 @@ async def _open(browser: Browser, base: str, username: str, room: str) -> Page:
 
 
 @pytest.mark.browser
-async def test_facility_and_specialist_pages_see_each_other(client, login, context, world):
+@pytest.mark.parametrize("media", ["embedded", "janus"])
+async def test_facility_and_specialist_pages_see_each_other(client, login, context, world, media):
     cid = (await scheduled(client, login, recording=True))["id"]
     base = str(client.make_url("")).rstrip("/")
     room = f"/consults/{cid}/room"

@@ -14,24 +14,9 @@ from sqlmodel import select
 
 from ehr import store
 from telemed.models import AuditEntry
-from tests.consults_support import call, requested, scheduled
+from tests.consults_support import call, media, requested, scheduled, settings  # noqa: F401 - fixtures
 from webrtc.client import Participant
 from webrtc.models import Consult
-
-
-@pytest.fixture(params=["embedded", "janus"])
-def media(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def settings(settings, media: str, request):
-    """The same calls through the embedded relay and through Janus."""
-    if media == "embedded":
-        return settings
-    janus = request.getfixturevalue("janus_server")
-    return replace(settings, media="janus", janus_url=janus.url, janus_admin_url=janus.admin_url,
-                   janus_admin_secret=janus.options.admin_secret)
 
 
 async def _join(client, login, cid: str, username: str) -> Participant:
@@ -52,7 +37,7 @@ def _in_order(counters: list[int]) -> bool:
     return len(steps) > 10 and all(s < 8 for s in steps) and sum(s > 0 for s in steps) > 0.8 * len(steps)
 
 
-async def test_call_relays_both_ways_records_and_keeps_stats(client, login, context, world):
+async def test_call_relays_both_ways_records_and_keeps_stats(client, login, context, world, media):
     cid = (await scheduled(client, login, recording=True))["id"]
     doc = await _join(client, login, cid, "doc-a")
     assert (await _next(doc, "state"))["waiting_for"] == ["specialist"]
@@ -92,8 +77,11 @@ async def test_call_relays_both_ways_records_and_keeps_stats(client, login, cont
 
     shown = await call(client, "GET", f"/api/consults/{cid}/stats", await login("doc-a"))
     rates = [p["frame_rate"] for p in shown["participants"]]
-    assert len(rates) == 2 and all(r and r > 10 for r in rates)
+    assert len(rates) == 2
+    if media == "embedded":  # Janus's admin API reports no frame rate
+        assert all(r and r > 10 for r in rates)
     assert all(p["bitrate_kbps"] and p["bitrate_kbps"] > 50 for p in shown["participants"])
+    assert all(p["packets_received"] > 100 for p in shown["participants"])
 
 
 async def _wait_for(context, cid: str, ready, timeout: float = 15) -> Consult:

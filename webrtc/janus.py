@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,12 +30,14 @@ import aiohttp
 
 from telemed.config import Settings
 from webrtc.media import Description, Sample, slot_layout
+from webrtc.recording import combine
 
 log = logging.getLogger("telemed.webrtc.janus")
 PLUGIN = "janus.plugin.videoroom"
 POLL_SECONDS = 30
 RETRIES = 20
 ANSWER_SECONDS = 10
+PP_REC = shutil.which("janus-pp-rec") or "janus-pp-rec"  # Debian's janus-tools
 Offer = Callable[[str, int, Description], Awaitable[None]]
 
 
@@ -98,13 +101,14 @@ class Session:
         self.api.http = self.api.http or aiohttp.ClientSession()
         async with self.api.http.post(f"{self.api.url}/{self.id}/{handle}", json=message) as response:
             reply = await response.json(content_type=None)
-        if reply.get("janus") == "success":
-            self.waiting.pop(transaction, None)
-            return {"plugindata": reply.get("plugindata", {})}
         if reply.get("janus") == "error":
             self.waiting.pop(transaction, None)
             raise JanusError(f"Janus: {reply['error'].get('reason')}")
-        event = await asyncio.wait_for(future, 20)
+        if reply.get("janus") == "success":  # a synchronous request: answered at once
+            self.waiting.pop(transaction, None)
+            event = reply
+        else:
+            event = await asyncio.wait_for(future, 20)
         error = event.get("plugindata", {}).get("data", {}).get("error")
         if error:
             raise JanusError(f"Janus videoroom: {error}")
@@ -143,6 +147,7 @@ class Member:
     publisher: int
     subscriber: int | None = None
     feeds: tuple[int, ...] = ()  # whom the current receiving connection carries
+    joined: float = field(default_factory=time.monotonic)
     last: tuple[float, int] | None = None  # at, bytes received: for the bitrate
     answered: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -169,6 +174,8 @@ class JanusBackend:
         self._control_handle = 0
         self._offer: Offer | None = None
         self._lock = asyncio.Lock()
+        self._control_lock = asyncio.Lock()
+        self.recordings: dict[str, Path] = {}  # room -> where Janus records it
 
     def on_offer(self, send: Offer) -> None:
         self._offer = send
@@ -177,9 +184,11 @@ class JanusBackend:
         await self._control()
 
     async def _control(self) -> tuple[Session, int]:
-        if self.control is None:
-            self.control = await Session(self.api, secrets.token_urlsafe(32)).open()
-            self._control_handle = await self.control.attach()
+        async with self._control_lock:  # warm() and the first join may ask at once
+            if self.control is None:
+                control = await Session(self.api, secrets.token_urlsafe(32)).open()
+                self._control_handle = await control.attach()
+                self.control = control
         return self.control, self._control_handle
 
     async def _room(self, name: str) -> Room:
@@ -287,33 +296,47 @@ class JanusBackend:
         return [await self._sample(user, member) for user, member in list(current.members.items())] if current else []
 
     async def _sample(self, user: int, member: Member) -> Sample:
-        info = (await self.api.admin("handle_info", session_id=member.session.id,
-                                     handle_id=member.publisher)).get("info", {})
-        received, lost, rtt = 0, 0, []
-        for stream in info.get("streams", []):
-            for component in stream.get("components", []):
-                stats = component.get("in_stats", {})
-                received += sum(v.get("packets", 0) for v in stats.values() if isinstance(v, dict))
-            for rtcp in stream.get("rtcp_stats", {}).values():
-                lost += rtcp.get("lost", 0)
-                if rtcp.get("rtt"):
-                    rtt.append(rtcp["rtt"])
-        bytes_in = sum(v.get("bytes", 0) for stream in info.get("streams", [])
-                       for component in stream.get("components", [])
-                       for v in component.get("in_stats", {}).values() if isinstance(v, dict))
+        """From the admin API's view of the participant's publishing connection: what Janus
+        received and its RTCP figures. Janus reports no frame rate: that stays empty."""
+        info = (await self.api.admin("handle_info", session_id=member.session.id, handle_id=member.publisher))
+        media = info.get("info", {}).get("webrtc", {}).get("media", {}).values()
+        received = [m.get("stats", {}).get("in", {}) for m in media]
+        rtcp = [m.get("rtcp", {}).get("main", {}) for m in media]
+        bytes_in = sum(r.get("bytes", 0) for r in received)
+        rtt = [r["rtt"] for r in rtcp if r.get("rtt")]
         now = time.monotonic()
-        at, before = member.last or (now, 0)
+        at, before = member.last or (member.joined, 0)
         member.last = (now, bytes_in)
         elapsed = now - at
         return Sample(user_id=user, rtt_ms=float(max(rtt)) if rtt else None,
-                      bitrate_kbps=round(8 * (bytes_in - before) / elapsed / 1000, 1) if elapsed else None,
-                      frame_rate=None, packets_lost=lost, packets_received=received)
+                      bitrate_kbps=round(8 * (bytes_in - before) / elapsed / 1000, 1) if elapsed > 0 else None,
+                      frame_rate=None, packets_lost=sum(r.get("lost", 0) for r in rtcp),
+                      packets_received=sum(r.get("packets", 0) for r in received))
 
     async def start_recording(self, room: str, folder: Path) -> None:
-        raise NotImplementedError("recording with Janus is not built yet")
+        """Janus's own recorder writes each participant's streams (.mjr) into a folder of this
+        consult's; Janus must see it at the same path (on one host, or a shared volume)."""
+        rec_dir = folder / "janus" / room
+        rec_dir.mkdir(parents=True, exist_ok=True)
+        self.recordings[room] = rec_dir
+        async with self._lock:
+            current = await self._room(room)
+        control, handle = await self._control()
+        await control.send(handle, {"request": "edit", "room": room, "secret": current.secret,
+                                    "new_rec_dir": str(rec_dir)})
+        await control.send(handle, {"request": "enable_recording", "room": room, "secret": current.secret,
+                                    "record": True})
 
     async def stop_recording(self, room: str) -> Path | None:
-        return None
+        rec_dir = self.recordings.pop(room, None)
+        if rec_dir is None:
+            return None
+        current = self.rooms.get(room)
+        if current is not None:
+            control, handle = await self._control()
+            await control.send(handle, {"request": "enable_recording", "room": room, "secret": current.secret,
+                                        "record": False})
+        return await convert(rec_dir, rec_dir.parent.parent / f"{room}-{int(time.time())}.mkv")
 
     async def close(self) -> None:
         for room in list(self.rooms.values()):
@@ -323,3 +346,23 @@ class JanusBackend:
         if self.control is not None:
             await self.control.close()
         await self.api.close()
+
+
+async def convert(rec_dir: Path, target: Path) -> Path | None:
+    """Each .mjr into its own Matroska file with janus-pp-rec (the codec's packets as they came,
+    no transcoding), then every stream remuxed into ``target``: the same file as the relay makes."""
+    parts = []
+    for mjr in sorted(rec_dir.glob("*.mjr")):
+        part = mjr.with_suffix(".mka" if "-audio-" in mjr.name else ".mkv")
+        process = await asyncio.create_subprocess_exec(
+            PP_REC, mjr.name, part.name, cwd=rec_dir,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        if await process.wait() == 0 and part.exists() and part.stat().st_size > 0:
+            parts.append(part)
+        else:
+            log.warning("janus-pp-rec could not convert %s", mjr)
+    if not parts:
+        return None
+    await asyncio.get_running_loop().run_in_executor(None, combine, parts, target)
+    shutil.rmtree(rec_dir, ignore_errors=True)
+    return target

@@ -1,5 +1,6 @@
-// The consult room: one RTCPeerConnection to the server's relay, signaling and heartbeat over
-// a WebSocket, a rejoin with a fresh peer connection whenever the path dies.
+// The consult room: one RTCPeerConnection to the server's relay (or, where the media server
+// says "receive: separate", one for our own media and one it offers for the others' media),
+// signaling and heartbeat over a WebSocket, a rejoin with fresh connections whenever the path dies.
 "use strict";
 (() => {
   const cfg = JSON.parse(document.getElementById("room-config").textContent);
@@ -9,6 +10,7 @@
   const remote = [...Array(SLOTS)].map((_, i) => ({ stream: new MediaStream(), video: $(`remote-${i}`) }));
   remote.forEach(r => { r.video.srcObject = r.stream; });
   let ws = null, pc = null, local = null, beat = null, lastPong = 0, leaving = false, iceServers = cfg.ice_servers;
+  let receive = "same", receiving = null;  // see the welcome message
   let retryMs = 1000;  // grows while the room refuses us (e.g. the consult is signed), back to 1 s once in
   let names = {};
 
@@ -41,7 +43,8 @@
     if (leaving) return;
     if (ws) { ws.onclose = null; ws.close(); }
     if (pc) pc.close();
-    pc = null;
+    receiving?.close();
+    pc = receiving = null;
     remote.forEach(r => r.stream.getTracks().forEach(track => r.stream.removeTrack(track)));
     $("room-state").textContent = t.reconnecting;
     // The room refuses a signed consult: ask once why we are out before knocking again.
@@ -68,12 +71,14 @@
     clearInterval(beat);
     if (ws) { ws.onclose = null; ws.close(); }
     pc?.close();
+    receiving?.close();
     local?.getTracks().forEach(track => track.stop());
   }
 
   function handle(message) {
     lastPong = Date.now();  // any message proves the path alive
-    if (message.type === "welcome") iceServers = message.ice_servers;
+    if (message.type === "welcome") { iceServers = message.ice_servers; receive = message.receive || "same"; }
+    else if (message.type === "media-offer") accept(message.sdp);
     else if (message.type === "state") showState(message);
     else if (message.type === "answer") pc && pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
     else if (message.type === "chat") showChat(message);
@@ -104,21 +109,40 @@
   async function negotiate() {
     pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     const mine = pc;
-    // The slot layout the server expects: own audio+video (sendrecv), then receive-only slots.
+    // The slot layout the server expects: own audio+video (sendrecv), then receive-only slots;
+    // or, when the others' media comes on a connection of its own, only our own media.
+    const same = receive === "same";
     const audio = local?.getAudioTracks()[0], video = local?.getVideoTracks()[0];
-    pc.addTransceiver(audio || "audio", { direction: audio ? "sendrecv" : "recvonly" });
-    pc.addTransceiver(video || "video", { direction: video ? "sendrecv" : "recvonly" });
-    for (let i = 1; i < SLOTS; i++) {
+    pc.addTransceiver(audio || "audio", { direction: audio ? (same ? "sendrecv" : "sendonly") : (same ? "recvonly" : "inactive") });
+    pc.addTransceiver(video || "video", { direction: video ? (same ? "sendrecv" : "sendonly") : (same ? "recvonly" : "inactive") });
+    for (let i = 1; same && i < SLOTS; i++) {
       pc.addTransceiver("audio", { direction: "recvonly" });
       pc.addTransceiver("video", { direction: "recvonly" });
     }
-    pc.ontrack = (event) => {
-      const slot = Math.floor(Number(event.transceiver.mid) / 2);
-      if (remote[slot]) remote[slot].stream.addTrack(event.track);
-    };
+    pc.ontrack = showTrack;
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);  // the server's aiortc takes no trickled candidates: send them all at once
     if (pc === mine) send({ type: "offer", sdp: pc.localDescription.sdp });
+  }
+
+  function showTrack(event) {
+    const slot = remote[Math.floor(Number(event.transceiver.mid) / 2)];
+    if (!slot) return;
+    slot.stream.getTracks().filter(x => x.kind === event.track.kind).forEach(x => slot.stream.removeTrack(x));
+    slot.stream.addTrack(event.track);
+  }
+
+  // The media server's own offer: the others' media, a pair per slot. A new one (somebody came
+  // or went) replaces the connection.
+  async function accept(sdp) {
+    const old = receiving;
+    const mine = receiving = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    mine.ontrack = showTrack;
+    await mine.setRemoteDescription({ type: "offer", sdp });
+    await mine.setLocalDescription(await mine.createAnswer());
+    await gathered(mine);
+    if (receiving === mine) send({ type: "media-answer", sdp: mine.localDescription.sdp });
+    old?.close();
   }
 
   function gathered(connection) {
