@@ -138,7 +138,7 @@ def start_server(url: str, workdir: str) -> tuple[subprocess.Popen, str]:
     child = subprocess.Popen([sys.executable, __file__, "--serve", url, str(port), workdir],
                              stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
+    for _ in range(3000):  # its imports take a minute or more on a loaded machine
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return child, base
