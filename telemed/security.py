@@ -50,6 +50,7 @@ class Principal:
     specialty: str | None = None
     token_id: int | None = None
     csrf_token: str = ""
+    must_change_password: bool = False
 
 
 def principal_of(user: User, token: AuthToken | None = None) -> Principal:
@@ -62,6 +63,7 @@ def principal_of(user: User, token: AuthToken | None = None) -> Principal:
         specialty=user.specialty,
         token_id=token.id if token else None,
         csrf_token=token.csrf_token if token else "",
+        must_change_password=user.must_change_password,
     )
 
 
