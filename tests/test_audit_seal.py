@@ -650,3 +650,52 @@ def test_outcomes_map_to_fhir_codes(outcome, code):
 
 def test_chain_problem_is_a_value():
     assert ChainProblem(1, "x") == ChainProblem(1, "x") != ChainProblem(2, "x")
+
+
+# -- the bounds on waiting: stated outright, and each passed on to where it applies ---------------
+
+def test_waiting_for_a_write_gives_up_after_ten_seconds_by_default():
+    """The documented bound a request or a flush waits for a stuck write (README: Audit trail)."""
+    import inspect
+
+    for method in (Commits.durable, Commits.wait, AuditLog.flush):
+        assert inspect.signature(method).parameters["timeout"].default == 10.0, method
+
+
+def test_flush_waits_no_longer_than_it_is_told(engine):
+    log = AuditLog(engine, signer())
+    try:
+        with log.commits.lock:
+            log.commits.issue()  # a ticket that no event was queued under: it is never committed
+        log.flush(timeout=0.01)  # returns, not blocked for ever
+        assert log.commits.committed == 0
+    finally:
+        log.commits.advance(log.commits.issued)
+        log.close()
+
+
+def test_close_waits_five_seconds_at_most_for_a_stuck_writer(engine):
+    log = AuditLog(engine, signer())
+    writer, waited = log._thread, []
+
+    class Stuck:
+        def join(self, timeout=None):
+            waited.append(timeout)
+
+    log._thread = Stuck()
+    log.close()
+    assert waited == [5]
+    log._closing = True
+    writer.join()
+
+
+def test_a_checkpoint_is_due_exactly_one_period_after_the_last(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(audit.time, "monotonic", lambda: clock[0])
+    keys, points = Keyring({KID: KEY}, KID), Checkpoints(tmp_path / "points.jsonl")
+    points.write(keys, Head(1, "a" * 64))
+    clock[0] += audit.CHECKPOINT_SECONDS - 0.25
+    points.write(keys, Head(2, "b" * 64))  # within the period: skipped
+    clock[0] += 0.25
+    points.write(keys, Head(3, "c" * 64))  # one whole period on: written
+    assert [p["seq"] for _, p in Checkpoints.read(points.path)] == [1, 3]
