@@ -253,6 +253,23 @@ def test_the_admin_adds_edits_resets_and_confirms(served, browser, lang):
 
 
 @pytest.mark.parametrize("lang", LANGS)
+def test_a_refused_campaign_says_why_in_the_readers_words(served, browser, lang):
+    watch = Watch()
+    page = login(browser, served.base, "officer", lang, watch)
+    page.goto(served.base + "/exams")
+    form = page.locator("#campaign-form")
+    form.locator("[name=name]").fill("2027 上半年体检")
+    form.locator("[name=period_start]").fill("2027-01-01")
+    form.locator("[name=period_end]").fill("2027-06-30")
+    form.locator("[name=booking_numbers]").fill("NO-SUCH-9")
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".field-error")).to_have_text(
+        translate(lang, "reports.campaign_err.unknown_booking").replace("{numbers}", "NO-SUCH-9"))
+    expect(form.locator("[name=booking_numbers]")).to_be_focused()
+    assert all("status of 400" in p or p.startswith("400 ") for p in watch.problems), watch.problems
+
+
+@pytest.mark.parametrize("lang", LANGS)
 def test_closing_a_campaign_asks_first(served, browser, lang):
     """Last in this module: the demo's campaign stays closed afterwards."""
     watch = Watch()
