@@ -734,3 +734,25 @@ def test_a_checkpoint_is_due_exactly_one_period_after_the_last(tmp_path, monkeyp
     clock[0] += 0.25
     points.write(keys, Head(3, "c" * 64))  # one whole period on: written
     assert [p["seq"] for _, p in Checkpoints.read(points.path)] == [1, 3]
+
+
+def test_a_session_writer_checkpoints_the_head_it_committed(engine, tmp_path, monkeypatch):
+    """An import or an analyzer's filing appends in its own session: the head it committed is
+    checkpointed on commit, the last one of the session, once, however soon after the last
+    checkpoint (the clock stands still here); a rolled-back one never."""
+    from sqlmodel import Session
+
+    monkeypatch.setattr(audit.time, "monotonic", lambda: 5000.0)
+    path, sealer = tmp_path / "points.jsonl", signer(tmp_path / "points.jsonl")
+    with Session(engine) as session:
+        append(session, [event(1)], sealer)
+        session.rollback()
+        session.commit()
+        assert not path.exists()
+        append(session, [event(1)], sealer)
+        first = append(session, [event(2)], sealer)
+        session.commit()
+        session.commit()  # nothing appended since: no second line
+        second = append(session, [event(3)], sealer)
+        session.commit()  # within the period of the last checkpoint: written all the same
+    assert [(p["seq"], p["hash"]) for _, p in Checkpoints.read(path)] == [(2, first.hash), (3, second.hash)]
