@@ -201,7 +201,7 @@ class Timeline:
             _ref_id(d, "ServiceRequest") == consult for e in c.get("evidence", []) for d in e.get("detail", []))]
         prescriptions = [m for _, m in self.of_type("MedicationRequest") if consult and any(
             _ref_id(b, "ServiceRequest") == consult for b in m.get("basedOn", []))]
-        return {"parts": self.note_parts(resource),
+        return {"parts": self.note_parts(resource), "consult": consult,
                 "author": ", ".join(a.get("display", "") for a in resource.get("author", [])),
                 "diagnoses": [self.name.concept(c.get("code")) for c in diagnoses],
                 "prescriptions": [" · ".join(filter(None, [self.name.concept(m.get("medicationCodeableConcept")),
@@ -240,7 +240,7 @@ class Timeline:
         if stored.type == "ServiceRequest" and CONSULT in {c for cat in r.get("category", []) for c in name.codes(cat)}:
             question = ", ".join(q.get("text", "") for q in r.get("reasonCode", []))
             return Entry(at, "consult-request", name.specialty(r.get("code", {}).get("text", "")), state,
-                         {"question": question})
+                         {"question": question, "consult": stored.id})
         if stored.type == "DocumentReference" and state == "current":
             if charting.is_progress_note(r):
                 detail = self.progress_note(stored.id, r)

@@ -19,9 +19,11 @@ from ehr.requests import run
 from ehr.store import Stored
 from ehr.transfer import Transfer, transfers
 from telemed.context import context_of
+from telemed.http import principal
 from telemed.models import Organization
 from telemed.policy import decide
 from telemed.ui import language
+from webrtc.pages import CONSULT_ROLES
 
 VITAL_SIGNS = "vital-signs"
 LABORATORY = "laboratory"
@@ -173,6 +175,7 @@ async def record_page(request: web.Request) -> web.StreamResponse:
         message = error.outcome()["issue"][0]["diagnostics"]
         raise (web.HTTPForbidden if error.status == 403 else web.HTTPNotFound)(text=message) from None
     context = {"record": record, "patient_id": request.match_info["patient_id"], "show": name,
+               "consult_pages": principal(request).role in CONSULT_ROLES,  # the consult page is theirs
                "vital_fields": vitals.VITALS, "vital_bands": vitals.for_browser(), "form": charting}
     return aiohttp_jinja2.render_template("ehr/record.html", request, context)
 

@@ -23,7 +23,7 @@ async def run(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
     try:
         return await context_of(request).db.run(fn, *args)
     except CampaignError as exc:
-        raise api_error(exc.status, str(exc)) from None
+        raise api_error(exc.status, str(exc), code=exc.code, field=exc.field, values=exc.values) from None
 
 
 def require_any(request: web.Request, caps: tuple[Capability, ...], action: str) -> None:

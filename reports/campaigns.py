@@ -19,11 +19,14 @@ from telemed.timeutil import utcnow
 
 
 class CampaignError(Exception):
-    """A request the campaign rules refuse (shown to the user as 400/404/409)."""
+    """A request the campaign rules refuse (shown to the user as 400/404/409); ``code`` names the
+    message the pages show in the user's language (``reports.campaign_err.<code>``, with
+    ``values``), ``field`` the form field at fault."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, code: str = "", field: str = "",
+                 values: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status = status
+        self.status, self.code, self.field, self.values = status, code, field, values or {}
 
 
 @dataclass(frozen=True)
@@ -43,17 +46,18 @@ def new_id(prefix: str) -> str:
 
 def _check_spec(spec: CampaignSpec) -> None:
     if not spec.name.strip():
-        raise CampaignError(400, "a campaign needs a name")
+        raise CampaignError(400, "a campaign needs a name", code="name", field="name")
     try:
         start, end = date.fromisoformat(spec.period_start), date.fromisoformat(spec.period_end)
         if spec.cohort_date:
             date.fromisoformat(spec.cohort_date)
     except ValueError:
-        raise CampaignError(400, "dates must be YYYY-MM-DD") from None
+        raise CampaignError(400, "dates must be YYYY-MM-DD", code="dates", field="period_start") from None
     if end < start:
-        raise CampaignError(400, "the period ends before it starts")
+        raise CampaignError(400, "the period ends before it starts", code="period_order", field="period_end")
     if sum(map(bool, (spec.cohort_date, spec.patient_ids, spec.booking_numbers))) != 1:
-        raise CampaignError(400, "give one of cohort_date, patient_ids or booking_numbers")
+        raise CampaignError(400, "give one of cohort_date, patient_ids or booking_numbers", code="cohort_choice",
+                            field="cohort_date")
 
 
 def cohort_ids(session: Session, spec: CampaignSpec) -> list[str]:
@@ -78,8 +82,9 @@ def _by_booking_number(session: Session, spec: CampaignSpec) -> list[str]:
     found = dict(session.exec(select(Detainee.booking_number, Detainee.patient_id).where(
         Detainee.booking_number.in_(wanted), Detainee.facility_id == spec.facility_id)).all())
     if set(found) != wanted:
-        raise CampaignError(400, f"no detainee of {spec.facility_id} with booking number "
-                                 f"{', '.join(sorted(wanted - set(found)))}")
+        missing = ", ".join(sorted(wanted - set(found)))
+        raise CampaignError(400, f"no detainee of {spec.facility_id} with booking number {missing}",
+                            code="unknown_booking", field="booking_numbers", values={"numbers": missing})
     return sorted(found.values())
 
 
@@ -87,7 +92,7 @@ def create_campaign(session: Session, spec: CampaignSpec, created_by: int) -> Ex
     _check_spec(spec)
     members = cohort_ids(session, spec)
     if not members:
-        raise CampaignError(400, "the cohort is empty")
+        raise CampaignError(400, "the cohort is empty", code="cohort_empty", field="cohort_date")
     campaign = ExamCampaign(id=new_id("c"), facility_id=spec.facility_id, name=spec.name.strip(),
                             period_start=spec.period_start, period_end=spec.period_end,
                             cohort_date=spec.cohort_date, created_by=created_by)
@@ -108,7 +113,7 @@ def get_campaign(session: Session, campaign_id: str) -> ExamCampaign:
 def close_campaign(session: Session, campaign_id: str) -> ExamCampaign:
     campaign = get_campaign(session, campaign_id)
     if campaign.status == CampaignStatus.CLOSED:
-        raise CampaignError(409, "the campaign is already closed")
+        raise CampaignError(409, "the campaign is already closed", code="closed")
     campaign.status, campaign.closed_at = CampaignStatus.CLOSED, utcnow()
     session.add(campaign)
     return campaign

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from zxcvbn import zxcvbn
 
 from telemed.models import AuthToken, OrgKind, Organization, Role, User
-from telemed.security import hash_password
+from telemed.security import hash_password, verify_password
 from telemed.timeutil import utcnow
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -163,6 +163,7 @@ def reset_password(session: Session, user: User) -> tuple[str, list[str]]:
     sessions and tokens, all revoked so that whoever held the old one is out."""
     password = secrets.token_urlsafe(12)
     user.password_hash = hash_password(password)
+    user.must_change_password = True  # known to the administrator: the user replaces it at once
     session.add(user)
     return password, revoke_tokens(session, user)
 
@@ -177,3 +178,18 @@ def user_view(user: User) -> dict:
 
 def org_view(org: Organization) -> dict:
     return {"id": org.id, "name": org.name, "name_zh": org.name_zh, "kind": org.kind}
+
+
+def change_own_password(session: Session, user_id: int, current: str, new: str) -> tuple[User, list[str]]:
+    """The user replaces their password (the one an administrator reset, say): checked against the
+    current one and the password rules; every session and token of the user is revoked (their
+    hashes returned, to drop from caches), so the caller signs the user in again."""
+    user = session.get(User, user_id)
+    if user is None or not verify_password(user.password_hash, current):
+        raise AccountError("the current password is wrong", field="current", code="current_wrong")
+    if new == current:
+        raise AccountError("choose a password other than the current one", field="password", code="password_same")
+    check_password(new, user.username, user.display_name)
+    user.password_hash, user.must_change_password = hash_password(new), False
+    session.add(user)
+    return user, revoke_tokens(session, user)

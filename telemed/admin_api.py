@@ -16,6 +16,7 @@ from telemed.models import AuditEntry, BreakGlass, Detainee, Organization, User
 from telemed.policy import BreakGlassRefused, Capability, open_break_glass, patient_scope
 from telemed.security import Principal
 from telemed.timeutil import fhir_instant, utcnow
+from telemed.ui import language
 
 MAX_PAGE = 200
 
@@ -270,9 +271,15 @@ async def list_detainees(request: web.Request) -> web.Response:
 
 async def list_pending(request: web.Request) -> web.Response:
     who = require(request, Capability.APPROVE_ACCOUNTS, "account.pending.read")
-    users = await context_of(request).db.run(lambda s: pending_for(s, s.get(User, who.user_id)))
+    lang = language(request)
+
+    def pending(session: Session) -> list[dict]:  # each with its organisation's name in the reader's language
+        names = {o.id: (o.name_zh or o.name) if lang == "zh-CN" else o.name for o in session.exec(select(Organization))}
+        return [user_view(u) | {"org_name": names.get(u.org_id, "")} for u in pending_for(session, session.get(User, who.user_id))]
+
+    users = await context_of(request).db.run(pending)
     audit(request, "account.pending.read", "allowed", reason=f"{len(users)} listed")
-    return json_response([user_view(u) for u in users])
+    return json_response(users)
 
 
 async def approve_user(request: web.Request) -> web.Response:

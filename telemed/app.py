@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from telemed import admin_api, auth_api, clients_api, detainee_search, events_api, ui
+from telemed import admin_api, auth_api, clients_api, detainee_search, events_api, password_page, ui
 from telemed.audit import AuditEvent
 from telemed.clients import resolve_client_token
 from telemed.config import Settings
@@ -34,6 +34,8 @@ PUBLIC_PATHS = {"/healthz", "/metrics", "/login", "/lang", "/api/auth/token", "/
                 # FHIR discovery: a client learns what the server does before it authenticates
                 "/fhir/metadata", "/fhir/.well-known/smart-configuration", "/.well-known/smart-configuration"}
 PUBLIC_PREFIXES = ("/static/",)
+# What a user whose password an administrator reset may reach before choosing their own.
+PASSWORD_CHANGE_PATHS = {password_page.PATH, "/logout"}
 MACHINE_PREFIXES = ("/api/", "/fhir", "/ws/")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # What the pages may load: their own scripts and styles only (no inline script, no eval), media
@@ -202,6 +204,11 @@ async def auth_middleware(request: web.Request, handler):
             sent = (await read_form(request)).get("csrf_token", "")
         if not sent or not secrets.compare_digest(str(sent), who.csrf_token):
             raise _machine_error(request, 403, "missing or wrong CSRF token")
+    if who.must_change_password and request.path not in PASSWORD_CHANGE_PATHS:
+        if request.path.startswith(MACHINE_PREFIXES):
+            raise _machine_error(request, 403, "an administrator reset this password: change it first, "
+                                               f"on the page {password_page.PATH}")
+        raise web.HTTPSeeOther(password_page.PATH)
     return await handler(request)
 
 
@@ -262,8 +269,8 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", handle_metrics)
-    for feature in (auth_api, clients_api, admin_api, detainee_search, events_api, ui, ehr_api, labs_api, webrtc_api,
-                    reports_api, custody_api, care_api, rounds_api, rounds_pages):
+    for feature in (auth_api, clients_api, admin_api, password_page, detainee_search, events_api, ui, ehr_api, labs_api,
+                    webrtc_api, reports_api, custody_api, care_api, rounds_api, rounds_pages):
         feature.setup(app)
     async def start_bus(_app: web.Application) -> None:
         context.hub.bus.start(asyncio.get_running_loop())

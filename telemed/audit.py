@@ -407,9 +407,6 @@ class AuditLog:
         self._wake.set()
         return ticket
 
-    def _failed(self, ticket: int) -> bool:
-        return any(first <= ticket <= last for first, last in self.failed)
-
     async def durable(self, ticket: int) -> bool:
         return await self.commits.durable(ticket)
 

@@ -87,10 +87,13 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         context = {"next": next_url, "error": refused.message, "username": username}
         return aiohttp_jinja2.render_template("login.html", request, context, status=refused.status)
     response = web.HTTPSeeOther(next_url)
-    settings = context_of(request).settings
+    set_session(response, raw, context_of(request).settings)
+    raise response
+
+
+def set_session(response: web.StreamResponse, raw: str, settings) -> None:
     response.set_cookie(SESSION_COOKIE, raw, httponly=True, samesite="Strict", path="/",
                         secure=settings.cookie_secure, max_age=settings.token_ttl_seconds)
-    raise response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

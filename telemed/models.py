@@ -53,6 +53,8 @@ class User(SQLModel, table=True):
     # A clinical account waits for a medical officer of its organisation: None until approved.
     approved_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
     approved_by: int | None = Field(default=None, foreign_key="app_user.id")
+    # Set when an administrator resets the password: the user chooses their own before anything else.
+    must_change_password: bool = False
 
 
 class TokenKind(StrEnum):

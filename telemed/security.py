@@ -55,6 +55,7 @@ class Principal:
     # A registered system's token (SMART Backend Services): what its scopes grant. None: a person,
     # limited by the policy alone.
     scopes: Scopes | None = None
+    must_change_password: bool = False
 
 
 def principal_of(user: User, token: AuthToken | None = None) -> Principal:
@@ -67,6 +68,7 @@ def principal_of(user: User, token: AuthToken | None = None) -> Principal:
         specialty=user.specialty,
         token_id=token.id if token else None,
         csrf_token=token.csrf_token if token else "",
+        must_change_password=user.must_change_password,
     )
 
 

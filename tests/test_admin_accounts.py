@@ -3,10 +3,15 @@ refusals (named field, machine code), who may do it, and that each step is audit
 
 from __future__ import annotations
 
+import re
+
 from sqlmodel import select
 
 from telemed.models import AuditEntry, User
+from telemed.i18n import translate
 from tests.conftest import PASSWORD, bearer, both_databases
+
+NEW_PASSWORD = "violet harbour lantern gravel"
 
 
 def user_id(context, username: str) -> int:
@@ -57,10 +62,48 @@ async def test_password_reset_is_shown_once_and_ends_the_old_sessions(client, lo
     assert len(password) >= 12 and password != PASSWORD
     assert (await client.get("/api/campaigns", headers=old)).status == 401
     assert (await client.post("/api/auth/token", json={"username": "officer-a", "password": PASSWORD})).status == 401
-    assert (await client.get("/api/campaigns", headers=await bearer(client, "officer-a", password))).status == 200
+    assert (await client.get("/api/campaigns", headers=await bearer(client, "officer-a", password))).status == 403
     stored = context.db.call(lambda s: s.get(User, user_id(context, "officer-a")).password_hash)
     assert password not in stored
     assert ("admin.users.password_reset", "allowed") in actions(context, "admin")
+
+
+@both_databases
+async def test_a_reset_password_is_replaced_by_its_user_before_anything_else(client, login, context):
+    admin = await login("admin")
+    password = (await (await client.post(f"/api/admin/users/{user_id(context, 'officer-a')}/password",
+                                         headers=admin)).json())["password"]
+    token = await bearer(client, "officer-a", password)
+    refused = await client.get("/api/campaigns", headers=token)
+    assert refused.status == 403 and "/account/password" in (await refused.json())["error"]
+    assert (await client.get("/fhir/Patient", headers=token)).status == 403
+    signed_in = await client.post("/login", data={"username": "officer-a", "password": password, "next": "/exams"},
+                                  allow_redirects=False)
+    assert signed_in.status == 303
+    for path in ("/", "/exams"):  # every page leads to the change first
+        page = await client.get(path, allow_redirects=False)
+        assert (page.status, page.headers["Location"]) == (303, "/account/password")
+    page = await client.get("/account/password", headers={"Accept-Language": "en"})
+    text = await page.text()
+    assert page.status == 200 and translate("en", "password.forced") in text
+    form = {"csrf_token": re.search(r'name="csrf-token" content="([^"]+)"', text).group(1),
+            "current": password, "password": NEW_PASSWORD, "again": NEW_PASSWORD}
+    assert (await client.post("/account/password", data=form | {"csrf_token": "forged"})).status == 403
+    for change, code in (({"current": PASSWORD}, "current_wrong"), ({"again": NEW_PASSWORD + "!"}, "password_mismatch"),
+                         ({"password": password, "again": password}, "password_same"),
+                         ({"password": "short", "again": "short"}, "password_short"),
+                         ({"password": "password1234", "again": "password1234"}, "password_weak")):
+        bad = await client.post("/account/password", data=form | change, headers={"Accept-Language": "en"})
+        assert bad.status == 422 and translate("en", f"password.err.{code}") in await bad.text(), code
+    assert (await client.get("/api/campaigns", headers=token)).status == 403  # refusals changed nothing
+    done = await client.post("/account/password", data=form, allow_redirects=False)
+    assert (done.status, done.headers["Location"]) == (303, "/")
+    assert (await client.get("/", allow_redirects=False)).status == 200  # the new session cookie is let in
+    assert (await client.get("/api/campaigns", headers=token)).status == 401  # sessions of the reset one: ended
+    assert (await client.get("/api/campaigns", headers=await bearer(client, "officer-a", NEW_PASSWORD))).status == 200
+    assert context.db.call(lambda s: s.get(User, user_id(context, "officer-a")).must_change_password) is False
+    assert [a for a in actions(context, "officer-a") if a[0] == "auth.password_change"] == \
+        [("auth.password_change", "denied")] * 5 + [("auth.password_change", "allowed")]
 
 
 async def test_deactivation_signs_out_and_the_admin_cannot_lock_themself_out(client, login, context):

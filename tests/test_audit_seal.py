@@ -650,3 +650,109 @@ def test_outcomes_map_to_fhir_codes(outcome, code):
 
 def test_chain_problem_is_a_value():
     assert ChainProblem(1, "x") == ChainProblem(1, "x") != ChainProblem(2, "x")
+
+
+# -- the bounds on waiting: stated outright, and each passed on to where it applies ---------------
+
+class Bounds:
+    """Stands in for what does the waiting, to read the bound it is given (no clock involved)."""
+
+    def __init__(self) -> None:
+        self.seen: list[float | None] = []
+
+    def wait_for(self, predicate, timeout=None) -> bool:  # threading.Condition's
+        self.seen.append(timeout)
+        return predicate()
+
+    def notify_all(self) -> None:
+        pass
+
+    def wait(self, ticket=None, timeout=None) -> bool:  # Commits'
+        self.seen.append(timeout)
+        return True
+
+
+def test_waiting_for_a_write_gives_up_after_ten_seconds_by_default(engine, monkeypatch):
+    """The documented bound a request or a flush waits for a stuck write (README: Audit trail)."""
+    commits = Commits()
+    commits._changed = condition = Bounds()
+    commits.wait()
+    assert condition.seen == [10.0]
+
+    async def wait_for(future, timeout):
+        condition.seen.append(timeout)
+        return True
+
+    monkeypatch.setattr(audit.asyncio, "wait_for", wait_for)
+    assert asyncio.run(Commits().durable(1)) is True
+    assert condition.seen == [10.0, 10.0]
+    monkeypatch.undo()
+    log = AuditLog(engine, signer())
+    try:
+        real, log.commits = log.commits, Bounds()
+        log.flush()
+        assert log.commits.seen == [10.0]
+    finally:
+        log.commits = real
+        log.close()
+
+
+def test_flush_waits_no_longer_than_it_is_told(engine):
+    log = AuditLog(engine, signer())
+    try:
+        with log.commits.lock:
+            log.commits.issue()  # a ticket that no event was queued under: it is never committed
+        log.flush(timeout=0.01)  # returns, not blocked for ever
+        assert log.commits.committed == 0
+    finally:
+        log.commits.advance(log.commits.issued)
+        log.close()
+
+
+def test_close_waits_five_seconds_at_most_for_a_stuck_writer(engine):
+    log = AuditLog(engine, signer())
+    writer, waited = log._thread, []
+
+    class Stuck:
+        def join(self, timeout=None):
+            waited.append(timeout)
+
+    log._thread = Stuck()
+    log.close()
+    assert waited == [5]
+    log._closing = True
+    writer.join()
+
+
+def test_a_checkpoint_is_due_exactly_one_period_after_the_last(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(audit.time, "monotonic", lambda: clock[0])
+    keys, points = Keyring({KID: KEY}, KID), Checkpoints(tmp_path / "points.jsonl")
+    points.write(keys, Head(1, "a" * 64))
+    clock[0] += audit.CHECKPOINT_SECONDS - 0.25
+    points.write(keys, Head(2, "b" * 64))  # within the period: skipped
+    clock[0] += 0.25
+    points.write(keys, Head(3, "c" * 64))  # one whole period on: written
+    assert [p["seq"] for _, p in Checkpoints.read(points.path)] == [1, 3]
+
+
+def test_a_session_writer_checkpoints_the_head_it_committed(engine, tmp_path, monkeypatch):
+    """An import or an analyzer's filing appends in its own session: the head it committed is
+    checkpointed on commit, the last one of the session, once, however soon after the last
+    checkpoint (the clock stands still here); a rolled-back one never."""
+    from sqlmodel import Session
+
+    monkeypatch.setattr(audit.time, "monotonic", lambda: 5000.0)
+    path, sealer = tmp_path / "points.jsonl", signer(tmp_path / "points.jsonl")
+    with Session(engine) as session:
+        append(session, [event(1)], sealer)
+        session.rollback()
+        session.commit()
+        assert not path.exists()
+        append(session, [event(1)], sealer)
+        first = append(session, [event(2)], sealer)
+        session.commit()
+        session.commit()  # nothing appended since: no second line
+        second = append(session, [event(3)], sealer)
+        session.commit()  # within the period of the last checkpoint: written all the same
+    assert [(p["seq"], p["hash"]) for _, p in Checkpoints.read(path)] == [(2, first.hash), (3, second.hash)]

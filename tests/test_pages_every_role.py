@@ -27,6 +27,7 @@ PAGES = (
     ("doctor", "/exams/exam/{exam}", 200),
     ("doctor", "/admin", 403),
     ("doctor", "/no-such-page", 404),
+    ("doctor", "/account/password", 200),
     ("specialist", "/", 200),
     ("specialist", "/consults", 200),
     ("specialist", "/exams", 403),

@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from ehr import store
+from telemed.i18n import translate
 from tests.browser_support import launch, signed_in, watch
 from tests.conftest import both_databases
 from tests.ehr_support import open_consult
@@ -230,6 +231,9 @@ async def test_doctor_documents_the_record(client, world, context, browser, lang
     await consult.locator(":scope > details > summary").click()
     shown = await consult.inner_text()
     assert "ST depression" in shown and t["consult_dx"] in shown and "Aspirin 100 mg" in shown
+    link = consult.locator("[data-testid=open-consult]")  # to the consult's own page
+    assert await link.get_attribute("href") == "/consults/consult-7"
+    assert await link.inner_text() == translate(lang, "ehr.consult_link.open")
     report = page.locator("#timeline li[data-kind=lab-report]")
     await report.locator(":scope > details > summary").click()
     shown = await report.inner_text()
@@ -256,6 +260,9 @@ async def test_other_roles_see_no_write_controls_and_a_forged_post_is_refused(cl
         note = page.locator("#timeline li[data-kind=progress-note]")
         await note.locator(":scope > details > summary").click()
         assert "Slept badly." in await note.inner_text()
+        if user == "officer-a":  # the consult page is the doctor's and the specialist's: no link to it
+            assert await page.locator("#timeline li[data-kind=consult-note]").count() == 1
+            assert await page.locator("#timeline [data-testid=open-consult]").count() == 0
         status = await page.evaluate("""async (patient) => (await fetch(`/api/record/${patient}/notes`, {
             method: "POST", headers: {"Content-Type": "application/json",
             "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content},

@@ -99,6 +99,10 @@ async def test_a_chosen_list_by_booking_number_holds_only_our_detainees(client, 
     assert sorted(e["booking_number"] for e in shown["exams"]) == ["fac-a-1", "fac-a-3"]
     theirs = await client.post("/api/campaigns", headers=headers,
                                json=NEW | {"cohort_date": None, "booking_numbers": ["fac-a-1", "fac-b-1"]})
-    assert theirs.status == 400 and "fac-b-1" in (await theirs.json())["error"]
+    refused = await theirs.json()
+    assert theirs.status == 400 and "fac-b-1" in refused["error"]
+    # the pages say it in the reader's words, next to the field (reports.campaign_err.<code>)
+    assert {k: refused[k] for k in ("code", "field", "values")} == {
+        "code": "unknown_booking", "field": "booking_numbers", "values": {"numbers": "fac-b-1"}}
     both = await client.post("/api/campaigns", headers=headers, json=NEW | {"booking_numbers": ["fac-a-1"]})
-    assert both.status == 400  # a cohort date and a list at once
+    assert both.status == 400 and (await both.json())["code"] == "cohort_choice"  # a cohort date and a list at once

@@ -69,7 +69,9 @@ async def test_a_medical_officer_approves_a_new_account_from_the_home_page(clien
                 await page.goto(f"{base}/lang?to=zh-CN&next=/")
             row = page.locator("#accounts-pending tr[data-username='doc-new']")
             await row.wait_for()
-            assert "Dr New" in await row.inner_text()
+            shown = await row.inner_text()
+            assert "Dr New" in shown and "fac-a" not in shown  # the facility by name, never its id
+            assert ("甲看守所" if locale == "zh-CN" else "Facility A") in shown
             await row.locator("button", has_text=approve).click()
             await row.locator("button").wait_for(state="detached")
             assert problems == []

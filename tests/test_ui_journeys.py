@@ -209,7 +209,7 @@ def test_the_admin_adds_edits_resets_and_confirms(served, browser, lang):
     dialog.locator(".close-dialog").click()
     expect(row).to_contain_text(t("role.facility_doctor"))
 
-    # password reset: asked first, shown once, the new one signs in
+    # password reset: asked first, shown once; it signs in only to the page where its user replaces it
     row.locator("[data-action=password]").click()
     expect(page.locator("#confirm")).to_contain_text(t("admin.confirm_password", name="护士长 Head nurse"))
     page.click("[data-testid=confirm-ok]")
@@ -218,10 +218,16 @@ def test_the_admin_adds_edits_resets_and_confirms(served, browser, lang):
     page.locator("#password-dialog .close-dialog").click()
     other = browser.new_context(viewport=VIEWPORT).new_page()
     other.set_default_timeout(TIMEOUT_MS)
-    other.goto(served.base + "/login")
+    other.goto(served.base + f"/lang?to={lang}&next=/login")
     other.fill("input[name=username]", username)
     other.fill("input[name=password]", password)
     other.click("form[action='/login'] button[type=submit]")
+    other.wait_for_url(served.base + "/account/password")
+    expect(other.locator("[data-testid=password-forced]")).to_have_text(t("password.forced"))
+    other.fill("input[name=current]", password)
+    other.fill("input[name=password]", "violet harbour lantern gravel")
+    other.fill("input[name=again]", "violet harbour lantern gravel")
+    other.click("#password-form button[type=submit]")
     other.wait_for_url(served.base + "/")
 
     # deactivate: cancel changes nothing; confirmed, the account is inactive and its session ends
@@ -244,6 +250,23 @@ def test_the_admin_adds_edits_resets_and_confirms(served, browser, lang):
     # the refusals this test provoked (422) are answers, not failures
     watch.problems = [p for p in watch.problems if not p.startswith("422 ") and "status of 422" not in p]
     assert not watch.problems, watch.problems
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_refused_campaign_says_why_in_the_readers_words(served, browser, lang):
+    watch = Watch()
+    page = login(browser, served.base, "officer", lang, watch)
+    page.goto(served.base + "/exams")
+    form = page.locator("#campaign-form")
+    form.locator("[name=name]").fill("2027 上半年体检")
+    form.locator("[name=period_start]").fill("2027-01-01")
+    form.locator("[name=period_end]").fill("2027-06-30")
+    form.locator("[name=booking_numbers]").fill("NO-SUCH-9")
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".field-error")).to_have_text(
+        translate(lang, "reports.campaign_err.unknown_booking").replace("{numbers}", "NO-SUCH-9"))
+    expect(form.locator("[name=booking_numbers]")).to_be_focused()
+    assert all("status of 400" in p or p.startswith("400 ") for p in watch.problems), watch.problems
 
 
 @pytest.mark.parametrize("lang", LANGS)

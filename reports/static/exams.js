@@ -19,7 +19,11 @@
       body.booking_numbers = body.booking_numbers ? body.booking_numbers.split(/[\s,，、]+/).filter(Boolean) : [];
       if (body.booking_numbers.length) delete body.cohort_date;
       try { const c = await api("POST", "/api/campaigns", body); location.href = `/exams/${c.id}`; }
-      catch (err) { toast(`${form.dataset.failed} ${err.message}`, "critical"); }
+      catch (err) {  // the reason in the reader's words, next to its field
+        const words = JSON.parse(document.getElementById("campaign-errors").textContent);
+        const numbers = err.data?.values?.numbers ?? "";
+        telemed.showError(form, err, { ...words, unknown_booking: words.unknown_booking.replace("{numbers}", numbers) });
+      }
     });
     load();
   }

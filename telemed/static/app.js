@@ -75,7 +75,7 @@ const telemed = (() => {
   function on(type, handler) { (handlers[type] ||= []).push(handler); }
 
   function connectEvents(delay = 1000) {
-    if (!csrf) return;  // not logged in
+    if (!csrf || document.querySelector("meta[name=events][content=off]")) return;  // not logged in, or not yet let in
     const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/events`);
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);

@@ -65,7 +65,7 @@
         } }, labels.approve);
         pending.append(telemed.el("tr", { "data-username": u.username }, telemed.el("td", {}, u.username),
           telemed.el("td", {}, u.display_name), telemed.el("td", {}, labels[u.role] || u.role),
-          telemed.el("td", {}, u.org_id), telemed.el("td", {}, button)));
+          telemed.el("td", {}, u.org_name), telemed.el("td", {}, button)));
       }
     });
   }
