@@ -1,13 +1,13 @@
 """a password an administrator reset must be changed by its user at the next sign-in
 
-Revision ID: 0017_password_change
-Revises: 0016
+Revision ID: 0022
+Revises: 0021
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_password_change"
-down_revision = "0016"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
