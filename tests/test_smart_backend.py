@@ -23,6 +23,7 @@ from telemed.policy import HOSPITAL_SYSTEM, Capability, may
 from telemed.security import Principal
 from tests.conftest import both_databases
 from tests.ehr_support import condition, fhir, ids, observation, open_consult
+from tests.test_fhir_bulk_export import finished, kick_off, path_of
 
 TOKEN = "/api/auth/smart/token"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -116,6 +117,12 @@ async def test_a_signed_client_reads_only_its_hospitals_shares_within_its_scopes
 
     fhirpy = AsyncFHIRClient(str(client.make_url("/fhir")), authorization=system["Authorization"])
     assert [o["id"] for o in await fhirpy.resources("Observation").fetch_all()] == [made["shared"]]
+
+    # A bulk export holds the same: the shared Observation and its Patient; no Condition (scopes).
+    status, _, status_url = await kick_off(client, system)
+    assert status == 202
+    done = await finished(client, system, path_of(client, status_url))
+    assert sorted((o["type"], o["count"]) for o in done["output"]) == [("Observation", 1), ("Patient", 1)]
 
     trail = context.db.call(lambda s: s.exec(select(AuditEntry).where(AuditEntry.username == "client:hosp1-etl")).all())
     assert any(e.action == "smart.token" and e.outcome == "allowed" for e in trail)
