@@ -37,4 +37,4 @@ async def test_counts_stay_within_the_role_and_facility(client, login, world):
     assert set(await counts(client, await login("spec-1"))) == {"consults_to_triage", "consults_scheduled",
                                                                "drafts_to_sign"}
     admin = await counts(client, await login("admin"))
-    assert admin["accounts"] == (9, "/admin?state=active") and admin["inactive_accounts"][0] == 0
+    assert admin["accounts"] == (10, "/admin?state=active") and admin["inactive_accounts"][0] == 0
