@@ -59,7 +59,7 @@ def _seed(session: Session, ctx: DemoContext) -> None:
 
 def _arrive(session: Session, ctx: DemoContext, n: int, family: str, given: str, sex: str) -> Intake:
     patient = store.create(session, {
-        "resourceType": "Patient", "identifier": [{"system": BOOKING_SYSTEM, "value": f"KS-NEW-{n + 1:03d}"}],
+        "resourceType": "Patient", "identifier": [{"system": BOOKING_SYSTEM, "value": f"KS{date.today():%Y}{901 + n:05d}"}],
         "name": [{"family": family, "given": [given], "text": family + given}], "gender": sex,
         "birthDate": f"{1975 + n * 4}-0{n + 1}-15", "managingOrganization": {"reference": f"Organization/{ctx.facility_id}"},
         "extension": [custody_extension(ctx.facility_id, f"{n + 1}-0{n + 1}", date.today().isoformat())],

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from care.home import doctor_care_counts
 from custody.home import custody_counts, doctor_custody_counts
 from labs.models import HeldMessage, LabAlert, LabOrder
 from reports.models import CampaignStatus, Exam, ExamCampaign, ExamStatus
@@ -47,6 +48,7 @@ def _doctor(session: Session, who: Principal) -> list[Count]:
         Count("results_held", _scalar(session, held), "/labs#held", urgent=True),
         Count("lab_orders_open", _scalar(session, orders), "/labs#orders"),
         *(Count(key, value, href) for key, value, href in doctor_custody_counts(session, who.org_id)),
+        *(Count(key, value, href, urgent) for key, value, href, urgent in doctor_care_counts(session, who.org_id)),
     ]
 
 

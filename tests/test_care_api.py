@@ -312,3 +312,16 @@ async def test_a_readmission_after_release_opens_a_new_intake(client, login, con
     assert context.db.call(intakes) == []
     context.db.call(set_status, "in-custody")
     assert context.db.call(intakes) == ["admission"]
+
+
+async def test_the_doctors_home_counts_arrivals_to_screen_and_open_sick_calls(client, login, context, world):
+    from tests.test_home_counts import counts
+    doc_a, doc_b = await login("doc-a"), await login("doc-b")
+    _, intake_id = context.db.call(arrive)
+    await _request(client, login)
+    mine = await counts(client, doc_a)
+    assert mine["care_unscreened"] == (1, "/care") and mine["care_sick_calls"] == (1, "/care")
+    theirs = await counts(client, doc_b)
+    assert theirs["care_unscreened"][0] == 0 and theirs["care_sick_calls"][0] == 0
+    await call(client, "POST", f"/api/care/intakes/{intake_id}/screening", doc_a, {"answers": answers()}, status=201)
+    assert (await counts(client, doc_a))["care_unscreened"][0] == 0

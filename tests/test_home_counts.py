@@ -32,7 +32,7 @@ async def test_counts_stay_within_the_role_and_facility(client, login, world):
 
     assert set(await counts(client, await login("doc-a"))) == {
         "critical_results", "consults_awaiting_decision", "notes_awaiting_signature", "results_held", "lab_orders_open",
-        "custody_on_the_way", "custody_referrals_open"}
+        "custody_on_the_way", "custody_referrals_open", "care_unscreened", "care_sick_calls"}
     assert set(await counts(client, await login("guard-a"))) == {"custody_open", "custody_escorts"}
     assert set(await counts(client, await login("spec-1"))) == {"consults_to_triage", "consults_scheduled",
                                                                "drafts_to_sign"}
