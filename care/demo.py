@@ -47,7 +47,8 @@ def _seed(session: Session, ctx: DemoContext) -> None:
         person = session.get(Detainee, row.patient_id)
         intake.record_screening(session, doctor, row, person, questionnaire.negative() | answers, now)
     calls = [sickcall.submit(session, doctor, session.get(Detainee, ctx.patient_ids[10 + n * 3]), words, category,
-                             urgent, now - timedelta(hours=ago), tz) for n, (category, words, urgent, ago) in enumerate(REQUESTS)]
+                             urgent, now - timedelta(hours=ago), tz)
+             for n, (category, words, urgent, ago) in enumerate(REQUESTS)]
     _waiting, _late, _urgent, scheduled, seen, closed = calls
     visit = now + timedelta(hours=2)
     sickcall.triage(session, doctor, scheduled, urgent=False, visit_at=visit, place="clinic", reason="", now=now, tz=tz)
