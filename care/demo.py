@@ -47,7 +47,8 @@ def _seed(session: Session, ctx: DemoContext) -> None:
         person = session.get(Detainee, row.patient_id)
         intake.record_screening(session, doctor, row, person, questionnaire.negative() | answers, now)
     calls = [sickcall.submit(session, doctor, session.get(Detainee, ctx.patient_ids[10 + n * 3]), words, category,
-                             urgent, now - timedelta(hours=ago), tz) for n, (category, words, urgent, ago) in enumerate(REQUESTS)]
+                             urgent, now - timedelta(hours=ago), tz)
+             for n, (category, words, urgent, ago) in enumerate(REQUESTS)]
     _waiting, _late, _urgent, scheduled, seen, closed = calls
     visit = now + timedelta(hours=2)
     sickcall.triage(session, doctor, scheduled, urgent=False, visit_at=visit, place="clinic", reason="", now=now, tz=tz)
@@ -59,7 +60,7 @@ def _seed(session: Session, ctx: DemoContext) -> None:
 
 def _arrive(session: Session, ctx: DemoContext, n: int, family: str, given: str, sex: str) -> Intake:
     patient = store.create(session, {
-        "resourceType": "Patient", "identifier": [{"system": BOOKING_SYSTEM, "value": f"KS-NEW-{n + 1:03d}"}],
+        "resourceType": "Patient", "identifier": [{"system": BOOKING_SYSTEM, "value": f"KS{date.today():%Y}{901 + n:05d}"}],
         "name": [{"family": family, "given": [given], "text": family + given}], "gender": sex,
         "birthDate": f"{1975 + n * 4}-0{n + 1}-15", "managingOrganization": {"reference": f"Organization/{ctx.facility_id}"},
         "extension": [custody_extension(ctx.facility_id, f"{n + 1}-0{n + 1}", date.today().isoformat())],

@@ -81,7 +81,8 @@ def open_intakes(session: Session, facility_id: str, now: datetime) -> list[Due]
         .order_by(Intake.admitted_at).limit(500)).all()
     found = []
     for intake, detainee in rows:
-        screening, assessment = clocks.screening_due(intake.admitted_at, rules), clocks.assessment_due(intake.admitted_at, rules)
+        screening = clocks.screening_due(intake.admitted_at, rules)
+        assessment = clocks.assessment_due(intake.admitted_at, rules)
         found.append(Due(intake, detainee, screening, assessment, clocks.late(screening, intake.screened_at, now),
                          clocks.late(assessment, intake.assessed_at, now)))
     return found
