@@ -22,10 +22,12 @@
       doses ? el("div", { class: "small" }, doses) : "");
   }
 
+  let asked = 0;  // the block tapped last wins over a slower answer for one tapped before
   async function openBlock(block, button) {
     document.querySelectorAll("#blocks button").forEach(b => b.classList.toggle("primary", b === button));
-    const list = document.getElementById("detainees");
-    list.replaceChildren(...(await api("GET", `/api/rounds/blocks/${encodeURIComponent(block)}`)).map(row));
+    const mine = ++asked;
+    const people = await api("GET", `/api/rounds/blocks/${encodeURIComponent(block)}`);
+    if (mine === asked) document.getElementById("detainees").replaceChildren(...people.map(row));
   }
 
   document.getElementById("detainees").addEventListener("click", () => {
