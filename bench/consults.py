@@ -168,10 +168,11 @@ async def wait_healthy(base: str) -> None:
     raise RuntimeError("the server did not start")
 
 
-def cpu_seconds(server: Server) -> float:
-    """CPU time of the server's processes; a media worker that ended meanwhile counts in its parent's."""
+def cpu_seconds(server: Server, only_janus: bool = False) -> float:
+    """CPU time of the server's processes (or Janus's alone); a media worker that ended meanwhile
+    counts in its parent's."""
     total = 0.0
-    for pid in server.pids:
+    for pid in ([server.janus.process.pid] if server.janus else []) if only_janus else server.pids:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # own and reaped children's
@@ -200,10 +201,11 @@ class Round:
     worst_second: float  # the lowest one-second frame count of any stream
     gap_p99_ms: float  # 99th percentile of the gaps between received frames
     join_s: list[float]  # offer sent -> first frame of the other side
-    server_cores: float
+    server_cores: float  # the application's processes and Janus's
     client_cores: float
     http_ms: list[float]  # latencies of API requests made while the calls ran
     memory_per_call: float  # bytes: the server's memory during the calls over its memory when idle and warm
+    janus_cores: float = 0.0  # of server_cores, Janus's own
 
     def line(self, label: str, baseline: float, source: Source) -> str:
         low = min(self.fps)
@@ -211,7 +213,7 @@ class Round:
                 f" ({low / baseline:4.0%} of source)  worst 1 s {self.worst_second:3.0f}"
                 f"  gap p99 {self.gap_p99_ms:4.0f} ms  join p50 {statistics.median(self.join_s):.2f} s"
                 f" max {max(self.join_s):.2f} s  server {self.server_cores / self.calls:5.3f} core/call"
-                f" {self.memory_per_call / 2**20:5.1f} MiB/call"
+                f" (janus {self.janus_cores / self.calls:5.3f}) {self.memory_per_call / 2**20:5.1f} MiB/call"
                 f"  clients {self.client_cores:4.2f} cores")
 
 
@@ -229,10 +231,12 @@ async def run_round(world: World, base: str, server: Server, calls: int, seconds
         await asyncio.gather(*(p.wait_frames(1, timeout=20) for p in people), return_exceptions=True)
         join = [p.video_in().first_at - p.offer_sent_at if p.video_in().first_at else float("inf") for p in people]
         await asyncio.sleep(WARM_UP)
+        janus0 = cpu_seconds(server, only_janus=True)
         server0, client0, start = cpu_seconds(server), own_cpu_seconds(), time.perf_counter()
         http_ms = await probe_http(base, world.doctor, seconds)
         end = time.perf_counter()
         server1, client1 = cpu_seconds(server), own_cpu_seconds()
+        janus1 = cpu_seconds(server, only_janus=True)
         memory_during = rss_bytes(server)
         windows = [[t for t in p.video_in().times if start <= t <= end] for p in people]
     finally:
@@ -244,7 +248,7 @@ async def run_round(world: World, base: str, server: Server, calls: int, seconds
     gaps = sorted(1000 * (b - a) for times in windows for a, b in zip(times, times[1:])) or [float("inf")]
     return Round(calls, [len(t) / span for t in windows], min(per_second), gaps[int(0.99 * (len(gaps) - 1))],
                  join, (server1 - server0) / span, (client1 - client0) / span, http_ms,
-                 max(0, memory_during - idle_memory) / calls)
+                 max(0, memory_during - idle_memory) / calls, (janus1 - janus0) / span)
 
 
 async def probe_http(base: str, headers: dict[str, str], seconds: float) -> list[float]:
@@ -382,6 +386,7 @@ def side_by_side(results: dict[str, list[Round]], source: Source) -> None:
     for at in sorted({1, common}):
         e, j = embedded[at - 1], janus[at - 1]
         rows += [(f"server CPU per call at N={at} (core)", e.server_cores / at, j.server_cores / at, "{:12.3f}"),
+                 (f"  of which Janus at N={at} (core)", 0.0, j.janus_cores / at, "{:12.3f}"),
                  (f"server memory per call at N={at} (MiB)", e.memory_per_call / 2**20, j.memory_per_call / 2**20,
                   "{:12.1f}")]
     rows.append(("join p50 (s)", statistics.median(t for r in embedded for t in r.join_s),

@@ -165,3 +165,21 @@ async def test_an_invited_third_participant_fills_the_second_slot(client, login,
     assert set(doc.state["slots"]) == {world.users["spec-1"], world.users["spec-2"]}
     assert set(guest.state["slots"]) == {world.users["doc-a"], world.users["spec-1"]}
     await asyncio.gather(*(p.close() for p in people))
+
+
+@pytest.mark.parametrize("media", ["janus"])
+async def test_janus_passes_h264_through(client, login, context, world, media):
+    cid = (await scheduled(client, login, recording=False))["id"]
+    base = str(client.make_url("")).rstrip("/")
+    people = [Participant(base, await login(name), cid, video_codec="video/H264") for name in ("doc-a", "spec-1")]
+    for person in people:
+        await person.connect()
+    await asyncio.gather(*(p.wait_live() for p in people))
+    await asyncio.gather(*(p.call() for p in people))
+    received = await asyncio.gather(*(p.wait_frames(30, timeout=20) for p in people))
+    assert all(_in_order(r.counters) for r in received)
+    for person in people:  # sent and received as H.264: nobody transcoded it to VP8
+        sent = next(t for t in person.pc.getTransceivers() if t.kind == "video")
+        got = next(t for t in person.receiving.getTransceivers() if t.kind == "video")
+        assert sent._codecs[0].mimeType == got._codecs[0].mimeType == "video/H264"
+    await asyncio.gather(*(p.close() for p in people))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 
 from webrtc.media import ONE_TRANSPORT, SLOTS
@@ -73,7 +73,7 @@ class Received:
 class Participant:
     def __init__(self, base_url: str, headers: dict[str, str], consult_id: str, *, keep_counters: bool = True,
                  video: MediaStreamTrack | None = None, audio: MediaStreamTrack | None = None,
-                 ssl: ssl_.SSLContext | bool = True) -> None:
+                 video_codec: str | None = None, ssl: ssl_.SSLContext | bool = True) -> None:
         self.url = f"{base_url.replace('http', 'ws', 1)}/ws/consults/{consult_id}"
         self.headers = headers
         self.ssl = ssl  # a context that trusts a test server's own certificate, say
@@ -87,6 +87,7 @@ class Participant:
         self.receive = "same"
         self.video = video or CounterVideoTrack()
         self.audio = audio or ToneAudioTrack()
+        self.video_codec = video_codec  # e.g. "video/H264": offer only that codec
         self.offer_sent_at = 0.0
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -139,6 +140,9 @@ class Participant:
         own = "sendrecv" if self.receive == "same" else "sendonly"
         pc.addTransceiver(self.audio, direction=own)
         video = pc.addTransceiver(self.video, direction=own)
+        if self.video_codec:
+            video.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
+                                       if c.mimeType in (self.video_codec, "video/rtx")])
         if hasattr(self.video, "keyframe_requested"):  # a pre-encoded source answers PLIs itself
             video.sender._send_keyframe = self.video.keyframe_requested
         for _ in range(SLOTS - 1 if self.receive == "same" else 0):

@@ -123,7 +123,8 @@ class WorkerBackend:
         await self._pool()
 
     async def _place(self, room: str) -> Worker:
-        pool = await self._pool()
+        # A worker that is ready will do: a spare still starting (a loaded machine: seconds) must not hold up a join.
+        pool = list(self.workers) or await self._pool()
         if room not in self.placed:  # decided after the wait: the room's participants join at once
             worker = min(pool, key=lambda w: (w.participants, len(w.rooms)))
             worker.rooms.add(room)
