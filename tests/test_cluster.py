@@ -118,9 +118,9 @@ async def test_a_consult_whose_participants_came_through_different_processes_goe
     try:
         await doc.connect()
         await spec.connect()
-        await asyncio.gather(doc.wait_live(30), spec.wait_live(30))
-        await asyncio.gather(doc.call(30), spec.call(30))
-        await asyncio.gather(doc.wait_frames(10, timeout=60), spec.wait_frames(10, timeout=60))
+        await asyncio.gather(doc.wait_live(90), spec.wait_live(90))
+        await asyncio.gather(doc.call(90), spec.call(90))
+        await asyncio.gather(doc.wait_frames(10, timeout=90), spec.wait_frames(10, timeout=90))
         rooms = [await _gauge(cluster.app_url(i), "telemed_consult_rooms") for i in (0, 1)]
         assert sorted(rooms) == [0.0, 1.0]  # one room, on one process
         async with aiohttp.ClientSession() as session:  # scraped per process, never through the proxy
@@ -137,9 +137,9 @@ async def test_coturn_relays_with_the_turn_credential_the_app_hands_out_until_it
     participant = Participant(cluster.url, doc, consult["id"], ssl=tls)
     await participant.connect()
     try:
-        welcome = await asyncio.wait_for(participant.messages.get(), 20)
+        welcome = await asyncio.wait_for(participant.messages.get(), 90)
         while welcome["type"] != "welcome":
-            welcome = await asyncio.wait_for(participant.messages.get(), 20)
+            welcome = await asyncio.wait_for(participant.messages.get(), 90)
     finally:
         await participant.close()
     (given,) = welcome["ice_servers"]
