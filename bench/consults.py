@@ -12,7 +12,9 @@ participants are aiortc clients in this process. To keep the clients' own cost s
 send pre-encoded VP8 and Opus (``bench/camera.py``: encoded once, looped), but they do decode
 the video they receive. Every figure is printed beside the source's measured bitrate, and the
 run stops at once if that source is far below a real stream.
-Server CPU and memory count every process of the server (its media workers) and Janus's.
+Server CPU and memory count every process of the server (its media workers) and Janus's; the
+media share is the media workers' or Janus's alone (the rest is the application, which also
+answers a doctor's work-list request every 50 ms during each round).
 Baseline, same run: the frame rate the looped source gives with no relay at all."""
 
 from __future__ import annotations
@@ -126,10 +128,24 @@ class Server:
         pids = tree(self.process.pid)
         return pids + ([self.janus.process.pid] if self.janus else [])
 
+    @property
+    def media_pids(self) -> list[int]:
+        """The processes that forward the media: the media workers, or Janus."""
+        if self.janus:
+            return [self.janus.process.pid]
+        return [pid for pid in self.pids if b"webrtc.media_worker" in _cmdline(pid)]
+
     def stop(self) -> None:
         stop(self.process)
         if self.janus:
             self.janus.stop()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def tree(pid: int) -> list[int]:
@@ -168,11 +184,11 @@ async def wait_healthy(base: str) -> None:
     raise RuntimeError("the server did not start")
 
 
-def cpu_seconds(server: Server, only_janus: bool = False) -> float:
-    """CPU time of the server's processes (or Janus's alone); a media worker that ended meanwhile
-    counts in its parent's."""
+def cpu_seconds(server: Server, media_only: bool = False) -> float:
+    """CPU time of the server's processes (or of those forwarding media); a media worker that
+    ended meanwhile counts in its parent's."""
     total = 0.0
-    for pid in ([server.janus.process.pid] if server.janus else []) if only_janus else server.pids:
+    for pid in server.media_pids if media_only else server.pids:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # own and reaped children's
@@ -205,7 +221,7 @@ class Round:
     client_cores: float
     http_ms: list[float]  # latencies of API requests made while the calls ran
     memory_per_call: float  # bytes: the server's memory during the calls over its memory when idle and warm
-    janus_cores: float = 0.0  # of server_cores, Janus's own
+    media_cores: float = 0.0  # of server_cores, the media workers' or Janus's
 
     def line(self, label: str, baseline: float, source: Source) -> str:
         low = min(self.fps)
@@ -213,7 +229,7 @@ class Round:
                 f" ({low / baseline:4.0%} of source)  worst 1 s {self.worst_second:3.0f}"
                 f"  gap p99 {self.gap_p99_ms:4.0f} ms  join p50 {statistics.median(self.join_s):.2f} s"
                 f" max {max(self.join_s):.2f} s  server {self.server_cores / self.calls:5.3f} core/call"
-                f" (janus {self.janus_cores / self.calls:5.3f}) {self.memory_per_call / 2**20:5.1f} MiB/call"
+                f" (media {self.media_cores / self.calls:5.3f}) {self.memory_per_call / 2**20:5.1f} MiB/call"
                 f"  clients {self.client_cores:4.2f} cores")
 
 
@@ -231,12 +247,12 @@ async def run_round(world: World, base: str, server: Server, calls: int, seconds
         await asyncio.gather(*(p.wait_frames(1, timeout=20) for p in people), return_exceptions=True)
         join = [p.video_in().first_at - p.offer_sent_at if p.video_in().first_at else float("inf") for p in people]
         await asyncio.sleep(WARM_UP)
-        janus0 = cpu_seconds(server, only_janus=True)
+        media0 = cpu_seconds(server, media_only=True)
         server0, client0, start = cpu_seconds(server), own_cpu_seconds(), time.perf_counter()
         http_ms = await probe_http(base, world.doctor, seconds)
         end = time.perf_counter()
         server1, client1 = cpu_seconds(server), own_cpu_seconds()
-        janus1 = cpu_seconds(server, only_janus=True)
+        media1 = cpu_seconds(server, media_only=True)
         memory_during = rss_bytes(server)
         windows = [[t for t in p.video_in().times if start <= t <= end] for p in people]
     finally:
@@ -248,7 +264,7 @@ async def run_round(world: World, base: str, server: Server, calls: int, seconds
     gaps = sorted(1000 * (b - a) for times in windows for a, b in zip(times, times[1:])) or [float("inf")]
     return Round(calls, [len(t) / span for t in windows], min(per_second), gaps[int(0.99 * (len(gaps) - 1))],
                  join, (server1 - server0) / span, (client1 - client0) / span, http_ms,
-                 max(0, memory_during - idle_memory) / calls, (janus1 - janus0) / span)
+                 max(0, memory_during - idle_memory) / calls, (media1 - media0) / span)
 
 
 async def probe_http(base: str, headers: dict[str, str], seconds: float) -> list[float]:
@@ -386,7 +402,7 @@ def side_by_side(results: dict[str, list[Round]], source: Source) -> None:
     for at in sorted({1, common}):
         e, j = embedded[at - 1], janus[at - 1]
         rows += [(f"server CPU per call at N={at} (core)", e.server_cores / at, j.server_cores / at, "{:12.3f}"),
-                 (f"  of which Janus at N={at} (core)", 0.0, j.janus_cores / at, "{:12.3f}"),
+                 (f"  media workers | Janus at N={at}", e.media_cores / at, j.media_cores / at, "{:12.3f}"),
                  (f"server memory per call at N={at} (MiB)", e.memory_per_call / 2**20, j.memory_per_call / 2**20,
                   "{:12.1f}")]
     rows.append(("join p50 (s)", statistics.median(t for r in embedded for t in r.join_s),
