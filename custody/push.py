@@ -45,7 +45,7 @@ def claim_unpushed(session: Session) -> list[tuple[dict, set[int]]]:
 
 
 def officers_of(facility_id: str, elsewhere: set[int]) -> Audience:
-    return lambda p: p.role == Role.CUSTODY_OFFICER and p.org_id == facility_id and p.user_id not in elsewhere
+    return Audience(org_id=facility_id, roles=(str(Role.CUSTODY_OFFICER),), except_user_ids=tuple(sorted(elsewhere)))
 
 
 def message(task: dict) -> dict:

@@ -24,10 +24,12 @@ class Audience:
     org_id: str | None = None
     roles: tuple[str, ...] = ()
     user_ids: tuple[int, ...] | None = None
+    # Left out although they match: officers posted to another block than the task's.
+    except_user_ids: tuple[int, ...] = ()
 
     def __call__(self, p: Principal) -> bool:
         return ((self.org_id is None or p.org_id == self.org_id) and (not self.roles or p.role in self.roles)
-                and (self.user_ids is None or p.user_id in self.user_ids))
+                and (self.user_ids is None or p.user_id in self.user_ids) and p.user_id not in self.except_user_ids)
 
 
 @dataclass(eq=False)
@@ -60,7 +62,8 @@ class Hub:
         audience = payload["audience"]
         ids = audience["user_ids"]
         self._deliver(payload["message"], Audience(audience["org_id"], tuple(audience["roles"]),
-                                                   None if ids is None else tuple(ids)))
+                                                   None if ids is None else tuple(ids),
+                                                   tuple(audience.get("except_user_ids", ()))))
 
     def _deliver(self, message: dict, audience: Audience) -> int:
         delivered = 0
