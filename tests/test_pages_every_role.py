@@ -133,9 +133,9 @@ def placeholders(page, base: str) -> dict[str, str]:
         values["flagged"] = next(f["patient_id"] for f in work["follow_ups"] if f["kind"] == "urgent_review")
         values["sick_call"] = next(c["id"] for c in work["sick_calls"] if c["stage"] == "received")
         values["scheduled_call"] = next(c["id"] for c in work["sick_calls"] if c["stage"] == "scheduled")
-    detainees = get("/api/detainees?limit=1")
-    if detainees:
-        values["patient"] = detainees[0]["patient_id"]
+    detainees = get("/api/detainees?limit=200")
+    if detainees:  # the demo's first detainee: labs, a consult and an exam, so the record page is full
+        values["patient"] = min(d["patient_id"] for d in detainees if d["patient_id"].startswith("demo-p"))
     return values
 
 
