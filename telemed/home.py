@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from ehr import drafts
 from labs.models import HeldMessage, LabAlert, LabOrder
 from reports.models import CampaignStatus, Exam, ExamCampaign, ExamStatus
 from telemed.models import BreakGlass, CustodyStatus, Detainee, Role, User
@@ -45,6 +46,7 @@ def _doctor(session: Session, who: Principal) -> list[Count]:
         Count("notes_awaiting_signature", len(lists["awaiting_signature"]), "/consults#awaiting_signature"),
         Count("results_held", _scalar(session, held), "/labs#held", urgent=True),
         Count("lab_orders_open", _scalar(session, orders), "/labs#orders"),
+        Count("drafts.progress_notes", len(drafts.mine(session, who)), "/notes/drafts"),
     ]
 
 
