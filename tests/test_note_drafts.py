@@ -7,6 +7,7 @@ from __future__ import annotations
 from telemed.accounts import add_user
 from telemed.models import Role
 from tests.conftest import PASSWORD, both_databases
+from tests.consults_support import call
 from tests.test_record_write import P, post, resources
 
 
@@ -55,6 +56,10 @@ async def test_only_the_author_edits_or_signs_a_draft_and_no_specialist_sees_it(
     for user in ("spec-1", "officer-a", "doc-b"):
         await post(client, await login(user), f"notes/{draft['id']}/sign", {"shape": "free", "text": "x"}, 403)
         await post(client, await login(user), "notes/draft", {"shape": "free", "text": "x"}, 403)
+    consult = {"patient_id": P, "hospital_id": "hosp-1", "specialty": "cardiology", "urgency": "routine",
+               "question": "?", "share": [{"type": "DocumentReference", "id": draft["id"]}]}
+    refused = await call(client, "POST", "/api/consults", doc, consult, status=422)
+    assert "unsigned draft" in str(refused)
     spec = await login("spec-1")
     read = await client.get(f"/fhir/DocumentReference/{draft['id']}", headers=spec)
     assert read.status == 404  # not shared with them: as if it did not exist
