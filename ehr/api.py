@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
-from ehr import auditevents, bundle, interactions, record, record_api, requests, smart, terminology
+from ehr import auditevents, bundle, drafts, interactions, record, record_api, requests, smart, terminology
 from ehr.access import Gate
 from ehr.capability import capability_statement
 from ehr.errors import FhirError, Issue, concealed, invalid
@@ -451,4 +451,5 @@ def setup(app: web.Application) -> None:
     r.add_route("*", "/fhir/{tail:.*}", not_supported)
     record.setup(app)
     record_api.setup(app)
+    drafts.setup(app)
     terminology.setup(app)

@@ -25,6 +25,7 @@ GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
 NO_KNOWN_ALLERGY = "716186003"
 PROGRESS_NOTE = "11506-3"
 AMENDMENT_REASON = f"{BASE}/StructureDefinition/amendment-reason"
+USER_SYSTEM = f"{BASE}/user"
 SOAP = ("subjective", "objective", "assessment", "plan")
 SEVERITIES = ("mild", "moderate", "severe")
 CRITICALITIES = ("low", "high", "unable-to-assess")
@@ -295,26 +296,50 @@ def vital_signs(form: Form, patient_id: str, author: str) -> list[dict]:
 # -- progress notes -----------------------------------------------------------------------------
 def note(form: Form, patient_id: str, author: str, replaces: str | None = None) -> dict:
     """A signed progress note: SOAP (four parts) or free text; ``replaces`` the note it amends."""
-    shape = form.choice("shape", ("soap", "free"))
-    parts = [(key, form.text(key, limit=MAX_TEXT)) for key in (SOAP if shape == "soap" else ("text",))]
     reason = form.text("reason", required=replaces is not None, limit=500)
-    if shape and not any(text for _, text in parts):
-        form.errors[parts[0][0]] = "ehr.error.empty_note"
-    now = form.moment("at")  # when written: a note taken on rounds and sent later keeps its time
-    form.done()
-    resource = {
-        "resourceType": "DocumentReference", "status": "current", "docStatus": "final",
-        "type": {"coding": [{"system": LOINC, "code": PROGRESS_NOTE, "display": "Progress note"}]},
-        "subject": _subject(patient_id), "date": now, "author": [{"display": author}],
-        "authenticator": {"display": author},
-        "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "title": key,
-                                    "data": base64.b64encode(text.encode()).decode(), "creation": now}}
-                    for key, text in parts if text],
-    }
+    resource = signed(_note_body(form, patient_id, author), author)
     if replaces:
         resource["relatesTo"] = [{"code": "replaces", "target": {"reference": f"DocumentReference/{replaces}"}}]
         resource["extension"] = [{"url": AMENDMENT_REASON, "valueString": reason}]
     return resource
+
+
+def draft(form: Form, patient_id: str, author: str, username: str) -> dict:
+    """A progress note saved unsigned (docStatus preliminary), which only its author edits and signs."""
+    resource = _note_body(form, patient_id, author)
+    resource["author"] = [{"display": author, "identifier": {"system": USER_SYSTEM, "value": username}}]
+    return {**resource, "docStatus": "preliminary"}
+
+
+def signed(resource: dict, author: str) -> dict:
+    return {**resource, "docStatus": "final", "date": fhir_instant(utcnow()), "authenticator": {"display": author}}
+
+
+def _note_body(form: Form, patient_id: str, author: str) -> dict:
+    shape = form.choice("shape", ("soap", "free"))
+    parts = [(key, form.text(key, limit=MAX_TEXT)) for key in (SOAP if shape == "soap" else ("text",))]
+    if shape and not any(text for _, text in parts):
+        form.errors[parts[0][0]] = "ehr.error.empty_note"
+    now = form.moment("at")  # when written: a note taken on rounds and sent later keeps its time
+    form.done()
+    return {
+        "resourceType": "DocumentReference", "status": "current",
+        "type": {"coding": [{"system": LOINC, "code": PROGRESS_NOTE, "display": "Progress note"}]},
+        "subject": _subject(patient_id), "date": now, "author": [{"display": author}],
+        "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "title": key,
+                                    "data": base64.b64encode(text.encode()).decode(), "creation": now}}
+                    for key, text in parts if text],
+    }
+
+
+def is_draft(resource: dict) -> bool:
+    return resource.get("docStatus") == "preliminary"
+
+
+def drafted_by(resource: dict) -> str:
+    """The username of the note's author, as a draft records it."""
+    return next((a.get("identifier", {}).get("value", "") for a in resource.get("author", [])
+                 if a.get("identifier", {}).get("system") == USER_SYSTEM), "")
 
 
 def superseded(before: dict) -> dict:

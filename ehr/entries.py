@@ -181,9 +181,13 @@ class Timeline:
         return found
 
     def progress_note(self, rid: str, resource: dict) -> dict:
+        draft = charting.is_draft(resource)
+        when = self.name.when(resource.get("date"))
         detail = {"id": rid, "parts": self.note_parts(resource), "fields": self.note_fields(resource),
                   "author": ", ".join(a.get("display", "") for a in resource.get("author", [])),
-                  "signed": self.name.when(resource.get("date")), "amendable": resource.get("status") == "current",
+                  "signed": "" if draft else when, "saved": when if draft else "", "draft": draft,
+                  "drafted_by": charting.drafted_by(resource) if draft else "",
+                  "amendable": resource.get("status") == "current" and not draft,
                   "shape": "soap" if any(label for label, _ in self.note_parts(resource)) else "free",
                   "reason": next((e.get("valueString", "") for e in resource.get("extension", [])
                                   if e.get("url") == charting.AMENDMENT_REASON), ""),
@@ -244,7 +248,8 @@ class Timeline:
         if stored.type == "DocumentReference" and state == "current":
             if charting.is_progress_note(r):
                 detail = self.progress_note(stored.id, r)
-                return Entry(at, "progress-note", _first_line(detail["parts"]), "signed", detail)
+                return Entry(at, "progress-note", _first_line(detail["parts"]), "draft" if detail["draft"] else "signed",
+                             detail)
             if CONSULT_NOTE in name.codes(r.get("type")):
                 detail = self.consult_note(r)
                 return Entry(at, "consult-note", _first_line(detail["parts"]), "signed", detail)

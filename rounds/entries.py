@@ -37,7 +37,7 @@ def _write(session: Session, gate: Gate, sent: Sent, tz: ZoneInfo, lang: str, au
     at = sent.taken_at.astimezone(tz).replace(tzinfo=None).isoformat(timespec="seconds")
     if sent.kind == "vitals":
         data = {v.key: sent.fields.get(v.key) for v in vitals.VITALS if sent.fields.get(v.key) not in (None, "")}
-        return record_api.add_vitals(session, gate, sent.patient_id, Form({**data, "at": at}, tz, lang), author)
+        return record_api.add_vitals(session, gate, sent.patient_id, Form({**data, "at": at}, tz, lang), gate.who)
     text = str(sent.fields.get("text") or "").strip()
     if sent.kind == "complaint":
         return [_sick_call(session, gate, sent, text, tz)]
@@ -47,7 +47,7 @@ def _write(session: Session, gate: Gate, sent: Sent, tz: ZoneInfo, lang: str, au
             raise FieldErrors({"text": "rounds.error.no_watch"})
         return written
     form = Form({"shape": "free", "text": text, "at": at}, tz, lang)
-    return record_api.add_note(session, gate, sent.patient_id, form, author)
+    return record_api.add_note(session, gate, sent.patient_id, form, gate.who)
 
 
 def _sick_call(session: Session, gate: Gate, sent: Sent, words: str, tz: ZoneInfo) -> str:

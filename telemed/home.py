@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from care.home import doctor_care_counts
 from custody.home import custody_counts, doctor_custody_counts
+from ehr import drafts
 from labs.models import HeldMessage, LabAlert, LabOrder
 from reports.models import CampaignStatus, Exam, ExamCampaign, ExamStatus
 from telemed.models import BreakGlass, CustodyStatus, Detainee, Role, User
@@ -49,6 +50,7 @@ def _doctor(session: Session, who: Principal) -> list[Count]:
         Count("lab_orders_open", _scalar(session, orders), "/labs#orders"),
         *(Count(key, value, href) for key, value, href in doctor_custody_counts(session, who.org_id)),
         *(Count(key, value, href, urgent) for key, value, href, urgent in doctor_care_counts(session, who.org_id)),
+        Count("drafts.progress_notes", len(drafts.mine(session, who)), "/notes/drafts"),
     ]
 
 

@@ -28,6 +28,8 @@ PAGES = (
     ("doctor", "/admin", 403),
     ("doctor", "/no-such-page", 404),
     ("doctor", "/account/password", 200),
+    ("doctor", "/notes/drafts", 200),
+    ("specialist", "/notes/drafts", 403),
     ("specialist", "/", 200),
     ("specialist", "/consults", 200),
     ("specialist", "/exams", 403),

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from custody import tasks as custody_tasks
 from custody.models import TaskKind
-from ehr import store, terminology
+from ehr import charting, store, terminology
 from telemed.i18n import translate
 from telemed.models import ConsultAccess, ConsultShare, CustodyStatus, Detainee, Organization, OrgKind, Role, User
 from telemed.security import Principal
@@ -112,6 +112,7 @@ def _shared_items(session: Session, patient_id: str, items: object) -> list[tupl
         except Exception:  # noqa: BLE001 - FhirError 404/410: report as the caller's mistake
             raise WorkflowError(422, f"{key[0]}/{key[1]} does not exist") from None
         _need(stored.patient_id == patient_id, f"{key[0]}/{key[1]} is not this detainee's")
+        _need(not charting.is_draft(stored.resource), f"{key[0]}/{key[1]} is an unsigned draft, seen by no specialist")
         for part in [key, *_report_results(stored.resource)]:
             if part not in found:
                 found.append(part)

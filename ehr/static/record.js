@@ -16,7 +16,9 @@
   function reset(form) {
     form.reset();
     form.dataset.action = form.dataset.recordForm;
+    delete form.dataset.draft;
     form.querySelectorAll("[data-amend-only]").forEach(el => { el.hidden = true; });
+    form.querySelectorAll("[data-amend-hide]").forEach(el => { el.hidden = false; });
     clearErrors(form);
     form.querySelectorAll("[data-flag-for]").forEach(el => { el.textContent = ""; el.className = "live-flag"; });
   }
@@ -29,6 +31,10 @@
     if (edit) editProblem(JSON.parse(edit.dataset.editProblem));
     const amend = e.target.closest("[data-amend-note]");
     if (amend) amendNote(JSON.parse(amend.dataset.amendNote));
+    const draft = e.target.closest("[data-edit-draft]");
+    if (draft) editDraft(JSON.parse(draft.dataset.editDraft));
+    const saver = e.target.closest("[data-save-draft]");
+    if (saver) { const form = saver.form; send(form, form.dataset.draft ? `notes/${form.dataset.draft}/draft` : "notes/draft", saver); }
   });
 
   function editProblem(p) {
@@ -42,16 +48,25 @@
     form.scrollIntoView({ block: "nearest" });
   }
 
-  function amendNote(note) {
+  function openNote(note, action) {
     const form = document.getElementById("note-form");
     reset(form);
-    form.dataset.action = `notes/${note.id}/amend`;
+    form.dataset.action = action;
     form.querySelector(`input[name=shape][value=${note.shape}]`).checked = true;
     shape(form);
     for (const [key, text] of Object.entries(note.fields)) if (form.elements[key]) form.elements[key].value = text;
-    form.querySelectorAll("[data-amend-only]").forEach(el => { el.hidden = false; });
     show(form);
     form.scrollIntoView({ block: "center" });
+    return form;
+  }
+  function amendNote(note) {
+    const form = openNote(note, `notes/${note.id}/amend`);
+    form.querySelectorAll("[data-amend-only]").forEach(el => { el.hidden = false; });
+    form.querySelectorAll("[data-amend-hide]").forEach(el => { el.hidden = true; });
+  }
+  // a draft is saved again as a draft, or signed in place
+  function editDraft(note) {
+    openNote(note, `notes/${note.id}/sign`).dataset.draft = note.id;
   }
 
   // SOAP or free text
@@ -93,32 +108,34 @@
     if (field?.type === "hidden") return field.closest(".picker")?.querySelector("[data-picker]");
     return field;
   }
+  async function send(form, action, button) {
+    clearErrors(form);
+    button.disabled = true;
+    try {
+      await telemed.api("POST", `/api/record/${encodeURIComponent(patient)}/${action}`, telemed.formData(form));
+      location.reload();
+    } catch (err) {
+      button.disabled = false;
+      const errors = err.data?.errors;
+      if (!errors) { telemed.toast(err.message, "critical"); return; }
+      let first = null;
+      for (const [name, message] of Object.entries(errors)) {
+        const slot = form.querySelector(`[data-error-for="${name}"]`);
+        const live = form.querySelector(`[data-flag-for="${name}"]`);
+        if (live?.dataset.flag === "implausible") { live.textContent = ""; live.className = "live-flag"; }
+        if (slot) slot.textContent = message; else telemed.toast(message, "critical");
+        const field = fieldOf(form, name);
+        field?.setAttribute("aria-invalid", "true");
+        first ||= field;
+      }
+      first?.focus();
+    }
+  }
   document.querySelectorAll("form[data-record-form]").forEach(form => {
     form.dataset.action = form.dataset.recordForm;
-    form.addEventListener("submit", async (e) => {
+    form.addEventListener("submit", (e) => {
       e.preventDefault();
-      clearErrors(form);
-      const button = form.querySelector("button[type=submit]");
-      button.disabled = true;
-      try {
-        await telemed.api("POST", `/api/record/${encodeURIComponent(patient)}/${form.dataset.action}`, telemed.formData(form));
-        location.reload();
-      } catch (err) {
-        button.disabled = false;
-        const errors = err.data?.errors;
-        if (!errors) { telemed.toast(err.message, "critical"); return; }
-        let first = null;
-        for (const [name, message] of Object.entries(errors)) {
-          const slot = form.querySelector(`[data-error-for="${name}"]`);
-          const live = form.querySelector(`[data-flag-for="${name}"]`);
-          if (live?.dataset.flag === "implausible") { live.textContent = ""; live.className = "live-flag"; }
-          if (slot) slot.textContent = message; else telemed.toast(message, "critical");
-          const field = fieldOf(form, name);
-          field?.setAttribute("aria-invalid", "true");
-          first ||= field;
-        }
-        first?.focus();
-      }
+      send(form, form.dataset.action, form.querySelector("button[type=submit]"));
     });
   });
 })();
