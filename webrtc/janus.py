@@ -176,6 +176,7 @@ class JanusBackend:
         self._lock = asyncio.Lock()
         self._control_lock = asyncio.Lock()
         self.recordings: dict[str, Path] = {}  # room -> where Janus records it
+        self._tasks: set[asyncio.Task] = set()
 
     def on_offer(self, send: Offer) -> None:
         self._offer = send
@@ -199,7 +200,9 @@ class JanusBackend:
                 "request": "create", "room": name, "admin_key": self.api.secret, "secret": room.secret,
                 "pin": room.pin, "is_private": True, "publishers": 4, "audiocodec": "opus",
                 "videocodec": "vp8,h264", "h264_profile": "42e01f", "bitrate": 0, "fir_freq": 0,
-                "notify_joining": False, "description": "consult"})
+                "notify_joining": False, "description": "consult",
+                # Recreated (everyone had left) during a recording: it records on.
+                **({"record": True, "rec_dir": str(self.recordings[name])} if name in self.recordings else {})})
             self.rooms[name] = room
         return self.rooms[name]
 
@@ -221,7 +224,9 @@ class JanusBackend:
         current.members[participant] = Member(session, handle)
         if participant not in current.order:
             current.order.append(participant)
-        asyncio.ensure_future(self._resubscribe(current))
+        task = asyncio.ensure_future(self._resubscribe(current))
+        self._tasks.add(task)  # kept: a task nobody holds may be collected mid-way
+        task.add_done_callback(self._tasks.discard)
         return Description(reply["jsep"]["sdp"], reply["jsep"]["type"])
 
     async def _resubscribe(self, room: Room, attempt: int = 0) -> None:
