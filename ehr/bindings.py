@@ -57,14 +57,6 @@ CODES: dict[str, tuple[tuple[str, str], ...]] = {
                           ("relatesTo.code", "replaces transforms signs appends")),
     "Consent": (("status", "draft proposed active rejected inactive entered-in-error"),
                 ("provision.type", "deny permit")),
-    "MedicationAdministration": (
-        ("status", "in-progress not-done on-hold completed entered-in-error stopped unknown"),),
-    "Flag": (("status", "active inactive entered-in-error"),),
-    "Task": (
-        ("status", "draft requested received accepted rejected ready cancelled in-progress on-hold failed completed "
-                   "entered-in-error"),
-        ("intent", "unknown proposal plan order original-order reflex-order filler-order instance-order option"),
-        ("priority", _PRIORITY)),
     "Provenance": (("entity.role", "derivation revision quotation source removal"),),
     "ObservationDefinition": (
         ("permittedDataType", "Quantity CodeableConcept string boolean integer Range Ratio SampledData time dateTime Period"),),

@@ -11,7 +11,7 @@ from telemed.accounts import (
 )
 from telemed.audit import about_patients, to_fhir
 from telemed.context import context_of
-from telemed.http import api_error, audit, audit_shown, json_response, principal, read_json, require
+from telemed.http import api_error, audit, audit_shown, json_response, read_json, require
 from telemed.models import AuditEntry, BreakGlass, Detainee, Organization, User
 from telemed.policy import BreakGlassRefused, Capability, open_break_glass, patient_scope
 from telemed.security import Principal

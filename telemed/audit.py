@@ -234,9 +234,9 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent], signer: Sig
     before = seq
     stamp = bind_processor(_ENTRY.c.ts, connection.dialect)
     rows: list[list] = []
-    for event in events:
+    for pending in events:
         seq += 1
-        values = [_fit(value, length) for value, length in zip([getattr(event, name) for name in EVENT_FIELDS], _LENGTHS)]
+        values = [_fit(value, length) for value, length in zip([getattr(pending, name) for name in EVENT_FIELDS], _LENGTHS)]
         canonical = _canonical(values)
         tags = field_tags(key, canonical)
         digest = seal(key, seq, prev, kid, tags, canonical)
