@@ -11,7 +11,8 @@ from sqlmodel import Session
 
 from ehr.custody import custody_of
 from ehr.errors import Denied, FhirError, forbidden, invalid, not_found, not_yours
-from ehr.models import FhirResource
+from ehr.groups import GROUP, facility_of
+from ehr.models import FhirReference, FhirResource
 from ehr.store import Stored
 from telemed.models import ConsultShare, Detainee, Role
 from telemed.policy import (CONSULT_READERS, FACILITY_STAFF, Capability, Decision, active_consults, decide, decide_facility, may,
@@ -47,6 +48,23 @@ def catalog_decision(who: Principal, capability: Capability) -> Decision:
     return Decision(True, "reference data")
 
 
+def group_facility(session: Session, rid: str) -> str:
+    """The facility keeping Group ``rid``, as its index holds it ("" when there is no such Group)."""
+    ref = FhirReference
+    return session.execute(select(ref.target_id).where(
+        ref.res_type == GROUP, ref.res_id == rid, ref.param == "managing-entity",
+        ref.target_type == "Organization")).scalar() or ""
+
+
+def facility_groups(who: Principal) -> ColumnElement:
+    """The SQL condition: a Group of this principal's own facility (none for anyone but its staff)."""
+    if who.role not in FACILITY_STAFF or not who.org_id:
+        return false()
+    ref = FhirReference
+    return exists().where(ref.res_type == GROUP, ref.res_id == R.c.id, ref.param == "managing-entity",
+                          ref.target_type == "Organization", ref.target_id == who.org_id)
+
+
 @dataclass
 class Gate:
     who: Principal
@@ -71,6 +89,8 @@ class Gate:
             return refused
         if rtype in CATALOG_TYPES:
             return catalog_decision(self.who, capability)
+        if rtype == GROUP:
+            return decide_facility(self.who, capability, group_facility(session, rid) or "(none)")
         if patient_id is None:
             return Decision(False, f"{rtype}/{rid} belongs to no detainee")
         resource = (rtype, rid) if capability is READ else None
@@ -131,9 +151,22 @@ class Gate:
             if not decision.allowed:
                 raise forbidden(decision.reason)
             return
+        if rtype == GROUP:
+            self._check_group_write(session, action, resource, rid, current)
+            return
         self.check(session, WRITE, action, rtype, rid, patient_id)
         if current is not None and current.patient_id != patient_id:
             self.check(session, WRITE, action, rtype, rid, current.patient_id)
+
+    def _check_group_write(self, session: Session, action: str, resource: dict, rid: str,
+                           current: Stored | None) -> None:
+        """A Group is written by staff of the facility it names, and of the one that kept it before;
+        another facility's Group is as absent to them as to a read."""
+        if current is not None:
+            self.check(session, WRITE, action, GROUP, rid, None)
+        decision = self.note(action, decide_facility(self.who, WRITE, facility_of(resource)), None, f"{GROUP}/{rid}")
+        if not decision.allowed:
+            raise forbidden(decision.reason)
 
     def visible(self, session: Session, found: list[Stored], action: str) -> list[Stored]:
         """The resources this principal may read (``_include``d ones, say), each decision noted."""
@@ -179,6 +212,8 @@ class Gate:
         """``restriction`` by the policy alone, scopes aside."""
         if rtype in CATALOG_TYPES:
             return None
+        if rtype == GROUP:
+            return facility_groups(self.who)
         scope = patient_scope(session, self.who)
         if self.shares_only:
             if rtype == "Patient":

@@ -62,6 +62,7 @@ CODES: dict[str, tuple[tuple[str, str], ...]] = {
         ("permittedDataType", "Quantity CodeableConcept string boolean integer Range Ratio SampledData time dateTime Period"),),
     "Immunization": (("status", "completed entered-in-error not-done"),),
     "Procedure": (("status", "preparation in-progress not-done on-hold stopped completed entered-in-error unknown"),),
+    "Group": (("type", "person animal practitioner device medication substance"),),
     "Location": (("status", "active suspended inactive"), ("mode", "instance kind")),
     "CarePlan": (("status", _REQUEST_STATUS), ("intent", "proposal plan order option")),
     "CareTeam": (("status", "proposed active suspended inactive entered-in-error"),),

@@ -1,6 +1,7 @@
 """Bulk Data export (FHIR Bulk Data Access 2.0.0): a kick-off answers 202 with a status URL,
 a worker thread writes one NDJSON file per type, streaming the stored bytes row by row (memory
 stays flat, whatever the size), within what the caller may read by the same Gate as a search.
+A Group export holds the Patient compartments of the Group's members the caller may read.
 
 Jobs live in ``data_dir/bulk/<job>/``; a job belongs to the principal who started it, and only
 it may poll, download or cancel (to anyone else the job does not exist)."""
@@ -15,14 +16,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import orjson
 from sqlalchemy import ColumnElement, false, select
 from sqlmodel import Session
 
-from ehr.access import CATALOG_TYPES, Gate
+from ehr.access import CATALOG_TYPES, READ, Gate
 from ehr.errors import FhirError, Issue
+from ehr.groups import GROUP, members_of
+from ehr.interactions import read
 from ehr.models import FhirResource
 from ehr.search import bad
 from ehr.validation import SUPPORTED_TYPES
+from telemed.policy import Decision
 
 R = FhirResource.__table__
 OUTPUT_FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
@@ -30,22 +35,24 @@ OUTPUT_FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
 NOT_IMPLEMENTED = ("_elements", "patient", "includeAssociatedData", "_typeFilter", "_until", "organizeOutputBy",
                    "allowPartialManifests")
 EXPORTABLE = tuple(t for t in SUPPORTED_TYPES if t != "AuditEvent")  # the audit trail has its own export
+COMPARTMENT = tuple(t for t in EXPORTABLE if t not in CATALOG_TYPES and t != GROUP)  # a detainee's record
 ROWS_PER_FETCH = 1000
-SYSTEM, PATIENT = "system", "patient"
+SYSTEM, PATIENT, GROUP_LEVEL = "system", "patient", "group"
 
 
 @dataclass(frozen=True)
 class ExportRequest:
-    level: str  # system | patient
+    level: str  # system | patient | group
     types: tuple[str, ...]
     since: datetime | None
     url: str  # the kick-off request, as the manifest repeats it
+    members: tuple[str, ...] = ()  # group level: the detainees whose compartments it holds
 
 
 def parse_kickoff(level: str, query: Mapping[str, str], url: str, *, since: datetime | None,
                   lenient: bool) -> ExportRequest:
     """``since``: ``_since`` as the API read it (an instant with its zone)."""
-    types: tuple[str, ...] = EXPORTABLE if level == SYSTEM else tuple(t for t in EXPORTABLE if t not in CATALOG_TYPES)
+    types: tuple[str, ...] = EXPORTABLE if level == SYSTEM else COMPARTMENT
     for name, value in query.items():
         if name == "_outputFormat":
             if value not in OUTPUT_FORMATS:
@@ -61,6 +68,22 @@ def parse_kickoff(level: str, query: Mapping[str, str], url: str, *, since: date
         elif not (lenient and name in NOT_IMPLEMENTED):
             raise bad(f"{name} is not a $export parameter this server supports", name)
     return ExportRequest(level, types, since, url)
+
+
+def readable_members(session: Session, gate: Gate, group_id: str) -> tuple[str, ...]:
+    """The members of the caller's Group that the caller may read. Another facility's Group is
+    404, as a read; a member outside the caller's access is left out, the omission audited and
+    not told (the caller learns nothing of a detainee it may not see)."""
+    group = orjson.loads(read(session, gate, GROUP, group_id).content)
+    kept = []
+    for pid in dict.fromkeys(members_of(group)):
+        decision = gate.decide(session, READ, "Patient", pid, pid)
+        if decision.allowed and not decision.break_glass:  # an export is no emergency read
+            kept.append(pid)
+        else:
+            gate.note("fhir.export", Decision(False, f"left out of {GROUP}/{group_id}'s export: {decision.reason}"),
+                      pid, f"Patient/{pid}")
+    return tuple(kept)
 
 
 @dataclass
@@ -114,6 +137,8 @@ def _condition(session: Session, gate: Gate, request: ExportRequest, rtype: str)
         conditions.append(restrict)
     if request.level == PATIENT and rtype != "Patient":
         conditions.append(R.c.patient_id.is_not(None))  # the Patient compartment
+    if request.level == GROUP_LEVEL:
+        conditions.append(R.c.patient_id.in_(request.members))  # a Patient's own row has its id there too
     if request.since is not None:
         conditions.append(R.c.last_updated > request.since)
     return conditions

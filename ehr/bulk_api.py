@@ -1,4 +1,5 @@
-"""Bulk Data export over HTTP: kick-off (``[base]/$export``, ``[base]/Patient/$export``), the
+"""Bulk Data export over HTTP: kick-off (``[base]/$export``, ``[base]/Patient/$export``,
+``[base]/Group/{id}/$export``), the
 status URL (poll, then the manifest; DELETE cancels) and the NDJSON files. Every step audited:
 the kick-off, each detainee whose data the files hold, each download."""
 
@@ -6,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from aiohttp import web
 
 from ehr.access import Gate
 from ehr.api import fhir_route, lenient, prefer, since_param
-from ehr.bulk import PATIENT, SYSTEM, Exports, Job, manifest, parse_kickoff, run_export
+from ehr.bulk import GROUP_LEVEL, PATIENT, SYSTEM, Exports, Job, manifest, parse_kickoff, readable_members, run_export
 from ehr.errors import FhirError, Issue
 from ehr.requests import audit_noted
 from ehr.responses import base_url, fhir_response, information
@@ -29,7 +31,8 @@ POLL_SECONDS = 2
 
 @fhir_route
 async def kickoff(request: web.Request) -> web.Response:
-    level = PATIENT if request.path.startswith("/fhir/Patient/") else SYSTEM
+    group_id = request.match_info.get("id")
+    level = GROUP_LEVEL if group_id else PATIENT if request.path.startswith("/fhir/Patient/") else SYSTEM
     if "respond-async" not in prefer(request):
         raise FhirError(400, Issue("required", "a bulk export runs asynchronously: send Prefer: respond-async",
                                    ["Prefer"]))
@@ -38,6 +41,8 @@ async def kickoff(request: web.Request) -> web.Response:
     gate = Gate(who)
     try:
         gate.require_clinical("fhir.export", "*")
+        if group_id:
+            export = replace(export, members=await context_of(request).db.read(readable_members, gate, group_id))
     finally:
         audit_noted(request, gate)
     job = request.app[BULK].start(who.username, export, fhir_instant(utcnow()))
@@ -110,7 +115,7 @@ def setup(app: web.Application) -> None:
         await asyncio.gather(*app[TASKS], return_exceptions=True)
     app.on_shutdown.append(stop)
     r = app.router
-    for path in ("/fhir/$export", "/fhir/Patient/$export"):
+    for path in ("/fhir/$export", "/fhir/Patient/$export", "/fhir/Group/{id}/$export"):
         r.add_get(path, kickoff)
     r.add_get("/fhir/$export-status/{job}", status)
     r.add_delete("/fhir/$export-status/{job}", cancel)

@@ -54,6 +54,8 @@ def _resource(rtype: str, base: str) -> dict:
             {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
             {"name": "transfer", "definition": f"{base}/OperationDefinition/Patient-transfer"},
             {"name": "export", "definition": f"{BULK_DATA}/patient-export"}]
+    if rtype == "Group":
+        entry["operation"].append({"name": "export", "definition": f"{BULK_DATA}/group-export"})
     return entry
 
 

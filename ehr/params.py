@@ -136,6 +136,11 @@ PARAMS: dict[str, tuple[Param, ...]] = {
         _p("encounter", R, "encounter"), _p("performer", R, "performer.actor"), _p("location", R, "location"),
         _p("based-on", R, "basedOn"), _p("reason-code", T, "reasonCode"), _p("identifier", T, "identifier"),
     ),
+    "Group": (
+        _p("identifier", T, "identifier"), _p("type", T, "type"), _p("actual", T, "actual"), _p("code", T, "code"),
+        _p("member", R, "member.entity"), _p("characteristic", T, "characteristic.code"),
+        _p("managing-entity", R, "managingEntity"),
+    ),
     "Location": (
         _p("identifier", T, "identifier"), _p("name", S, "name", "alias"), _p("status", T, "status"),
         _p("type", T, "type"), _p("organization", R, "managingOrganization"), _p("partof", R, "partOf"),

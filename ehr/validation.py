@@ -17,6 +17,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from ehr.bindings import violations
 from ehr.errors import FhirError, Issue
+from ehr.groups import GROUP, group_issues
 from telemed.children import die_with_parent
 
 T = TypeVar("T")
@@ -28,7 +29,7 @@ SUPPORTED_TYPES = (
     "Observation", "DiagnosticReport", "ServiceRequest", "Appointment",
     "DocumentReference", "Consent", "Provenance", "AuditEvent", "ObservationDefinition",
     "Immunization", "Procedure", "Location", "CarePlan", "CareTeam", "Goal", "Device", "Task",
-    "Questionnaire", "QuestionnaireResponse", "Flag", "MedicationAdministration",
+    "Questionnaire", "QuestionnaireResponse", "Flag", "MedicationAdministration", "Group",
 )
 
 
@@ -58,6 +59,8 @@ def validate(resource: dict, expected: str | None = None) -> str:
     except pydantic.ValidationError as exc:
         raise FhirError(422, [_issue(rtype, err) for err in exc.errors()]) from None
     issues = _nulls(rtype, resource) + violations(rtype, resource)
+    if rtype == GROUP:
+        issues += group_issues(resource)
     if issues:
         raise FhirError(422, issues)
     return rtype
