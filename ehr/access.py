@@ -23,6 +23,8 @@ R = FhirResource.__table__
 # Shared reference data, not part of any detainee's record.
 CATALOG_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "ObservationDefinition", "Location",
                            "Questionnaire"})
+# Types in no detainee's record: reference data, and a facility's Groups of detainees.
+NO_DETAINEE = CATALOG_TYPES | {GROUP}
 READ, WRITE = Capability.CLINICAL_READ, Capability.CLINICAL_WRITE
 # The SMART scope letter each capability needs (a write's letter is the broadest: "u").
 SCOPE_LETTER = {READ: "r", WRITE: "u"}

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from ehr import search as fhir_search
 from ehr import store
-from ehr.access import CATALOG_TYPES, READ, WRITE, Gate
+from ehr.access import CATALOG_TYPES, NO_DETAINEE, READ, WRITE, Gate
 from ehr.errors import FhirError, Issue, conflict, forbidden, gone, invalid, not_found
 from ehr.index import TABLES
 from ehr.models import FhirHistory, FhirResource
@@ -76,7 +76,7 @@ def patient_required(resource: dict) -> str | None:
 
 def named_patient(rtype: str, patient_id: str | None) -> str | None:
     """A clinical resource must name its detainee (else no one could be allowed to see it)."""
-    if patient_id is None and rtype not in CATALOG_TYPES:
+    if patient_id is None and rtype not in NO_DETAINEE:
         path = PATIENT_PATHS.get(rtype, ("subject",))[0]
         raise invalid(f"{rtype} must reference its Patient", [f"{rtype}.{path}"])
     return patient_id
@@ -195,9 +195,9 @@ def visible_search(session: Session, gate: Gate, request: fhir_search.SearchRequ
     allowed = {pid for pid in sorted(patients)
                if gate.note(action, gate.decide(session, READ, "Patient", pid, pid), pid, f"Patient/{pid}").allowed}
     restrict = gate.restriction(session, rtype)
-    if patients and not gate.shares_only and rtype not in CATALOG_TYPES:
+    if patients and not gate.shares_only and rtype not in NO_DETAINEE:
         restrict = R.c.patient_id.in_(allowed)
-    elif patients and rtype not in CATALOG_TYPES:
+    elif patients and rtype not in NO_DETAINEE:
         restrict = and_(restrict, R.c.patient_id.in_(allowed))
     result = fhir_search.search(session, request, restrict,
                                 include_filter=lambda found: gate.visible(session, found, action),
