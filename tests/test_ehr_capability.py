@@ -52,6 +52,10 @@ async def test_listed_operations_answer(client, login, context):
     doc = await login("doc-a")
     patient = next(r for r in capability["rest"][0]["resource"] if r["type"] == "Patient")
     assert {o["name"] for o in patient["operation"]} == {"validate", "meta", "everything", "transfer", "export"}
+    group = next(r for r in capability["rest"][0]["resource"] if r["type"] == "Group")
+    assert {o["name"]: o["definition"] for o in group["operation"]}["export"].endswith("/group-export")
+    status, _, _ = await fhir(client, "GET", "/fhir/Group/none/$export", {**doc, "Prefer": "respond-async"})
+    assert status == 404  # the operation answers (no such Group), where an unlisted one is a 400
     assert (await fhir(client, "GET", "/fhir/Patient/fac-a-p1/$meta", doc))[1]["parameter"][0]["valueMeta"]["versionId"] == "1"
     assert (await fhir(client, "GET", "/fhir/Patient/fac-a-p1/$everything", doc))[0] == 200
     status, outcome, _ = await fhir(client, "POST", "/fhir/Patient/$validate", doc, {"resourceType": "Patient"})
