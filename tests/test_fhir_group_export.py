@@ -45,6 +45,21 @@ async def test_a_group_is_written_and_read_only_in_its_own_facility(client, logi
     assert status == 403
     status, outcome = await post_group(client, spec, group("hosp-1", "fac-a-p1"))
     assert status == 403
+    url = f"/fhir/Group/{made['id']}"
+    changed = {**made, "name": "Wing B clinic"}
+    response = await client.put(url, json=changed, headers={**doc_b, **FHIR_JSON})
+    assert response.status == 403  # as any write on data outside the caller's care, existing or not
+    moved = await client.put(url, json={**made, "managingEntity": {"reference": "Organization/fac-b"}},
+                             headers={**doc_a, **FHIR_JSON})
+    assert moved.status == 403  # staff cannot hand their Group to another facility
+    officer = await login("officer-a")  # reads the facility's Groups; writes no clinical data
+    assert (await client.get(url, headers=officer)).status == 200
+    assert (await client.put(url, json=changed, headers={**officer, **FHIR_JSON})).status == 403
+    assert (await client.put(url, json=changed, headers={**doc_a, **FHIR_JSON})).status == 200
+    assert (await client.delete(url, headers=doc_b)).status in (403, 404)
+    assert (await (await client.get(url, headers=doc_a)).json())["name"] == "Wing B clinic"
+    assert (await client.delete(url, headers=doc_a)).status in (200, 204)
+
     status, outcome = await post_group(client, doc_a, group("", "Practitioner/x", type="animal"))
     assert status == 422
     named = {e for issue in outcome["issue"] for e in issue.get("expression", [])}
