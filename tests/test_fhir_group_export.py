@@ -6,7 +6,11 @@ from __future__ import annotations
 from sqlmodel import select
 
 from ehr import store
-from telemed.models import AuditEntry
+from ehr.access import READ, Gate
+from ehr.models import FhirResource
+from telemed.models import AuditEntry, Role
+from telemed.policy import HOSPITAL_SYSTEM
+from telemed.security import Principal
 from tests.conftest import both_databases
 from tests.ehr_support import observation
 from tests.test_fhir_bulk_export import finished, kick_off, lines, path_of
@@ -114,3 +118,18 @@ async def test_group_export_parameters_are_checked_by_name(client, login, world)
     assert done["output"] == [] and done["request"].endswith("_since=2999-01-01T00:00:00Z")
     cancelled = await client.delete(path_of(client, status_url), headers=doc)
     assert cancelled.status == 202
+
+
+@both_databases
+def test_a_hospital_system_sees_no_group(context, world):
+    system = Principal(user_id=0, username="client:x", display_name="x", role=HOSPITAL_SYSTEM, org_id="fac-a")
+
+    def check(session):
+        made = store.create(session, group("fac-a", "fac-a-p1"))
+        gate = Gate(system)
+        assert not gate.decide(session, READ, "Group", made.id, None).allowed  # even naming a facility as its org
+        restrict = gate.restriction(session, "Group")
+        assert session.execute(select(FhirResource.id).where(FhirResource.type == "Group", restrict)).all() == []
+        assert Gate(Principal(user_id=1, username="doc-a", display_name="d", role=Role.FACILITY_DOCTOR, org_id="fac-a")) \
+            .decide(session, READ, "Group", made.id, None).allowed
+    context.db.call(check)
