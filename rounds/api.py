@@ -101,6 +101,11 @@ async def block(request: web.Request) -> web.Response:
     return json_response(rows)
 
 
+def _check_key(key: str) -> None:
+    if not 8 <= len(key) <= MAX_KEY or not key.replace("-", "").isalnum() or not key.isascii():
+        raise api_error(400, "key must be 8 to 64 letters, digits or hyphens")
+
+
 def _taken_at(raw: object) -> datetime:
     try:
         taken = datetime.fromisoformat(str(raw))
@@ -119,8 +124,7 @@ async def entry(request: web.Request) -> web.Response:
     who = require(request, WRITE, "rounds.entry", patient_id=pid or None)
     if kind not in entries.KINDS:
         raise api_error(400, f"kind must be one of {', '.join(entries.KINDS)}")
-    if not 8 <= len(key) <= MAX_KEY or not key.replace("-", "").isalnum():
-        raise api_error(400, "key must be 8 to 64 letters, digits or hyphens")
+    _check_key(key)
     fields = body.get("fields")
     if not isinstance(fields, dict):
         raise api_error(400, "fields must be an object")
@@ -184,14 +188,24 @@ def _dose_entry(body: dict) -> DoseEntry:
                      override=str(body.get("override", ""))[:500], taken_at=_taken_at(taken) if taken else None)
 
 
+def _record(session: Session, gate, facility_id: str, key: str, sent: DoseEntry, nurse: str) -> tuple[dict, bool]:
+    if key:
+        return medpass.receive(session, gate, facility_id, key, sent, nurse)
+    return medpass.record(session, gate, facility_id, sent, nurse), False
+
+
 async def dose(request: web.Request) -> web.Response:
-    """Record one dose: ``{dose, outcome, identified, witness, second_witness?, reason?, override?}``."""
+    """Record one dose: ``{dose, outcome, identified, witness, second_witness?, reason?, override?,
+    key?, taken_at?}``. With the browser's ``key`` a resend gets the first answer and writes nothing."""
     body = await read_json(request)
     who = require(request, WRITE, "rounds.dose")
+    key = str(body.get("key") or "")
+    if key:
+        _check_key(key)
     sent = _dose_entry(body)
     lang = language(request)
     try:
-        done = await run(request, medpass.record, who.org_id, sent, who.display_name)
+        done, resent = await run(request, _record, who.org_id, key, sent, who.display_name)
     except DoseRefused as exc:
         if exc.field == "identified" and exc.status == 409:
             audit(request, "rounds.dose.wrong_detainee", "denied", patient_id=sent.identified or None,
@@ -199,10 +213,13 @@ async def dose(request: web.Request) -> web.Response:
         raise api_error(exc.status, translate(lang, exc.key), field=exc.field) from None
     except FhirError as exc:
         raise api_error(exc.status, exc.outcome()["issue"][0].get("diagnostics", "")) from None
-    if sent.override:
+    if resent:
+        audit(request, "rounds.dose.resent", "allowed", patient_id=done["patient_id"],
+              resource=f"MedicationAdministration/{done['id']}", reason=key)
+    elif sent.override:
         audit(request, "rounds.dose.override", "allowed", patient_id=sent.identified,
               resource=f"MedicationAdministration/{done['id']}", reason=sent.override)
-    return json_response(done, status=201)
+    return json_response({**done, "resent": resent}, status=200 if resent else 201)
 
 
 async def witnesses(request: web.Request) -> web.Response:
