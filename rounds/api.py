@@ -106,14 +106,20 @@ def _check_key(key: str) -> None:
         raise api_error(400, "key must be 8 to 64 letters, digits or hyphens")
 
 
-def _taken_at(raw: object) -> datetime:
+def _taken_at(raw: object, lang: str) -> datetime:
+    """When an entry was taken on the phone: with its offset, not ahead of the server's clock by
+    more than a phone's drift, and within the last two days."""
     try:
         taken = datetime.fromisoformat(str(raw))
     except ValueError:
-        raise api_error(400, "taken_at must be an ISO 8601 time with its offset") from None
+        taken = None
+    if taken is None or taken.tzinfo is None:
+        raise api_error(400, translate(lang, "rounds.time.format"), field="taken_at")
     now = utcnow()
-    if taken.tzinfo is None or taken > now + MAX_SKEW or taken < now - MAX_AGE:
-        raise api_error(400, "taken_at must carry an offset and lie within the last two days")
+    if taken > now + MAX_SKEW:
+        raise api_error(400, translate(lang, "rounds.time.future"), field="taken_at")
+    if taken < now - MAX_AGE:
+        raise api_error(400, translate(lang, "rounds.time.too_old"), field="taken_at")
     return min(taken, now)
 
 
@@ -128,8 +134,8 @@ async def entry(request: web.Request) -> web.Response:
     fields = body.get("fields")
     if not isinstance(fields, dict):
         raise api_error(400, "fields must be an object")
-    sent = Sent(key, pid, kind, _taken_at(body.get("taken_at")), fields)
     lang = language(request)
+    sent = Sent(key, pid, kind, _taken_at(body.get("taken_at"), lang), fields)
     try:
         written, resent = await run(request, entries.receive, sent, context_of(request).settings.tz, lang,
                                     who.display_name)
@@ -173,7 +179,7 @@ async def pills(request: web.Request) -> web.Response:
     return json_response(line)
 
 
-def _dose_entry(body: dict) -> DoseEntry:
+def _dose_entry(body: dict, lang: str) -> DoseEntry:
     def user(name: str) -> int | None:
         value = body.get(name)
         if value in (None, ""):
@@ -185,7 +191,7 @@ def _dose_entry(body: dict) -> DoseEntry:
     return DoseEntry(dose_key=str(body.get("dose", "")), outcome=str(body.get("outcome", "")),
                      identified=str(body.get("identified", "")), witness=user("witness"),
                      second_witness=user("second_witness"), reason=str(body.get("reason", ""))[:500],
-                     override=str(body.get("override", ""))[:500], taken_at=_taken_at(taken) if taken else None)
+                     override=str(body.get("override", ""))[:500], taken_at=_taken_at(taken, lang) if taken else None)
 
 
 def _record(session: Session, gate, facility_id: str, key: str, sent: DoseEntry, nurse: str) -> tuple[dict, bool]:
@@ -202,8 +208,8 @@ async def dose(request: web.Request) -> web.Response:
     key = str(body.get("key") or "")
     if key:
         _check_key(key)
-    sent = _dose_entry(body)
     lang = language(request)
+    sent = _dose_entry(body, lang)
     try:
         done, resent = await run(request, _record, who.org_id, key, sent, who.display_name)
     except DoseRefused as exc:

@@ -198,7 +198,11 @@ async def test_a_dose_sent_again_with_its_key_is_recorded_once_at_the_time_given
                            ({"key": "short"}, 400), ({"key": "spaces in a key"}, 400)):
         response = await client.post("/api/rounds/doses", headers=doctor, json={**sent, **change})
         assert response.status == status, change
-        assert "taken_at" in (await response.json())["error"] or "key" in change
+        refusal = await response.json()
+        assert refusal.get("field") == "taken_at" if "taken_at" in change else "key" in refusal["error"]
+    response = await client.post("/api/rounds/doses", headers={**doctor, "Accept-Language": "zh-CN"},
+                                 json={**sent, "taken_at": (given_at + timedelta(hours=2)).isoformat()})
+    assert "手机时钟" in (await response.json())["error"]
     assert await administrations(client, doctor, P3) == []
 
     first = await client.post("/api/rounds/doses", headers=doctor, json=sent)
