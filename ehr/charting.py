@@ -312,7 +312,9 @@ def draft(form: Form, patient_id: str, author: str, username: str) -> dict:
 
 
 def signed(resource: dict, author: str) -> dict:
-    return {**resource, "docStatus": "final", "date": fhir_instant(utcnow()), "authenticator": {"display": author}}
+    # dated when written (a rounds note keeps the time it was taken), else when signed
+    return {**resource, "docStatus": "final", "date": resource.get("date") or fhir_instant(utcnow()),
+            "authenticator": {"display": author}}
 
 
 def _note_body(form: Form, patient_id: str, author: str) -> dict:

@@ -101,14 +101,25 @@ async def block(request: web.Request) -> web.Response:
     return json_response(rows)
 
 
-def _taken_at(raw: object) -> datetime:
+def _check_key(key: str) -> None:
+    if not 8 <= len(key) <= MAX_KEY or not key.replace("-", "").isalnum() or not key.isascii():
+        raise api_error(400, "key must be 8 to 64 letters, digits or hyphens")
+
+
+def _taken_at(raw: object, lang: str) -> datetime:
+    """When an entry was taken on the phone: with its offset, not ahead of the server's clock by
+    more than a phone's drift, and within the last two days."""
     try:
         taken = datetime.fromisoformat(str(raw))
     except ValueError:
-        raise api_error(400, "taken_at must be an ISO 8601 time with its offset") from None
+        taken = None
+    if taken is None or taken.tzinfo is None:
+        raise api_error(400, translate(lang, "rounds.time.format"), field="taken_at")
     now = utcnow()
-    if taken.tzinfo is None or taken > now + MAX_SKEW or taken < now - MAX_AGE:
-        raise api_error(400, "taken_at must carry an offset and lie within the last two days")
+    if taken > now + MAX_SKEW:
+        raise api_error(400, translate(lang, "rounds.time.future"), field="taken_at")
+    if taken < now - MAX_AGE:
+        raise api_error(400, translate(lang, "rounds.time.too_old"), field="taken_at")
     return min(taken, now)
 
 
@@ -119,13 +130,12 @@ async def entry(request: web.Request) -> web.Response:
     who = require(request, WRITE, "rounds.entry", patient_id=pid or None)
     if kind not in entries.KINDS:
         raise api_error(400, f"kind must be one of {', '.join(entries.KINDS)}")
-    if not 8 <= len(key) <= MAX_KEY or not key.replace("-", "").isalnum():
-        raise api_error(400, "key must be 8 to 64 letters, digits or hyphens")
+    _check_key(key)
     fields = body.get("fields")
     if not isinstance(fields, dict):
         raise api_error(400, "fields must be an object")
-    sent = Sent(key, pid, kind, _taken_at(body.get("taken_at")), fields)
     lang = language(request)
+    sent = Sent(key, pid, kind, _taken_at(body.get("taken_at"), lang), fields)
     try:
         written, resent = await run(request, entries.receive, sent, context_of(request).settings.tz, lang,
                                     who.display_name)
@@ -169,7 +179,7 @@ async def pills(request: web.Request) -> web.Response:
     return json_response(line)
 
 
-def _dose_entry(body: dict) -> DoseEntry:
+def _dose_entry(body: dict, lang: str) -> DoseEntry:
     def user(name: str) -> int | None:
         value = body.get(name)
         if value in (None, ""):
@@ -181,17 +191,27 @@ def _dose_entry(body: dict) -> DoseEntry:
     return DoseEntry(dose_key=str(body.get("dose", "")), outcome=str(body.get("outcome", "")),
                      identified=str(body.get("identified", "")), witness=user("witness"),
                      second_witness=user("second_witness"), reason=str(body.get("reason", ""))[:500],
-                     override=str(body.get("override", ""))[:500], taken_at=_taken_at(taken) if taken else None)
+                     override=str(body.get("override", ""))[:500], taken_at=_taken_at(taken, lang) if taken else None)
+
+
+def _record(session: Session, gate, facility_id: str, key: str, sent: DoseEntry, nurse: str) -> tuple[dict, bool]:
+    if key:
+        return medpass.receive(session, gate, facility_id, key, sent, nurse)
+    return medpass.record(session, gate, facility_id, sent, nurse), False
 
 
 async def dose(request: web.Request) -> web.Response:
-    """Record one dose: ``{dose, outcome, identified, witness, second_witness?, reason?, override?}``."""
+    """Record one dose: ``{dose, outcome, identified, witness, second_witness?, reason?, override?,
+    key?, taken_at?}``. With the browser's ``key`` a resend gets the first answer and writes nothing."""
     body = await read_json(request)
     who = require(request, WRITE, "rounds.dose")
-    sent = _dose_entry(body)
+    key = str(body.get("key") or "")
+    if key:
+        _check_key(key)
     lang = language(request)
+    sent = _dose_entry(body, lang)
     try:
-        done = await run(request, medpass.record, who.org_id, sent, who.display_name)
+        done, resent = await run(request, _record, who.org_id, key, sent, who.display_name)
     except DoseRefused as exc:
         if exc.field == "identified" and exc.status == 409:
             audit(request, "rounds.dose.wrong_detainee", "denied", patient_id=sent.identified or None,
@@ -199,10 +219,13 @@ async def dose(request: web.Request) -> web.Response:
         raise api_error(exc.status, translate(lang, exc.key), field=exc.field) from None
     except FhirError as exc:
         raise api_error(exc.status, exc.outcome()["issue"][0].get("diagnostics", "")) from None
-    if sent.override:
+    if resent:
+        audit(request, "rounds.dose.resent", "allowed", patient_id=done["patient_id"],
+              resource=f"MedicationAdministration/{done['id']}", reason=key)
+    elif sent.override:
         audit(request, "rounds.dose.override", "allowed", patient_id=sent.identified,
               resource=f"MedicationAdministration/{done['id']}", reason=sent.override)
-    return json_response(done, status=201)
+    return json_response({**done, "resent": resent}, status=200 if resent else 201)
 
 
 async def witnesses(request: web.Request) -> web.Response:

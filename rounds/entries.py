@@ -16,8 +16,7 @@ from care import sickcall
 from ehr import record_api, vitals
 from ehr.access import WRITE, Gate
 from ehr.charting import FieldErrors, Form
-from rounds import watch
-from rounds.models import RoundsEntry
+from rounds import once, watch
 from telemed.models import Detainee
 
 KINDS = ("note", "vitals", "complaint", "watch")
@@ -65,13 +64,12 @@ def _sick_call(session: Session, gate: Gate, sent: Sent, words: str, tz: ZoneInf
 
 def receive(session: Session, gate: Gate, sent: Sent, tz: ZoneInfo, lang: str, author: str) -> tuple[int, bool]:
     """Write the entry once: (how many resources it wrote, whether this arrival was a resend)."""
-    earlier = session.get(RoundsEntry, sent.key)
+    try:
+        earlier = once.earlier(session, sent.key, gate.who.user_id, lambda e: e.patient_id == sent.patient_id)
+    except once.KeyTaken:
+        raise FieldErrors({"key": "rounds.error.key_taken"}) from None
     if earlier is not None:
-        if earlier.user_id != gate.who.user_id or earlier.patient_id != sent.patient_id:
-            raise FieldErrors({"key": "rounds.error.key_taken"})
         return earlier.written, True
     written = _write(session, gate, sent, tz, lang, author)
-    session.add(RoundsEntry(key=sent.key, user_id=gate.who.user_id, patient_id=sent.patient_id, kind=sent.kind,
-                            taken_at=sent.taken_at, written=len(written)))
-    session.flush()
+    once.remember(session, sent.key, gate.who.user_id, sent.patient_id, sent.kind, sent.taken_at, len(written))
     return len(written), False

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from ehr import interactions
 from ehr.access import Gate
 from ehr.custody import BASE
-from rounds import flags, schedule
+from rounds import flags, once, schedule
 from rounds.flags import FlagKind
 from rounds.models import ControlledCount
 from rounds.records import by_identifier, identifier_of
@@ -157,7 +157,21 @@ def record(session: Session, gate: Gate, facility_id: str, entry: DoseEntry, nur
         if flags.raise_flag(session, gate, facility_id, dose.patient_id, FlagKind.REFUSALS, dose.key,
                             f"{dose.medicine} {dose.dose}", nurse):
             raised.append(FlagKind.REFUSALS.value)
-    return {"id": stored.id, "flags": raised, "count": count}
+    return {"id": stored.id, "dose": dose.key, "patient_id": dose.patient_id, "flags": raised, "count": count}
+
+
+def receive(session: Session, gate: Gate, facility_id: str, key: str, entry: DoseEntry, nurse: str) -> tuple[dict, bool]:
+    """Record a dose sent with the browser's key once: (the answer, whether this arrival was a
+    resend, answered as the first was and writing nothing)."""
+    try:
+        first = once.earlier(session, key, gate.who.user_id, lambda e: once.answer_of(e).get("dose") == entry.dose_key)
+    except once.KeyTaken:
+        raise DoseRefused("key", "rounds.error.key_taken", 409) from None
+    if first is not None:
+        return once.answer_of(first), True
+    done = record(session, gate, facility_id, entry, nurse)
+    once.remember(session, key, gate.who.user_id, done["patient_id"], "dose", entry.taken_at or utcnow(), 1, done)
+    return done, False
 
 
 def _order(resource: dict) -> tuple[str, int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from telemed.models import ts_column
@@ -26,7 +26,8 @@ class PatientPhoto(SQLModel, table=True):
 
 class RoundsEntry(SQLModel, table=True):
     """One entry sent from a rounds page, by the key the browser made when it was taken: a resent
-    entry (the answer was lost in a network drop) is answered from here and written once."""
+    entry (the answer was lost in a network drop) is answered from here and written once. A dose
+recorded at the pill line keeps its first answer (``answer``, JSON) to give it again."""
 
     __tablename__ = "rounds_entry"
     key: str = Field(primary_key=True, max_length=64)
@@ -36,6 +37,7 @@ class RoundsEntry(SQLModel, table=True):
     taken_at: datetime = Field(sa_column=ts_column())
     received_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     written: int = 0
+    answer: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON, for a dose
 
 
 class ControlledCount(SQLModel, table=True):

@@ -7,6 +7,7 @@ check, with its witness."""
 from __future__ import annotations
 
 import io
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,74 @@ async def test_pill_line_on_a_phone(client, login, world, browser):
     [given] = [e["resource"] for e in bundle["entry"]]
     assert given["status"] == "completed" and given["performer"][1]["actor"]["display"] == "guard-a"
     assert problems == []
+
+
+async def doses_of(client, headers, patient_id: str) -> list[dict]:
+    bundle = await (await client.get(f"/fhir/MedicationAdministration?patient={patient_id}", headers=headers)).json()
+    return [e["resource"] for e in bundle.get("entry", [])]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+async def test_pill_line_through_a_network_drop(client, login, world, browser, lang):
+    """Doses recorded while the network is down wait in the browser, shown as waiting; when it
+    returns each is sent once with the time it was recorded. One given to the wrong detainee comes
+    back refused and shows on its dose, which an override then records."""
+    doctor = await login("doc-a")
+    await prescribe(client, doctor, P1, "Amlodipine", "qd")
+    await prescribe(client, doctor, "fac-a-p2", "Metformin", "bid")
+    base = str(client.make_url("")).rstrip("/")
+    page = await signed_in(browser, base, "doc-a", lang, viewport=PHONE)
+    problems = watch(page)
+    await page.goto(f"{base}/rounds/pills")
+    await page.select_option("[data-testid=slot]", "morning")
+    await page.wait_for_selector("[data-testid=dose]")
+    await page.wait_for_function("() => document.querySelector('[data-testid=witness]').options.length > 0")
+    await page.select_option("[data-testid=witness]", label="guard-a")
+    await identify(page, "fac-a-1")
+    await page.click("[data-testid=who-confirm]")
+    await page.wait_for_selector("[data-testid=dose].mine button[data-outcome=given]:not([disabled])")
+
+    await page.context.set_offline(True)
+    await page.click("[data-testid=dose].mine button[data-outcome=given]")
+    await page.wait_for_selector("[data-testid=dose].mine[data-state=waiting]")
+    other = "[data-testid=dose]:not(.mine)"
+    await page.click(f"{other} button[data-outcome=refused]")
+    await page.wait_for_selector(f"{other}[data-state=waiting]")
+    waiting = "Waiting to send" if lang == "en" else "等待发送"
+    assert await page.inner_text("[data-testid=dose].mine [data-testid=state]") == waiting
+    assert "2" in await page.inner_text("[data-testid=queue]")
+    await no_overflow(page)
+    assert await page.evaluate("() => JSON.parse(localStorage.getItem('telemed.rounds.doses')).length") == 2
+    assert await doses_of(client, doctor, P1) == [] and await doses_of(client, doctor, "fac-a-p2") == []
+
+    back = datetime.now(timezone.utc)
+    await page.context.set_offline(False)
+    await page.wait_for_selector("[data-testid=dose].mine[data-state=given]")
+    await page.wait_for_function("() => document.getElementById('queue').hidden")
+    [given] = await doses_of(client, doctor, P1)
+    assert given["status"] == "completed" and datetime.fromisoformat(given["effectiveDateTime"]) < back
+
+    # the refusal came back against the other detainee's dose: nothing written, its override asked
+    refused = page.locator(f"{other} [data-testid=dose-refused]")
+    await refused.wait_for()
+    assert await doses_of(client, doctor, "fac-a-p2") == []
+    assert await page.get_attribute(other, "data-state") in ("due", "missed")  # open again
+    await page.fill(f"{other} [data-testid=extra-text]", "Wristband torn; identified by photo")
+    await page.click(f"{other} [data-testid=extra-send]")
+    await page.wait_for_selector(f"{other}[data-state=refused]")
+    [overridden] = await doses_of(client, doctor, "fac-a-p2")
+    assert overridden["note"][0]["text"].endswith("Wristband torn; identified by photo")
+    assert datetime.fromisoformat(overridden["effectiveDateTime"]) < back  # the time it was recorded
+
+    await page.reload()
+    await page.select_option("[data-testid=slot]", "morning")
+    await page.wait_for_selector("[data-testid=dose][data-state=given]")
+    assert await page.evaluate("() => JSON.parse(localStorage.getItem('telemed.rounds.doses')).length") == 0
+    assert len(await doses_of(client, doctor, P1)) == 1 and len(await doses_of(client, doctor, "fac-a-p2")) == 1
+    offline = [p for p in problems if p.startswith("failed ")]  # sends tried while the network was down
+    assert all(p.endswith("/api/rounds/doses") for p in offline)
+    assert [p for p in problems if p not in offline] == ["409 api/rounds/doses"]  # the wrong detainee's dose
 
 
 def camera_file(path: Path, text: str) -> Path:

@@ -5,7 +5,7 @@ recorded override, the refusal and missed-dose flags, and adherence."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from tests.conftest import both_databases
 from tests.rounds_support import audited, prescribe
@@ -175,3 +175,61 @@ async def test_who_may_run_the_pill_line(client, login, world):
     response = await client.post("/api/rounds/doses", headers=doctor, json={**sent, "witness": world.users["guard-b"]})
     assert (response.status, (await response.json())["field"]) == (422, "witness")  # another facility's officer
     assert (await client.get("/api/rounds/pills?slot=dawn", headers=doctor)).status == 400
+
+
+@both_databases
+async def test_a_dose_sent_again_with_its_key_is_recorded_once_at_the_time_given(client, login, context, world):
+    """A dose recorded offline arrives with the browser's key and the time it was given: the first
+    arrival writes it, dated then; a resend (its answer lost) gets the first answer and writes
+    nothing; a time in the future or days old is refused and writes nothing."""
+    doctor = await login("doc-a")
+    officer, second = world.users["guard-a"], world.users["officer-a"]
+    await prescribe(client, doctor, P1, "Amlodipine", "qd")
+    await prescribe(client, doctor, P3, "Diazepam", "qd")
+    await client.post("/api/rounds/controlled", headers=doctor, json={"medicine": "Diazepam", "count": 5})
+    line = await (await client.get("/api/rounds/pills?slot=morning", headers=doctor)).json()
+    given_at = (datetime.now(timezone.utc) - timedelta(minutes=40)).replace(microsecond=0)
+    sent = {"key": "dose-key-0000001", "dose": key_on(line, P3, "Diazepam"), "outcome": "given", "identified": P3,
+            "witness": officer, "second_witness": second, "taken_at": given_at.isoformat()}
+
+    for change, status in (({"taken_at": (given_at + timedelta(hours=2)).isoformat()}, 400),
+                           ({"taken_at": (given_at - timedelta(days=3)).isoformat()}, 400),
+                           ({"taken_at": "2026-01-01T08:00:00"}, 400), ({"taken_at": "at breakfast"}, 400),
+                           ({"key": "short"}, 400), ({"key": "spaces in a key"}, 400)):
+        response = await client.post("/api/rounds/doses", headers=doctor, json={**sent, **change})
+        assert response.status == status, change
+        refusal = await response.json()
+        assert refusal.get("field") == "taken_at" if "taken_at" in change else "key" in refusal["error"]
+    response = await client.post("/api/rounds/doses", headers={**doctor, "Accept-Language": "zh-CN"},
+                                 json={**sent, "taken_at": (given_at + timedelta(hours=2)).isoformat()})
+    assert "手机时钟" in (await response.json())["error"]
+    assert await administrations(client, doctor, P3) == []
+
+    first = await client.post("/api/rounds/doses", headers=doctor, json=sent)
+    assert first.status == 201, await first.text()
+    answer = await first.json()
+    assert (answer["count"], answer["resent"]) == (4, False)
+    again = await client.post("/api/rounds/doses", headers=doctor, json=sent)
+    assert again.status == 200 and await again.json() == {**answer, "resent": True}
+    [given] = await administrations(client, doctor, P3)
+    assert datetime.fromisoformat(given["effectiveDateTime"]) == given_at
+    counted = await (await client.get("/api/rounds/controlled", headers=doctor)).json()
+    assert [c["count"] for c in counted] == [4]  # taken from the count once
+    assert [e.reason for e in audited(context, "rounds.dose.resent")] == [sent["key"]]
+
+    # the same dose under a new key is a second recording: refused; the key for another dose too,
+    # and the key in another user's hands
+    assert (await client.post("/api/rounds/doses", headers=doctor, json={**sent, "key": "dose-key-0000002"})).status == 409
+    amlodipine = {**sent, "dose": key_on(line, P1, "Amlodipine"), "identified": P1}
+    response = await client.post("/api/rounds/doses", headers=doctor, json=amlodipine)
+    assert (response.status, (await response.json())["field"]) == (409, "key")
+    response = await client.post("/api/rounds/doses", headers=await login("doc-b"), json=sent)
+    assert (response.status, (await response.json())["field"]) == (409, "key")
+    assert len(await administrations(client, doctor, P3)) == 1 and await administrations(client, doctor, P1) == []
+
+    # a refusal recorded offline keeps its time and raises nothing twice
+    refused = {**amlodipine, "key": "dose-key-0000003", "outcome": "refused"}
+    assert (await client.post("/api/rounds/doses", headers=doctor, json=refused)).status == 201
+    assert (await client.post("/api/rounds/doses", headers=doctor, json=refused)).status == 200
+    [refusal] = await administrations(client, doctor, P1)
+    assert refusal["status"] == "not-done" and datetime.fromisoformat(refusal["effectiveDateTime"]) == given_at

@@ -9,7 +9,7 @@
   document.querySelectorAll("form[data-entry]").forEach(form => form.addEventListener("submit", event => {
     event.preventDefault();
     const fields = Object.fromEntries(Object.entries(telemed.formData(form)).filter(([, v]) => v !== ""));
-    roundsQueue.add(patient, form.dataset.entry, fields);
+    roundsQueue.add({ patient_id: patient, kind: form.dataset.entry, fields });
     form.reset();
     telemed.toast(messages.queued);
   }));

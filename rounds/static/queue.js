@@ -1,16 +1,15 @@
-// Entries taken on rounds wait in this browser (localStorage) until the server has them: each has
-// a key made here and the time it was taken, so a resend after a lost answer is written once.
+// What is written on the mobile pages waits in this browser (localStorage) until the server has
+// it: each item has a key made here and the time it was taken, so a resend after a lost answer is
+// written once. One queue per kind of page (rounds entries, pill-line doses), each in its own store.
 "use strict";
-const roundsQueue = (() => {
-  const STORE = "telemed.rounds.queue";
-  const box = document.getElementById("queue");
+const sendQueue = ({ store, url, box, onSent, onRefused }) => {
   const messages = JSON.parse(box?.dataset.messages || "{}");
-  let sending = false;
+  let sending = false, again = false;  // an item added while sending goes right after
 
   function load() {
-    try { return JSON.parse(localStorage.getItem(STORE) || "[]"); } catch (e) { return []; }
+    try { return JSON.parse(localStorage.getItem(store) || "[]"); } catch (e) { return []; }
   }
-  function save(items) { localStorage.setItem(STORE, JSON.stringify(items)); show(items); }
+  function save(items) { localStorage.setItem(store, JSON.stringify(items)); show(items); }
   function show(items = load()) {
     if (!box) return;
     box.hidden = items.length === 0;
@@ -19,35 +18,39 @@ const roundsQueue = (() => {
   function newKey() {
     return Array.from(crypto.getRandomValues(new Uint8Array(16)), b => b.toString(16).padStart(2, "0")).join("");
   }
-  function add(patientId, kind, fields) {
-    save([...load(), { key: newKey(), patient_id: patientId, kind, fields, taken_at: new Date().toISOString() }]);
+  // ``body.taken_at`` stays when given: an item sent again after a refusal keeps when it was taken.
+  function add(body) {
+    save([...load(), { taken_at: new Date().toISOString(), ...body, key: newKey() }]);
     flush();
   }
-  // A network failure (no status), a server error or an ended session keeps the entry for the next
+  // A network failure (no status), a server error or an ended session keeps the item for the next
   // try; a refusal (4xx) would be refused again, so it is shown and dropped.
-  function keep(err) { return !err.status || err.status >= 500 || err.status === 401 || err.status === 503; }
+  function keep(err) { return !err.status || err.status >= 500 || err.status === 401; }
   async function flush() {
-    if (sending) return;
+    if (sending) { again = true; return; }
     sending = true;
+    again = false;
     try {
       for (const item of load()) {
+        let answer = null, refusal = null;
         try {
-          await telemed.api("POST", "/api/rounds/entries", item);
-          telemed.toast(messages.sent, "ok");
+          answer = await telemed.api("POST", url, item);
         } catch (err) {
           if (keep(err)) break;
-          telemed.toast(`${messages.refused}: ${err.message}`, "critical");
+          refusal = err;
         }
         save(load().filter(i => i.key !== item.key));
+        if (refusal) onRefused(item, refusal); else onSent(item, answer);
       }
     } finally {
       sending = false;
       show();
     }
+    if (again) flush();
   }
   window.addEventListener("online", flush);
   setInterval(flush, 5000);
   show();
   flush();
   return { add, flush, load };
-})();
+};
