@@ -4,10 +4,6 @@ so each waits in its table until claimed here, as the labs' critical results do.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-
 from aiohttp import web
 from sqlalchemy import update
 from sqlmodel import Session, select
@@ -18,11 +14,9 @@ from telemed.context import context_of
 from telemed.events import Audience, notice
 from telemed.i18n import translate
 from telemed.models import Detainee, Role
+from telemed.pusher import Pusher
 from telemed.timeutil import utcnow
 
-log = logging.getLogger("telemed.custody.push")
-PUSH_INTERVAL = 1.0
-WAKE = web.AppKey("custody_push_wake", asyncio.Event)
 
 
 def claim_unpushed(session: Session) -> list[tuple[dict, set[int]]]:
@@ -66,30 +60,6 @@ async def publish_pending(app: web.Application) -> int:
     return len(claimed)
 
 
-def wake(app: web.Application) -> None:
-    app[WAKE].set()
-
-
-async def _pusher(app: web.Application) -> None:
-    event = app[WAKE]
-    while True:
-        try:
-            await publish_pending(app)
-        except Exception:  # noqa: BLE001 - a database hiccup must not end the pusher; retried next tick
-            log.exception("pushing custody tasks failed")
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(event.wait(), PUSH_INTERVAL)
-        event.clear()
-
-
-def setup(app: web.Application) -> None:
-    app[WAKE] = asyncio.Event()
-
-    async def start(app: web.Application):
-        task = asyncio.create_task(_pusher(app))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(start)
+PUSHER = Pusher("custody", publish_pending)
+wake = PUSHER.wake
+setup = PUSHER.setup

@@ -3,10 +3,6 @@ doctors by whichever web process sees them first (results may arrive in another 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-
 from aiohttp import web
 from prometheus_client import Counter
 from sqlalchemy import select, update
@@ -21,11 +17,9 @@ from telemed.events import notice, staff_of
 from telemed.i18n import LANGUAGES, translate
 from telemed.metrics import METRICS
 from telemed.models import Detainee, Role
+from telemed.pusher import Pusher
 from telemed.timeutil import utcnow
 
-log = logging.getLogger("telemed.labs.alerts")
-PUSH_INTERVAL = 1.0
-WAKE = web.AppKey("labs_alert_wake", asyncio.Event)
 PUSHED = web.AppKey("labs_alerts_pushed", Counter)
 
 
@@ -102,33 +96,11 @@ async def publish_pending(app: web.Application) -> int:
     return len(alerts)
 
 
-def wake(app: web.Application) -> None:
-    """Push now rather than at the next tick (results filed by this process)."""
-    app[WAKE].set()
-
-
-async def _pusher(app: web.Application) -> None:
-    event = app[WAKE]
-    while True:
-        try:
-            await publish_pending(app)
-        except Exception:  # noqa: BLE001 - a database hiccup must not end the pusher; retried next tick
-            log.exception("pushing lab alerts failed")
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(event.wait(), PUSH_INTERVAL)
-        event.clear()
+PUSHER = Pusher("labs_alerts", publish_pending)
+wake = PUSHER.wake
 
 
 def setup(app: web.Application) -> None:
-    app[WAKE] = asyncio.Event()
     app[PUSHED] = app[METRICS].counter("telemed_lab_alerts_pushed_total", "Critical lab results pushed to doctors",
                                        ("flag",))
-
-    async def start(app: web.Application):
-        task = asyncio.create_task(_pusher(app))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(start)
+    PUSHER.setup(app)
