@@ -8,6 +8,8 @@ import re
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.orm import Session
 
+from tests.browser_support import Data
+
 HAN = re.compile(r"[\u3400-\u9fff]+")
 
 
@@ -73,3 +75,9 @@ class _Plain:
 
     def call(self, fn):
         return fn(self.session)
+
+
+def page_data(url: str) -> Data:
+    """What the database at ``url`` holds that pages may show as data (names, free text, labels)."""
+    names, latin, exact = names_and_labels(url)
+    return Data(han=han_of_url(url), latin=latin, names=names, exact=exact)

@@ -14,7 +14,7 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy import create_engine, text
 
 from tests.browser_support import CHROMIUM_ARGS, Data, Watch, login, page_problems
-from tests.data_words import han_of_url, names_and_labels
+from tests.data_words import page_data
 from tests.demo_server import serve_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -28,8 +28,7 @@ def served(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data(served) -> Data:
-    names, latin, exact = names_and_labels(served.database_url)
-    return Data(han=han_of_url(served.database_url), latin=latin, names=names, exact=exact)
+    return page_data(served.database_url)
 
 
 @pytest.fixture(scope="module")
