@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, UniqueConstraint
+from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from telemed.timeutil import UTCDateTime, utcnow
@@ -215,3 +215,15 @@ class SmartToken(SQLModel, table=True):
     client_id: str = Field(foreign_key="smart_client.client_id", max_length=64, index=True)
     scopes: str = Field(max_length=2000)
     expires_at: datetime = Field(sa_column=ts_column())
+
+
+class BusEvent(SQLModel, table=True):
+    """A message between server processes (telemed.bus): kept for an hour, so that a process
+    whose listening connection dropped reads what was sent meanwhile."""
+
+    __tablename__ = "bus_event"
+    seq: int | None = Field(default=None, primary_key=True)
+    origin: str = Field(max_length=120)
+    topic: str = Field(max_length=60)
+    payload: str = Field(sa_column=Column(Text(), nullable=False))
+    sent_at: datetime = Field(default_factory=utcnow, sa_column=ts_column(index=True))

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
+import psycopg
 import pytest
 from aioice.stun import TransactionFailed
 from aioice.turn import create_turn_endpoint
@@ -88,6 +89,64 @@ async def test_a_critical_result_filed_on_one_process_is_pushed_from_the_other(c
             await other_facility.receive_json(timeout=2)
         await ws.close()
         await other_facility.close()
+
+
+async def test_pushes_sent_while_a_process_reconnected_its_listener_reach_the_browser_once(cluster):
+    """The listening connection of the second process is ended (pg_terminate_backend) while
+    critical results are filed through the first: once it is back, the browser connected to the
+    second gets each alert, and none twice."""
+    first, second = cluster.app_url(0), cluster.app_url(1)
+    doc = await _login(first, "doc-a")
+    listener = f"telemed bus {cluster.processes[1].pid}:%"
+    values = iter(f"{6.5 + n / 10:.1f}" for n in range(1, 20))  # critical over 6.2 (labs/data/catalog.csv)
+    filed: list[str] = []
+    with psycopg.connect(cluster.env["TELEMED_DATABASE_URL"], autocommit=True) as admin:
+        def away() -> bool:
+            return not admin.execute("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE %s",
+                                     (listener,)).fetchone()
+
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"{second}/ws/events", headers=await _login(second, "doc-a"))
+
+            async def file() -> str:
+                """File a critical result through the first process; the origin of the push it sent."""
+                filed.append(value := next(values))
+                sent = admin.execute("SELECT count(*) FROM bus_event").fetchone()[0]
+                answer = await session.post(f"{first}/api/labs/results", headers=doc, json={
+                    "patient_id": "fac-a-p2", "effective_at": f"2026-03-02T08:{len(filed):02d}:00Z",
+                    "results": [{"loinc": POTASSIUM, "value": value}]})
+                assert answer.status in (200, 201), await answer.text()
+                deadline = time.monotonic() + 20
+                while admin.execute("SELECT count(*) FROM bus_event").fetchone()[0] == sent:
+                    assert time.monotonic() < deadline, "the push was not sent"
+                    await asyncio.sleep(0.02)
+                return admin.execute("SELECT origin FROM bus_event ORDER BY seq DESC LIMIT 1").fetchone()[0]
+
+            await file()
+            missed = 0
+            for _round in range(5):  # the listener is back within a second: until one lands in that second
+                assert not away()
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE %s",
+                              (listener,))
+                origin = await file()
+                # Sent by another process, and the second one still not listening.
+                missed += away() and f":{cluster.processes[1].pid}:" not in origin
+                if missed:
+                    break
+                while away():
+                    await asyncio.sleep(0.05)
+            assert missed, "no push was sent while the listener was away"
+            await file()
+            pushed = []
+            while len(pushed) < len(filed):
+                message = await ws.receive_json(timeout=30)
+                if message["type"] == "lab.critical":
+                    pushed.append(message["alert"]["value"].partition(" ")[0])
+            assert sorted(pushed) == sorted(filed)
+            with pytest.raises(asyncio.TimeoutError):
+                while (await ws.receive_json(timeout=3))["type"] != "lab.critical":
+                    pass
+            await ws.close()
 
 
 async def test_a_token_revoked_on_one_process_is_refused_by_the_other(cluster):
