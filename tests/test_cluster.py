@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from aioice.stun import TransactionFailed
 from aioice.turn import create_turn_endpoint
+from aiortc import RTCPeerConnection
 from sqlmodel import select
 
 from deploy import debian
@@ -30,6 +31,7 @@ from tests.consults_support import scheduled
 from tests.labs_support import POTASSIUM
 from webrtc import turn
 from webrtc.client import Participant
+from webrtc.media import ice_configuration
 
 pytestmark = pytest.mark.skipif(not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists())
                                 or not shutil.which("turnserver"),
@@ -214,6 +216,30 @@ async def test_coturn_relays_with_the_turn_credential_the_app_hands_out_until_it
     with pytest.raises(TransactionFailed):
         await create_turn_endpoint(asyncio.DatagramProtocol, ("127.0.0.1", cluster.turn_port),
                                    expired.turn_username, expired.turn_credential)
+
+
+async def test_the_relays_own_turn_login_is_time_limited_and_coturn_holds_it_to_that(cluster):
+    """The relay's side of a call logs in to coturn as the browsers do: a fresh credential gets
+    a relayed address, one that has expired gets none."""
+    settings = Settings(ice_servers=(f"turn:127.0.0.1:{cluster.turn_port}",),
+                        turn_secret=cluster.env["TELEMED_TURN_SECRET"])
+    fresh = await _relayed_candidates(settings)
+    assert fresh and all(c.ip == "127.0.0.1" for c in fresh)
+    assert await _relayed_candidates(replace(settings, turn_ttl_seconds=-60)) == []  # expired a minute ago
+    (server,) = ice_configuration(settings).iceServers
+    assert server.username.endswith(":telemed-relay") and server.username != ice_configuration(
+        replace(settings, turn_ttl_seconds=60)).iceServers[0].username  # made for each connection
+
+
+async def _relayed_candidates(settings: Settings) -> list:
+    pc = RTCPeerConnection(ice_configuration(settings))
+    try:
+        pc.addTransceiver("audio")
+        await pc.setLocalDescription(await pc.createOffer())
+        gatherer = pc.getTransceivers()[0].sender.transport.transport.iceGatherer
+        return [c for c in gatherer.getLocalCandidates() if c.type == "relay"]
+    finally:
+        await pc.close()
 
 
 def test_a_batch_both_processes_resumed_was_rendered_once(cluster):

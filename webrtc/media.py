@@ -19,6 +19,7 @@ from typing import Protocol
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 from telemed.config import Settings
+from webrtc import turn
 
 SLOTS = 2  # other participants a viewer sees: the counterpart, plus one invited guest
 # Everything over one transport. With aiortc's default ("balanced") a second video m-line is
@@ -40,9 +41,15 @@ class Sample:
     packets_received: int | None
 
 
+RELAY_TURN_USER = "telemed-relay"  # the name in the relay's own TURN credentials
+
+
 def ice_configuration(settings: Settings) -> RTCConfiguration:
-    """ICE servers only from configuration. An empty list, not None: with None aiortc falls back
-    to a public STUN server, which stalls every join on a network without internet."""
+    """ICE servers only from configuration, for the relay's side of a call. An empty list, not
+    None: with None aiortc falls back to a public STUN server, which stalls every join on a
+    network without internet. With a TURN secret, each connection logs in to TURN with a
+    credential of its own that expires, as the browsers' do."""
+    settings = turn.for_user(settings, RELAY_TURN_USER)
     servers = [RTCIceServer(urls=url, username=settings.turn_username or None,
                             credential=settings.turn_credential or None) if url.startswith("turn")
                else RTCIceServer(urls=url) for url in settings.ice_servers]

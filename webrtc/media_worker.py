@@ -13,12 +13,14 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 from telemed.config import Settings
 from webrtc.media import Description
 from webrtc.relay import AiortcBackend
+from webrtc.workers import SETTINGS_VARIABLE
 
 log = logging.getLogger("telemed.webrtc.worker")
 
@@ -67,7 +69,7 @@ async def answer(backend: AiortcBackend, request: dict) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    fields = json.loads(sys.argv[1])
+    fields = json.loads(os.environ[SETTINGS_VARIABLE])
     asyncio.run(serve(Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})))
 
 

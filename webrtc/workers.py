@@ -23,7 +23,9 @@ from telemed.config import Settings
 from webrtc.media import Description, Sample, slot_layout
 
 log = logging.getLogger("telemed.webrtc.workers")
-PASSED = ("ice_servers", "turn_username", "turn_credential", "webrtc_passthrough")  # what a worker needs
+PASSED = ("ice_servers", "turn_username", "turn_credential", "turn_secret", "turn_ttl_seconds",
+          "webrtc_passthrough")  # what a worker needs
+SETTINGS_VARIABLE = "TELEMED_MEDIA_WORKER_SETTINGS"  # the environment, not argv: ps shows argv to everyone
 STOP_SECONDS = 10
 
 
@@ -44,7 +46,7 @@ class Worker:
     async def start(cls, settings: Settings) -> Worker:
         passed = json.dumps({name: getattr(settings, name) for name in PASSED})
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "webrtc.media_worker", passed,
+            sys.executable, "-m", "webrtc.media_worker", env={**os.environ, SETTINGS_VARIABLE: passed},
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=4 * 1024 * 1024)
         if not await process.stdout.readline():  # {"ready": true}: imported, serving
             raise WorkerGone(f"media worker {process.pid} ended while starting (see the server's log)")
