@@ -218,6 +218,21 @@ http {{
     return main
 
 
+def start_nginx(directory: Path, app_ports: list[int], https_port: int, env: dict[str, str]) -> subprocess.Popen:
+    """nginx over ``app_ports`` with the certificate in ``directory/tls``; returns once it answers."""
+    main = nginx_config(directory, app_ports, https_port, free_port())
+    subprocess.run(["nginx", "-t", "-q", "-p", str(directory), "-c", str(main)], check=True)
+    log = directory / "nginx.log"
+    process = _start(["nginx", "-p", str(directory), "-c", str(main), "-g", "daemon off;"], log, env)
+    try:
+        _wait_http(f"https://127.0.0.1:{https_port}/healthz", process, log)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process
+
+
 def start(database_url: str, directory: Path, *, apps: int = 2, https_port: int = 0, turn: bool = True,
           extra_env: dict[str, str] | None = None) -> Cluster:
     """Migrate the database, start the processes, nginx and coturn; return once all answer."""
@@ -248,12 +263,7 @@ def start(database_url: str, directory: Path, *, apps: int = 2, https_port: int 
                               f"--pidfile={directory}/coturn.pid", "--log-file=stdout"], log, env)
             cluster.processes.append(process)
             _wait_port(cluster.turn_port, process, log)
-        main = nginx_config(directory, cluster.app_ports, cluster.https_port, free_port())
-        subprocess.run(["nginx", "-t", "-q", "-p", str(directory), "-c", str(main)], check=True)
-        log = directory / "nginx.log"
-        process = _start(["nginx", "-p", str(directory), "-c", str(main), "-g", "daemon off;"], log, env)
-        cluster.processes.append(process)
-        _wait_http(f"{cluster.url}/healthz", process, log)
+        cluster.processes.append(start_nginx(directory, cluster.app_ports, cluster.https_port, env))
     except BaseException:
         cluster.stop()
         raise

@@ -2,7 +2,8 @@
 # Installs the Debian packages the platform needs, only those that are absent.
 #   system-deps.sh run   -> what `make run` needs (the CJK and Latin TrueType fonts of the reports)
 #   system-deps.sh test  -> plus Chromium, PostgreSQL, pdftotext and Janus for the test suite, and nginx,
-#                           coturn and openssl for the cluster tests (deploy/debian.py)
+#                           coturn and openssl for the cluster tests (deploy/debian.py), and wrk, the load
+#                           generator of bench/cluster.py
 set -euo pipefail
 want=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -17,6 +18,7 @@ if [ "${1:-run}" = test ]; then
     [ -x /usr/sbin/nginx ] || need nginx
     command -v turnserver >/dev/null || need coturn
     command -v openssl >/dev/null || need openssl
+    command -v wrk >/dev/null || need wrk              # bench/cluster.py's 50 users, in native code
     command -v janus >/dev/null || need janus          # the consult tests' second media backend
     command -v janus-pp-rec >/dev/null || need janus-tools
 fi
