@@ -4,7 +4,8 @@ went, per phase, same run.
 
     .venv/bin/python bench/cluster.py                 # 20 s per phase, 2 calls
     .venv/bin/python bench/cluster.py --seconds 5 --calls 1
-    .venv/bin/python bench/cluster.py --profile one.svg   # py-spy on the one process (pip install py-spy)
+    .venv/bin/python bench/cluster.py --profile one.svg   # py-spy on the one process (pip install py-spy);
+                                                          # .txt: collapsed stacks instead of a flame graph
 
 The topology is deploy/debian.py's (the shape shipped): its PostgreSQL (durable settings), two
 ``telemed serve`` processes, nginx with TLS; and a second nginx, the same configuration over the
@@ -95,7 +96,8 @@ async def phase(label: str, url: str, tokens: Path, seconds: float, groups: dict
     spy = None
     if profile:
         spy = subprocess.Popen(["py-spy", "record", "--pid", str(profiled), "--duration", str(int(seconds)),
-                                "--subprocesses", "--nonblocking", "--output", str(profile)],
+                                "--subprocesses", "--nonblocking", "--output", str(profile),
+                                "--format", "raw" if profile.suffix == ".txt" else "flamegraph"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     before = cpu.snapshot(groups)
     wrk = await asyncio.create_subprocess_exec(

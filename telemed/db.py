@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import select as selectors
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Column, Connection, Dialect, Engine, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
 
 from telemed.lookups import LookupProcess, Prepared
@@ -55,7 +58,24 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=4, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=4)
+    event.listen(engine, "checkout", _drop_closed)
+    return engine
+
+
+def _drop_closed(dbapi_connection, _record, _proxy) -> None:
+    """A pooled connection that PostgreSQL closed (a restart, ``pg_terminate_backend``, an idle
+    timeout) is replaced at checkout. An idle connection has nothing to read unless the server
+    has had its last word (an error, then the end of the stream), so looking at its socket tells
+    without a round trip; the rare healthy one with something to read is replaced too.
+    ``pool_pre_ping`` sent a query and waited for its answer on every checkout: under load, a
+    sixth of the server's time."""
+    try:
+        closed = bool(selectors.select([dbapi_connection.pgconn.socket], [], [], 0)[0])
+    except psycopg.Error:  # libpq has closed it already
+        closed = True
+    if closed:
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
