@@ -201,7 +201,7 @@ def nginx_config(directory: Path, app_ports: list[int], https_port: int, http_po
         NGINX_TLS_CERT=str(directory / "tls" / "cert.pem"), NGINX_TLS_KEY=str(directory / "tls" / "key.pem")))
     temp = conf / "tmp"
     main = conf / "nginx.conf"
-    main.write_text(f"""worker_processes 2;
+    main.write_text(f"""worker_processes auto;
 pid {directory}/nginx.pid;
 error_log {directory}/nginx-error.log warn;
 events {{ worker_connections 1024; }}
