@@ -106,8 +106,13 @@ class AuditProcess:
                 self._replace_child()
 
     def _send(self, batch: list[tuple[int, bytes]]) -> bool:
+        """All of ``batch`` to the writer. The pipe is unbuffered: one write may take only part of
+        it (a signal while the pipe is full), and a tail dropped at a line's end would have let
+        the next group's confirmation cover events never written."""
+        data = memoryview(b"".join(b"%d %s\n" % item for item in batch))
         try:
-            self._child.stdin.write(b"".join(b"%d %s\n" % item for item in batch))
+            while data:
+                data = data[self._child.stdin.write(data):]
             return True
         except (OSError, ValueError):
             return False
