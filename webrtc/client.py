@@ -112,7 +112,7 @@ class Participant:
             if data["type"] == "welcome":
                 self.receive = data.get("receive", "same")
             elif data["type"] == "media-offer":
-                self._tasks.append(asyncio.ensure_future(self._accept(data["sdp"])))
+                self._tasks.append(asyncio.ensure_future(self._accept(data["sdp"], data.get("renegotiate", False))))
             elif data["type"] == "state":
                 self.state = data
                 if data["state"] == "live":
@@ -156,9 +156,14 @@ class Participant:
         sdp = await asyncio.wait_for(self._answer, timeout)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
-    async def _accept(self, sdp: str) -> None:
+    async def _accept(self, sdp: str, renegotiate: bool = False) -> None:
         """The backend's receiving connection: the others' media, a pair per slot. A new offer
-        (somebody came or went) replaces the connection."""
+        (somebody came or went) replaces the connection; a renegotiation is answered on it."""
+        if renegotiate and self.receiving is not None:
+            await self.receiving.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await self.receiving.setLocalDescription(await self.receiving.createAnswer())
+            await self.send({"type": "media-answer", "sdp": self.receiving.localDescription.sdp})
+            return
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=ONE_TRANSPORT))
         old, self.receiving = self.receiving, pc
         pc.on("track", lambda track: self._tasks.append(asyncio.ensure_future(self._consume(pc, track))))

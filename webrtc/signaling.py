@@ -205,7 +205,7 @@ async def _offer(app: web.Application, consult_id: str, user_id: int, offer: Des
     room = app[ROOMS].get(consult_id)
     member = room.members.get(user_id) if room else None
     if member is not None:
-        await _send(member.ws, {"type": "media-offer", "sdp": offer.sdp})
+        await _send(member.ws, {"type": "media-offer", "sdp": offer.sdp, "renegotiate": offer.renegotiate})
 
 
 def media_of(app: web.Application) -> MediaBackend:

@@ -78,7 +78,7 @@
   function handle(message) {
     lastPong = Date.now();  // any message proves the path alive
     if (message.type === "welcome") { iceServers = message.ice_servers; receive = message.receive || "same"; }
-    else if (message.type === "media-offer") accept(message.sdp);
+    else if (message.type === "media-offer") accept(message.sdp, message.renegotiate);
     else if (message.type === "state") showState(message);
     else if (message.type === "answer") pc && pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
     else if (message.type === "chat") showChat(message);
@@ -133,8 +133,16 @@
   }
 
   // The media server's own offer: the others' media, a pair per slot. A new one (somebody came
-  // or went) replaces the connection.
-  async function accept(sdp) {
+  // or went) replaces the connection; a renegotiation (a slot switched to a rejoined
+  // participant) is answered on the same connection, whose picture goes on.
+  async function accept(sdp, renegotiate) {
+    if (renegotiate && receiving) {
+      const same = receiving;
+      await same.setRemoteDescription({ type: "offer", sdp });
+      await same.setLocalDescription(await same.createAnswer());
+      if (receiving === same) send({ type: "media-answer", sdp: same.localDescription.sdp });
+      return;
+    }
     const old = receiving;
     const mine = receiving = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     mine.ontrack = showTrack;
