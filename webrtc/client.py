@@ -121,6 +121,8 @@ class Participant:
                 self._answer.set_result(data["sdp"])
             elif data["type"] == "chat":
                 self.chat.append(data)
+            elif data["type"] == "quality":  # as the room page does: the frame rate it receives
+                await self.send({"type": "frames", "fps": self.frame_rate()})
             await self.messages.put(data)
 
     async def _heartbeat(self) -> None:
@@ -186,6 +188,11 @@ class Participant:
                     received.times.append(now)
                     if self.keep_counters:
                         received.counters.append(counter_of(frame))
+
+    def frame_rate(self, seconds: float = 3.0) -> float:
+        """Frames per second arriving in slot 0 over the last ``seconds``."""
+        since = time.perf_counter() - seconds
+        return round(sum(1 for t in self.video_in().times[-300:] if t >= since) / seconds, 1)
 
     def video_in(self, slot: int = 0) -> Received:
         """Video arriving in a slot (slot 0 is the transceiver pair 0/1)."""
