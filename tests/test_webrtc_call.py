@@ -156,17 +156,24 @@ async def test_outsiders_and_wrong_places_cannot_join(client, login, context, wo
     assert any(name == "doc-a" and "not a clinic endpoint" in reason for name, reason in refused)
 
 
-async def test_an_invited_third_participant_fills_the_second_slot(client, login, context, world):
+async def test_an_invited_third_participant_fills_the_second_slot(client, login, context, world, media):
     cid = (await scheduled(client, login, recording=False))["id"]
     await call(client, "POST", f"/api/consults/{cid}/invite", await login("spec-1"),
                {"user_id": world.users["spec-2"], "kind": "interpreter"})
-    people = [await _join(client, login, cid, name) for name in ("doc-a", "spec-1", "spec-2")]
-    doc, spec, guest = people
-    await asyncio.gather(*(p.wait_live() for p in people))
-    await asyncio.gather(*(p.call() for p in people))
-    # Everyone sees the two others, one in each slot (the relay: without any renegotiation).
-    # Janus replaces a receiving connection when a slot fills, so a loaded machine may take longer.
+    pair = [await _join(client, login, cid, name) for name in ("doc-a", "spec-1")]
+    await asyncio.gather(*(p.wait_live() for p in pair))
+    await asyncio.gather(*(p.call() for p in pair))
+    await asyncio.gather(*(p.wait_frames(15, timeout=30) for p in pair))
+    receiving = [p.receiving for p in pair]  # with Janus, the others' media comes on a second one
+    guest = await _join(client, login, cid, "spec-2")
+    await guest.wait_live()
+    await guest.call()
+    people = [*pair, guest]
+    doc = pair[0]
+    # Everyone sees the two others, one in each slot (the relay: without any renegotiation; Janus:
+    # the guest's streams join the receiving connections the pair already had).
     await asyncio.gather(*(p.wait_frames(15, slot=s, timeout=60) for p in people for s in (0, 1)))
+    assert [p.receiving for p in pair] == receiving and (media == "embedded" or None not in receiving)
     assert set(doc.state["slots"]) == {world.users["spec-1"], world.users["spec-2"]}
     assert set(guest.state["slots"]) == {world.users["doc-a"], world.users["spec-1"]}
     await asyncio.gather(*(p.close() for p in people))

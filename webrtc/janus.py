@@ -14,8 +14,10 @@ the others' media on another (the subscriber, offered by Janus). So a participan
 its own media (``welcome.receive == "separate"``), and the server then sends it a
 ``media-offer`` for the receiving connection, answered with ``media-answer``. When a slot
 changes hands (somebody dropped and rejoined), the existing receiving connection is switched to
-the new publisher (the videoroom's ``switch``): no new connection, no frozen picture. When the
-number of others changes, the viewer gets a new receiving connection with the new layout.
+the new publisher (the videoroom's ``switch``); when somebody new fills the next slot, their
+streams are added to it (``subscribe``). Janus renegotiates that connection and the participant
+answers on it (``renegotiate``): no new connection, no frozen picture. Only when somebody leaves
+for good does the viewer get a new receiving connection with the shorter layout.
 """
 
 from __future__ import annotations
@@ -338,7 +340,21 @@ class JanusBackend:
             return True
         if member.subscriber is not None and len(feeds) == len(member.feeds):
             return await self._switch(room, viewer, member, feeds)
+        if member.subscriber is not None and feeds[:len(member.feeds)] == member.feeds:
+            return await self._add(room, viewer, member, feeds)
         return await self._subscribe(room, viewer, member, feeds)
+
+    async def _add(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
+        """Somebody new fills the next slot: their streams join the existing receiving connection."""
+        try:
+            reply = await member.session.send(member.subscriber, {
+                "request": "subscribe", "streams": [{"feed": str(feed)} for feed in feeds[len(member.feeds):]]})
+        except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+            log.info("janus: adding to %s in %s: %s", viewer, room.name, error)
+            return False
+        self._received(member, feeds, reply)
+        await self._renegotiate(room, viewer, reply)
+        return True
 
     async def _switch(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
         """Point the changed slots of the receiving connection at their new publishers."""
@@ -351,9 +367,20 @@ class JanusBackend:
             log.info("janus: switching %s in %s: %s", viewer, room.name, error)
             return False
         member.feeds = feeds
-        if reply.get("jsep") and self._offer is not None:  # streams Janus had stopped: it renegotiates them
-            await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], "offer", True))
+        await self._renegotiate(room, viewer, reply)  # streams Janus had stopped: it renegotiates them
         return True
+
+    async def _renegotiate(self, room: Room, viewer: int, reply: dict) -> None:
+        if reply.get("jsep") and self._offer is not None:
+            await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], "offer", True))
+
+    @staticmethod
+    def _received(member: Member, feeds: tuple[int, ...], reply: dict) -> None:
+        """What the receiving connection now carries, from Janus's list of its streams."""
+        slot_of = {str(feed): slot for slot, feed in enumerate(feeds)}
+        member.feeds = feeds
+        member.streams = tuple(SubStream(s["mid"], s["type"], slot_of[s["feed_id"]])
+                               for s in reply["plugindata"]["data"].get("streams", []) if s.get("feed_id") in slot_of)
 
     async def _subscribe(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
         old = member.subscriber
@@ -365,10 +392,8 @@ class JanusBackend:
         except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as error:
             log.info("janus: subscribing %s in %s: %s", viewer, room.name, error)
             return False
-        slot_of = {str(feed): slot for slot, feed in enumerate(feeds)}
-        member.subscriber, member.feeds = handle, feeds
-        member.streams = tuple(SubStream(s["mid"], s["type"], slot_of[s["feed_id"]])
-                               for s in reply["plugindata"]["data"].get("streams", []) if s.get("feed_id") in slot_of)
+        member.subscriber = handle
+        self._received(member, feeds, reply)
         member.answered.clear()
         if self._offer is not None:
             await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], reply["jsep"]["type"]))
