@@ -176,6 +176,10 @@ async def test_an_invited_third_participant_fills_the_second_slot(client, login,
     assert [p.receiving for p in pair] == receiving and (media == "embedded" or None not in receiving)
     assert set(doc.state["slots"]) == {world.users["spec-1"], world.users["spec-2"]}
     assert set(guest.state["slots"]) == {world.users["doc-a"], world.users["spec-1"]}
+    # The specialist leaves for good: the doctor and the guest go on seeing each other in slot 0.
+    await pair[1].close()
+    await asyncio.gather(doc.wait_frames(30, timeout=30), guest.wait_frames(30, timeout=30))
+    assert doc.state["slots"] == [world.users["spec-2"], None]
     await asyncio.gather(*(p.close() for p in people))
 
 

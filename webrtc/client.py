@@ -162,9 +162,11 @@ class Participant:
         """The backend's receiving connection: the others' media, a pair per slot. A new offer
         (somebody came or went) replaces the connection; a renegotiation is answered on it."""
         if renegotiate and self.receiving is not None:
-            await self.receiving.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            await self.receiving.setLocalDescription(await self.receiving.createAnswer())
-            await self.send({"type": "media-answer", "sdp": self.receiving.localDescription.sdp})
+            same = self.receiving
+            await same.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await same.setLocalDescription(await same.createAnswer())
+            if self.receiving is same:  # not replaced meanwhile by a new connection's offer
+                await self.send({"type": "media-answer", "sdp": same.localDescription.sdp})
             return
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=ONE_TRANSPORT))
         old, self.receiving = self.receiving, pc
