@@ -122,7 +122,8 @@ class Participant:
             elif data["type"] == "chat":
                 self.chat.append(data)
             elif data["type"] == "quality":  # as the room page does: the frame rate it receives
-                await self.send({"type": "frames", "fps": self.frame_rate()})
+                with contextlib.suppress(ConnectionError):  # the socket closing: the reader ends anyway
+                    await self.send({"type": "frames", "fps": self.frame_rate()})
             await self.messages.put(data)
 
     async def _heartbeat(self) -> None:

@@ -311,7 +311,8 @@ class JanusBackend:
             elif event.get("jsep", {}).get("type") == "offer":  # Janus renegotiates a receiving connection
                 viewer = next((u for u, m in room.members.items() if m.subscriber == event.get("sender")), None)
                 if viewer is not None and self._offer is not None:
-                    self._spawn(self._offer(room.name, viewer, Description(event["jsep"]["sdp"], "offer", True)))
+                    offer = Description(event["jsep"]["sdp"], "offer", renegotiate=True)
+                    self._spawn(self._offer(room.name, viewer, offer))
         return heard
 
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -372,7 +373,7 @@ class JanusBackend:
 
     async def _renegotiate(self, room: Room, viewer: int, reply: dict) -> None:
         if reply.get("jsep") and self._offer is not None:
-            await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], "offer", True))
+            await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], "offer", renegotiate=True))
 
     @staticmethod
     def _received(member: Member, feeds: tuple[int, ...], reply: dict) -> None:
