@@ -5,7 +5,8 @@ same calls with a 300-report batch running beside them.
     .venv/bin/python bench/consults.py            # N = 1, 2, ... until a stream drops below 25 fps
     .venv/bin/python bench/consults.py --quick    # N = 1, 2 and a 30-report batch
     .venv/bin/python bench/consults.py --backend both   # the embedded relay and Janus side by side:
-        # calls at >= 25 fps, server CPU and memory per call, join time (the batch is left out)
+        # calls at >= 25 fps, server CPU and memory per call, join time (the batch is left out),
+        # and the re-encoding relay of the issue's time as a second baseline
 
 The server runs as its own process (``telemed serve``), as in production; the call
 participants are aiortc clients in this process. To keep the clients' own cost small they
@@ -14,7 +15,11 @@ the video they receive. Every figure is printed beside the source's measured bit
 run stops at once if that source is far below a real stream.
 Server CPU and memory count every process of the server (its media workers) and Janus's; the
 media share is the media workers' or Janus's alone (the rest is the application, which also
-answers a doctor's work-list request every 50 ms during each round).
+answers a doctor's work-list request every 50 ms during each round). That request load costs the
+same with no call at all, so each server also runs rounds with zero calls under it (before the
+calls and after them): the marginal CPU per call is a round's CPU less that, over N, for the
+application and the media separately. Calls slow the requests down, so fewer are made in a
+round with calls: the zero-call application CPU is scaled to the round's request rate.
 Baseline, same run: the frame rate the looped source gives with no relay at all."""
 
 from __future__ import annotations
@@ -156,10 +161,12 @@ def tree(pid: int) -> list[int]:
     return [pid] + [p for child in children for p in tree(int(child))]
 
 
-def start_server(settings: Settings, port: int, backend: str = "embedded", passthrough: bool = True) -> Server:
+def start_server(settings: Settings, port: int, backend: str = "embedded", passthrough: bool = True,
+                 workers: int = 0) -> Server:
     env = {**os.environ, "TELEMED_DATABASE_URL": settings.database_url, "TELEMED_DATA_DIR": str(settings.data_dir),
            "TELEMED_SECRET_KEY": settings.secret_key, "TELEMED_PORT": str(port),
-           "TELEMED_WEBRTC_PASSTHROUGH": "1" if passthrough else "0", "TELEMED_MEDIA": backend}
+           "TELEMED_WEBRTC_PASSTHROUGH": "1" if passthrough else "0", "TELEMED_MEDIA": backend,
+           "TELEMED_MEDIA_WORKERS": str(workers)}
     janus = None
     if backend == "janus":
         janus = JanusServer().start()
@@ -222,6 +229,13 @@ class Round:
     http_ms: list[float]  # latencies of API requests made while the calls ran
     memory_per_call: float  # bytes: the server's memory during the calls over its memory when idle and warm
     media_cores: float = 0.0  # of server_cores, the media workers' or Janus's
+    requests_per_second: float = 0.0  # the work-list requests the round made
+
+    def marginal(self, idle: Load) -> tuple[float, float]:
+        """CPU per call beyond the same request load with no call: (application, media) in cores."""
+        same_requests = (idle.server_cores - idle.media_cores) * self.requests_per_second / idle.requests_per_second
+        app = (self.server_cores - self.media_cores) - same_requests
+        return app / self.calls, (self.media_cores - idle.media_cores) / self.calls
 
     def line(self, label: str, baseline: float, source: Source) -> str:
         low = min(self.fps)
@@ -231,6 +245,28 @@ class Round:
                 f" max {max(self.join_s):.2f} s  server {self.server_cores / self.calls:5.3f} core/call"
                 f" (media {self.media_cores / self.calls:5.3f}) {self.memory_per_call / 2**20:5.1f} MiB/call"
                 f"  clients {self.client_cores:4.2f} cores")
+
+
+@dataclass
+class Load:
+    """The server's CPU in a round with no call, under the same work-list requests (cores)."""
+
+    server_cores: float
+    media_cores: float
+    requests_per_second: float
+
+
+async def idle_round(world: World, base: str, server: Server, seconds: float) -> Load:
+    media0, server0, start = cpu_seconds(server, media_only=True), cpu_seconds(server), time.perf_counter()
+    requests = len(await probe_http(base, world.doctor, seconds))
+    span = time.perf_counter() - start
+    return Load((cpu_seconds(server) - server0) / span, (cpu_seconds(server, media_only=True) - media0) / span,
+                requests / span)
+
+
+def mean_load(loads: list[Load]) -> Load:
+    return Load(*(statistics.mean(getattr(x, f) for x in loads)
+                  for f in ("server_cores", "media_cores", "requests_per_second")))
 
 
 async def run_round(world: World, base: str, server: Server, calls: int, seconds: float,
@@ -264,7 +300,7 @@ async def run_round(world: World, base: str, server: Server, calls: int, seconds
     gaps = sorted(1000 * (b - a) for times in windows for a, b in zip(times, times[1:])) or [float("inf")]
     return Round(calls, [len(t) / span for t in windows], min(per_second), gaps[int(0.99 * (len(gaps) - 1))],
                  join, (server1 - server0) / span, (client1 - client0) / span, http_ms,
-                 max(0, memory_during - idle_memory) / calls, (media1 - media0) / span)
+                 max(0, memory_during - idle_memory) / calls, (media1 - media0) / span, len(http_ms) / span)
 
 
 async def probe_http(base: str, headers: dict[str, str], seconds: float) -> list[float]:
@@ -356,60 +392,98 @@ async def main(quick: bool, backends: list[str]) -> None:
           f"{seconds:.0f} s per round after {WARM_UP:.0f} s warm-up; clients on the same machine")
     print(f"baseline: {source.label()}, no server: {baseline:.1f} fps")
     port = 18000 + os.getpid() % 1000
-    results: dict[str, list[Round]] = {}
-    for n, backend in enumerate(backends):
-        server = start_server(settings, port + 2 * n, backend)
+    results: dict[str, Measured] = {}
+    # With both: the relay as it was when issue 17 was filed too (decoding and re-encoding all
+    # media, on a thread of the server's own process), for 1 and 2 calls.
+    runs = [(b, b, True, 0, max_calls) for b in backends]
+    runs += [(REENCODING, "embedded", False, -1, 2)] if len(backends) == 2 else []
+    for n, (label, backend, passthrough, workers, most) in enumerate(runs):
+        server = start_server(settings, port + 2 * n, backend, passthrough, workers)
         base = f"http://127.0.0.1:{port + 2 * n}"
         try:
             await wait_healthy(base)
-            results[backend] = await call_rounds(world, base, server, backend, seconds, max_calls, source, baseline)
+            results[label] = await call_rounds(world, base, server, label, seconds, most, source, baseline)
             if backends == ["embedded"]:
-                await beside_the_calls(world, base, server, port + 1, results[backend], seconds, source, baseline,
-                                       reports=30 if quick else 300)
+                await beside_the_calls(world, base, server, port + 1, results[label].rounds, seconds, source,
+                                       baseline, reports=30 if quick else 300)
         finally:
             server.stop()
-    if len(results) == 2:
+    if len(results) == 3:
         side_by_side(results, source)
 
 
-async def call_rounds(world: World, base: str, server: Server, backend: str, seconds: float, max_calls: int,
-                      source: Source, baseline: float) -> list[Round]:
-    """N = 1, 2, ... calls until a stream drops below the target frame rate."""
+REENCODING = "re-encoding relay"
+
+
+@dataclass
+class Measured:
+    rounds: list[Round]
+    idle: Load  # the zero-call rounds' mean
+
+
+async def call_rounds(world: World, base: str, server: Server, label: str, seconds: float, max_calls: int,
+                      source: Source, baseline: float) -> Measured:
+    """Zero calls, then N = 1, 2, ... calls until a stream drops below the target frame rate,
+    then zero calls again."""
     await run_round(world, base, server, 1, 1.0, source)  # warm-up, not counted: media workers started
     await asyncio.sleep(3.0)
     idle = rss_bytes(server)  # the server ready for calls, with none
+    loads = [await idle_round(world, base, server, seconds)]
     rounds: list[Round] = []
     for calls in range(1, max_calls + 1):
         rounds.append(await run_round(world, base, server, calls, seconds, source, idle))
-        print(rounds[-1].line(f"{backend} calls", baseline, source), flush=True)
+        app, media = rounds[-1].marginal(loads[0])
+        print(f"{rounds[-1].line(f'{label} calls', baseline, source)}  {rounds[-1].requests_per_second:4.1f} req/s"
+              f"  marginal per call: application {app:5.3f} media {media:5.3f} core", flush=True)
         if min(rounds[-1].fps) < TARGET_FPS:
             break
-    print(f"{backend}: largest N with every stream >= {TARGET_FPS:.0f} fps: {best_of(rounds)}")
-    return rounds
+    await asyncio.sleep(1.0)
+    loads.append(await idle_round(world, base, server, seconds))
+    print(f"{label}: largest N with every stream >= {TARGET_FPS:.0f} fps: {best_of(rounds)}; zero calls: server "
+          + ", ".join(f"{x.server_cores:5.3f} core (media {x.media_cores:5.3f}, {x.requests_per_second:4.1f} req/s)"
+                      for x in loads) + " before and after the calls")
+    return Measured(rounds, mean_load(loads))
 
 
 def best_of(rounds: list[Round]) -> int:
     return max((r.calls for r in rounds if min(r.fps) >= TARGET_FPS), default=0)
 
 
-def side_by_side(results: dict[str, list[Round]], source: Source) -> None:
-    """The two backends on the same calls, from the same run."""
-    embedded, janus = results["embedded"], results["janus"]
-    common = min(len(embedded), len(janus))
+def side_by_side(results: dict[str, Measured], source: Source) -> None:
+    """The two backends on the same calls, from the same run; and Janus against the re-encoding
+    relay. Whole-server figures include the work-list load; marginal ones do not."""
+    embedded, janus, old = results["embedded"], results["janus"], results[REENCODING]
+    common = min(len(embedded.rounds), len(janus.rounds))
     print(f"\nside by side [{source.label()}]")
-    print(f"{'':34}{'embedded':>12}{'janus':>12}{'janus/embedded':>16}")
-    rows = [("calls with every stream >= 25 fps", best_of(embedded), best_of(janus), "{:12d}")]
+    print(f"{'':44}{'embedded':>10}{'janus':>10}{'janus/embedded':>16}")
+    rows = [("calls with every stream >= 25 fps", best_of(embedded.rounds), best_of(janus.rounds), "{:10d}"),
+            ("zero calls: server CPU (core)", embedded.idle.server_cores, janus.idle.server_cores, "{:10.3f}")]
     for at in sorted({1, common}):
-        e, j = embedded[at - 1], janus[at - 1]
-        rows += [(f"server CPU per call at N={at} (core)", e.server_cores / at, j.server_cores / at, "{:12.3f}"),
-                 (f"  media workers | Janus at N={at}", e.media_cores / at, j.media_cores / at, "{:12.3f}"),
+        e, j = embedded.rounds[at - 1], janus.rounds[at - 1]
+        (e_app, e_media), (j_app, j_media) = e.marginal(embedded.idle), j.marginal(janus.idle)
+        rows += [(f"server CPU per call at N={at} (core)", e.server_cores / at, j.server_cores / at, "{:10.3f}"),
+                 (f"  media workers | Janus at N={at}", e.media_cores / at, j.media_cores / at, "{:10.3f}"),
+                 (f"marginal CPU per call at N={at} (core)", e_app + e_media, j_app + j_media, "{:10.3f}"),
+                 ("  application", e_app, j_app, "{:10.3f}"),
+                 ("  media workers | Janus", e_media, j_media, "{:10.3f}"),
                  (f"server memory per call at N={at} (MiB)", e.memory_per_call / 2**20, j.memory_per_call / 2**20,
-                  "{:12.1f}")]
-    rows.append(("join p50 (s)", statistics.median(t for r in embedded for t in r.join_s),
-                 statistics.median(t for r in janus for t in r.join_s), "{:12.2f}"))
+                  "{:10.1f}")]
+    rows.append(("join p50 (s)", statistics.median(t for r in embedded.rounds for t in r.join_s),
+                 statistics.median(t for r in janus.rounds for t in r.join_s), "{:10.2f}"))
     for label, e, j, form in rows:
-        ratio = f"{j / e:15.2f}x" if e else f"{'-':>16}"
-        print(f"{label:34}{form.format(e)}{form.format(j)}{ratio}")
+        ratio = f"{j / e:15.2f}x" if e > 0 else f"{'-':>16}"
+        print(f"{label:44}{form.format(e)}{form.format(j)}{ratio}")
+    print(f"\nJanus against the {REENCODING} (video and audio decoded and re-encoded, in the server's own "
+          f"process, as when issue 17 was filed) [{source.label()}]")
+    print(f"{'':44}{'re-encoding':>12}{'janus':>10}{'janus/re-encoding':>19}")
+    for at in range(1, min(len(old.rounds), len(janus.rounds)) + 1):
+        o, j = old.rounds[at - 1], janus.rounds[at - 1]
+        o_total, j_total = sum(o.marginal(old.idle)), sum(j.marginal(janus.idle))
+        for label, a, b in ((f"server CPU per call at N={at} (core)", o.server_cores / at, j.server_cores / at),
+                            (f"marginal CPU per call at N={at} (core)", o_total, j_total),
+                            (f"min fps at N={at}", min(o.fps), min(j.fps))):
+            ratio = f"{b / a:18.2f}x" if a > 0 else f"{'-':>19}"
+            print(f"{label:44}{a:12.3f}{b:10.3f}{ratio}")
 
 
 async def beside_the_calls(world: World, base: str, server: Server, port: int, rounds: list[Round], seconds: float,

@@ -2,7 +2,8 @@
 languages: the on-site doctor requests with the detainee picker, the specialist sees the shared
 potassium with its flag and range, keeps a draft across a reload, is warned of empty fields,
 signs; each side sees the other leave; the signed room is closed and shows the note; the history
-finds it; notifications are dismissed and lead where they say."""
+finds it; notifications are dismissed and lead where they say. The journey's call goes through
+the embedded relay and through Janus."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.browser_support import signed_in, watch
-from tests.consults_support import CHROMIUM_ARGS, call, requested, write_note
+from tests.consults_support import CHROMIUM_ARGS, call, requested, settings, write_note  # noqa: F401 - fixture
 from tests.labs_support import POTASSIUM, enter
 
 ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]  # the ring's tone may sound
@@ -26,6 +27,12 @@ WORDS = {
               "critical": "↑↑ 危急高值", "closed": "已签署", "recommendations": "处理建议",
               "outcome": "所内治疗", "note_outcome": "处置结果：所内治疗"},
 }
+
+
+@pytest.fixture
+def media() -> str:
+    """The embedded relay, unless a test asks for both backends (``settings`` reads it)."""
+    return "embedded"
 
 
 class Watched:
@@ -50,12 +57,14 @@ async def _open(browser: Browser, base: str, username: str, path: str, lang: str
     return watched
 
 
-async def _shot(page: Page, name: str, lang: str) -> None:
+async def _shot(page: Page, name: str, lang: str, media: str = "embedded") -> None:
+    if media != "embedded":  # the same pages: the documentation's pictures come from one run
+        return
     SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOTS / f"{name}-{lang}.png"))
 
 
-async def _request_on_the_page(doctor: Page, lang: str) -> str:
+async def _request_on_the_page(doctor: Page, lang: str, media: str) -> str:
     """Pick the detainee by booking number, tick the shared panels, send: the new consult's id."""
     await doctor.fill("[data-testid=request-detainee]", "fac-a-1")
     await doctor.click("#request-form [role=option]")
@@ -63,7 +72,7 @@ async def _request_on_the_page(doctor: Page, lang: str) -> str:
     for box in await doctor.locator("#share-items input[name=share][value^=DiagnosticReport]").all():
         await box.check()
     await doctor.fill("#request-form textarea[name=question]", "K 6.9 mmol/L, ECG peaked T waves?")
-    await _shot(doctor, "consults", lang)
+    await _shot(doctor, "consults", lang, media)
     async with doctor.expect_response(lambda r: r.url.endswith("/api/consults") and r.request.method == "POST") as sent:
         await doctor.click("#request-form button.primary")
     return (await (await sent.value).json())["id"]
@@ -100,8 +109,9 @@ async def _draft_is_back(page: Page) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.parametrize("media", ["embedded", "janus"])
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
-async def test_consult_journey(client, login, context, world, lang):
+async def test_consult_journey(client, login, context, world, lang, media):
     words = WORDS[lang]
     doc = await login("doc-a")
     for when, k in (("2026-03-01T00:00:00Z", "4.6"), ("2026-03-05T00:00:00Z", "6.9")):
@@ -111,7 +121,7 @@ async def test_consult_journey(client, login, context, world, lang):
         browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         try:
             doctor = await _open(browser, base, "doc-a", "/consults", lang)
-            cid = await _request_on_the_page(doctor.page, lang)
+            cid = await _request_on_the_page(doctor.page, lang, media)
             await _schedule(client, login, cid)
             room = f"/consults/{cid}/room"
             await doctor.page.goto(f"{base}{room}", wait_until="domcontentloaded")
@@ -127,7 +137,7 @@ async def test_consult_journey(client, login, context, world, lang):
             assert cells[1:4] == ["6.9 mmol/L", "3.5–5.3", words["critical"]]
             assert await k_row.get_attribute("title") == words["time"]
             assert await k_row.locator("svg.spark[data-points='2']").count() == 1
-            await _shot(s, "consult-room", lang)
+            await _shot(s, "consult-room", lang, media)
 
             # The draft survives a reload, diagnoses and prescriptions included.
             await _write_the_note(s)
@@ -138,7 +148,7 @@ async def test_consult_journey(client, login, context, world, lang):
             await s.click("#leave")
             await d.wait_for_selector(f"[data-testid=room-state]:has-text('{words['left']}')", timeout=8000)
             assert await d.is_visible("[data-testid=waiting]")
-            await _shot(d, "consult-peer-left", lang)
+            await _shot(d, "consult-peer-left", lang, media)
             await s.goto(f"{base}{room}", wait_until="domcontentloaded")
             await d.wait_for_selector("[data-testid=room-state].ok", timeout=20000)
             await s.wait_for_function(LIVE, timeout=20000)
@@ -150,7 +160,7 @@ async def test_consult_journey(client, login, context, world, lang):
             await s.click("#closing-form button.primary")
             await s.wait_for_selector("[data-testid=sign-check][open]")
             assert await s.inner_text("#sign-check-list") == words["recommendations"]
-            await _shot(s, "consult-sign-check", lang)
+            await _shot(s, "consult-sign-check", lang, media)
             await s.click("#sign-back")
             assert (await call(client, "GET", f"/api/consults/{cid}", doc))["status"] == "held"
             await s.click("#closing-form button.primary")
@@ -165,7 +175,7 @@ async def test_consult_journey(client, login, context, world, lang):
             assert words["closed"] in await d.inner_text("[data-testid=room-closed] h2")
             await d.wait_for_timeout(1500)  # a closed room does not try to reconnect
             assert await d.text_content("[data-testid=room-state]") not in ("Reconnecting…", "正在重新连接…")
-            await _shot(d, "consult-closed", lang)
+            await _shot(d, "consult-closed", lang, media)
 
             # The history finds it by booking number and opens the signed note.
             await d.goto(f"{base}/consults/history")
@@ -175,10 +185,10 @@ async def test_consult_journey(client, login, context, world, lang):
             await d.wait_for_url(f"{base}/consults/{cid}")
             await d.wait_for_selector("[data-testid=consult-items] pre.doc")
             assert await d.inner_text("[data-testid=outcome]") == words["outcome"]
-            await _shot(d, "consult-detail", lang)
+            await _shot(d, "consult-detail", lang, media)
             await d.goto(f"{base}/consults/history?q=fac-a-1")
             await d.wait_for_selector(f"#history tr[data-consult='{cid}']")
-            await _shot(d, "consult-history", lang)
+            await _shot(d, "consult-history", lang, media)
 
             for page in (d, s):
                 await page.close()

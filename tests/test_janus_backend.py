@@ -1,14 +1,19 @@
 """Janus admits nobody the application did not: every request needs a token the application
-added for that participant, a removed token is refused, and rooms need the application's key."""
+added for that participant, a removed token is refused, an unused one expires, and rooms need
+the application's key."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
 
 from telemed.config import Settings
+from webrtc.client import CounterVideoTrack, ToneAudioTrack
 from webrtc.janus import PLUGIN, Api, JanusBackend, JanusError, Session
+from webrtc.media import Description
 
 
 @pytest.fixture
@@ -52,4 +57,41 @@ async def test_rooms_need_the_applications_key_and_their_secret(janus_settings):
         assert joined["plugindata"]["data"]["videoroom"] == "joined"
         await outsider.close()
     finally:
+        await backend.close()
+
+
+async def _publishing_offer() -> RTCPeerConnection:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver(ToneAudioTrack(), direction="sendonly")
+    pc.addTransceiver(CounterVideoTrack(), direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc
+
+
+async def test_an_unused_token_is_refused_past_its_lifetime_and_a_held_one_is_kept(janus_settings):
+    backend = JanusBackend(janus_settings)
+    backend.token_seconds = 1.0
+    camera = await _publishing_offer()
+    try:
+        await backend.join("consult-1", 7, Description(camera.localDescription.sdp, "offer"))
+        held = backend.rooms["consult-1"].members[7].session.token
+        unused = backend._token()  # added for a participant whose join never got further
+        await backend.api.admin("add_token", token=unused, plugins=[PLUGIN])
+        foreign = "another-application-s-token"  # not this backend's: not its to remove
+        await backend.api.admin("add_token", token=foreign, plugins=[PLUGIN])
+        assert await backend.sweep() == []  # within its lifetime: still valid
+        session = await backend.api.post(backend.api.url, {"janus": "create", "token": unused})
+        await backend.api.post(f"{backend.api.url}/{session['data']['id']}", {"janus": "destroy", "token": unused})
+
+        await asyncio.sleep(1.2)
+        assert await backend.sweep() == [unused]
+        with pytest.raises(JanusError, match="403"):
+            await backend.api.post(backend.api.url, {"janus": "create", "token": unused})
+        listed = {t["token"] for t in (await backend.api.admin("list_tokens"))["data"]["tokens"]}
+        assert held in listed and foreign in listed and unused not in listed
+        await backend.leave("consult-1", 7)  # the participant left: its token goes too
+        listed = {t["token"] for t in (await backend.api.admin("list_tokens"))["data"]["tokens"]}
+        assert held not in listed
+    finally:
+        await camera.close()
         await backend.close()

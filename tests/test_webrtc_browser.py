@@ -3,6 +3,8 @@ and the specialist's page, through the server's relay and through Janus."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
@@ -16,12 +18,25 @@ def media() -> str:
 
 
 PLAYING = "() => { const v = document.getElementById('remote-0'); return v.videoWidth > 0 && v.currentTime > 1; }"
+# The badge's frame rate: the page's own inbound video, from getStats, on either backend.
+FRAME_RATE = "() => /Frame rate [1-9][0-9.]* /.test(document.querySelector('[data-testid=quality]').title)"
 
 
 async def _open(browser: Browser, base: str, username: str, room: str) -> Page:
     page = await signed_in(browser, base, username, "en")
     await page.goto(f"{base}{room}", wait_until="domcontentloaded")
     return page
+
+
+async def _frame_rates_kept(client, login, cid: str) -> None:
+    """Both participants' frame rates reach the call's statistics (with Janus: as the pages report them)."""
+    for _ in range(50):
+        shown = await call(client, "GET", f"/api/consults/{cid}/stats", await login("doc-a"))
+        rates = [p["frame_rate"] for p in shown["participants"]]
+        if len(rates) == 2 and all(r and r > 5 for r in rates):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"frame rates in the call's statistics: {rates}")
 
 
 @pytest.mark.browser
@@ -40,6 +55,9 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
                 await page.wait_for_function(PLAYING, timeout=15000)
                 assert await page.text_content("[data-testid=room-state]") == "In call"
                 assert await page.is_visible("[data-testid=rec]")
+            for page in (doctor, specialist):
+                await page.wait_for_function(FRAME_RATE, timeout=10000)
+            await _frame_rates_kept(client, login, cid)
             await doctor.click("[data-tab=chat]")
             await doctor.fill("#chat-form input[name=text]", "BP 130/85")
             await doctor.click("#chat-form button")

@@ -112,7 +112,7 @@ class Participant:
             if data["type"] == "welcome":
                 self.receive = data.get("receive", "same")
             elif data["type"] == "media-offer":
-                self._tasks.append(asyncio.ensure_future(self._accept(data["sdp"])))
+                self._tasks.append(asyncio.ensure_future(self._accept(data["sdp"], data.get("renegotiate", False))))
             elif data["type"] == "state":
                 self.state = data
                 if data["state"] == "live":
@@ -121,6 +121,9 @@ class Participant:
                 self._answer.set_result(data["sdp"])
             elif data["type"] == "chat":
                 self.chat.append(data)
+            elif data["type"] == "quality":  # as the room page does: the frame rate it receives
+                with contextlib.suppress(ConnectionError):  # the socket closing: the reader ends anyway
+                    await self.send({"type": "frames", "fps": self.frame_rate()})
             await self.messages.put(data)
 
     async def _heartbeat(self) -> None:
@@ -156,9 +159,16 @@ class Participant:
         sdp = await asyncio.wait_for(self._answer, timeout)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
-    async def _accept(self, sdp: str) -> None:
+    async def _accept(self, sdp: str, renegotiate: bool = False) -> None:
         """The backend's receiving connection: the others' media, a pair per slot. A new offer
-        (somebody came or went) replaces the connection."""
+        (somebody came or went) replaces the connection; a renegotiation is answered on it."""
+        if renegotiate and self.receiving is not None:
+            same = self.receiving
+            await same.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await same.setLocalDescription(await same.createAnswer())
+            if self.receiving is same:  # not replaced meanwhile by a new connection's offer
+                await self.send({"type": "media-answer", "sdp": same.localDescription.sdp})
+            return
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=ONE_TRANSPORT))
         old, self.receiving = self.receiving, pc
         pc.on("track", lambda track: self._tasks.append(asyncio.ensure_future(self._consume(pc, track))))
@@ -181,6 +191,11 @@ class Participant:
                     received.times.append(now)
                     if self.keep_counters:
                         received.counters.append(counter_of(frame))
+
+    def frame_rate(self, seconds: float = 3.0) -> float:
+        """Frames per second arriving in slot 0 over the last ``seconds``."""
+        since = time.perf_counter() - seconds
+        return round(sum(1 for t in self.video_in().times[-300:] if t >= since) / seconds, 1)
 
     def video_in(self, slot: int = 0) -> Received:
         """Video arriving in a slot (slot 0 is the transceiver pair 0/1)."""

@@ -3,15 +3,21 @@ the policy and the audit; Janus forwards the media.
 
 Only the application talks to Janus's API. For each participant it adds a fresh token through
 the admin API (Janus runs with ``token_auth``), opens a Janus session with it, and removes the
-token when the participant leaves: no token, no session, no media. Each consult's room is
-created with the application's key, a secret (to edit or destroy it) and a pin (to join it),
-all random and known only to the application.
+token when the participant leaves: no token, no session, no media. A token has
+``TOKEN_SECONDS`` to be used: a sweep removes every token of this application's that no
+participant in a room holds once that time has passed (a join that failed half-way, a removal
+that failed). Each consult's room is created with the application's key, a secret (to edit or
+destroy it) and a pin (to join it), all random and known only to the application.
 
 Janus takes a participant's camera and microphone on one connection (the publisher) and gives
 the others' media on another (the subscriber, offered by Janus). So a participant offers only
 its own media (``welcome.receive == "separate"``), and the server then sends it a
-``media-offer`` for the receiving connection, answered with ``media-answer``. When somebody
-joins or leaves, each viewer gets a new receiving connection with the new slot layout.
+``media-offer`` for the receiving connection, answered with ``media-answer``. When a slot
+changes hands (somebody dropped and rejoined), the existing receiving connection is switched to
+the new publisher (the videoroom's ``switch``); when somebody new fills the next slot, their
+streams are added to it (``subscribe``). Janus renegotiates that connection and the participant
+answers on it (``renegotiate``): no new connection, no frozen picture. Only when somebody leaves
+for good does the viewer get a new receiving connection with the shorter layout.
 """
 
 from __future__ import annotations
@@ -36,9 +42,13 @@ log = logging.getLogger("telemed.webrtc.janus")
 PLUGIN = "janus.plugin.videoroom"
 POLL_SECONDS = 30
 RETRIES = 20
+RETRY_SECONDS = 0.5  # the longest wait for a publisher's media to start; its start wakes it at once
+TOKEN_SECONDS = 120.0  # to join with a token the application added
+SWEEP_SECONDS = 30.0
 ANSWER_SECONDS = 10
 PP_REC = shutil.which("janus-pp-rec") or "janus-pp-rec"  # Debian's janus-tools
 Offer = Callable[[str, int, Description], Awaitable[None]]
+Listener = Callable[[dict], None]
 
 
 class JanusError(RuntimeError):
@@ -75,13 +85,19 @@ class Session:
 
     api: Api
     token: str
+    on_event: Listener | None = None  # Janus's own events (``webrtcup``...), not answers
     id: int = 0
     waiting: dict[str, asyncio.Future] = field(default_factory=dict)  # transaction -> plugin event
     poller: asyncio.Task | None = None
 
     async def open(self) -> Session:
         await self.api.admin("add_token", token=self.token, plugins=[PLUGIN])
-        self.id = (await self.api.post(self.api.url, {"janus": "create", "token": self.token}))["data"]["id"]
+        try:
+            self.id = (await self.api.post(self.api.url, {"janus": "create", "token": self.token}))["data"]["id"]
+        except BaseException:
+            with contextlib.suppress(JanusError, aiohttp.ClientError):
+                await self.api.admin("remove_token", token=self.token)
+            raise
         self.poller = asyncio.ensure_future(self._poll())
         return self
 
@@ -131,6 +147,8 @@ class Session:
                 future = self.waiting.pop(event.get("transaction", ""), None)
                 if future is not None and not future.done() and event.get("janus") == "event":
                     future.set_result(event)
+                elif future is None and self.on_event is not None:
+                    self.on_event(event)
 
     async def close(self) -> None:
         if self.poller is not None:
@@ -141,12 +159,24 @@ class Session:
             await self.api.admin("remove_token", token=self.token)
 
 
+@dataclass(frozen=True)
+class SubStream:
+    """One stream of a receiving connection: its mid there, its kind, and the slot it shows."""
+
+    mid: str
+    kind: str
+    slot: int
+
+
 @dataclass(eq=False)
 class Member:
     session: Session
     publisher: int
+    mids: dict[str, str]  # kind -> mid of this member's own media, as Janus publishes it
     subscriber: int | None = None
-    feeds: tuple[int, ...] = ()  # whom the current receiving connection carries
+    # Whom each slot of the current receiving connection carries (None: its publisher left).
+    feeds: tuple[int | None, ...] = ()
+    streams: tuple[SubStream, ...] = ()
     joined: float = field(default_factory=time.monotonic)
     last: tuple[float, int] | None = None  # at, bytes received: for the bitrate
     answered: asyncio.Event = field(default_factory=asyncio.Event)
@@ -160,6 +190,12 @@ class Room:
     members: dict[int, Member] = field(default_factory=dict)
     order: list[int] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one layout change at a time
+    started: asyncio.Event = field(default_factory=asyncio.Event)  # some publisher's media started
+
+    def forget(self, participant: int) -> None:
+        """``participant``'s media is gone: the slots showing it now show nobody."""
+        for member in self.members.values():
+            member.feeds = tuple(None if feed == participant else feed for feed in member.feeds)
 
 
 class JanusBackend:
@@ -177,6 +213,10 @@ class JanusBackend:
         self._control_lock = asyncio.Lock()
         self.recordings: dict[str, Path] = {}  # room -> where Janus records it
         self._tasks: set[asyncio.Task] = set()
+        self.token_seconds = TOKEN_SECONDS
+        self._prefix = f"telemed-{secrets.token_hex(4)}-"  # this backend's tokens, among others' in Janus
+        self._issued: dict[str, float] = {}  # token -> when added, until its participant is in a room
+        self._sweeper: asyncio.Task | None = None
 
     def on_offer(self, send: Offer) -> None:
         self._offer = send
@@ -187,10 +227,44 @@ class JanusBackend:
     async def _control(self) -> tuple[Session, int]:
         async with self._control_lock:  # warm() and the first join may ask at once
             if self.control is None:
-                control = await Session(self.api, secrets.token_urlsafe(32)).open()
+                control = await Session(self.api, self._token()).open()
                 self._control_handle = await control.attach()
                 self.control = control
+                self._sweeper = self._sweeper or asyncio.ensure_future(self._sweep_every())
         return self.control, self._control_handle
+
+    def _token(self) -> str:
+        token = self._prefix + secrets.token_urlsafe(32)
+        self._issued[token] = time.monotonic()
+        return token
+
+    async def sweep(self) -> list[str]:
+        """Remove this backend's tokens that nobody in a room holds and that are older than
+        ``token_seconds``; returns them."""
+        held = {m.session.token for room in self.rooms.values() for m in room.members.values()}
+        held |= {self.control.token} if self.control else set()
+        now, removed = time.monotonic(), []
+        for entry in (await self.api.admin("list_tokens"))["data"]["tokens"]:
+            token = entry["token"]
+            if (token.startswith(self._prefix) and token not in held
+                    and now - self._issued.get(token, 0.0) > self.token_seconds):
+                with contextlib.suppress(JanusError):
+                    await self.api.admin("remove_token", token=token)
+                removed.append(token)
+        for token in removed:
+            self._issued.pop(token, None)
+        return removed
+
+    async def _sweep_every(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                removed = await self.sweep()
+            except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+                log.warning("janus: sweeping tokens: %s", error)
+                continue
+            if removed:
+                log.info("janus: %d unused token(s) past their lifetime removed", len(removed))
 
     async def _room(self, name: str) -> Room:
         if name not in self.rooms:
@@ -211,7 +285,7 @@ class JanusBackend:
             current = await self._room(room)
         if participant in current.members:
             await self._drop(current, participant)
-        session = await Session(self.api, secrets.token_urlsafe(32)).open()
+        session = await Session(self.api, self._token(), self._listener(current)).open()
         try:
             handle = await session.attach()
             await session.send(handle, {"request": "join", "ptype": "publisher", "room": room, "pin": current.pin,
@@ -219,28 +293,95 @@ class JanusBackend:
             reply = await session.send(handle, {"request": "publish", "audio": True, "video": True},
                                        {"type": offer.type, "sdp": offer.sdp, "trickle": False})
         except BaseException:
+            self._issued.pop(session.token, None)
             await session.close()
             raise
-        current.members[participant] = Member(session, handle)
+        self._issued.pop(session.token, None)  # held now: removed when its participant leaves
+        published = reply["plugindata"]["data"].get("streams", [])
+        current.members[participant] = Member(session, handle, {s["type"]: s["mid"] for s in published})
         if participant not in current.order:
             current.order.append(participant)
-        task = asyncio.ensure_future(self._resubscribe(current))
-        self._tasks.add(task)  # kept: a task nobody holds may be collected mid-way
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._resubscribe(current))
         return Description(reply["jsep"]["sdp"], reply["jsep"]["type"])
 
-    async def _resubscribe(self, room: Room, attempt: int = 0) -> None:
-        """Give every viewer a receiving connection with the others now in the room, in slot
-        order, one offer and its answer at a time."""
-        failed = False
-        async with room.lock:
-            for viewer, member in list(room.members.items()):
-                feeds = tuple(u for u in slot_layout(room.order, viewer) if u is not None and u in room.members)
-                if feeds != member.feeds and feeds and room.members.get(viewer) is member:
-                    failed |= not await self._subscribe(room, viewer, member, feeds)
-        if failed and attempt < RETRIES:  # a publisher Janus does not list yet: its media is still starting
-            await asyncio.sleep(0.5)
-            await self._resubscribe(room, attempt + 1)
+    def _listener(self, room: Room) -> Listener:
+        def heard(event: dict) -> None:
+            if event.get("janus") == "webrtcup":  # a connection is up: a publisher may be ready
+                room.started.set()
+            elif event.get("jsep", {}).get("type") == "offer":  # Janus renegotiates a receiving connection
+                viewer = next((u for u, m in room.members.items() if m.subscriber == event.get("sender")), None)
+                if viewer is not None and self._offer is not None:
+                    offer = Description(event["jsep"]["sdp"], "offer", renegotiate=True)
+                    self._spawn(self._offer(room.name, viewer, offer))
+        return heard
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)  # kept: a task nobody holds may be collected mid-way
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resubscribe(self, room: Room) -> None:
+        """Give every viewer the others now in the room, in slot order: a switch of its
+        receiving connection where only who holds a slot changed, else a new one. A publisher
+        whose media has not started yet cannot be received: tried again as soon as some
+        connection in the room comes up (or after ``RETRY_SECONDS``)."""
+        for _ in range(RETRIES):
+            room.started.clear()
+            async with room.lock:
+                done = await asyncio.gather(*(self._update(room, viewer, member)
+                                              for viewer, member in list(room.members.items())))
+            if all(done):
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(room.started.wait(), RETRY_SECONDS)
+
+    async def _update(self, room: Room, viewer: int, member: Member) -> bool:
+        feeds = tuple(u for u in slot_layout(room.order, viewer) if u is not None and u in room.members)
+        if feeds == member.feeds or not feeds or room.members.get(viewer) is not member:
+            return True
+        if member.subscriber is not None and len(feeds) == len(member.feeds):
+            return await self._switch(room, viewer, member, feeds)
+        if member.subscriber is not None and feeds[:len(member.feeds)] == member.feeds:
+            return await self._add(room, viewer, member, feeds)
+        return await self._subscribe(room, viewer, member, feeds)
+
+    async def _add(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
+        """Somebody new fills the next slot: their streams join the existing receiving connection."""
+        try:
+            reply = await member.session.send(member.subscriber, {
+                "request": "subscribe", "streams": [{"feed": str(feed)} for feed in feeds[len(member.feeds):]]})
+        except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+            log.info("janus: adding to %s in %s: %s", viewer, room.name, error)
+            return False
+        self._received(member, feeds, reply)
+        await self._renegotiate(room, viewer, reply)
+        return True
+
+    async def _switch(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
+        """Point the changed slots of the receiving connection at their new publishers."""
+        streams = [{"feed": str(feeds[s.slot]), "mid": room.members[feeds[s.slot]].mids[s.kind], "sub_mid": s.mid}
+                   for s in member.streams
+                   if feeds[s.slot] != member.feeds[s.slot] and s.kind in room.members[feeds[s.slot]].mids]
+        try:
+            reply = await member.session.send(member.subscriber, {"request": "switch", "streams": streams})
+        except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+            log.info("janus: switching %s in %s: %s", viewer, room.name, error)
+            return False
+        member.feeds = feeds
+        await self._renegotiate(room, viewer, reply)  # streams Janus had stopped: it renegotiates them
+        return True
+
+    async def _renegotiate(self, room: Room, viewer: int, reply: dict) -> None:
+        if reply.get("jsep") and self._offer is not None:
+            await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], "offer", renegotiate=True))
+
+    @staticmethod
+    def _received(member: Member, feeds: tuple[int, ...], reply: dict) -> None:
+        """What the receiving connection now carries, from Janus's list of its streams."""
+        slot_of = {str(feed): slot for slot, feed in enumerate(feeds)}
+        member.feeds = feeds
+        member.streams = tuple(SubStream(s["mid"], s["type"], slot_of[s["feed_id"]])
+                               for s in reply["plugindata"]["data"].get("streams", []) if s.get("feed_id") in slot_of)
 
     async def _subscribe(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
         old = member.subscriber
@@ -252,7 +393,8 @@ class JanusBackend:
         except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as error:
             log.info("janus: subscribing %s in %s: %s", viewer, room.name, error)
             return False
-        member.subscriber, member.feeds = handle, feeds
+        member.subscriber = handle
+        self._received(member, feeds, reply)
         member.answered.clear()
         if self._offer is not None:
             await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], reply["jsep"]["type"]))
@@ -279,12 +421,11 @@ class JanusBackend:
         if not current.members:
             await self._destroy(current)
         else:
-            for member in current.members.values():
-                member.feeds = ()  # a new layout for everyone
             await self._resubscribe(current)
 
     async def _drop(self, room: Room, participant: int) -> None:
         await room.members.pop(participant).session.close()
+        room.forget(participant)
 
     async def _destroy(self, room: Room) -> None:
         self.rooms.pop(room.name, None)
@@ -348,6 +489,8 @@ class JanusBackend:
             for participant in list(room.members):
                 await self._drop(room, participant)
             await self._destroy(room)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self.control is not None:
             await self.control.close()
         await self.api.close()

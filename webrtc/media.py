@@ -77,6 +77,9 @@ def slot_layout(order: list[int], viewer: int) -> list[int | None]:
 class Description:
     sdp: str
     type: str
+    # A backend's new offer for a receiving connection the participant already has (its
+    # streams changed): answered on that connection, which stays.
+    renegotiate: bool = False
 
 
 class MediaBackend(Protocol):

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import av
@@ -29,7 +29,7 @@ from telemed.security import Principal
 from telemed.timeutil import utcnow
 from webrtc import stats, turn, views, workflow
 from webrtc.endpoints import is_facility_endpoint
-from webrtc.media import Description, MediaBackend, browser_ice_servers
+from webrtc.media import Description, MediaBackend, Sample, browser_ice_servers
 from webrtc.models import Consult, ConsultStatus
 from webrtc.backends import make_backend
 
@@ -37,6 +37,7 @@ log = logging.getLogger("telemed.webrtc.signaling")
 HEARTBEAT_TIMEOUT = 5.0
 WATCH_SECONDS = 0.5
 STATS_SECONDS = 3.0
+MAX_FPS = 240
 JOINABLE = (ConsultStatus.SCHEDULED, ConsultStatus.HELD)
 MEDIA = web.AppKey("consult_media", dict)  # "backend": created on first use
 ROOMS = web.AppKey("consult_rooms", dict)
@@ -49,6 +50,7 @@ class Member:
     part: str  # facility | specialist
     ws: web.WebSocketResponse
     last_seen: float = field(default_factory=time.monotonic)
+    frame_rate: float | None = None  # of the video this participant's page receives, as it reports
 
 
 @dataclass(eq=False)
@@ -158,9 +160,18 @@ class ConsultRoom:
             except Exception:  # noqa: BLE001 - one failed sample must not end the call's statistics
                 log.exception("consult %s: call statistics failed", self.consult_id)
                 continue
+            samples = [self._with_frame_rate(s) for s in samples]
             if samples:
                 await ctx.db.run(stats.record, self.consult_id, samples)
                 await self.broadcast({"type": "quality", "samples": [s.__dict__ for s in samples]})
+
+
+    def _with_frame_rate(self, sample: Sample) -> Sample:
+        """A backend that measures no frame rate (Janus) gets the one the page reported."""
+        member = self.members.get(sample.user_id)
+        if sample.frame_rate is not None or member is None or member.frame_rate is None:
+            return sample
+        return replace(sample, frame_rate=member.frame_rate)
 
 
 async def _store_recording(app: web.Application, consult_id: str, path: Path | None) -> None:
@@ -205,7 +216,7 @@ async def _offer(app: web.Application, consult_id: str, user_id: int, offer: Des
     room = app[ROOMS].get(consult_id)
     member = room.members.get(user_id) if room else None
     if member is not None:
-        await _send(member.ws, {"type": "media-offer", "sdp": offer.sdp})
+        await _send(member.ws, {"type": "media-offer", "sdp": offer.sdp, "renegotiate": offer.renegotiate})
 
 
 def media_of(app: web.Application) -> MediaBackend:
@@ -278,6 +289,12 @@ async def _handle(room: ConsultRoom, member: Member, data: dict) -> None:
                                        Description(str(data.get("sdp", "")), "offer"))
         await _send(member.ws, {"type": "answer", "sdp": answer.sdp})
         await room.announce()  # everyone's slots changed
+    elif kind == "frames":
+        fps = data.get("fps")
+        if isinstance(fps, (int, float)) and not isinstance(fps, bool) and 0 <= fps <= MAX_FPS:
+            member.frame_rate = round(float(fps), 1)
+        else:
+            await _send(member.ws, {"type": "error", "error": f"frames: fps must be a number from 0 to {MAX_FPS}"})
     elif kind == "media-answer" and room.live:
         await room.media.answer(room.consult_id, member.who.user_id, Description(str(data.get("sdp", "")), "answer"))
     elif kind == "chat" and str(data.get("text", "")).strip():

@@ -78,7 +78,7 @@
   function handle(message) {
     lastPong = Date.now();  // any message proves the path alive
     if (message.type === "welcome") { iceServers = message.ice_servers; receive = message.receive || "same"; }
-    else if (message.type === "media-offer") accept(message.sdp);
+    else if (message.type === "media-offer") accept(message.sdp, message.renegotiate);
     else if (message.type === "state") showState(message);
     else if (message.type === "answer") pc && pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
     else if (message.type === "chat") showChat(message);
@@ -133,8 +133,16 @@
   }
 
   // The media server's own offer: the others' media, a pair per slot. A new one (somebody came
-  // or went) replaces the connection.
-  async function accept(sdp) {
+  // or went) replaces the connection; a renegotiation (a slot switched to a rejoined
+  // participant) is answered on the same connection, whose picture goes on.
+  async function accept(sdp, renegotiate) {
+    if (renegotiate && receiving) {
+      const same = receiving;
+      await same.setRemoteDescription({ type: "offer", sdp });
+      await same.setLocalDescription(await same.createAnswer());
+      if (receiving === same) send({ type: "media-answer", sdp: same.localDescription.sdp });
+      return;
+    }
     const old = receiving;
     const mine = receiving = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     mine.ontrack = showTrack;
@@ -154,9 +162,23 @@
     });
   }
 
-  function showQuality(samples) {
+  // The frame rate of the video this page receives, as the browser decodes it (the same on
+  // every media server: Janus reports none); null before any arrives.
+  async function inboundFps() {
+    const connection = receiving || pc;
+    if (!connection) return null;
+    const rates = [];
+    (await connection.getStats()).forEach(r => {
+      if (r.type === "inbound-rtp" && r.kind === "video" && r.framesPerSecond !== undefined) rates.push(r.framesPerSecond);
+    });
+    return rates.length ? Math.max(...rates) : null;
+  }
+
+  async function showQuality(samples) {
     const mine = samples.find(s => s.user_id === cfg.user_id);
     if (!mine) return;
+    const fps = await inboundFps().catch(() => null);
+    if (fps !== null) send({ type: "frames", fps });  // kept with the call's statistics
     const total = (mine.packets_lost || 0) + (mine.packets_received || 0);
     const loss = total ? 100 * (mine.packets_lost || 0) / total : 0;
     const rtt = mine.rtt_ms || 0;
@@ -164,7 +186,7 @@
     const badge = $("quality");
     badge.textContent = `${t.quality}: ${t[level]}`;
     badge.className = `badge ${{ good: "ok", fair: "warn", poor: "danger" }[level]}`;
-    badge.title = `${t.rtt} ${rtt} ms · ${t.loss} ${loss.toFixed(1)}% · ${t.fps} ${mine.frame_rate ?? "–"} · ${t.bitrate} ${mine.bitrate_kbps ?? "–"} kbit/s`;
+    badge.title = `${t.rtt} ${rtt} ms · ${t.loss} ${loss.toFixed(1)}% · ${t.fps} ${fps ?? "–"} · ${t.bitrate} ${mine.bitrate_kbps ?? "–"} kbit/s`;
   }
 
   function showChat(message) {
