@@ -17,6 +17,7 @@ from telemed.events import notice, staff_of
 from telemed.i18n import LANGUAGES, translate
 from telemed.metrics import METRICS
 from telemed.models import Detainee, Role
+from telemed.notifications import notify
 from telemed.pusher import Pusher
 from telemed.timeutil import utcnow
 
@@ -91,7 +92,8 @@ async def publish_pending(app: web.Application) -> int:
     ctx = context_of(app)
     alerts = await ctx.db.run(claim_unpushed)
     for alert in alerts:
-        ctx.hub.publish(push_message(alert), staff_of(alert["facility_id"], Role.FACILITY_DOCTOR))
+        await notify(ctx, push_message(alert), staff_of(alert["facility_id"], Role.FACILITY_DOCTOR),
+                     patient_id=alert["patient_id"])
         app[PUSHED].labels(alert["flag"]).inc()
     return len(alerts)
 

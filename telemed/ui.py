@@ -17,6 +17,7 @@ from telemed.context import context_of
 from telemed.http import PRINCIPAL, principal, require
 from telemed.i18n import LANGUAGES, pick_language, translate
 from telemed.models import Role
+from telemed.notifications import unread_count
 from telemed.policy import Capability
 from telemed.timeutil import local
 
@@ -61,7 +62,8 @@ async def template_context(request: web.Request) -> dict:
         return local(value, tz).strftime(fmt) if value else ""
 
     nav = [(_(key), href) for key, href, roles in NAV if who and who.role in roles]
-    return {"_": _, "lang": lang, "languages": LANGUAGES, "principal": who, "nav": nav,
+    unread = await context_of(request).db.read(unread_count, who.user_id) if who else 0
+    return {"unread_notices": unread, "_": _, "lang": lang, "languages": LANGUAGES, "principal": who, "nav": nav,
             "csrf_token": who.csrf_token if who else "", "localtime": localtime,
             "timezone": context_of(request).settings.timezone, "path": request.path}
 
