@@ -83,6 +83,11 @@ PAGES = (
     ("specialist", "/rounds/pills", 403),
     ("guard", "/rounds", 403),
     ("guard", "/rounds/pills", 403),
+    ("doctor", "/notifications", 200),
+    ("specialist", "/notifications", 200),
+    ("officer", "/notifications", 200),
+    ("guard", "/notifications", 200),
+    ("admin", "/notifications", 200),
 )
 
 

@@ -102,7 +102,8 @@ const telemed = (() => {
       const message = JSON.parse(event.data);
       (handlers[message.type] || []).forEach(h => h(message));
       const text = typeof message.toast === "object" ? message.toast[lang] || message.toast.en : message.toast;
-      if (text) toast(text, message.severity || "", { link: message.link, ring: message.ring, notice: message.notice });
+      if (!text) return;
+      toast(text, message.severity || "", { link: message.link, ring: message.ring, notice: message.notice });
       if (message.notice) bell(unreadNow() + 1);
     };
     socket.onclose = () => setTimeout(() => connectEvents(Math.min(delay * 2, 30000)), delay);
