@@ -12,7 +12,7 @@ from labs.catalog import catalogue
 from labs.marks import row_marks
 from labs.models import LabAlert, LabResult
 from telemed.context import context_of
-from telemed import display
+from telemed import addresses, display
 from telemed.events import notice, staff_of
 from telemed.i18n import LANGUAGES, translate
 from telemed.metrics import METRICS
@@ -79,7 +79,7 @@ def claim_unpushed(session: Session) -> list[dict]:
 def push_message(alert: dict) -> dict:
     """A dismissible notification that opens the detainee's record, in both languages."""
     number, _, unit = alert["value"].partition(" ")
-    message = notice("lab.critical", "labs.notice_critical", link=f"/detainees/{alert['patient_id']}",
+    message = notice("lab.critical", "labs.notice_critical", link=addresses.record(alert["booking_number"], alert["patient_id"]),
                      severity="critical", name=alert["name"], booking=alert["booking_number"],
                      test=lambda lang: alert["test_en"] if lang == "en" else alert["test_zh"] or alert["test"],
                      value=lambda lang: f"{number} {display.unit(unit, lang)}".strip()

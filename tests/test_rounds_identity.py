@@ -114,7 +114,7 @@ async def test_photo_is_kept_apart_and_only_staff_of_the_facility_see_it(client,
 async def test_id_card_pdf_reads_back(client, login, world, tmp_path, lang):
     doctor = await login("doc-a")
     await client.post(f"/api/rounds/photo/{P1}", data=face_png(), headers={**doctor, "Content-Type": "image/png"})
-    response = await client.get(f"/rounds/card/{P1}.pdf?lang={lang}", headers=doctor)
+    response = await client.get(f"/rounds/card/fac-a-1.pdf?lang={lang}", headers=doctor)
     assert response.status == 200 and response.content_type == "application/pdf"
     pdf = tmp_path / "card.pdf"
     pdf.write_bytes(await response.read())
@@ -127,4 +127,4 @@ async def test_id_card_pdf_reads_back(client, login, world, tmp_path, lang):
     assert "王小明" in text and "fac-a-1" in text
     fonts = embedded(pdf)
     assert fonts and all(is_embedded for _name, is_embedded in fonts), fonts
-    assert (await client.get(f"/rounds/card/{P1}.pdf", headers=await login("doc-b"))).status == 403
+    assert (await client.get(f"/rounds/card/fac-a-1.pdf", headers=await login("doc-b"))).status == 403
