@@ -4,6 +4,8 @@ reads are audited."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlmodel import select
 
 from telemed.events import Audience, notice, staff_of, users
@@ -12,6 +14,7 @@ from telemed.notifications import dismiss, listed, store, unread_count
 from tests.conftest import both_databases
 from tests.consults_support import PATIENT, call, requested
 from tests.rounds_support import audited
+from tests.test_custody_tasks import CLINICAL_WORDS, assign
 
 
 def _message() -> dict:
@@ -71,3 +74,19 @@ async def test_a_consult_request_is_kept_for_the_specialists_on_duty(client, log
     assert context.db.call(unread_count, world.users["spec-2"]) == 1  # spec-2 dismissed nothing
     assert (await call(client, "POST", "/api/notifications/dismiss-all", other)) == {"dismissed": 1, "unread": 0}
     assert [e.username for e in audited(context, "notification.dismiss")] == ["spec-1", "spec-1", "spec-2"]
+
+
+async def test_a_custody_task_is_kept_for_the_facilitys_officers_without_clinical_words(client, login, context, world):
+    assign(context, note="after the chest pain review")
+    guard = world.users["guard-a"]
+    for _ in range(600):  # the custody pusher, a background task of the app, keeps it
+        if context.db.call(unread_count, guard):
+            break
+        await asyncio.sleep(0.1)
+    kept = context.db.call(lambda s: s.exec(select(Notification)).all())
+    assert [n.user_id for n in kept] == [guard]
+    [notice_] = kept
+    words = " ".join(notice_.toast.values())
+    assert "王小明" in words and not any(w.lower() in words.lower() for w in (*CLINICAL_WORDS, "chest pain"))
+    page = await (await client.get("/notifications?lang=en", headers=await login("guard-a"))).text()
+    assert "Custody task" in page and 'href="/custody"' in page
