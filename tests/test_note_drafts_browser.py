@@ -8,7 +8,7 @@ import pytest
 
 from telemed.i18n import translate
 from tests.browser_support import signed_in, watch
-from tests.test_record_browser import BOOKING, P, browser, submit  # noqa: F401 - browser is a fixture
+from tests.test_record_browser import BOOKING, browser, submit  # noqa: F401 - browser is a fixture
 
 pytestmark = pytest.mark.browser
 
