@@ -170,6 +170,7 @@ def test_page(served, data, ids, signed_in, lang, user, path, status):
     url = path.format(**values)
     response = page.goto(served.base + url, wait_until="networkidle")
     assert response.status == status
+    assert urlsplit(page.url).path != "/login", "signed out: the page checked would be the login page"
     problems = page_problems(page, lang, data) + patient_ids_shown(page, ids)
     if status != 200:  # the page itself was asked for and answered as expected
         watch.problems = [p for p in watch.problems if f"status of {status}" not in p and not p.startswith(str(status))]
@@ -214,6 +215,7 @@ def test_no_patient_id_on_any_page_a_role_reaches(served, ids, signed_in, user):
             continue
         visited.add(path)
         response = page.goto(served.base + path, wait_until="networkidle")
+        assert urlsplit(page.url).path != "/login", f"signed out on the way to {path}"
         if response is None or response.status != 200:
             continue
         problems += patient_ids_shown(page, ids)
