@@ -14,6 +14,7 @@ from playwright.async_api import async_playwright
 from telemed.notifications import unread_count
 from tests.browser_support import launch, signed_in, watch
 from tests.labs_support import POTASSIUM, enter
+from tests.test_consults_browser import _shot
 
 pytestmark = pytest.mark.browser
 WORDS = {"en": {"kind": "Critical result", "none": "No notifications waiting.",
@@ -49,6 +50,7 @@ async def test_a_notification_missed_is_listed_opened_and_dismissed(client, logi
             [item] = await page.locator("[data-testid=notice]").all()
             assert words["kind"] in await item.inner_text() and "7.4" in await item.inner_text()
             assert words["time"].match(await item.locator(".nowrap").first.inner_text())
+            await _shot(page, "notifications", lang)
             await item.locator("a").click()
             await page.wait_for_url(re.compile(r"/detainees/"))
             await page.go_back()
