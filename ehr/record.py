@@ -18,8 +18,8 @@ from ehr.errors import FhirError
 from ehr.requests import run
 from ehr.store import Stored
 from ehr.transfer import Transfer, transfers
-from telemed.context import context_of
 from telemed import addresses
+from telemed.context import context_of
 from telemed.http import audit, principal
 from telemed.models import Detainee, Organization
 from telemed.policy import decide
@@ -198,7 +198,8 @@ async def record_page(request: web.Request) -> web.StreamResponse:
         record = await run(request, load, patient_id, name)
     except FhirError:
         raise web.HTTPForbidden(text="no such detainee within your access") from None
-    context = {"record": record, "patient_id": patient_id, "ref": addresses.ref(record.booking, patient_id), "show": name,
+    context = {"record": record, "patient_id": patient_id, "ref": addresses.ref(record.booking, patient_id),
+               "show": name,
                "consult_pages": principal(request).role in CONSULT_ROLES,  # the consult page is theirs
                "vital_fields": vitals.VITALS, "vital_bands": vitals.for_browser(), "form": charting}
     return aiohttp_jinja2.render_template("ehr/record.html", request, context)

@@ -79,7 +79,8 @@ def claim_unpushed(session: Session) -> list[dict]:
 def push_message(alert: dict) -> dict:
     """A dismissible notification that opens the detainee's record, in both languages."""
     number, _, unit = alert["value"].partition(" ")
-    message = notice("lab.critical", "labs.notice_critical", link=addresses.record(alert["booking_number"], alert["patient_id"]),
+    message = notice("lab.critical", "labs.notice_critical",
+                     link=addresses.record(alert["booking_number"], alert["patient_id"]),
                      severity="critical", name=alert["name"], booking=alert["booking_number"],
                      test=lambda lang: alert["test_en"] if lang == "en" else alert["test_zh"] or alert["test"],
                      value=lambda lang: f"{number} {display.unit(unit, lang)}".strip()

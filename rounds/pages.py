@@ -39,7 +39,8 @@ async def patient_page(request: web.Request) -> web.StreamResponse:
     facility = await ctx.db.run(due.facility_of, pid)
     rows = await ctx.db.run(adherence.of_detainee, facility, pid, utcnow(), ctx.settings.tz, window(request))
     on_watch = await ctx.db.run(watch.state, pid)
-    context = {"record": found, "patient_id": pid, "ref": addresses.ref(found.booking, pid), "adherence": rows, "vital_fields": vitals.VITALS,
+    context = {"record": found, "patient_id": pid, "ref": addresses.ref(found.booking, pid), "adherence": rows,
+               "vital_fields": vitals.VITALS,
                "show": Namer(lang, ctx.settings.tz), "form": charting,
                "has_photo": await ctx.db.run(due.has_photo, pid), "writable": found.writable, "watch": on_watch,
                "categories": list(sickcall.Category),

@@ -64,7 +64,8 @@ async def template_context(request: web.Request) -> dict:
 
     nav = [(_(key), href) for key, href, roles in NAV if who and who.role in roles]
     unread = await context_of(request).db.read(unread_count, who.user_id) if who else 0
-    return {"unread_notices": unread, "record_href": addresses.record, "_": _, "lang": lang, "languages": LANGUAGES, "principal": who, "nav": nav,
+    return {"unread_notices": unread, "record_href": addresses.record,
+            "_": _, "lang": lang, "languages": LANGUAGES, "principal": who, "nav": nav,
             "csrf_token": who.csrf_token if who else "", "localtime": localtime,
             "timezone": context_of(request).settings.timezone, "path": request.path}
 

@@ -182,6 +182,7 @@ SEEN = """() => ({links: [...document.querySelectorAll("a[href]")].map(a => a.ge
   actions: [...document.querySelectorAll("form[action]")].map(f => f.getAttribute("action")),
   text: document.body.innerText})"""
 NOT_PAGES = ("/static/", "/api/", "/fhir", "/lang", "/logout", "/ws/")
+FILES = (".pdf", ".csv", ".zip")
 CRAWL_LIMIT = 40  # pages per role, nearest first: every page of the navigation and what they link to
 
 
@@ -196,7 +197,7 @@ def _followed(base: str, href: str) -> str | None:
     parts = urlsplit(href)
     if parts.netloc and f"{parts.scheme}://{parts.netloc}" != base:
         return None
-    if not parts.path.startswith("/") or parts.path.startswith(NOT_PAGES) or parts.path.endswith((".pdf", ".csv", ".zip")):
+    if not parts.path.startswith("/") or parts.path.startswith(NOT_PAGES) or parts.path.endswith(FILES):
         return None
     return parts.path + (f"?{parts.query}" if parts.query else "")
 

@@ -85,9 +85,9 @@ async def _announce_request(request: web.Request, consult: Consult) -> None:
     on_duty = set(await context_of(request).db.run(workflow.on_duty_specialists, consult))
     emergency = consult.urgency == Urgency.EMERGENCY
     await _push(request, consult, "consult.ring" if emergency else "consult.requested", "webrtc.notice_requested",
-          users(on_duty), link="/consults", severity="critical" if emergency else "",
-          ring=emergency, urgency=lambda lang: translate(lang, f"webrtc.urgency_{consult.urgency}"),
-          question=consult.question[:80])
+                users(on_duty), link="/consults", severity="critical" if emergency else "",
+                ring=emergency, urgency=lambda lang: translate(lang, f"webrtc.urgency_{consult.urgency}"),
+                question=consult.question[:80])
 
 
 async def show(request: web.Request) -> web.Response:
@@ -153,7 +153,7 @@ async def outcomes(request: web.Request) -> web.Response:
 async def triage(request: web.Request) -> web.Response:
     consult = await _step(request, C.TRIAGE_CONSULT, "consult.triage", workflow.triage)
     await _push(request, consult, "consult.triaged", f"webrtc.notice_{consult.status}", user(consult.requester_id),
-          link="/consults")
+                link="/consults")
     return await _answer(request, consult.id)
 
 
@@ -175,15 +175,16 @@ async def invite(request: web.Request) -> web.Response:
     invitation = await _step(request, capability, "consult.invite", workflow.invite)
     consult = await _consult(request)
     await _push(request, consult, "consult.invited", "webrtc.notice_invited", user(invitation.user_id),
-          link=f"/consults/{consult.id}/room")
+                link=f"/consults/{consult.id}/room")
     return await _answer(request, invitation.consult_id)
 
 
 async def sign(request: web.Request) -> web.Response:
     signed = await _step(request, C.SIGN_CONSULT, "consult.sign", workflow.sign, lang=language(request))
     consult = signed.consult
-    await _push(request, consult, "consult.signed", "webrtc.notice_signed", staff_of(consult.facility_id, Role.FACILITY_DOCTOR),
-          severity="critical", outcome=lambda lang: translate(lang, f"webrtc.outcome_{consult.outcome}"))
+    await _push(request, consult, "consult.signed", "webrtc.notice_signed",
+                staff_of(consult.facility_id, Role.FACILITY_DOCTOR),
+                severity="critical", outcome=lambda lang: translate(lang, f"webrtc.outcome_{consult.outcome}"))
     await close_room(request.app, consult.id)
     return await _answer(request, consult.id)
 
