@@ -14,6 +14,7 @@ from telemed.context import context_of
 from telemed.events import Audience, notice
 from telemed.i18n import translate
 from telemed.models import Detainee, Role
+from telemed.notifications import notify
 from telemed.pusher import Pusher
 from telemed.timeutil import utcnow
 
@@ -56,7 +57,7 @@ async def publish_pending(app: web.Application) -> int:
     ctx = context_of(app)
     claimed = await ctx.db.run(claim_unpushed)
     for task, elsewhere in claimed:
-        ctx.hub.publish(message(task), officers_of(task["facility_id"], elsewhere))
+        await notify(ctx, message(task), officers_of(task["facility_id"], elsewhere), patient_id=task["patient_id"])
     return len(claimed)
 
 

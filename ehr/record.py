@@ -1,6 +1,6 @@
-"""The detainee record page, ``/detainees/{patient_id}``: one view of the whole FHIR record, in
-the reader's language and the facility's time zone, with the on-site doctor's forms beside what
-they change (the writes themselves are ``ehr.record_api``)."""
+"""The detainee record page, ``/detainees/{booking number}`` (``telemed.addresses``): one view of
+the whole FHIR record, in the reader's language and the facility's time zone, with the on-site
+doctor's forms beside what they change (the writes themselves are ``ehr.record_api``)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ from ehr.errors import FhirError
 from ehr.requests import run
 from ehr.store import Stored
 from ehr.transfer import Transfer, transfers
+from telemed import addresses
 from telemed.context import context_of
-from telemed.http import principal
-from telemed.models import Organization
+from telemed.http import audit, principal
+from telemed.models import Detainee, Organization
 from telemed.policy import decide
 from telemed.ui import language
 from webrtc.pages import CONSULT_ROLES
@@ -166,19 +167,43 @@ def flag_row(flag: dict) -> dict:
     return {"code": coding.get("code", "") if own else "", "text": flag.get("code", {}).get("text", "")}
 
 
+def _old_address(session: Session, who, patient_id: str) -> str | None:
+    """The address segment of an old Patient-id bookmark, for a caller who may read that record."""
+    detainee = session.get(Detainee, patient_id)
+    if detainee is None or not decide(session, who, READ, patient_id).allowed:
+        return None
+    return addresses.ref(detainee.booking_number, patient_id)
+
+
+async def patient_of(request: web.Request, action: str = "ehr.record") -> str:
+    """The Patient id a page's ``{ref}`` names. An old Patient-id address the caller may read is
+    redirected to the same page by booking number; one they may not, and a booking number
+    nobody has, are refused as an out-of-scope booking number is (the page does not tell which)."""
+    db, who, segment = context_of(request).db, principal(request), request.match_info["ref"]
+    patient_id = await db.read(addresses.resolve, who, segment)
+    if patient_id is not None:
+        return patient_id
+    moved = await db.read(_old_address, who, segment)
+    if moved:
+        raise web.HTTPFound(str(request.rel_url).replace(f"/{segment}", f"/{moved}", 1))
+    audit(request, action, "denied", reason="no detainee of that address within your access")
+    raise web.HTTPForbidden(text="no such detainee within your access")
+
+
 async def record_page(request: web.Request) -> web.StreamResponse:
     lang = language(request)
     name = Namer(lang, context_of(request).settings.tz)
+    patient_id = await patient_of(request)
     try:
-        record = await run(request, load, request.match_info["patient_id"], name)
-    except FhirError as error:
-        message = error.outcome()["issue"][0]["diagnostics"]
-        raise (web.HTTPForbidden if error.status == 403 else web.HTTPNotFound)(text=message) from None
-    context = {"record": record, "patient_id": request.match_info["patient_id"], "show": name,
+        record = await run(request, load, patient_id, name)
+    except FhirError:
+        raise web.HTTPForbidden(text="no such detainee within your access") from None
+    context = {"record": record, "patient_id": patient_id, "ref": addresses.ref(record.booking, patient_id),
+               "show": name,
                "consult_pages": principal(request).role in CONSULT_ROLES,  # the consult page is theirs
                "vital_fields": vitals.VITALS, "vital_bands": vitals.for_browser(), "form": charting}
     return aiohttp_jinja2.render_template("ehr/record.html", request, context)
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/detainees/{patient_id}", record_page)
+    app.router.add_get("/detainees/{ref}", record_page)

@@ -12,11 +12,12 @@ from labs.catalog import catalogue
 from labs.marks import row_marks
 from labs.models import LabAlert, LabResult
 from telemed.context import context_of
-from telemed import display
+from telemed import addresses, display
 from telemed.events import notice, staff_of
 from telemed.i18n import LANGUAGES, translate
 from telemed.metrics import METRICS
 from telemed.models import Detainee, Role
+from telemed.notifications import notify
 from telemed.pusher import Pusher
 from telemed.timeutil import utcnow
 
@@ -78,7 +79,8 @@ def claim_unpushed(session: Session) -> list[dict]:
 def push_message(alert: dict) -> dict:
     """A dismissible notification that opens the detainee's record, in both languages."""
     number, _, unit = alert["value"].partition(" ")
-    message = notice("lab.critical", "labs.notice_critical", link=f"/detainees/{alert['patient_id']}",
+    message = notice("lab.critical", "labs.notice_critical",
+                     link=addresses.record(alert["booking_number"], alert["patient_id"]),
                      severity="critical", name=alert["name"], booking=alert["booking_number"],
                      test=lambda lang: alert["test_en"] if lang == "en" else alert["test_zh"] or alert["test"],
                      value=lambda lang: f"{number} {display.unit(unit, lang)}".strip()
@@ -91,7 +93,8 @@ async def publish_pending(app: web.Application) -> int:
     ctx = context_of(app)
     alerts = await ctx.db.run(claim_unpushed)
     for alert in alerts:
-        ctx.hub.publish(push_message(alert), staff_of(alert["facility_id"], Role.FACILITY_DOCTOR))
+        await notify(ctx, push_message(alert), staff_of(alert["facility_id"], Role.FACILITY_DOCTOR),
+                     patient_id=alert["patient_id"])
         app[PUSHED].labels(alert["flag"]).inc()
     return len(alerts)
 

@@ -19,6 +19,7 @@ from labs.catalog import catalogue
 from labs.codemaps import NO_MAP, CodeMap, code_map
 from labs.corrections import WITHDRAWN
 from labs.held import hold
+from labs.held_reasons import OTHERS_FILED
 from labs.models import HeldMessage
 from labs.results import Rejected, Subject, Submission, check, file, status_of, subjects
 from labs.units import normalise_unit
@@ -160,7 +161,7 @@ def process(session: Session, text: str, facility_id: str, tz: ZoneInfo, codes: 
     filed = file(session, checked, "hl7")
     if unknown:
         hold(session, channel="hl7", facility_id=facility_id, sender=sender,
-             reason="; ".join(unknown) + " (other observations filed)", content=text, analyzer_id=codes.analyzer_id)
+             reason="; ".join(unknown) + (OTHERS_FILED if checked else ""), content=text, analyzer_id=codes.analyzer_id)
     if not unknown and not problems:
         return ack("AA", f"filed {len(filed.results)}, duplicates {filed.duplicates}", **reply)
     notes = problems + [f"{u}: held for review" for u in unknown]

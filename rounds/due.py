@@ -20,6 +20,7 @@ from rounds.models import ControlledCount, PatientPhoto
 from rounds.photo import url_of
 from rounds.records import by_identifier
 from rounds.schedule import DOSE_SYSTEM, Dose
+from telemed import addresses
 from telemed.models import CustodyStatus, Detainee
 from telemed.timeutil import utcnow
 
@@ -27,7 +28,8 @@ from telemed.timeutil import utcnow
 def identity_card(d: Detainee, photo: bool = False) -> dict:
     """The two identifiers and the date of birth, with the photo to compare (None when there is
     none yet); the cell says where, never who."""
-    return {"patient_id": d.patient_id, "name": d.name, "booking_number": d.booking_number,
+    return {"patient_id": d.patient_id, "page": f"/rounds/patient/{addresses.ref(d.booking_number, d.patient_id)}",
+            "name": d.name, "booking_number": d.booking_number,
             "birth_date": d.birth_date, "sex": d.sex, "cell": d.cell, "photo": url_of(d.patient_id) if photo else None}
 
 

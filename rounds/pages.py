@@ -13,7 +13,7 @@ from ehr.requests import run
 from care import sickcall
 from rounds import adherence, due, photo, schedule, watch, wristband
 from rounds.api import READ, WRITE, window
-from telemed import display
+from telemed import addresses, display
 from telemed.context import context_of
 from telemed.http import authorize, require
 from telemed.i18n import translate
@@ -30,16 +30,17 @@ async def rounds_page(request: web.Request) -> dict:
 
 async def patient_page(request: web.Request) -> web.StreamResponse:
     """One detainee at the cell, opened after the identity check (``via``: scanned or typed)."""
-    pid = request.match_info["patient_id"]
+    pid = await record.patient_of(request, "rounds.patient")
     lang, ctx = language(request), context_of(request)
     try:
         found = await run(request, record.load, pid, Namer(lang, ctx.settings.tz))
-    except FhirError as error:
-        raise (web.HTTPForbidden if error.status == 403 else web.HTTPNotFound)() from None
+    except FhirError:
+        raise web.HTTPForbidden() from None
     facility = await ctx.db.run(due.facility_of, pid)
     rows = await ctx.db.run(adherence.of_detainee, facility, pid, utcnow(), ctx.settings.tz, window(request))
     on_watch = await ctx.db.run(watch.state, pid)
-    context = {"record": found, "patient_id": pid, "adherence": rows, "vital_fields": vitals.VITALS,
+    context = {"record": found, "patient_id": pid, "ref": addresses.ref(found.booking, pid), "adherence": rows,
+               "vital_fields": vitals.VITALS,
                "show": Namer(lang, ctx.settings.tz), "form": charting,
                "has_photo": await ctx.db.run(due.has_photo, pid), "writable": found.writable, "watch": on_watch,
                "categories": list(sickcall.Category),
@@ -71,7 +72,7 @@ def _card(session, patient_id: str, lang: str, tz) -> wristband.Card:
 
 
 async def wristband_pdf(request: web.Request) -> web.Response:
-    pid = request.match_info["patient_id"]
+    pid = await record.patient_of(request, "rounds.wristband.print")
     await authorize(request, WRITE, pid, "rounds.wristband.print")
     lang = language(request)
     card = await context_of(request).db.run(_card, pid, lang, context_of(request).settings.tz)
@@ -81,7 +82,7 @@ async def wristband_pdf(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/rounds", rounds_page)
-    app.router.add_get("/rounds/patient/{patient_id}", patient_page)
+    app.router.add_get("/rounds/patient/{ref}", patient_page)
     app.router.add_get("/rounds/pills", pills_page)
     app.router.add_get("/rounds/adherence", adherence_page)
-    app.router.add_get("/rounds/card/{patient_id}.pdf", wristband_pdf)
+    app.router.add_get("/rounds/card/{ref}.pdf", wristband_pdf)

@@ -10,6 +10,7 @@ from telemed.accounts import (
     user_view,
 )
 from telemed.audit import about_patients, to_fhir
+from telemed import addresses
 from telemed.context import context_of
 from telemed.http import api_error, audit, audit_shown, json_response, read_json, require
 from telemed.models import AuditEntry, BreakGlass, Detainee, Organization, User
@@ -171,8 +172,14 @@ async def break_glass(request: web.Request) -> web.Response:
         audit(request, "break_glass.open", "denied", patient_id=patient_id or None, reason=str(exc))
         raise api_error(422, str(exc)) from None
     audit(request, "break_glass.open", "allowed", patient_id=patient_id, reason=reason, break_glass=True)
-    return json_response({"id": grant.id, "patient_id": patient_id, "expires_at": fhir_instant(grant.expires_at)},
+    return json_response({"id": grant.id, "patient_id": patient_id, "expires_at": fhir_instant(grant.expires_at),
+                          "record": await context_of(request).db.read(_record_of, patient_id)},
                          status=201)
+
+
+def _record_of(session: Session, patient_id: str) -> str:
+    detainee = session.get(Detainee, patient_id)
+    return addresses.record(detainee.booking_number if detainee else "", patient_id)
 
 
 def _break_glass_for_review(session: Session, who: Principal, pending_only: bool) -> list[dict]:
@@ -253,7 +260,8 @@ def _detainees(session: Session, who: Principal, text: str, status: str, limit: 
         query = query.where(Detainee.booking_number > after)
     rows = session.exec(query.order_by(Detainee.booking_number).limit(limit)).all()
     return [{
-        "patient_id": d.patient_id, "booking_number": d.booking_number, "name": d.name, "sex": d.sex,
+        "patient_id": d.patient_id, "record": addresses.record(d.booking_number, d.patient_id),
+        "booking_number": d.booking_number, "name": d.name, "sex": d.sex,
         "birth_date": d.birth_date, "facility_id": d.facility_id, "cell": d.cell, "status": d.status,
         "admission_date": d.admission_date, "own_facility": d.facility_id == who.org_id,
     } for d in rows]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from telemed.timeutil import UTCDateTime, utcnow
@@ -215,6 +215,23 @@ class SmartToken(SQLModel, table=True):
     client_id: str = Field(foreign_key="smart_client.client_id", max_length=64, index=True)
     scopes: str = Field(max_length=2000)
     expires_at: datetime = Field(sa_column=ts_column())
+
+
+class Notification(SQLModel, table=True):
+    """A pushed notification kept for one recipient until they dismiss it: the pop-up a closed
+    page missed is still in the list. Written once, by the process that publishes the push."""
+
+    __tablename__ = "notification"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=32, index=True)  # the same for every recipient of one push
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    kind: str = Field(max_length=32)
+    toast: dict = Field(sa_column=Column(JSON, nullable=False))  # the text in every language
+    link: str = Field(default="", max_length=500)
+    severity: str = Field(default="", max_length=16)
+    patient_id: str | None = Field(default=None, max_length=64)  # whom it is about, for the audit of its reads
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+    dismissed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
 
 
 class BusEvent(SQLModel, table=True):

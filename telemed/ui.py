@@ -13,10 +13,12 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from telemed import addresses
 from telemed.context import context_of
 from telemed.http import PRINCIPAL, principal, require
 from telemed.i18n import LANGUAGES, pick_language, translate
 from telemed.models import Role
+from telemed.notifications import unread_count
 from telemed.policy import Capability
 from telemed.timeutil import local
 
@@ -61,7 +63,9 @@ async def template_context(request: web.Request) -> dict:
         return local(value, tz).strftime(fmt) if value else ""
 
     nav = [(_(key), href) for key, href, roles in NAV if who and who.role in roles]
-    return {"_": _, "lang": lang, "languages": LANGUAGES, "principal": who, "nav": nav,
+    unread = await context_of(request).db.read(unread_count, who.user_id) if who else 0
+    return {"unread_notices": unread, "record_href": addresses.record,
+            "_": _, "lang": lang, "languages": LANGUAGES, "principal": who, "nav": nav,
             "csrf_token": who.csrf_token if who else "", "localtime": localtime,
             "timezone": context_of(request).settings.timezone, "path": request.path}
 

@@ -231,12 +231,12 @@ async def test_notifications_are_dismissed_and_lead_to_their_page(client, login,
             d = doctor.page
             await d.wait_for_timeout(500)
             await enter(client, await login("doc-a"), "fac-a-p1", [(POTASSIUM, "7.4")])
-            alert = d.locator(".toast.critical:has(a[href='/detainees/fac-a-p1'])")
+            alert = d.locator(".toast.critical:has(a[href='/detainees/fac-a-1'])")
             await alert.wait_for(timeout=5000)
             assert "7.4 mmol/L" in await alert.inner_text()
             await _shot(d, "notification", lang)
             await alert.locator("a.toast-link").click()
-            await d.wait_for_url(f"{base}/detainees/fac-a-p1")
+            await d.wait_for_url(f"{base}/detainees/fac-a-1")
             for watched in (specialist, doctor):
                 assert watched.errors == []
         finally:

@@ -125,7 +125,7 @@ async def test_custody_officer_reads_no_clinical_data(client, login, context, wo
         assert "obs-a1" not in str(outcome.get("entry", "")), url
     status, _, _ = await fhir(client, "POST", "/fhir/Observation", guard, observation("fac-a-p1"))
     assert status == 403
-    for url in ("/api/detainees", "/api/detainees/search?q=fac", "/detainees/fac-a-p1", "/labs", "/consults", "/exams"):
+    for url in ("/api/detainees", "/api/detainees/search?q=fac", "/detainees/fac-a-1", "/labs", "/consults", "/exams"):
         response = await client.get(url, headers=guard)
         assert response.status == 403, url
     denied = audit_rows(context, username="guard-a", action="fhir.read", outcome="denied")
@@ -204,7 +204,7 @@ async def test_transfer_moves_access_and_keeps_history(client, login, context, w
     assert (await fhir(client, "GET", "/fhir/Observation/obs-a1", doc_b))[0] == 200
     _, history, _ = await fhir(client, "GET", "/fhir/Patient/fac-a-p1/_history", doc_b)
     assert len(history["entry"]) == 2
-    page = await client.get("/detainees/fac-a-p1?lang=en", headers=doc_b)
+    page = await client.get("/detainees/fac-a-1?lang=en", headers=doc_b)
     text = await page.text()
     assert page.status == 200 and "Facility A → Facility B" in text
     bad = {"resourceType": "Parameters", "parameter": [{"name": "destination", "valueReference": {"reference": "Organization/hosp-1"}}]}

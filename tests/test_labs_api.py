@@ -125,7 +125,7 @@ async def test_critical_alert_is_pushed_and_acknowledged(client, login, context,
     assert (await response.json())["results"][0]["flag"] == "HH"
     message = await ws_a.receive_json(timeout=5)
     assert message["type"] == "lab.critical" and message["severity"] == "critical"
-    assert "6.9 mmol/L" in message["toast"]["en"] and message["link"] == "/detainees/fac-a-p1"
+    assert "6.9 mmol/L" in message["toast"]["en"] and message["link"] == "/detainees/fac-a-1"
     alert_id = message["alert"]["id"]
     with_timeout = asyncio.wait_for(ws_b.receive_json(), 1.5)
     try:

@@ -48,7 +48,7 @@ async def test_entry_with_live_flags_pushed_alert_and_trend_chart(client, login,
             await page.wait_for_function("() => document.querySelectorAll('#alerts tbody tr').length === 0")
 
             # the record page, whose trends section trends.js fills
-            await page.goto(f"{base}/detainees/fac-a-p1")
+            await page.goto(f"{base}/detainees/fac-a-1")
             chart = page.locator(f"#lab-trends .lab-chart-box[data-loinc='{HGB}'] svg")
             await chart.wait_for(timeout=5000)
             assert await chart.locator("rect[data-band='130-175']").count() == 1

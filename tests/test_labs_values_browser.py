@@ -96,7 +96,7 @@ async def test_censored_corrected_and_haemolysed_values_in_the_labs_page_and_the
             await page.screenshot(path=SHOTS / "labs-corrections-en.png", full_page=True)
 
             # the record page: the value as written, the marks, the history on demand
-            await page.goto(f"{base}/detainees/fac-a-p1")
+            await page.goto(f"{base}/detainees/fac-a-1")
             labs = page.locator("#labs")
             assert "<0.2 mg/L" in await labs.locator("tr", has_text="C reactive protein").inner_text()
             k_record = labs.locator("tbody > tr", has_text="Potassium").first
@@ -111,7 +111,7 @@ async def test_censored_corrected_and_haemolysed_values_in_the_labs_page_and_the
             await page.screenshot(path=SHOTS / "record-corrections-en.png", full_page=True)
 
             # the same in Chinese
-            await page.goto(f"{base}/lang?to=zh-CN&next=/detainees/fac-a-p1")
+            await page.goto(f"{base}/lang?to=zh-CN&next=/detainees/fac-a-1")
             k_record = page.locator("#labs tbody > tr", has_text="(K)").first
             await k_record.wait_for()
             assert await k_record.locator(".badge.mark").all_inner_texts() == ["已更正", "溶血"]

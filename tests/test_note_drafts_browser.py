@@ -8,7 +8,7 @@ import pytest
 
 from telemed.i18n import translate
 from tests.browser_support import signed_in, watch
-from tests.test_record_browser import P, browser, submit  # noqa: F401 - browser is a fixture
+from tests.test_record_browser import BOOKING, browser, submit  # noqa: F401 - browser is a fixture
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +23,7 @@ async def test_a_draft_is_saved_found_from_home_reopened_and_signed(client, worl
     base = str(client.make_url("")).rstrip("/")
     page = await signed_in(browser, base, "doc-a", lang)
     problems = watch(page)
-    await page.goto(f"{base}/detainees/{P}")
+    await page.goto(f"{base}/detainees/{BOOKING}")
     await page.click("[data-testid=write-note]")
     await page.fill("#note-form textarea[name=subjective]", "Cough for three days")
     await save_draft(page)

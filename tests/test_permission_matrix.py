@@ -15,6 +15,7 @@ from telemed.models import AuditEntry
 
 ALL = ("doc-a", "doc-b", "spec-1", "officer-a", "officer-b", "admin")
 P = "fac-a-p1"  # a detainee of facility A
+BOOKING = "fac-a-1"  # its booking number, in the addresses people see
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ CLINICAL_READERS = ("doc-a", "doc-b", "spec-1", "officer-a", "officer-b")
 
 ROWS = (
     Row("detainee list", "GET", "/api/detainees", ("doc-a", "doc-b", "spec-1", "officer-a", "officer-b")),
-    Row("record page", "GET", f"/detainees/{P}", ("doc-a", "officer-a"), patient=P),
+    Row("record page", "GET", f"/detainees/{BOOKING}", ("doc-a", "officer-a"), patient=P),
     Row("FHIR read", "GET", f"/fhir/Patient/{P}", ("doc-a", "officer-a"), patient=P, concealed=404),
     Row("FHIR search", "GET", f"/fhir/Observation?patient={P}", ("doc-a", "officer-a"), patient=P, concealed=200),
     Row("FHIR write", "POST", "/fhir/Observation", ("doc-a",), patient=P, body={

@@ -83,7 +83,7 @@ async def test_break_glass_form_picks_a_detainee_by_keyboard(client, world, cont
             assert await picker.input_value() == "王小明 · fac-b-2"
             await page.fill("#break-glass-form textarea", "Transferred in overnight, chest pain")
             await page.click("#break-glass-form button[type=submit]")
-            await page.wait_for_url(f"{base}/detainees/fac-b-p2", wait_until="domcontentloaded")
+            await page.wait_for_url(f"{base}/detainees/fac-b-2", wait_until="domcontentloaded")
         finally:
             await browser.close()
     assert audit_rows(context, username="doc-a", action="break_glass.open", patient_id="fac-b-p2")

@@ -21,6 +21,7 @@ from tests.ehr_support import open_consult
 from webrtc import resources as consult_fhir
 
 P = "fac-a-p1"
+BOOKING = "fac-a-1"  # its booking number: the address people see
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 # Signed at 23:42 UTC on 3 March: 07:42 on 4 March in the facility (Asia/Shanghai).
 SIGNED = datetime(2026, 3, 3, 23, 42, tzinfo=timezone.utc)
@@ -117,7 +118,7 @@ async def test_doctor_documents_the_record(client, world, context, browser, lang
     base = str(client.make_url("")).rstrip("/")
     page = await signed_in(browser, base, "doc-a", lang)
     problems = watch(page)
-    await page.goto(f"{base}/detainees/{P}")
+    await page.goto(f"{base}/detainees/{BOOKING}")
     await page.wait_for_selector("#record")
 
     # times are the facility's: the note signed 23:42 UTC shows at 07:42 the next morning
@@ -254,7 +255,7 @@ async def test_other_roles_see_no_write_controls_and_a_forged_post_is_refused(cl
     for user in ("spec-1", "officer-a"):
         page = await signed_in(browser, base, user, "en")
         problems = watch(page)
-        await page.goto(f"{base}/detainees/{P}")
+        await page.goto(f"{base}/detainees/{BOOKING}")
         await page.wait_for_selector("#record")
         assert await page.locator("#record form[data-record-form], [data-open], [data-amend-note]").count() == 0
         note = page.locator("#timeline li[data-kind=progress-note]")

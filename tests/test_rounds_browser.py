@@ -72,7 +72,7 @@ async def test_rounds_on_a_phone_through_a_network_drop(client, login, world, br
     assert await page.inner_text("[data-testid=who-name]") == "王小明"
     await page.wait_for_function("() => document.getElementById('who-photo').naturalWidth > 0")
     await page.click("[data-testid=who-confirm]")
-    await page.wait_for_url(f"{base}/rounds/patient/{P1}?via=typed")
+    await page.wait_for_url(f"{base}/rounds/patient/fac-a-1?via=typed")
     assert await page.locator("[data-testid=photo]").count() == 1
     assert "Amlodipine" in await page.inner_text("[data-testid=summary]")
     await no_overflow(page)
@@ -244,7 +244,7 @@ async def test_scan_with_the_device_camera(client, login, world, tmp_path):
             assert await page.inner_text("[data-testid=who-name]") == "王小明"
             assert in_browser or decoded  # read by the browser where it can, else by the server
             await page.click("[data-testid=who-confirm]")
-            await page.wait_for_url(f"{base}/rounds/patient/fac-a-p2?via=scanned")
+            await page.wait_for_url(f"{base}/rounds/patient/fac-a-2?via=scanned")
             assert [p for p in problems if "api/rounds/decode" not in p] == []
         finally:
             await chromium.close()

@@ -56,6 +56,7 @@ async def test_scan_path_decodes_the_qr_on_the_server(client, login, context, wo
     assert response.status == 200, await response.text()
     found = await response.json()
     assert (found["patient_id"], found["booking_number"], found["name"]) == (P1, "fac-a-1", "王小明")
+    assert found["page"] == "/rounds/patient/fac-a-1"  # the page to open, by booking number
     assert found["birth_date"] == "1980-05-01"
     assert [(e.outcome, e.reason, e.patient_id) for e in audited(context, "rounds.identify")] == [("allowed", "scanned", P1)]
 
@@ -114,7 +115,7 @@ async def test_photo_is_kept_apart_and_only_staff_of_the_facility_see_it(client,
 async def test_id_card_pdf_reads_back(client, login, world, tmp_path, lang):
     doctor = await login("doc-a")
     await client.post(f"/api/rounds/photo/{P1}", data=face_png(), headers={**doctor, "Content-Type": "image/png"})
-    response = await client.get(f"/rounds/card/{P1}.pdf?lang={lang}", headers=doctor)
+    response = await client.get(f"/rounds/card/fac-a-1.pdf?lang={lang}", headers=doctor)
     assert response.status == 200 and response.content_type == "application/pdf"
     pdf = tmp_path / "card.pdf"
     pdf.write_bytes(await response.read())
@@ -127,4 +128,4 @@ async def test_id_card_pdf_reads_back(client, login, world, tmp_path, lang):
     assert "王小明" in text and "fac-a-1" in text
     fonts = embedded(pdf)
     assert fonts and all(is_embedded for _name, is_embedded in fonts), fonts
-    assert (await client.get(f"/rounds/card/{P1}.pdf", headers=await login("doc-b"))).status == 403
+    assert (await client.get("/rounds/card/fac-a-1.pdf", headers=await login("doc-b"))).status == 403

@@ -11,8 +11,8 @@ from tests.test_accounts import STRONG
 from tests.test_labs_browser import CHROMIUM_ARGS
 
 PAGES = {
-    "doc-a": ["/", "/labs", "/consults", "/exams", "/detainees/fac-a-p1"],
-    "officer-a": ["/", "/exams", "/detainees/fac-a-p1"],
+    "doc-a": ["/", "/labs", "/consults", "/exams", "/detainees/fac-a-1"],
+    "officer-a": ["/", "/exams", "/detainees/fac-a-1"],
     "spec-1": ["/", "/consults"],
     "admin": ["/"],
 }

@@ -12,6 +12,7 @@ from telemed.context import context_of
 from telemed.events import notice, staff_of, user, users
 from telemed.http import api_error, audit, audit_shown, authorize, json_response, principal, read_json, require
 from telemed.models import Role
+from telemed.notifications import notify
 from telemed.i18n import translate
 from telemed.policy import Capability
 from telemed.ui import language
@@ -70,10 +71,12 @@ async def create(request: web.Request) -> web.Response:
     return await _answer(request, consult.id, status=201)
 
 
-def _push(request: web.Request, consult: Consult, kind: str, key: str, audience, *, link: str = "", **extra) -> None:
-    """Tell the browsers concerned at once, in both languages (each page shows its own)."""
+async def _push(request: web.Request, consult: Consult, kind: str, key: str, audience, *, link: str = "",
+                **extra) -> None:
+    """Tell the people concerned, in both languages (each page shows its own): kept for each of
+    them, and pushed to the pages open now."""
     message = notice(kind, key, link=link or f"/consults/{consult.id}", specialty=consult.specialty, **extra)
-    context_of(request).hub.publish({**message, "consult_id": consult.id}, audience)
+    await notify(context_of(request), {**message, "consult_id": consult.id}, audience, patient_id=consult.patient_id)
 
 
 async def _announce_request(request: web.Request, consult: Consult) -> None:
@@ -81,10 +84,10 @@ async def _announce_request(request: web.Request, consult: Consult) -> None:
     routine request is a quiet notification."""
     on_duty = set(await context_of(request).db.run(workflow.on_duty_specialists, consult))
     emergency = consult.urgency == Urgency.EMERGENCY
-    _push(request, consult, "consult.ring" if emergency else "consult.requested", "webrtc.notice_requested",
-          users(on_duty), link="/consults", severity="critical" if emergency else "",
-          ring=emergency, urgency=lambda lang: translate(lang, f"webrtc.urgency_{consult.urgency}"),
-          question=consult.question[:80])
+    await _push(request, consult, "consult.ring" if emergency else "consult.requested", "webrtc.notice_requested",
+                users(on_duty), link="/consults", severity="critical" if emergency else "",
+                ring=emergency, urgency=lambda lang: translate(lang, f"webrtc.urgency_{consult.urgency}"),
+                question=consult.question[:80])
 
 
 async def show(request: web.Request) -> web.Response:
@@ -149,8 +152,8 @@ async def outcomes(request: web.Request) -> web.Response:
 
 async def triage(request: web.Request) -> web.Response:
     consult = await _step(request, C.TRIAGE_CONSULT, "consult.triage", workflow.triage)
-    _push(request, consult, "consult.triaged", f"webrtc.notice_{consult.status}", user(consult.requester_id),
-          link="/consults")
+    await _push(request, consult, "consult.triaged", f"webrtc.notice_{consult.status}", user(consult.requester_id),
+                link="/consults")
     return await _answer(request, consult.id)
 
 
@@ -171,16 +174,17 @@ async def invite(request: web.Request) -> web.Response:
     capability = views.acting_capability(principal(request))
     invitation = await _step(request, capability, "consult.invite", workflow.invite)
     consult = await _consult(request)
-    _push(request, consult, "consult.invited", "webrtc.notice_invited", user(invitation.user_id),
-          link=f"/consults/{consult.id}/room")
+    await _push(request, consult, "consult.invited", "webrtc.notice_invited", user(invitation.user_id),
+                link=f"/consults/{consult.id}/room")
     return await _answer(request, invitation.consult_id)
 
 
 async def sign(request: web.Request) -> web.Response:
     signed = await _step(request, C.SIGN_CONSULT, "consult.sign", workflow.sign, lang=language(request))
     consult = signed.consult
-    _push(request, consult, "consult.signed", "webrtc.notice_signed", staff_of(consult.facility_id, Role.FACILITY_DOCTOR),
-          severity="critical", outcome=lambda lang: translate(lang, f"webrtc.outcome_{consult.outcome}"))
+    await _push(request, consult, "consult.signed", "webrtc.notice_signed",
+                staff_of(consult.facility_id, Role.FACILITY_DOCTOR),
+                severity="critical", outcome=lambda lang: translate(lang, f"webrtc.outcome_{consult.outcome}"))
     await close_room(request.app, consult.id)
     return await _answer(request, consult.id)
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlmodel import Session, select
 
 from ehr import store
-from telemed import display
+from telemed import addresses, display
 from telemed.context import context_of
 from telemed.http import api_error, authorize, json_response, principal, require
 from telemed.models import Detainee, Organization, OrgKind, Role, User
@@ -32,13 +32,15 @@ def _consult_staff(request: web.Request) -> None:
 
 @aiohttp_jinja2.template("webrtc/consults.html")
 async def consults_page(request: web.Request) -> dict:
-    """``?patient=`` pre-fills the request form with that detainee (the record page links here)."""
+    """``?detainee=`` (the booking number, as in the record's address) pre-fills the request form
+    with that detainee (the record page links here)."""
     _consult_staff(request)
-    patient_id = request.query.get("patient", "")
-    if not patient_id:
+    segment = request.query.get("detainee", "")
+    if not segment:
         return {"patient": None}
+    patient_id = await context_of(request).db.read(addresses.resolve, principal(request), segment) or segment
     await authorize(request, Capability.REQUEST_CONSULT, patient_id, "consult.prefill")
-    detainee = await context_of(request).db.run(lambda s: s.get(Detainee, patient_id))
+    detainee = await context_of(request).db.read(lambda s: s.get(Detainee, patient_id))
     return {"patient": {"ref": patient_id, "name": detainee.name, "booking_number": detainee.booking_number}}
 
 

@@ -9,7 +9,7 @@ const roundsIdentify = (() => {
   const card = document.getElementById("who-card");
   const startButton = document.getElementById("scan-start");
   const stopButton = document.getElementById("scan-stop");
-  const handlers = { confirm: found => { location.href = `/rounds/patient/${found.patient_id}?via=${found.via}`; } };
+  const handlers = { confirm: found => { location.href = `${found.page}?via=${found.via}`; } };
   let stream = null, timer = null, found = null;
 
   function show(person, via) {

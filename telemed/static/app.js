@@ -22,10 +22,12 @@ const telemed = (() => {
   }
 
   // A toast: plain ones fade; a notification (one with a link, or a critical one) stays until
-  // dismissed, and one that rings keeps ringing until dismissed or followed.
-  function toast(text, kind = "", { link = "", ring = false } = {}) {
+  // dismissed, and one that rings keeps ringing until dismissed or followed. ``notice``: the key
+  // of the stored notification, which closing the pop-up dismisses too (telemed/notifications.py).
+  function toast(text, kind = "", { link = "", ring = false, notice = "" } = {}) {
     const box = document.createElement("div");
     box.className = `toast ${kind}${ring ? " ringing" : ""}`;
+    if (notice) box.dataset.notice = notice;
     box.setAttribute("role", kind === "critical" ? "alert" : "status");
     const body = link ? Object.assign(document.createElement("a"), { href: link, className: "toast-link" }) : document.createElement("span");
     body.textContent = text;
@@ -33,7 +35,11 @@ const telemed = (() => {
     close.setAttribute("aria-label", document.documentElement.lang === "en" ? "Dismiss" : "关闭");
     const stopRinging = ring ? ringer() : () => {};
     const dismiss = () => { stopRinging(); box.remove(); };
-    close.addEventListener("click", dismiss);
+    box.addEventListener("dismissed", dismiss);  // taken down from another tab
+    close.addEventListener("click", () => {
+      dismiss();
+      if (notice) api("POST", `/api/notifications/${notice}/dismiss`).then(body => bell(body.unread), () => {});
+    });
     body.addEventListener("click", stopRinging);
     box.append(body, close);
     document.getElementById("toasts").appendChild(box);
@@ -74,6 +80,21 @@ const telemed = (() => {
   const handlers = {};
   function on(type, handler) { (handlers[type] ||= []).push(handler); }
 
+  // The header's bell: how many notifications are not yet dismissed.
+  function bell(unread) {
+    const count = document.querySelector(".bell .bell-count");
+    if (!count) return;
+    count.textContent = unread > 0 ? String(unread) : "";
+    count.parentElement.classList.toggle("unread", unread > 0);
+  }
+  const unreadNow = () => Number(document.querySelector(".bell .bell-count")?.textContent || 0);
+  on("notice.dismissed", message => {
+    const shown = [...document.querySelectorAll("#toasts .toast[data-notice]")]
+      .filter(box => message.notice === null || box.dataset.notice === message.notice);
+    shown.forEach(box => box.dispatchEvent(new Event("dismissed")));
+    bell(message.notice === null ? 0 : Math.max(0, unreadNow() - 1));
+  });
+
   function connectEvents(delay = 1000) {
     if (!csrf || document.querySelector("meta[name=events][content=off]")) return;  // not logged in, or not yet let in
     const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/events`);
@@ -81,7 +102,9 @@ const telemed = (() => {
       const message = JSON.parse(event.data);
       (handlers[message.type] || []).forEach(h => h(message));
       const text = typeof message.toast === "object" ? message.toast[lang] || message.toast.en : message.toast;
-      if (text) toast(text, message.severity || "", { link: message.link, ring: message.ring });
+      if (!text) return;
+      toast(text, message.severity || "", { link: message.link, ring: message.ring, notice: message.notice });
+      if (message.notice) bell(unreadNow() + 1);
     };
     socket.onclose = () => setTimeout(() => connectEvents(Math.min(delay * 2, 30000)), delay);
   }

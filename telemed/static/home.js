@@ -12,7 +12,7 @@
       const rows = await telemed.api("GET", `/api/detainees?${params}`);
       for (const d of rows) {
         const tr = telemed.el("tr", { class: "clickable", "data-patient": d.patient_id,
-          onclick: () => { location.href = `/detainees/${d.patient_id}`; } },
+          onclick: () => { location.href = d.record; } },
           telemed.el("td", {}, d.booking_number), telemed.el("td", {}, d.name), telemed.el("td", {}, label(d.sex)),
           telemed.el("td", {}, d.birth_date), telemed.el("td", {}, d.cell), telemed.el("td", {}, label(d.status)));
         table.append(tr);
@@ -32,8 +32,8 @@
     e.preventDefault();
     const body = telemed.formData(bgForm);
     try {
-      await telemed.api("POST", "/api/break-glass", body);
-      location.href = `/detainees/${body.patient_id}`;
+      const grant = await telemed.api("POST", "/api/break-glass", body);
+      location.href = grant.record;
     } catch (err) { telemed.toast(err.message, "critical"); }
   });
 
