@@ -37,7 +37,7 @@ def _resource(rtype: str, base: str) -> dict:
         "interaction": [{"code": code} for code in INTERACTIONS],
         "versioning": "versioned-update",
         "readHistory": True,
-        "updateCreate": True,
+        "updateCreate": False,  # ids are the server's: see interactions.existing
         "conditionalCreate": True,
         "conditionalUpdate": True,
         "conditionalDelete": "single",
