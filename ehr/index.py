@@ -53,6 +53,16 @@ def tokens(value: object) -> Iterable[tuple[str, str]]:
             yield value.get("system", ""), str(value["value"])
 
 
+def texts(value: object) -> Iterable[str]:
+    """What a token's ``:text`` matches: a CodeableConcept's text and its codings' displays."""
+    if isinstance(value, dict):
+        if isinstance(value.get("text"), str):
+            yield value["text"]
+        for coding in value.get("coding", []) if isinstance(value.get("coding"), list) else [value]:
+            if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+                yield coding["display"]
+
+
 def strings(value: object) -> Iterable[str]:
     if isinstance(value, str):
         yield value
@@ -145,9 +155,29 @@ def extracted_rows(rtype: str, rid: str, resource: dict, patient_id: str | None 
         for value in extract(resource, p):
             found = rows.setdefault(p.kind, set())
             found.update(_rows(rtype, rid, p, value, patient_id))
+            if p.kind is Kind.TOKEN:
+                rows.setdefault(Kind.STRING, set()).update(_text_rows(rtype, rid, p, value))
             if p.kind is Kind.REFERENCE and isinstance(value, dict) and isinstance(value.get("identifier"), dict):
                 rows.setdefault(Kind.TOKEN, set()).update(_identifier_rows(rtype, rid, p, value["identifier"], patient_id))
     return {kind: found for kind, found in rows.items() if found}
+
+
+def text_param(name: str) -> str:
+    """The string rows of a token parameter's ``:text``."""
+    return f"{name}:text"
+
+
+@lru_cache(maxsize=65536)
+def system_keys(rtype: str, name: str, system: str) -> tuple[int, int]:
+    """The token row saying that parameter ``name`` has a value in ``system`` ("" for none):
+    (its h_full, its h_code). Its h_code is the same for every system, so that these rows are
+    also the parameter's presence (``:missing``), and ``system|`` is one range of the token index."""
+    return token_hash(rtype, name, system, "\x00system"), presence_key(rtype, name)
+
+
+@lru_cache(maxsize=4096)
+def presence_key(rtype: str, name: str) -> int:
+    return token_hash(rtype, name, "\x00present")
 
 
 def identifier_param(name: str) -> str:
@@ -192,10 +222,16 @@ def token_keys(rtype: str, name: str, system: str, code: str) -> tuple[int, int]
     return token_hash(rtype, name, system, code), token_hash(rtype, name, code)
 
 
+def _text_rows(rtype: str, rid: str, p: Param, value: object) -> Iterable[tuple]:
+    for text in texts(value):
+        yield rtype, rid, text_param(p.name), normalise(text), text[:STRING_MAX]
+
+
 def _rows(rtype: str, rid: str, p: Param, value: object, patient_id: str | None) -> Iterable[tuple]:
     if p.kind is Kind.TOKEN:
         for system, code in tokens(value):
             yield (rtype, rid, *token_keys(rtype, p.name, system, code), patient_id)
+            yield (rtype, rid, *system_keys(rtype, p.name, system), patient_id)
     elif p.kind is Kind.STRING:
         for text in strings(value):
             yield rtype, rid, p.name, normalise(text), text[:STRING_MAX]

@@ -19,7 +19,8 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlmodel import Session
 
 from ehr.errors import FhirError, Issue
-from ehr.index import DATE_MAX, DATE_MIN, TABLES, date_range, identifier_param, normalise, token_hash, token_keys
+from ehr.index import (DATE_MAX, DATE_MIN, TABLES, date_range, identifier_param, normalise, presence_key, system_keys,
+                       text_param, token_hash, token_keys)
 from ehr.models import FhirResource
 from ehr.params import BY_NAME, COMMON, COMPOSITES, RESULT_PARAMS, Kind, Param, param
 from ehr.store import PATIENT_PATHS, Stored
@@ -154,10 +155,13 @@ def _criterion(rtype: str, name: str, modifier: str, value: str, base: str | Non
     if p is None:
         what = "search parameter" if not name.startswith("_") else "special parameter (not supported here)"
         raise Unknown(f"unknown {what} {name} for {rtype}", f"{rtype}?{name}")
-    if modifier == "missing" and p.kind is not Kind.TOKEN:  # token rows are hashes, with no param to probe
+    if modifier == "missing":
         if value not in ("true", "false"):
             raise bad(f"{name}:missing={value}: expected true or false", f"{rtype}?{name}:missing")
         return Criterion(name, modifier, (value,), p.kind, p)
+    if p.kind is Kind.TOKEN and modifier == "text":  # the string rows of its texts and displays
+        return Criterion(text_param(name), "", values, Kind.STRING, replace(
+            p, name=text_param(name), kind=Kind.STRING, also_searches=tuple(text_param(n) for n in p.also_searches)))
     allowed = {Kind.TOKEN: {"", "not"}, Kind.STRING: {"", "exact", "contains"}}.get(p.kind, {""})
     if p.kind is Kind.REFERENCE and modifier == "identifier" and not p.indexed_as:
         # Reference.identifier, kept as token rows of their own; a targeted parameter (patient
@@ -358,6 +362,8 @@ def to_datetime(ms: int) -> datetime:
 
 def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
     if c.modifier == "missing":  # any row of the parameter at all; the probe negates for true
+        if c.kind is Kind.TOKEN:
+            return table.c.h_code.in_([presence_key(rtype, name) for name in (c.name, *c.param.also_searches)])
         present = table.c.param == c.param.index_name
         return and_(present, table.c.target_type == c.param.target) if c.param.indexed_as else present
     if c.kind is Kind.TOKEN:
@@ -392,7 +398,8 @@ def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
             term = table.c.target_id == target_id
             conditions.append(and_(term, table.c.target_type == target_type) if target_type else term)
     condition = or_(*conditions) if conditions else false()  # e.g. patient=Group/1: nothing matches
-    return and_(table.c.param == (c.param.index_name if c.param else c.name), condition)
+    names = (c.param.index_name, *c.param.also_searches) if c.param else (c.name,)
+    return and_(table.c.param == names[0] if len(names) == 1 else table.c.param.in_(names), condition)
 
 
 def _like_escape(text: str) -> str:
@@ -400,11 +407,13 @@ def _like_escape(text: str) -> str:
 
 
 def _token_key(rtype: str, name: str, value: str) -> tuple[int, int | None]:
-    """The hash of the code, and of the system with it when the value names one."""
+    """The hash of the code, and of the system with it when the value names one; ``system|``
+    (any code in the system) is the parameter's system row."""
     if "|" in value:
         system, code = value.split("|", 1)
         if not code:
-            raise bad(f"{name}={value}: a code is required after the system", name)
+            full, present = system_keys(rtype, name, system)
+            return present, full
         full, code_only = token_keys(rtype, name, system, code)
         return code_only, full
     return token_hash(rtype, name, value), None

@@ -57,3 +57,85 @@ async def test_sort_refusals_name_the_key(client, login, context):
         assert status == 400 and said["issue"][0]["expression"] == ["_sort"], value
     status, said, _ = await fhir(client, "GET", "/fhir/Observation?_sort=date&_cursor=WzEsMiwzXQ", doc)  # [1,2,3]
     assert status == 400 and said["issue"][0]["expression"] == ["_cursor"]
+
+
+def seed_coded(context) -> dict[str, str]:
+    """Observations coded in different ways: name -> id (one in facility B, which doc-a never sees)."""
+    def write(session):
+        french = observation("fac-a-p1", display="Fréquence cardiaque")
+        texted = observation("fac-a-p1")
+        texted["code"]["text"] = "Pulse at rest"
+        uncategorised = observation("fac-a-p1")
+        del uncategorised["category"]
+        local = observation("fac-a-p1")
+        local["code"] = {"coding": [{"system": "urn:local", "code": "HR"}]}
+        return {name: store.create(session, body).id for name, body in (
+            ("french", french), ("texted", texted), ("uncategorised", uncategorised), ("local", local),
+            ("other", observation("fac-b-p1", display="Fréquence cardiaque")))}
+    return context.db.call(write)
+
+
+async def matching(client, doc: dict, query: str) -> set[str]:
+    status, found, _ = await fhir(client, "GET", f"/fhir/Observation?{query}", doc)
+    assert status == 200, (query, found)
+    assert found["total"] == len(found.get("entry", []))
+    return {e["resource"]["id"] for e in found.get("entry", [])}
+
+
+@both_databases
+async def test_token_text_system_and_missing(client, login, context):
+    made = seed_coded(context)
+    doc = await login("doc-a")
+    mine = {made[n] for n in ("french", "texted", "uncategorised", "local")}
+    # :text: the CodeableConcept's text or a display, from the start, ignoring case and accents.
+    assert await matching(client, doc, "code:text=FREQUENCE") == {made["french"]}
+    assert await matching(client, doc, "code:text=pulse") == {made["texted"]}
+    assert await matching(client, doc, "code:text=heart") == {made["texted"], made["uncategorised"]}
+    assert await matching(client, doc, "code:text=rate") == set()  # not from the middle
+    assert await matching(client, doc, "combo-code:text=pulse,fréq") == {made["texted"], made["french"]}
+    # system|: any code of that system.
+    assert await matching(client, doc, "code=http://loinc.org|") == mine - {made["local"]}
+    assert await matching(client, doc, "code=urn:local|") == {made["local"]}
+    assert await matching(client, doc, "code=urn:nothing|") == set()
+    assert await matching(client, doc, "code:not=urn:local|") == mine - {made["local"]}
+    # :missing on tokens.
+    assert await matching(client, doc, "category:missing=true") == {made["uncategorised"]}
+    assert await matching(client, doc, "category:missing=false") == mine - {made["uncategorised"]}
+    assert await matching(client, doc, "status:missing=true") == set()
+    status, said, _ = await fhir(client, "GET", "/fhir/Observation?category:missing=maybe", doc)
+    assert status == 400 and said["issue"][0]["expression"] == ["Observation?category:missing"]
+    fhirpy = AsyncFHIRClient(str(client.make_url("/fhir")), authorization=doc["Authorization"])
+    found = await fhirpy.resources("Observation").search(**{"code:text": "fréquence"}).fetch_all()
+    assert [r["id"] for r in found] == [made["french"]]
+
+
+@both_databases
+def test_migration_0025_reindexes_what_was_written_before(db_url):
+    """A store written before 0025 has no system or text rows: the migration adds them."""
+    from sqlalchemy import bindparam, create_engine, text
+    from sqlmodel import Session
+
+    from ehr.index import presence_key
+    from ehr.params import INDEXED
+    from telemed.schema import upgrade
+
+    upgrade(db_url, "0025-1")
+    engine = create_engine(db_url)
+    with Session(engine) as session:  # written, then stripped to what the older indexer wrote
+        written = store.create(session, observation("fac-a-p1", display="Fréquence cardiaque")).id
+        tokens_now = session.execute(text("SELECT count(*) FROM fhir_token")).scalar()
+        session.execute(text("DELETE FROM fhir_string WHERE param = :p"), {"p": "code:text"})
+        session.execute(text("DELETE FROM fhir_token WHERE h_code IN :keys").bindparams(bindparam("keys", expanding=True)),
+                        {"keys": [presence_key("Observation", p.name) for p in INDEXED["Observation"]]})
+        session.commit()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM fhir_string")).scalar() == 0
+        assert connection.execute(text("SELECT count(*) FROM fhir_token")).scalar() < tokens_now
+    engine.dispose()
+    upgrade(db_url, "0025")
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        texts = connection.execute(text("SELECT res_id, param, norm FROM fhir_string")).all()
+        assert texts == [(written, "code:text", "frequence cardiaque")]
+        assert connection.execute(text("SELECT count(*) FROM fhir_token")).scalar() == tokens_now
+    engine.dispose()
