@@ -151,14 +151,15 @@ class Exports:
         self.here[job.id] = job
         return job
 
-    def owned(self, session: Session, job_id: str, owner: str) -> Job:
+    def owned(self, session: Session, job_id: str, owner: str) -> Job | None:
+        """The caller's job, or None (nothing is raised here: the expiry's deletion must commit)."""
         row = session.get(FhirExportJob, job_id)
         now = utcnow()
         if row is not None and row.expires_at is not None and row.expires_at <= now:
             self._delete(session, row)
-            row = None
+            return None
         if row is None or row.owner != owner:
-            raise FhirError(404, Issue("not-found", f"no export job {job_id}"))
+            return None
         if row.state == "running":
             self._failed_if_stopped(session, row, now)
         return Job(row.id, row.owner, self.folder / row.id, _request_of(row.request), row.transaction_time, row.state,

@@ -77,8 +77,11 @@ async def _work(app: web.Application, who: Principal, job: Job) -> None:
 
 
 async def _job(request: web.Request) -> Job:
-    return await context_of(request).db.run(request.app[BULK].owned, request.match_info["job"],
-                                            principal(request).username)
+    job_id = request.match_info["job"]
+    job = await context_of(request).db.run(request.app[BULK].owned, job_id, principal(request).username)
+    if job is None:
+        raise FhirError(404, Issue("not-found", f"no export job {job_id}"))
+    return job
 
 
 @fhir_route
