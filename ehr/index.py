@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import replace
 from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -180,6 +181,12 @@ def presence_key(rtype: str, name: str) -> int:
     return token_hash(rtype, name, "\x00present")
 
 
+def paired_param(name: str, system: str, code: str) -> str:
+    """The quantity rows of a paired composite (``component-code-value-quantity``) for one
+    code: named by a hash of it, with and without its system, so that a row holds both halves."""
+    return f"{name[:40]}:{token_hash(name, system, code) & 0xFFFFFFFFFFFF:x}"
+
+
 def identifier_param(name: str) -> str:
     """The token rows of a reference parameter's ``Reference.identifier`` (``subject:identifier``)."""
     return f"{name}:identifier"
@@ -238,6 +245,8 @@ def _rows(rtype: str, rid: str, p: Param, value: object, patient_id: str | None)
     elif p.kind is Kind.DATE:
         for low, high in _safe_dates(value):
             yield rtype, rid, p.name, low, high
+    elif p.pair is not None:
+        yield from _paired_rows(rtype, rid, p, value)
     elif p.kind is Kind.QUANTITY:
         if isinstance(value, dict) and isinstance(value.get("value"), int | float):
             # Matched on the code and on the unit as written, when they differ (mm[Hg], mmHg).
@@ -246,6 +255,16 @@ def _rows(rtype: str, rid: str, p: Param, value: object, patient_id: str | None)
     else:
         for target_type, target_id in references(value, p.target):
             yield rtype, rid, p.name, target_type, target_id
+
+
+def _paired_rows(rtype: str, rid: str, p: Param, element: object) -> Iterable[tuple]:
+    if not isinstance(element, dict):
+        return
+    code_key, value_key = p.pair
+    for system, code in tokens(element.get(code_key)):
+        for name in dict.fromkeys((paired_param(p.name, system, code), paired_param(p.name, "", code))):
+            for row in _rows(rtype, rid, replace(p, name=name, pair=None), element.get(value_key), None):
+                yield row
 
 
 def _safe_dates(value: object) -> list[tuple[int, int]]:

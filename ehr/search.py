@@ -19,8 +19,8 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlmodel import Session
 
 from ehr.errors import FhirError, Issue
-from ehr.index import (DATE_MAX, DATE_MIN, TABLES, date_range, identifier_param, normalise, presence_key, system_keys,
-                       text_param, token_hash, token_keys)
+from ehr.index import (DATE_MAX, DATE_MIN, TABLES, date_range, identifier_param, normalise, paired_param, presence_key,
+                       system_keys, text_param, token_hash, token_keys)
 from ehr.models import FhirResource
 from ehr.params import BY_NAME, COMMON, COMPOSITES, RESULT_PARAMS, Kind, Param, param
 from ehr.store import PATIENT_PATHS, Stored
@@ -155,6 +155,8 @@ def _criterion(rtype: str, name: str, modifier: str, value: str, base: str | Non
     if p is None:
         what = "search parameter" if not name.startswith("_") else "special parameter (not supported here)"
         raise Unknown(f"unknown {what} {name} for {rtype}", f"{rtype}?{name}")
+    if p.pair is not None:
+        return _paired(rtype, p, modifier, value)
     if modifier == "missing":
         if value not in ("true", "false"):
             raise bad(f"{name}:missing={value}: expected true or false", f"{rtype}?{name}:missing")
@@ -177,6 +179,16 @@ def _criterion(rtype: str, name: str, modifier: str, value: str, base: str | Non
         if modifier:  # subject:Patient=X is subject=Patient/X
             values, modifier = tuple(v if "/" in v else f"{modifier}/{v}" for v in values), ""
     return Criterion(name, modifier, values, p.kind, p)
+
+
+def _paired(rtype: str, p: Param, modifier: str, value: str) -> Criterion:
+    """``component-code-value-quantity=[system|]code$quantity``: the rows of that code's halves."""
+    token, sep, quantity = value.partition("$")
+    system, _, code = token.rpartition("|")
+    if modifier or not sep or not code or not quantity or "," in value:
+        raise bad(f"{p.name}={value}: expected one code$quantity pair (no modifier, no comma)", f"{rtype}?{p.name}")
+    name = paired_param(p.name, system, code)
+    return Criterion(name, "", (quantity,), Kind.QUANTITY, replace(p, name=name, pair=None))
 
 
 def _chain(rtype: str, key: str, value: str, base: str | None) -> Criterion:

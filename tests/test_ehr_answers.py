@@ -16,7 +16,7 @@ from tests.conftest import both_databases
 from tests.ehr_support import GLUCOSE, HEART_RATE, fhir, ids, observation
 
 UNSUPPORTED = ("_tag", "_profile", "_security", "_source", "_list", "_text", "_content", "_filter", "_query",
-               "_contained", "component-code-value-quantity")
+               "_contained", "combo-code-value-quantity")
 
 
 def seed(context) -> dict[str, str]:

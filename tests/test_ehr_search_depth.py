@@ -139,3 +139,52 @@ def test_migration_0025_reindexes_what_was_written_before(db_url):
         assert texts == [(written, "code:text", "frequence cardiaque")]
         assert connection.execute(text("SELECT count(*) FROM fhir_token")).scalar() == tokens_now
     engine.dispose()
+
+
+SYSTOLIC, DIASTOLIC, BP_PANEL, URINE_PROTEIN, APPEARANCE, LMP = "8480-6", "8462-4", "85354-9", "2888-6", "5767-9", "8665-2"
+
+
+def coded(patient: str, code: str, **value) -> dict:
+    body = {k: v for k, v in observation(patient, code=code).items() if k != "valueQuantity"}
+    return {**body, **value}
+
+
+def bp(systolic: float, diastolic: float) -> dict:
+    def component(code: str, value: float) -> dict:
+        return {"code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "valueQuantity": {"value": value, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}
+    return coded("fac-a-p1", BP_PANEL, component=[component(SYSTOLIC, systolic), component(DIASTOLIC, diastolic)])
+
+
+@both_databases
+async def test_composites_pair_their_halves(client, login, context):
+    def write(session):
+        return {name: store.create(session, body).id for name, body in (
+            ("high", bp(150, 80)), ("low", bp(110, 70)), ("other-facility", {**bp(150, 105), "subject": {"reference": "Patient/fac-b-p1"}}),
+            ("negative", coded("fac-a-p1", URINE_PROTEIN, valueCodeableConcept={
+                "coding": [{"system": "http://snomed.info/sct", "code": "260385009", "display": "Negative"}]})),
+            ("clear", coded("fac-a-p1", APPEARANCE, valueString="Clear")),
+            ("dated", coded("fac-a-p1", LMP, valueDateTime="2026-02-14")))}
+    made = context.db.call(write)
+    doc = await login("doc-a")
+    # The two halves from the SAME component: diastolic 80 is not above 100 though systolic is.
+    assert await matching(client, doc, f"component-code-value-quantity={DIASTOLIC}$gt100") == set()
+    assert await matching(client, doc, f"component-code-value-quantity={SYSTOLIC}$gt120") == {made["high"]}
+    assert await matching(client, doc, f"component-code-value-quantity=http://loinc.org|{SYSTOLIC}$gt120") == {made["high"]}
+    assert await matching(client, doc, f"component-code-value-quantity=urn:other|{SYSTOLIC}$gt100") == set()
+    assert await matching(client, doc, f"component-code-value-quantity={DIASTOLIC}$lt75") == {made["low"]}
+    assert await matching(client, doc, f"component-code-value-quantity={SYSTOLIC}$gt120|http://unitsofmeasure.org|mm[Hg]") \
+        == {made["high"]}
+    assert await matching(client, doc, f"code-value-concept={URINE_PROTEIN}$http://snomed.info/sct|260385009") == {made["negative"]}
+    assert await matching(client, doc, f"code-value-concept={APPEARANCE}$260385009") == set()
+    assert await matching(client, doc, f"code-value-string={APPEARANCE}$CLE") == {made["clear"]}
+    assert await matching(client, doc, f"code-value-string={URINE_PROTEIN}$cle") == set()
+    assert await matching(client, doc, f"code-value-date={LMP}$ge2026-02") == {made["dated"]}
+    assert await matching(client, doc, f"code-value-date={LMP}$lt2026-02-14") == set()
+    for refused in (f"component-code-value-quantity={SYSTOLIC}", f"component-code-value-quantity={SYSTOLIC}$gt1,$gt2",
+                    f"component-code-value-quantity:missing=true", "code-value-string=x"):
+        status, said, _ = await fhir(client, "GET", f"/fhir/Observation?{refused}", doc)
+        assert status == 400 and said["issue"][0]["expression"][0].startswith("Observation?"), refused
+    fhirpy = AsyncFHIRClient(str(client.make_url("/fhir")), authorization=doc["Authorization"])
+    found = await fhirpy.resources("Observation").search(**{"component-code-value-quantity": f"{SYSTOLIC}$gt140"}).fetch_all()
+    assert [r["id"] for r in found] == [made["high"]]
