@@ -168,17 +168,24 @@ def text_param(name: str) -> str:
     return f"{name}:text"
 
 
+PRESENCE_BITS = 32
+
+
 @lru_cache(maxsize=65536)
 def system_keys(rtype: str, name: str, system: str) -> tuple[int, int]:
     """The token row saying that parameter ``name`` has a value in ``system`` ("" for none):
-    (its h_full, its h_code). Its h_code is the same for every system, so that these rows are
-    also the parameter's presence (``:missing``), and ``system|`` is one range of the token index."""
-    return token_hash(rtype, name, system, "\x00system"), presence_key(rtype, name)
+    (its h_full, its h_code). Its h_code is the system's own, so that ``system|`` is one exact
+    range of the token index; its h_full shares its high bits with every system row of the
+    parameter (``presence_range``), so that ``:missing`` is one range of the primary key."""
+    low = token_hash(rtype, name, system, "\x00low") & ((1 << PRESENCE_BITS) - 1)
+    return presence_range(rtype, name)[0] | low, token_hash(rtype, name, system, "\x00system")
 
 
 @lru_cache(maxsize=4096)
-def presence_key(rtype: str, name: str) -> int:
-    return token_hash(rtype, name, "\x00present")
+def presence_range(rtype: str, name: str) -> tuple[int, int]:
+    """The [low, high] h_full of the parameter's system rows."""
+    base = token_hash(rtype, name, "\x00present") & ~((1 << PRESENCE_BITS) - 1)
+    return base, base | ((1 << PRESENCE_BITS) - 1)
 
 
 def paired_param(name: str, system: str, code: str) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlmodel import Session
 
 from ehr.errors import FhirError, Issue
-from ehr.index import (DATE_MAX, DATE_MIN, TABLES, date_range, identifier_param, normalise, paired_param, presence_key,
+from ehr.index import (DATE_MAX, DATE_MIN, TABLES, date_range, identifier_param, normalise, paired_param, presence_range,
                        system_keys, text_param, token_hash, token_keys)
 from ehr.models import FhirResource
 from ehr.params import BY_NAME, COMMON, COMPOSITES, RESULT_PARAMS, Kind, Param, param
@@ -375,7 +375,7 @@ def to_datetime(ms: int) -> datetime:
 def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
     if c.modifier == "missing":  # any row of the parameter at all; the probe negates for true
         if c.kind is Kind.TOKEN:
-            return table.c.h_code.in_([presence_key(rtype, name) for name in (c.name, *c.param.also_searches)])
+            return or_(*(table.c.h_full.between(*presence_range(rtype, name)) for name in (c.name, *c.param.also_searches)))
         present = table.c.param == c.param.index_name
         return and_(present, table.c.target_type == c.param.target) if c.param.indexed_as else present
     if c.kind is Kind.TOKEN:
@@ -424,8 +424,7 @@ def _token_key(rtype: str, name: str, value: str) -> tuple[int, int | None]:
     if "|" in value:
         system, code = value.split("|", 1)
         if not code:
-            full, present = system_keys(rtype, name, system)
-            return present, full
+            return system_keys(rtype, name, system)[1], None
         full, code_only = token_keys(rtype, name, system, code)
         return code_only, full
     return token_hash(rtype, name, value), None

@@ -112,10 +112,10 @@ async def test_token_text_system_and_missing(client, login, context):
 @both_databases
 def test_migration_0025_reindexes_what_was_written_before(db_url):
     """A store written before 0025 has no system or text rows: the migration adds them."""
-    from sqlalchemy import bindparam, create_engine, text
+    from sqlalchemy import create_engine, text
     from sqlmodel import Session
 
-    from ehr.index import presence_key
+    from ehr.index import presence_range
     from ehr.params import INDEXED
     from telemed.schema import upgrade
 
@@ -125,8 +125,9 @@ def test_migration_0025_reindexes_what_was_written_before(db_url):
         written = store.create(session, observation("fac-a-p1", display="Fréquence cardiaque")).id
         tokens_now = session.execute(text("SELECT count(*) FROM fhir_token")).scalar()
         session.execute(text("DELETE FROM fhir_string WHERE param = :p"), {"p": "code:text"})
-        session.execute(text("DELETE FROM fhir_token WHERE h_code IN :keys").bindparams(bindparam("keys", expanding=True)),
-                        {"keys": [presence_key("Observation", p.name) for p in INDEXED["Observation"]]})
+        for p in INDEXED["Observation"]:
+            low, high = presence_range("Observation", p.name)
+            session.execute(text("DELETE FROM fhir_token WHERE h_full BETWEEN :low AND :high"), {"low": low, "high": high})
         session.commit()
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM fhir_string")).scalar() == 0
@@ -188,3 +189,45 @@ async def test_composites_pair_their_halves(client, login, context):
     fhirpy = AsyncFHIRClient(str(client.make_url("/fhir")), authorization=doc["Authorization"])
     found = await fhirpy.resources("Observation").search(**{"component-code-value-quantity": f"{SYSTOLIC}$gt140"}).fetch_all()
     assert [r["id"] for r in found] == [made["high"]]
+
+
+def plan(session, request) -> str:
+    """The database's plan for the search's candidate query (indexes only: no sequential scan)."""
+    from sqlalchemy import select, text
+
+    from ehr.search import R, base_query
+
+    query = select(R.c.id).where(*base_query(request, None))
+    sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+    if session.get_bind().dialect.name == "sqlite":
+        return " ".join(str(row[-1]) for row in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    return " ".join(row[0] for row in session.execute(text(f"EXPLAIN {sql}")))
+
+
+@both_databases
+def test_each_new_query_shape_uses_an_index(context):
+    """On a store of Observations coded in 400 systems, with the planner's statistics."""
+    from sqlalchemy import text
+
+    from ehr.search import parse
+
+    def seed(session):
+        for n in range(400):
+            body = observation("fac-a-p1", display=f"Reading {n}")
+            body["code"]["coding"][0]["system"] = f"urn:system-{n}"
+            store.create(session, body)
+    context.db.call(seed)
+    context.db.call(lambda s: s.execute(text("ANALYZE")))
+    shapes = {  # query -> the index that must serve it
+        "code=urn:system-7|": "ix_fhir_token_hash",
+        "patient=fac-a-p1&code:not=urn:system-7|": "ix_fhir_token_hash",
+        "code:text=reading 7": "ix_fhir_string_value",
+        "patient=fac-a-p1&category:missing=true": "fhir_token_pkey|sqlite_autoindex_fhir_token",
+        f"patient=fac-a-p1&component-code-value-quantity={SYSTOLIC}$gt140": "fhir_quantity_pkey|sqlite_autoindex_fhir_quantity",
+    }
+    for query, index in shapes.items():
+        pairs = [tuple(part.split("=", 1)) for part in query.split("&")]
+        found = context.db.call(lambda s: plan(s, parse("Observation", pairs)))
+        assert any(name in found for name in index.split("|")), (query, found)
+        assert "SCAN fhir_token " not in found and "Seq Scan" not in found, (query, found)
