@@ -424,6 +424,8 @@ def _token_key(rtype: str, name: str, value: str) -> tuple[int, int | None]:
     if "|" in value:
         system, code = value.split("|", 1)
         if not code:
+            if not system:
+                raise bad(f"{name}={value}: a system or a code is required", name)
             return system_keys(rtype, name, system)[1], None
         full, code_only = token_keys(rtype, name, system, code)
         return code_only, full

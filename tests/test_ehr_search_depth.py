@@ -182,6 +182,9 @@ async def test_composites_pair_their_halves(client, login, context):
     assert await matching(client, doc, f"code-value-string={URINE_PROTEIN}$cle") == set()
     assert await matching(client, doc, f"code-value-date={LMP}$ge2026-02") == {made["dated"]}
     assert await matching(client, doc, f"code-value-date={LMP}$lt2026-02-14") == set()
+    assert await matching(client, doc, "value-string=cl") == {made["clear"]}
+    assert await matching(client, doc, "value-concept=http://snomed.info/sct|260385009") == {made["negative"]}
+    assert await matching(client, doc, "value-date=2026-02") == {made["dated"]}
     for refused in (f"component-code-value-quantity={SYSTOLIC}", f"component-code-value-quantity={SYSTOLIC}$gt1,$gt2",
                     f"component-code-value-quantity:missing=true", "code-value-string=x"):
         status, said, _ = await fhir(client, "GET", f"/fhir/Observation?{refused}", doc)
