@@ -3,31 +3,35 @@ a worker thread writes one NDJSON file per type, streaming the stored bytes row 
 stays flat, whatever the size), within what the caller may read by the same Gate as a search.
 A Group export holds the Patient compartments of the Group's members the caller may read.
 
-Jobs live in ``data_dir/bulk/<job>/``; a job belongs to the principal who started it, and only
-it may poll, download or cancel (to anyone else the job does not exist)."""
+Jobs are rows of ``fhir_export_job`` (see ``Exports``), their files in ``data_dir/bulk/<job>/``; a
+job belongs to the principal who started it, and only it may poll, download or cancel (to
+anyone else the job does not exist)."""
 
 from __future__ import annotations
 
 import secrets
 import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
-from sqlalchemy import ColumnElement, false, select
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, false, update
+from sqlmodel import Session, select
 
 from ehr.access import CATALOG_TYPES, READ, Gate
 from ehr.errors import FhirError, Issue
 from ehr.groups import GROUP, members_of
 from ehr.interactions import read
-from ehr.models import FhirResource
+from ehr.models import FhirExportJob, FhirResource
 from ehr.search import bad
 from ehr.validation import SUPPORTED_TYPES
+from telemed.db import Database
+from telemed.owner import OWNER, dead_here
 from telemed.policy import Decision
+from telemed.timeutil import utcnow
 
 R = FhirResource.__table__
 OUTPUT_FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
@@ -37,6 +41,8 @@ NOT_IMPLEMENTED = ("_elements", "patient", "includeAssociatedData", "_typeFilter
 EXPORTABLE = tuple(t for t in SUPPORTED_TYPES if t != "AuditEvent")  # the audit trail has its own export
 COMPARTMENT = tuple(t for t in EXPORTABLE if t not in CATALOG_TYPES and t != GROUP)  # a detainee's record
 ROWS_PER_FETCH = 1000
+LEASE = timedelta(minutes=5)  # renewed every ROWS_PER_FETCH rows: far longer than any fetch
+STOPPED = "the server stopped while this export ran: start it again"
 SYSTEM, PATIENT, GROUP_LEVEL = "system", "patient", "group"
 
 
@@ -93,41 +99,122 @@ class Job:
     folder: Path
     request: ExportRequest
     transaction_time: str
-    state: str = "running"  # running | done | failed | cancelled
+    state: str = "running"  # running | done | failed
     progress: str = ""
     outputs: list[tuple[str, str, int]] = field(default_factory=list)  # (type, file name, count)
     error: str = ""
+    expires_at: datetime | None = None
     patients: set[str] = field(default_factory=set)  # whose data the files hold, for the audit trail
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
+def _request_text(request: ExportRequest) -> str:
+    return orjson.dumps({"level": request.level, "types": request.types, "url": request.url, "members": request.members,
+                         "since": request.since.isoformat() if request.since else None}).decode()
+
+
+def _request_of(text: str) -> ExportRequest:
+    data = orjson.loads(text)
+    since = datetime.fromisoformat(data["since"]) if data["since"] else None
+    return ExportRequest(data["level"], tuple(data["types"]), since, data["url"], tuple(data["members"]))
+
+
+def _stopped(row: FhirExportJob, now: datetime) -> bool:
+    """A running job whose runner is gone: a dead process of this host, or a lease run out."""
+    return dead_here(row.runner) or row.lease_until is None or row.lease_until < now
+
+
 class Exports:
-    """The jobs of this process; one running job per principal (a second gets 429)."""
+    """The export jobs, in the database (any process answers for any job; a restart forgets
+    none), their files under ``folder``. One running job per principal (a second gets 429). A
+    job whose runner died is failed with an OperationOutcome, not resumed: its files may be
+    half written, and a new kick-off is one request. Finished files are deleted ``ttl`` after
+    the job ended; the status URL is 404 from then on."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, db: Database, folder: Path, ttl: timedelta) -> None:
+        self.db = db
         self.folder = folder
-        self.jobs: dict[str, Job] = {}
+        self.ttl = ttl
+        self.here: dict[str, Job] = {}  # the jobs this process runs
 
-    def start(self, owner: str, request: ExportRequest, transaction_time: str) -> Job:
-        if any(j.owner == owner and j.state == "running" for j in self.jobs.values()):
+    def start(self, session: Session, owner: str, request: ExportRequest, transaction_time: str) -> Job:
+        now = utcnow()
+        self.sweep(session, now)
+        running = session.exec(select(FhirExportJob).where(FhirExportJob.owner == owner, FhirExportJob.state == "running"))
+        if any(not self._failed_if_stopped(session, row, now) for row in running):
             raise FhirError(429, Issue("throttled", "an export of yours is still running: wait for it or cancel it"))
-        job_id = secrets.token_urlsafe(16)
-        folder = self.folder / job_id
-        folder.mkdir(parents=True)
-        job = Job(job_id, owner, folder, request, transaction_time)
-        self.jobs[job_id] = job
+        job = Job(secrets.token_urlsafe(16), owner, Path(), request, transaction_time)
+        job.folder = self.folder / job.id
+        job.folder.mkdir(parents=True)
+        session.add(FhirExportJob(id=job.id, owner=owner, request=_request_text(request), transaction_time=transaction_time,
+                                  state="running", runner=OWNER, lease_until=now + LEASE))
+        self.here[job.id] = job
         return job
 
-    def owned(self, job_id: str, owner: str) -> Job:
-        job = self.jobs.get(job_id)
-        if job is None or job.owner != owner:
-            raise FhirError(404, Issue("not-found", f"no export job {job_id}"))
-        return job
+    def owned(self, session: Session, job_id: str, owner: str) -> Job | None:
+        """The caller's job, or None (nothing is raised here: the expiry's deletion must commit)."""
+        row = session.get(FhirExportJob, job_id)
+        now = utcnow()
+        if row is not None and row.expires_at is not None and row.expires_at <= now:
+            self._delete(session, row)
+            return None
+        if row is None or row.owner != owner:
+            return None
+        if row.state == "running":
+            self._failed_if_stopped(session, row, now)
+        return Job(row.id, row.owner, self.folder / row.id, _request_of(row.request), row.transaction_time, row.state,
+                   row.progress, [tuple(o) for o in orjson.loads(row.outputs)], row.error, row.expires_at)
 
-    def remove(self, job: Job) -> None:
-        job.cancelled.set()
-        self.jobs.pop(job.id, None)
-        shutil.rmtree(job.folder, ignore_errors=True)
+    def _failed_if_stopped(self, session: Session, row: FhirExportJob, now: datetime) -> bool:
+        if not _stopped(row, now):
+            return False
+        row.state, row.error, row.expires_at, row.outputs = "failed", STOPPED, now + self.ttl, "[]"
+        session.add(row)
+        shutil.rmtree(self.folder / row.id, ignore_errors=True)
+        return True
+
+    def remove(self, session: Session, job: Job) -> None:
+        """DELETE on the status URL: the job and its files; a runner elsewhere stops at its next renewal."""
+        local = self.here.get(job.id)
+        if local is not None:
+            local.cancelled.set()
+        row = session.get(FhirExportJob, job.id)
+        if row is not None:
+            self._delete(session, row)
+
+    def _delete(self, session: Session, row: FhirExportJob) -> None:
+        session.delete(row)
+        shutil.rmtree(self.folder / row.id, ignore_errors=True)
+
+    def sweep(self, session: Session, now: datetime) -> None:
+        """Delete the jobs whose time is up, with their files."""
+        for row in session.exec(select(FhirExportJob).where(FhirExportJob.expires_at <= now)):
+            self._delete(session, row)
+
+    # -- the runner's side, from its worker thread ---------------------------------------------
+
+    def renew(self, job: Job) -> bool:
+        """Record progress and renew the lease; False when the job is gone (cancelled), which
+        stops the runner."""
+        def write(session: Session) -> int:
+            return session.execute(update(FhirExportJob).where(
+                FhirExportJob.id == job.id, FhirExportJob.runner == OWNER, FhirExportJob.state == "running")
+                .values(progress=job.progress[:100], lease_until=utcnow() + LEASE)).rowcount
+        if job.cancelled.is_set() or self.db.call(write) != 1:
+            job.cancelled.set()
+        return not job.cancelled.is_set()
+
+    def finish(self, job: Job, state: str, error: str = "") -> None:
+        """The job's end, written only while it is still this runner's (not cancelled meanwhile)."""
+        self.here.pop(job.id, None)
+
+        def write(session: Session) -> int:
+            return session.execute(update(FhirExportJob).where(
+                FhirExportJob.id == job.id, FhirExportJob.runner == OWNER, FhirExportJob.state == "running")
+                .values(state=state, error=error[:500], outputs=orjson.dumps(job.outputs).decode(), progress="",
+                        expires_at=utcnow() + self.ttl)).rowcount
+        if self.db.call(write) != 1:
+            shutil.rmtree(job.folder, ignore_errors=True)
 
 
 def _condition(session: Session, gate: Gate, request: ExportRequest, rtype: str) -> list[ColumnElement]:
@@ -144,12 +231,13 @@ def _condition(session: Session, gate: Gate, request: ExportRequest, rtype: str)
     return conditions
 
 
-def run_export(session: Session, gate: Gate, job: Job) -> None:
-    """Write each type's file, row by row as the database yields them."""
+def run_export(session: Session, gate: Gate, job: Job, renew: Callable[[Job], bool]) -> None:
+    """Write each type's file, row by row as the database yields them; ``renew`` records the
+    progress and says whether to go on."""
     for n, rtype in enumerate(job.request.types):
-        if job.cancelled.is_set():  # its folder may be gone already
-            return
         job.progress = f"{rtype}: type {n + 1} of {len(job.request.types)}"
+        if not renew(job):  # cancelled: its folder may be gone already
+            return
         rows = session.execute(select(R.c.patient_id, R.c.content).where(*_condition(session, gate, job.request, rtype))
                                .order_by(R.c.id).execution_options(yield_per=ROWS_PER_FETCH))
         name, count = f"{rtype}.ndjson", 0
@@ -160,7 +248,7 @@ def run_export(session: Session, gate: Gate, job: Job) -> None:
                 count += 1
                 if patient_id:
                     job.patients.add(patient_id)
-                if count % ROWS_PER_FETCH == 0 and job.cancelled.is_set():
+                if count % ROWS_PER_FETCH == 0 and not renew(job):
                     return
         rows.close()
         if count:

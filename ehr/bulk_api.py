@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from datetime import timedelta
+from wsgiref.handlers import format_date_time
 
 from aiohttp import web
 
 from ehr.access import Gate
 from ehr.api import fhir_route, lenient, prefer, since_param
-from ehr.bulk import GROUP_LEVEL, PATIENT, SYSTEM, Exports, Job, manifest, parse_kickoff, readable_members, run_export
+from ehr.bulk import (GROUP_LEVEL, PATIENT, STOPPED, SYSTEM, Exports, Job, manifest, parse_kickoff, readable_members,
+                      run_export)
 from ehr.errors import FhirError, Issue
 from ehr.requests import audit_noted
 from ehr.responses import base_url, fhir_response, information
@@ -45,7 +48,7 @@ async def kickoff(request: web.Request) -> web.Response:
             export = replace(export, members=await context_of(request).db.read(readable_members, gate, group_id))
     finally:
         audit_noted(request, gate)
-    job = request.app[BULK].start(who.username, export, fhir_instant(utcnow()))
+    job = await context_of(request).db.run(request.app[BULK].start, who.username, export, fhir_instant(utcnow()))
     audit(request, "fhir.export", "allowed", resource=f"$export/{job.id}",
           reason=f"{level}: {','.join(export.types)}"[:2000])
     task = asyncio.create_task(_work(request.app, who, job))
@@ -59,45 +62,52 @@ def _status_url(request: web.Request, job: Job) -> str:
 
 
 async def _work(app: web.Application, who: Principal, job: Job) -> None:
-    ctx = context_of(app)
+    ctx, exports = context_of(app), app[BULK]
     try:
-        await ctx.db.run(run_export, Gate(who), job)
-        job.state = "cancelled" if job.cancelled.is_set() else "done"
+        await ctx.db.run(run_export, Gate(who), job, exports.renew)
+        state, error = ("failed", STOPPED) if job.cancelled.is_set() else ("done", "")
     except Exception as exc:  # noqa: BLE001 - whatever failed, the status URL must say so
         log.exception("export %s failed", job.id)
-        job.state, job.error = "failed", f"the export failed: {type(exc).__name__}"
+        state, error = "failed", f"the export failed: {type(exc).__name__}"
+    await ctx.db.run_plain(exports.finish, job, state, error)  # a cancelled job's row is gone: nothing written
     for patient_id in sorted(job.patients):
         ctx.audit.record(AuditEvent(action="fhir.export", outcome="allowed", user_id=who.user_id,
                                     username=who.username, role=who.role, patient_id=patient_id,
                                     resource=f"$export/{job.id}"))
 
 
-def _job(request: web.Request) -> Job:
-    return request.app[BULK].owned(request.match_info["job"], principal(request).username)
+async def _job(request: web.Request) -> Job:
+    job_id = request.match_info["job"]
+    job = await context_of(request).db.run(request.app[BULK].owned, job_id, principal(request).username)
+    if job is None:
+        raise FhirError(404, Issue("not-found", f"no export job {job_id}"))
+    return job
 
 
 @fhir_route
 async def status(request: web.Request) -> web.Response:
-    job = _job(request)
+    job = await _job(request)
     if job.state == "running":
         return web.Response(status=202, headers={"X-Progress": job.progress[:99] or "starting",
                                                  "Retry-After": str(POLL_SECONDS)})
     if job.state == "failed":
         raise FhirError(500, Issue("exception", job.error))
-    return json_response(manifest(job, base_url(request)))
+    response = json_response(manifest(job, base_url(request)))
+    response.headers["Expires"] = format_date_time(job.expires_at.timestamp())
+    return response
 
 
 @fhir_route
 async def cancel(request: web.Request) -> web.Response:
-    job = _job(request)
-    request.app[BULK].remove(job)
+    job = await _job(request)
+    await context_of(request).db.run(request.app[BULK].remove, job)
     audit(request, "fhir.export.cancel", "allowed", resource=f"$export/{job.id}")
     return fhir_response(information(f"export {job.id} cancelled and its files deleted"), 202)
 
 
 @fhir_route
 async def download(request: web.Request) -> web.StreamResponse:
-    job, name = _job(request), request.match_info["name"]
+    job, name = await _job(request), request.match_info["name"]
     if job.state != "done" or name not in {n for _, n, _ in job.outputs}:
         raise FhirError(404, Issue("not-found", f"export {job.id} has no file {name}"))
     audit(request, "fhir.export.download", "allowed", resource=f"$export/{job.id}/{name}")
@@ -106,11 +116,12 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     """The routes, added before the generic ``/fhir/{type}/{id}`` ones."""
-    app[BULK] = Exports(context_of(app).settings.data_dir / "bulk")
+    settings = context_of(app).settings
+    app[BULK] = Exports(context_of(app).db, settings.data_dir / "bulk", timedelta(hours=settings.export_ttl_hours))
     app[TASKS] = set()
 
-    async def stop(_app: web.Application) -> None:
-        for job in list(app[BULK].jobs.values()):
+    async def stop(_app: web.Application) -> None:  # a job stopped so is failed, as if the process had died
+        for job in list(app[BULK].here.values()):
             job.cancelled.set()
         await asyncio.gather(*app[TASKS], return_exceptions=True)
     app.on_shutdown.append(stop)

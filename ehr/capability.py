@@ -37,7 +37,7 @@ def _resource(rtype: str, base: str) -> dict:
         "interaction": [{"code": code} for code in INTERACTIONS],
         "versioning": "versioned-update",
         "readHistory": True,
-        "updateCreate": True,
+        "updateCreate": False,  # ids are the server's: see interactions.existing
         "conditionalCreate": True,
         "conditionalUpdate": True,
         "conditionalDelete": "single",
@@ -45,7 +45,7 @@ def _resource(rtype: str, base: str) -> dict:
         "searchRevInclude": sorted({f"{src}:{p.name}" for src, ps in PARAMS.items() for p in ps
                                     if p.kind is Kind.REFERENCE and p.target in (None, rtype)}),
         "searchParam": [{"name": n, "type": k} for n, k in COMMON_PARAMS]
-                       + [{"name": p.name, "type": str(p.kind)} for p in params]
+                       + [{"name": p.name, "type": "composite" if p.pair else str(p.kind)} for p in params]
                        + [{"name": name, "type": "composite"} for name in COMPOSITES.get(rtype, {})],
         "operation": [{"name": name, "definition": url} for name, url in OPERATIONS.items()],
     }

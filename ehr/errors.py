@@ -33,6 +33,14 @@ def not_found(rtype: str, rid: str) -> FhirError:
     return FhirError(404, Issue("not-found", f"{rtype}/{rid} is not known"))
 
 
+def unassignable(rtype: str, rid: str) -> FhirError:
+    """A PUT to an id the caller cannot see: clients may not assign ids (HAPI's answer with
+    client-assigned ids disabled), and an id that exists outside the caller's care gets the
+    very same answer, so a PUT tells nothing of what others hold."""
+    return FhirError(404, Issue("not-found", f"{rtype}/{rid} is not known, and clients may not assign ids: "
+                                             f"create with POST {rtype}"))
+
+
 def gone(rtype: str, rid: str) -> FhirError:
     return FhirError(410, Issue("deleted", f"{rtype}/{rid} has been deleted"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import replace
 from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -51,6 +52,16 @@ def tokens(value: object) -> Iterable[tuple[str, str]]:
             yield value.get("system", ""), str(value["code"])
         elif "value" in value:
             yield value.get("system", ""), str(value["value"])
+
+
+def texts(value: object) -> Iterable[str]:
+    """What a token's ``:text`` matches: a CodeableConcept's text and its codings' displays."""
+    if isinstance(value, dict):
+        if isinstance(value.get("text"), str):
+            yield value["text"]
+        for coding in value.get("coding", []) if isinstance(value.get("coding"), list) else [value]:
+            if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+                yield coding["display"]
 
 
 def strings(value: object) -> Iterable[str]:
@@ -145,9 +156,42 @@ def extracted_rows(rtype: str, rid: str, resource: dict, patient_id: str | None 
         for value in extract(resource, p):
             found = rows.setdefault(p.kind, set())
             found.update(_rows(rtype, rid, p, value, patient_id))
+            if p.kind is Kind.TOKEN:
+                rows.setdefault(Kind.STRING, set()).update(_text_rows(rtype, rid, p, value))
             if p.kind is Kind.REFERENCE and isinstance(value, dict) and isinstance(value.get("identifier"), dict):
                 rows.setdefault(Kind.TOKEN, set()).update(_identifier_rows(rtype, rid, p, value["identifier"], patient_id))
     return {kind: found for kind, found in rows.items() if found}
+
+
+def text_param(name: str) -> str:
+    """The string rows of a token parameter's ``:text``."""
+    return f"{name}:text"
+
+
+PRESENCE_BITS = 32
+
+
+@lru_cache(maxsize=65536)
+def system_keys(rtype: str, name: str, system: str) -> tuple[int, int]:
+    """The token row saying that parameter ``name`` has a value in ``system`` ("" for none):
+    (its h_full, its h_code). Its h_code is the system's own, so that ``system|`` is one exact
+    range of the token index; its h_full shares its high bits with every system row of the
+    parameter (``presence_range``), so that ``:missing`` is one range of the primary key."""
+    low = token_hash(rtype, name, system, "\x00low") & ((1 << PRESENCE_BITS) - 1)
+    return presence_range(rtype, name)[0] | low, token_hash(rtype, name, system, "\x00system")
+
+
+@lru_cache(maxsize=4096)
+def presence_range(rtype: str, name: str) -> tuple[int, int]:
+    """The [low, high] h_full of the parameter's system rows."""
+    base = token_hash(rtype, name, "\x00present") & ~((1 << PRESENCE_BITS) - 1)
+    return base, base | ((1 << PRESENCE_BITS) - 1)
+
+
+def paired_param(name: str, system: str, code: str) -> str:
+    """The quantity rows of a paired composite (``component-code-value-quantity``) for one
+    code: named by a hash of it, with and without its system, so that a row holds both halves."""
+    return f"{name[:40]}:{token_hash(name, system, code) & 0xFFFFFFFFFFFF:x}"
 
 
 def identifier_param(name: str) -> str:
@@ -192,16 +236,24 @@ def token_keys(rtype: str, name: str, system: str, code: str) -> tuple[int, int]
     return token_hash(rtype, name, system, code), token_hash(rtype, name, code)
 
 
+def _text_rows(rtype: str, rid: str, p: Param, value: object) -> Iterable[tuple]:
+    for text in texts(value):
+        yield rtype, rid, text_param(p.name), normalise(text), text[:STRING_MAX]
+
+
 def _rows(rtype: str, rid: str, p: Param, value: object, patient_id: str | None) -> Iterable[tuple]:
     if p.kind is Kind.TOKEN:
         for system, code in tokens(value):
             yield (rtype, rid, *token_keys(rtype, p.name, system, code), patient_id)
+            yield (rtype, rid, *system_keys(rtype, p.name, system), patient_id)
     elif p.kind is Kind.STRING:
         for text in strings(value):
             yield rtype, rid, p.name, normalise(text), text[:STRING_MAX]
     elif p.kind is Kind.DATE:
         for low, high in _safe_dates(value):
             yield rtype, rid, p.name, low, high
+    elif p.pair is not None:
+        yield from _paired_rows(rtype, rid, p, value)
     elif p.kind is Kind.QUANTITY:
         if isinstance(value, dict) and isinstance(value.get("value"), int | float):
             # Matched on the code and on the unit as written, when they differ (mm[Hg], mmHg).
@@ -210,6 +262,16 @@ def _rows(rtype: str, rid: str, p: Param, value: object, patient_id: str | None)
     else:
         for target_type, target_id in references(value, p.target):
             yield rtype, rid, p.name, target_type, target_id
+
+
+def _paired_rows(rtype: str, rid: str, p: Param, element: object) -> Iterable[tuple]:
+    if not isinstance(element, dict):
+        return
+    code_key, value_key = p.pair
+    for system, code in tokens(element.get(code_key)):
+        for name in dict.fromkeys((paired_param(p.name, system, code), paired_param(p.name, "", code))):
+            for row in _rows(rtype, rid, replace(p, name=name, pair=None), element.get(value_key), None):
+                yield row
 
 
 def _safe_dates(value: object) -> list[tuple[int, int]]:

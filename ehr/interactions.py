@@ -16,7 +16,7 @@ from sqlmodel import Session
 from ehr import search as fhir_search
 from ehr import store
 from ehr.access import CATALOG_TYPES, NO_DETAINEE, READ, WRITE, Gate
-from ehr.errors import FhirError, Issue, conflict, forbidden, gone, invalid, not_found
+from ehr.errors import FhirError, Issue, conflict, forbidden, gone, invalid, not_found, unassignable
 from ehr.index import TABLES
 from ehr.models import FhirHistory, FhirResource
 from ehr.params import Kind
@@ -148,9 +148,27 @@ def update(session: Session, gate: Gate, resource: dict, rtype: str, rid: str,
     if resource.get("id") not in (None, rid):
         raise invalid(f"the resource id {resource.get('id')} does not match the URL ({rid})", [f"{rtype}.id"], status=400)
     patient_id = rid if rtype == "Patient" else patient_required(resource)
-    before = current(session, rtype, rid)
-    gate.check_write(session, "fhir.update", resource, rid, patient_id, before if before and not before.deleted else None)
+    before = existing(session, gate, rtype, rid, "fhir.update")
+    gate.check_write(session, "fhir.update", resource, rid, patient_id, None if before.deleted else before)
     return store.update(session, resource, rid, if_match=if_match, validated=True)
+
+
+def existing(session: Session, gate: Gate, rtype: str, rid: str, action: str) -> Stored:
+    """The resource a PUT replaces. There is no update-as-create: an id the store does not hold
+    and one the caller may not read get the same answer (``unassignable``). Refusals that say
+    nothing of the data (the role, a token's scopes) come first, for every id alike."""
+    may_write(gate, action, f"{rtype}/{rid}")
+    refused = gate.scope_refusal(rtype, "u")
+    if refused is not None:
+        raise forbidden(gate.note(action, refused, None, f"{rtype}/{rid}").reason)
+    before = current(session, rtype, rid)
+    if before is None:
+        raise unassignable(rtype, rid)
+    decision = gate.decide(session, READ, rtype, rid, before.patient_id)
+    if not decision.allowed:
+        gate.note(action, decision, before.patient_id, f"{rtype}/{rid}")
+        raise unassignable(rtype, rid)
+    return before
 
 
 def delete(session: Session, gate: Gate, rtype: str, rid: str) -> Stored | None:
@@ -335,14 +353,18 @@ def conditional_update(session: Session, gate: Gate, resource: dict, rtype: str,
                        if_match: int | None = None, *, new_id: str | None = None,
                        validated: bool = False) -> tuple[Stored, bool]:
     """PUT Type?criteria: the one match the caller may read is updated; with none, the resource
-    is created (under its own id, if it has one); more than one is 412."""
+    is created under a new id of the server's (one that names an id of its own is refused, as a
+    PUT to that id would be); more than one is 412."""
     _checked(resource, rtype, validated)
     writable(rtype)
     match = conditional_match(session, gate, rtype, criteria, "conditional update")
-    rid = match.id if match is not None else resource.get("id") or new_id or store.new_id()
-    if match is not None and resource.get("id") not in (None, match.id):
+    if match is None:
+        if resource.get("id"):
+            raise unassignable(rtype, str(resource["id"]))
+        return create(session, gate, resource, expected=rtype, resource_id=new_id, validated=True)
+    if resource.get("id") not in (None, match.id):
         raise invalid(f"the resource id {resource['id']} is not that of the match ({match.id})", [f"{rtype}.id"], status=400)
-    return update(session, gate, resource, rtype, rid, if_match, validated=True)
+    return update(session, gate, resource, rtype, match.id, if_match, validated=True)
 
 
 def conditional_delete(session: Session, gate: Gate, rtype: str, criteria: str) -> Stored | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 from telemed.models import ts_column
@@ -106,3 +106,23 @@ class FhirReference(SQLModel, table=True):
     param: str = Field(primary_key=True, max_length=64)
     target_type: str = Field(primary_key=True, max_length=64)
     target_id: str = Field(primary_key=True, max_length=64)
+
+
+class FhirExportJob(SQLModel, table=True):
+    """A Bulk Data export, kept in the database so that its status URL answers from any server
+    process and after a restart. ``runner`` holds it while it runs (renewing ``lease_until``);
+    a job whose runner died is failed, not resumed (ehr/bulk.py)."""
+
+    __tablename__ = "fhir_export_job"
+    __table_args__ = (Index("ix_fhir_export_job_owner", "owner", "state"),)
+    id: str = Field(primary_key=True, max_length=32)
+    owner: str = Field(max_length=200)  # the principal's username
+    request: str = Field(sa_column=Column(Text, nullable=False))  # the ExportRequest, as JSON
+    transaction_time: str = Field(max_length=40)
+    state: str = Field(max_length=12)  # running | done | failed
+    progress: str = Field(default="", max_length=100)
+    outputs: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # [[type, file, count], ...]
+    error: str = Field(default="", max_length=500)
+    runner: str = Field(default="", max_length=120)
+    lease_until: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    expires_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))

@@ -33,6 +33,10 @@ class Param:
     # Token params whose rows this one's include (their paths are among its own): ``combo-code``
     # holds only component.code rows and searches ``code``'s as well.
     also_searches: tuple[str, ...] = ()
+    # A composite whose two halves must come from the same element (a component's code and its
+    # value): the element's (code child, value child). Its rows are quantity rows named by the
+    # code (``index.paired_param``), so that one row holds both halves.
+    pair: tuple[str, str] | None = None
 
     @property
     def index_name(self) -> str:
@@ -97,6 +101,9 @@ PARAMS: dict[str, tuple[Param, ...]] = {
         _p("encounter", R, "encounter"), _p("based-on", R, "basedOn"),
         _p("combo-code", T, "code", "component.code"),
         _p("component-value-quantity", Q, "component.valueQuantity"),
+        _p("value-concept", T, "valueCodeableConcept"), _p("value-string", S, "valueString"),
+        _p("value-date", D, "valueDateTime", "valuePeriod"),
+        Param("component-code-value-quantity", Q, ("component",), pair=("code", "valueQuantity")),
     ),
     "DiagnosticReport": _clinical(
         "subject", _p("subject", R, "subject"), _p("code", T, "code"), _p("category", T, "category"),
@@ -197,7 +204,8 @@ PARAMS: dict[str, tuple[Param, ...]] = {
 # Composite parameters whose parts are one element each of the resource (Observation has one
 # code and one value), so that the composite is the AND of its parts: type -> name -> parts.
 COMPOSITES: dict[str, dict[str, tuple[str, str]]] = {
-    "Observation": {"code-value-quantity": ("code", "value-quantity")},
+    "Observation": {"code-value-quantity": ("code", "value-quantity"), "code-value-concept": ("code", "value-concept"),
+                    "code-value-string": ("code", "value-string"), "code-value-date": ("code", "value-date")},
 }
 # AuditEvent is served from the audit trail (ehr/auditevents.py), not from the store.
 AUDIT_PARAMS = (_p("patient", R, "entity.what", target="Patient"), _p("date", D, "recorded"),

@@ -19,7 +19,8 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlmodel import Session
 
 from ehr.errors import FhirError, Issue
-from ehr.index import DATE_MAX, DATE_MIN, TABLES, date_range, identifier_param, normalise, token_hash, token_keys
+from ehr.index import (DATE_MAX, DATE_MIN, TABLES, date_range, identifier_param, normalise, paired_param, presence_range,
+                       system_keys, text_param, token_hash, token_keys)
 from ehr.models import FhirResource
 from ehr.params import BY_NAME, COMMON, COMPOSITES, RESULT_PARAMS, Kind, Param, param
 from ehr.store import PATIENT_PATHS, Stored
@@ -70,7 +71,7 @@ class Link:
 class SearchRequest:
     rtype: str
     criteria: list[Criterion] = field(default_factory=list)
-    sort: tuple[str, bool] | None = None  # (param, descending)
+    sort: tuple[tuple[str, bool], ...] = ()  # (param, descending) by precedence; _id, if named, ends it
     count: int = DEFAULT_COUNT
     cursor: tuple | None = None
     includes: list[Link] = field(default_factory=list)
@@ -154,10 +155,15 @@ def _criterion(rtype: str, name: str, modifier: str, value: str, base: str | Non
     if p is None:
         what = "search parameter" if not name.startswith("_") else "special parameter (not supported here)"
         raise Unknown(f"unknown {what} {name} for {rtype}", f"{rtype}?{name}")
-    if modifier == "missing" and p.kind is not Kind.TOKEN:  # token rows are hashes, with no param to probe
+    if p.pair is not None:
+        return _paired(rtype, p, modifier, value)
+    if modifier == "missing":
         if value not in ("true", "false"):
             raise bad(f"{name}:missing={value}: expected true or false", f"{rtype}?{name}:missing")
         return Criterion(name, modifier, (value,), p.kind, p)
+    if p.kind is Kind.TOKEN and modifier == "text":  # the string rows of its texts and displays
+        return Criterion(text_param(name), "", values, Kind.STRING, replace(
+            p, name=text_param(name), kind=Kind.STRING, also_searches=tuple(text_param(n) for n in p.also_searches)))
     allowed = {Kind.TOKEN: {"", "not"}, Kind.STRING: {"", "exact", "contains"}}.get(p.kind, {""})
     if p.kind is Kind.REFERENCE and modifier == "identifier" and not p.indexed_as:
         # Reference.identifier, kept as token rows of their own; a targeted parameter (patient
@@ -173,6 +179,16 @@ def _criterion(rtype: str, name: str, modifier: str, value: str, base: str | Non
         if modifier:  # subject:Patient=X is subject=Patient/X
             values, modifier = tuple(v if "/" in v else f"{modifier}/{v}" for v in values), ""
     return Criterion(name, modifier, values, p.kind, p)
+
+
+def _paired(rtype: str, p: Param, modifier: str, value: str) -> Criterion:
+    """``component-code-value-quantity=[system|]code$quantity``: the rows of that code's halves."""
+    token, sep, quantity = value.partition("$")
+    system, _, code = token.rpartition("|")
+    if modifier or not sep or not code or not quantity or "," in value:
+        raise bad(f"{p.name}={value}: expected one code$quantity pair (no modifier, no comma)", f"{rtype}?{p.name}")
+    name = paired_param(p.name, system, code)
+    return Criterion(name, "", (quantity,), Kind.QUANTITY, replace(p, name=name, pair=None))
 
 
 def _chain(rtype: str, key: str, value: str, base: str | None) -> Criterion:
@@ -239,17 +255,9 @@ def _result_param(request: SearchRequest, name: str, value: str, iterate: bool =
         request.count = min(int(value), MAX_COUNT)
         request.summary_count = request.summary_count or request.count == 0
     elif name == "_sort":
-        if "," in value:
-            raise Unknown(f"_sort={value}: sorting by more than one key is not supported", "_sort")
-        key = value
-        desc = key.startswith("-")
-        key = key.removeprefix("-")
-        p = param(request.rtype, key)
-        if key not in COMMON and (p is None or p.kind not in (Kind.DATE, Kind.STRING)):
-            raise bad(f"cannot sort {request.rtype} by {key}", "_sort")
-        request.sort = (key, desc)
+        request.sort = _sort_keys(request.rtype, value)
     elif name == "_cursor":
-        request.cursor = decode_cursor(value, 2)
+        request.cursor = decode_cursor(value, -1)
     elif name == "_include":
         request.includes.append(_link(value, forward=True, rtype=request.rtype, iterate=iterate))
     elif name == "_revinclude":
@@ -267,6 +275,22 @@ def _result_param(request: SearchRequest, name: str, value: str, iterate: bool =
             raise bad(f"_total={value} is not one of none, estimate, accurate", "_total")
     elif name == "_elements":
         request.elements = tuple(e.strip() for e in value.split(",") if e.strip())
+
+
+def _sort_keys(rtype: str, value: str) -> tuple[tuple[str, bool], ...]:
+    """``-date,name``: the keys by precedence. Token parameters are stored as hashes, which have
+    no order, so they are refused by name; ``_id`` is unique, so nothing may follow it."""
+    keys: list[tuple[str, bool]] = []
+    for item in value.split(","):
+        key = item.strip().removeprefix("-")
+        p = param(rtype, key)
+        if key not in COMMON and (p is None or p.kind not in (Kind.DATE, Kind.STRING)):
+            raise bad(f"cannot sort {rtype} by {key or '(nothing)'}: _sort takes _id, _lastUpdated and date "
+                      f"or string parameters", "_sort")
+        if key in (k for k, _ in keys) or (keys and keys[-1][0] == "_id"):
+            raise bad(f"_sort={value}: {key} repeats a key or follows _id", "_sort")
+        keys.append((key, item.strip().startswith("-")))
+    return tuple(keys)
 
 
 def _link(value: str, *, forward: bool, rtype: str, iterate: bool = False) -> Link:
@@ -292,11 +316,12 @@ def encode_cursor(values: list) -> str:
 
 
 def decode_cursor(value: str, size: int) -> tuple:
+    """``size``: the values it must hold (-1: any number, checked when the search runs)."""
     try:
         decoded = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
     except (ValueError, orjson.JSONDecodeError):
         raise bad("malformed _cursor", "_cursor") from None
-    if not isinstance(decoded, list) or len(decoded) != size:
+    if not isinstance(decoded, list) or size not in (-1, len(decoded)):
         raise bad("malformed _cursor", "_cursor")
     return tuple(decoded)
 
@@ -349,6 +374,8 @@ def to_datetime(ms: int) -> datetime:
 
 def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
     if c.modifier == "missing":  # any row of the parameter at all; the probe negates for true
+        if c.kind is Kind.TOKEN:
+            return or_(*(table.c.h_full.between(*presence_range(rtype, name)) for name in (c.name, *c.param.also_searches)))
         present = table.c.param == c.param.index_name
         return and_(present, table.c.target_type == c.param.target) if c.param.indexed_as else present
     if c.kind is Kind.TOKEN:
@@ -383,7 +410,8 @@ def _value_condition(rtype: str, c: Criterion, table) -> ColumnElement:
             term = table.c.target_id == target_id
             conditions.append(and_(term, table.c.target_type == target_type) if target_type else term)
     condition = or_(*conditions) if conditions else false()  # e.g. patient=Group/1: nothing matches
-    return and_(table.c.param == (c.param.index_name if c.param else c.name), condition)
+    names = (c.param.index_name, *c.param.also_searches) if c.param else (c.name,)
+    return and_(table.c.param == names[0] if len(names) == 1 else table.c.param.in_(names), condition)
 
 
 def _like_escape(text: str) -> str:
@@ -391,11 +419,14 @@ def _like_escape(text: str) -> str:
 
 
 def _token_key(rtype: str, name: str, value: str) -> tuple[int, int | None]:
-    """The hash of the code, and of the system with it when the value names one."""
+    """The hash of the code, and of the system with it when the value names one; ``system|``
+    (any code in the system) is the parameter's system row."""
     if "|" in value:
         system, code = value.split("|", 1)
         if not code:
-            raise bad(f"{name}={value}: a code is required after the system", name)
+            if not system:
+                raise bad(f"{name}={value}: a system or a code is required", name)
+            return system_keys(rtype, name, system)[1], None
         full, code_only = token_keys(rtype, name, system, code)
         return code_only, full
     return token_hash(rtype, name, value), None
@@ -446,10 +477,7 @@ def _driver(criteria: list[Criterion]) -> Criterion | None:
     return min(usable, key=lambda c: DRIVER_ORDER[c.kind], default=None)
 
 
-def _sort_expression(rtype: str, sort: tuple[str, bool] | None):
-    if sort is None or sort[0] == "_id":
-        return None
-    key, desc = sort
+def _sort_expression(rtype: str, key: str, desc: bool):
     if key == "_lastUpdated":
         return R.c.last_updated
     p = param(rtype, key)
@@ -529,24 +557,22 @@ def search(session: Session, request: SearchRequest, restrict: ColumnElement | N
     conditions = base_query(request, restrict, restriction or (lambda _type: None))
     if request.summary_count:
         return SearchResult([], [], None, _count(session, conditions))
-    sort_value = _sort_expression(request.rtype, request.sort)
-    desc = bool(request.sort and request.sort[1])
+    keys = [(_sort_expression(request.rtype, key, desc), desc) for key, desc in request.sort if key != "_id"]
+    id_desc = request.sort[-1][1] if request.sort else False  # the tie-break goes the last key's way
     columns = [R.c.type, R.c.id, R.c.version, R.c.last_updated, R.c.deleted, R.c.patient_id, R.c.content]
-    if sort_value is not None:
-        columns.append(sort_value.label("sort_value"))
+    columns += [value.label(f"sort_{i}") for i, (value, _) in enumerate(keys)]
     query = select(*columns).where(*conditions)
     if request.cursor is not None:
-        query = query.where(_after(request.cursor, sort_value, desc))
-    order = [sort_value.desc() if desc else sort_value] if sort_value is not None else []
-    order.append(R.c.id.desc() if desc else R.c.id)
+        query = query.where(_after(request.cursor, keys, id_desc))
+    order = [value.desc() if desc else value for value, desc in keys]
+    order.append(R.c.id.desc() if id_desc else R.c.id)
     rows = session.execute(query.order_by(*order).limit(request.count + 1)).all()
     page = rows[: request.count]
     matches = [Stored(*row[:7]) for row in page]
     next_cursor = None
     if len(rows) > request.count and page:
         last = page[-1]
-        key = last[7] if sort_value is not None else None
-        next_cursor = encode_cursor([_jsonable(key), last[1]])
+        next_cursor = encode_cursor([*(_jsonable(v) for v in last[7:]), last[1]])
     # Every searchset has its total; a first page that holds every match counts itself.
     whole = request.cursor is None and next_cursor is None and len(rows) <= request.count
     total = len(matches) if whole else _count(session, conditions)
@@ -564,19 +590,28 @@ def _jsonable(value):
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _after(cursor: tuple, sort_value, desc: bool) -> ColumnElement:
-    key, last_id = cursor
-    if not isinstance(last_id, str):
+def _after(cursor: tuple, keys: list[tuple[ColumnElement, bool]], id_desc: bool) -> ColumnElement:
+    """After the cursor's row in the order of ``keys`` then id: the first key that differs decides."""
+    if len(cursor) != len(keys) + 1 or not isinstance(cursor[-1], str):
         raise bad("malformed _cursor", "_cursor")
-    if sort_value is None:
-        return R.c.id < last_id if desc else R.c.id > last_id
-    if not isinstance(key, int | float | str):
+    values = [_cursor_value(v, expression) for v, (expression, _) in zip(cursor, keys)]
+    ordered = [*((expression, v, desc) for (expression, desc), v in zip(keys, values)), (R.c.id, cursor[-1], id_desc)]
+    branches, equal = [], []
+    for expression, value, desc in ordered:
+        branches.append(and_(*equal, expression < value if desc else expression > value))
+        equal.append(expression == value)
+    return or_(*branches)
+
+
+def _cursor_value(value, expression):
+    if not isinstance(value, int | float | str):
         raise bad("malformed _cursor", "_cursor")
-    if isinstance(key, str) and sort_value is R.c.last_updated:
-        key = datetime.fromisoformat(key)
-    if desc:
-        return or_(sort_value < key, and_(sort_value == key, R.c.id < last_id))
-    return or_(sort_value > key, and_(sort_value == key, R.c.id > last_id))
+    if isinstance(value, str) and expression is R.c.last_updated:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise bad("malformed _cursor", "_cursor") from None
+    return value
 
 
 # -- _include / _revinclude ------------------------------------------------------------------

@@ -22,7 +22,6 @@ import multiprocessing
 import os
 import re
 import secrets
-import socket
 import threading
 import time
 import zipfile
@@ -44,6 +43,7 @@ from telemed.children import die_with_parent
 from telemed.config import Settings
 from telemed.db import Database, lock_for_writing
 from telemed.models import Detainee
+from telemed.owner import OWNER, dead_here
 from telemed.timeutil import utcnow
 
 log = logging.getLogger("telemed.reports")
@@ -51,7 +51,6 @@ MERGED, ZIPPED = "merged.pdf", "reports.zip"
 RECORD_EVERY = 0.3  # seconds between progress writes (and cancellation checks)
 Progress = Callable[[ReportJob], None]
 LEASE = timedelta(minutes=5)  # longer than any one step: a report, or merging the print file
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class BatchError(Exception):
@@ -130,25 +129,12 @@ def _lease(session: Session, job_id: str, *, take: bool) -> None:
     now = utcnow()
     if take:
         current = session.exec(select(ReportJob.lease_owner).where(ReportJob.id == job_id)).one()
-        free = ("", OWNER, current) if _dead_here(current) else ("", OWNER)
+        free = ("", OWNER, current) if dead_here(current) else ("", OWNER)
         holder = or_(ReportJob.lease_owner.in_(free), ReportJob.lease_until < now)
     else:
         holder = ReportJob.lease_owner == OWNER
     session.execute(update(ReportJob).where(ReportJob.id == job_id, ReportJob.status.in_(ACTIVE_JOB_STATES), holder)
                     .values(lease_owner=OWNER, lease_until=now + LEASE))
-
-
-def _dead_here(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-        return False
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
 
 
 def _begin(session: Session, job_id: str) -> tuple[ReportJob, list[tuple[int, int, str]]]:

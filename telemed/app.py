@@ -14,8 +14,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from telemed import (admin_api, auth_api, clients_api, detainee_search, events_api, notifications_api, password_page,
-                     ui)
+from telemed import (admin_api, auth_api, clients_api, clients_page, detainee_search, events_api, notifications_api,
+                     password_page, ui)
 from telemed.audit import AuditEvent
 from telemed.clients import resolve_client_token
 from telemed.config import Settings
@@ -274,8 +274,9 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", handle_metrics)
-    for feature in (auth_api, clients_api, admin_api, password_page, detainee_search, events_api, notifications_api, ui,
-                    ehr_api, labs_api, webrtc_api, reports_api, custody_api, care_api, rounds_api, rounds_pages):
+    for feature in (auth_api, clients_api, clients_page, admin_api, password_page, detainee_search, events_api,
+                    notifications_api, ui, ehr_api, labs_api, webrtc_api, reports_api, custody_api, care_api,
+                    rounds_api, rounds_pages):
         feature.setup(app)
     async def start_bus(_app: web.Application) -> None:
         context.hub.bus.start(asyncio.get_running_loop())

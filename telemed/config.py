@@ -82,6 +82,8 @@ class Settings:
     audit_syslog_socket: str = "/dev/log"
     # Minutes after its pill call that a dose not recorded counts as missed and flags the doctor.
     missed_dose_minutes: int = 120
+    # Hours a finished bulk export's files are kept; then they are deleted and the status URL is 404.
+    export_ttl_hours: int = 24
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -146,6 +148,7 @@ _ENV = {
     "token_cache_seconds": "TELEMED_TOKEN_CACHE_SECONDS",
     "audit_syslog_socket": "TELEMED_AUDIT_SYSLOG_SOCKET",
     "missed_dose_minutes": "TELEMED_MISSED_DOSE_MINUTES",
+    "export_ttl_hours": "TELEMED_EXPORT_TTL_HOURS",
 }
 
 
@@ -211,6 +214,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"TELEMED_PORT: {settings.port} is not a TCP port")
     if not 0 < settings.missed_dose_minutes <= 24 * 60:
         raise ConfigError("TELEMED_MISSED_DOSE_MINUTES: must be 1 to 1440")
+    if settings.export_ttl_hours < 1:
+        raise ConfigError("TELEMED_EXPORT_TTL_HOURS: must be a whole number of hours, 1 or more")
     if not settings.database_url.startswith(("sqlite", "postgresql", "postgres")):
         raise ConfigError(
             f"TELEMED_DATABASE_URL: unsupported database {settings.database_url.split(':')[0]!r} "

@@ -39,6 +39,7 @@ NAV = (
     ("nav.care", "/care", (Role.FACILITY_DOCTOR, Role.MEDICAL_OFFICER)),
     ("nav.care_request", "/care/request", (Role.CUSTODY_OFFICER, Role.CELL_KIOSK)),
     ("nav.admin", "/admin", (Role.ADMIN,)),
+    ("clients.nav", "/admin/clients", (Role.ADMIN,)),
 )
 # Paths answered for programs (JSON, FHIR, sockets): their errors stay machine-readable.
 MACHINE_PREFIXES = ("/api/", "/fhir", "/ws/", "/static/")

@@ -128,9 +128,10 @@ async def test_include_post_search_and_type_history(client, login, context):
     assert params == ["subject"]
     status, found, _ = await fhir(client, "GET", "/fhir/Observation?patient=Group/fac-a-p1", doc)
     assert status == 200 and ids(found) == []  # subject's rows hold it, but patient= names Patients only
-    # combo-code searches code's rows: a plain Observation stores code, category and status once
+    # combo-code searches code's rows: a plain Observation stores code, category and status once,
+    # each with its system row (system| and :missing)
     tokens = context.db.call(lambda s: s.execute(text("SELECT count(*) FROM fhir_token WHERE res_id = 'obs-1'")).scalar())
-    assert tokens == 3
+    assert tokens == 6
     _, found, _ = await fhir(client, "GET", f"/fhir/Observation?combo-code={HEART_RATE}&patient=fac-a-p1", doc)
     assert ids(found) == ["obs-1"]
     response = await client.post("/fhir/Observation/_search", data={"patient": "fac-a-p1"}, headers=doc)

@@ -52,7 +52,8 @@ async def test_a_group_is_written_and_read_only_in_its_own_facility(client, logi
     url = f"/fhir/Group/{made['id']}"
     changed = {**made, "name": "Wing B clinic"}
     response = await client.put(url, json=changed, headers={**doc_b, **FHIR_JSON})
-    assert response.status == 403  # as any write on data outside the caller's care, existing or not
+    unknown = await client.put("/fhir/Group/no-such-group", json={**changed, "id": "no-such-group"}, headers={**doc_b, **FHIR_JSON})
+    assert response.status == unknown.status == 404  # as a PUT to an id nobody holds (no update-as-create)
     moved = await client.put(url, json={**made, "managingEntity": {"reference": "Organization/fac-b"}},
                              headers={**doc_a, **FHIR_JSON})
     assert moved.status == 403  # staff cannot hand their Group to another facility

@@ -59,6 +59,8 @@ PAGES = (
     ("officer", "/custody/desk", 403),
     ("admin", "/admin", 200),
     ("admin", "/admin?state=inactive", 200),
+    ("admin", "/admin/clients", 200),
+    ("doctor", "/admin/clients", 403),
     ("doctor", "/care", 200),
     ("doctor", "/care/intake/{intake}", 200),
     ("doctor", "/care/intake/{screened}", 200),

@@ -1,7 +1,7 @@
 """bus events: the messages between server processes, kept so that a reconnecting listener catches up
 
-Revision ID: 0026
-Revises: 0023
+Revision ID: 0027
+Revises: 0026
 A NOTIFY sent while a process's listening connection was down was lost: a push missed, a
 revoked token honoured elsewhere until the token cache forgot it. Each message is now a row
 under a sequence number; the NOTIFY only wakes the listeners, which read the rows they have not
@@ -12,8 +12,8 @@ from alembic import op
 
 import telemed.timeutil
 
-revision = "0026"
-down_revision = "0023"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
