@@ -108,14 +108,65 @@ def legacy_hash(seq: int, prev_hash: str, event: dict) -> str:
 
 
 def field_tags(key: bytes, values: list) -> str:
-    return "".join(hmac.digest(key, orjson.dumps([name, value]), "sha256").hex()[:TAG_HEX]
-                   for name, value in zip(EVENT_FIELDS, values))
+    return sealer(key).tags(values)
 
 
 def seal(key: bytes, seq: int, prev_hash: str, kid: str, tags: str, values: list) -> str:
     """The entry's MAC: over its position, its link, its key id, its tags and every field."""
-    payload = orjson.dumps([seq, prev_hash, kid, tags, values])
-    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+    return sealer(key).seal(seq, prev_hash, kid, tags, values)
+
+
+# Fields whose value is new in nearly every entry: their tags are not worth remembering.
+_UNIQUE = frozenset(EVENT_FIELDS.index(name) for name in ("ts", "resource", "request_id"))
+_TAG_CACHE = 50_000
+
+
+class Sealer:
+    """The MACs under one key, for a writer that seals thousands of entries a second: the key's
+    HMAC state is set up once and copied per message (``hmac.digest`` sets it up on every call),
+    and the tag of a value that recurs (a user, a role, an action, a detainee) is computed once.
+    Same MACs as ``hmac.digest`` with the key: the verifier recomputes them so."""
+
+    def __init__(self, key: bytes) -> None:
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        self._tags: dict[tuple, str] = {}
+
+    def mac(self, message: bytes) -> hmac.HMAC:
+        keyed = self._keyed.copy()
+        keyed.update(message)
+        return keyed
+
+    def tag(self, n: int, value) -> str:
+        return self.mac(orjson.dumps([EVENT_FIELDS[n], value])).hexdigest()[:TAG_HEX]
+
+    def tags(self, values: list) -> str:
+        known, found = self._tags, []
+        if len(known) > _TAG_CACHE:
+            known.clear()
+        for n, value in enumerate(values):
+            if n in _UNIQUE:
+                found.append(self.tag(n, value))
+                continue
+            cached = (n, type(value), value)  # the type too: True and 1 are equal keys, not equal JSON
+            tag = known.get(cached)
+            if tag is None:
+                tag = known[cached] = self.tag(n, value)
+            found.append(tag)
+        return "".join(found)
+
+    def seal(self, seq: int, prev_hash: str, kid: str, tags: str, values: list) -> str:
+        return self.mac(orjson.dumps([seq, prev_hash, kid, tags, values])).hexdigest()
+
+
+_sealers: dict[bytes, Sealer] = {}
+
+
+def sealer(key: bytes) -> Sealer:
+    """The one ``Sealer`` of ``key`` in this process."""
+    found = _sealers.get(key)
+    if found is None:
+        found = _sealers[key] = Sealer(key)
+    return found
 
 
 class Checkpoints:
@@ -223,7 +274,7 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent], signer: Sig
     and a driver executemany lets go of the GIL once per row, each time waiting to get it back
     from the event loop."""
     keys = (signer or installed()).keys
-    key, kid = keys.current, keys.current_id
+    macs, kid = sealer(keys.current), keys.current_id
     connection = conn.connection() if isinstance(conn, Session) else conn
     if connection.dialect.name == "postgresql":
         # Several server processes append to one chain: they take turns (until commit) rather
@@ -238,8 +289,8 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent], signer: Sig
         seq += 1
         values = [_fit(value, length) for value, length in zip([getattr(pending, name) for name in EVENT_FIELDS], _LENGTHS)]
         canonical = _canonical(values)
-        tags = field_tags(key, canonical)
-        digest = seal(key, seq, prev, kid, tags, canonical)
+        tags = macs.tags(canonical)
+        digest = macs.seal(seq, prev, kid, tags, canonical)
         if stamp:
             values[_TS] = stamp(values[_TS])
         values += (seq, prev, kid, tags, digest)
