@@ -430,12 +430,16 @@ class Commits:
         with self._lock:
             if self.committed >= ticket:
                 return not self._failed(ticket)
-            future = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
             heapq.heappush(self._waiters, (ticket, next(self._order), future))
+        # A timer that settles it as failed: every audited request waits here, and asyncio.wait_for
+        # (two more futures and their callbacks) cost twice as much.
+        expiry = loop.call_later(timeout, _settle, [future], False)
         try:
-            return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            return False
+            return await future
+        finally:
+            expiry.cancel()
 
 
 def _settle(futures: list[asyncio.Future], ok: bool) -> None:
