@@ -88,6 +88,9 @@ _TS = EVENT_FIELDS.index("ts")
 _LENGTHS = tuple(getattr(_ENTRY.c[name].type, "length", None) for name in EVENT_FIELDS)
 # Rows per INSERT: a bound under every driver's limit on parameters (SQLite's is 32,766).
 INSERT_ROWS = 1000
+# The chain's tip, as plain SQL: every batch reads it, and a Core select's cache-key lookup and
+# result set-up cost the writer more than SQLite's query.
+TIP_SQL = f"SELECT seq, hash FROM {_ENTRY.name} ORDER BY seq DESC LIMIT 1"
 
 
 class Head(NamedTuple):
@@ -108,14 +111,65 @@ def legacy_hash(seq: int, prev_hash: str, event: dict) -> str:
 
 
 def field_tags(key: bytes, values: list) -> str:
-    return "".join(hmac.digest(key, orjson.dumps([name, value]), "sha256").hex()[:TAG_HEX]
-                   for name, value in zip(EVENT_FIELDS, values))
+    return sealer(key).tags(values)
 
 
 def seal(key: bytes, seq: int, prev_hash: str, kid: str, tags: str, values: list) -> str:
     """The entry's MAC: over its position, its link, its key id, its tags and every field."""
-    payload = orjson.dumps([seq, prev_hash, kid, tags, values])
-    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+    return sealer(key).seal(seq, prev_hash, kid, tags, values)
+
+
+# Fields whose value is new in nearly every entry: their tags are not worth remembering.
+_UNIQUE = frozenset(EVENT_FIELDS.index(name) for name in ("ts", "resource", "request_id"))
+_TAG_CACHE = 50_000
+
+
+class Sealer:
+    """The MACs under one key, for a writer that seals thousands of entries a second: the key's
+    HMAC state is set up once and copied per message (``hmac.digest`` sets it up on every call),
+    and the tag of a value that recurs (a user, a role, an action, a detainee) is computed once.
+    Same MACs as ``hmac.digest`` with the key: the verifier recomputes them so."""
+
+    def __init__(self, key: bytes) -> None:
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        self._tags: dict[tuple, str] = {}
+
+    def mac(self, message: bytes) -> hmac.HMAC:
+        keyed = self._keyed.copy()
+        keyed.update(message)
+        return keyed
+
+    def tag(self, n: int, value) -> str:
+        return self.mac(orjson.dumps([EVENT_FIELDS[n], value])).hexdigest()[:TAG_HEX]
+
+    def tags(self, values: list) -> str:
+        known, found = self._tags, []
+        if len(known) > _TAG_CACHE:
+            known.clear()
+        for n, value in enumerate(values):
+            if n in _UNIQUE:
+                found.append(self.tag(n, value))
+                continue
+            cached = (n, type(value), value)  # the type too: True and 1 are equal keys, not equal JSON
+            tag = known.get(cached)
+            if tag is None:
+                tag = known[cached] = self.tag(n, value)
+            found.append(tag)
+        return "".join(found)
+
+    def seal(self, seq: int, prev_hash: str, kid: str, tags: str, values: list) -> str:
+        return self.mac(orjson.dumps([seq, prev_hash, kid, tags, values])).hexdigest()
+
+
+_sealers: dict[bytes, Sealer] = {}
+
+
+def sealer(key: bytes) -> Sealer:
+    """The one ``Sealer`` of ``key`` in this process."""
+    found = _sealers.get(key)
+    if found is None:
+        found = _sealers[key] = Sealer(key)
+    return found
 
 
 class Checkpoints:
@@ -223,14 +277,14 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent], signer: Sig
     and a driver executemany lets go of the GIL once per row, each time waiting to get it back
     from the event loop."""
     keys = (signer or installed()).keys
-    key, kid = keys.current, keys.current_id
+    macs, kid = sealer(keys.current), keys.current_id
     connection = conn.connection() if isinstance(conn, Session) else conn
     if connection.dialect.name == "postgresql":
         # Several server processes append to one chain: they take turns (until commit) rather
         # than all read the same tip and all but one retry.
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({AUDIT_LOCK})")
-    tip = connection.execute(select(_ENTRY.c.seq, _ENTRY.c.hash).order_by(_ENTRY.c.seq.desc()).limit(1)).first()
-    seq, prev = (tip.seq, tip.hash) if tip else (0, GENESIS)
+    tip = connection.exec_driver_sql(TIP_SQL).first()
+    seq, prev = (tip[0], tip[1]) if tip else (0, GENESIS)
     before = seq
     stamp = bind_processor(_ENTRY.c.ts, connection.dialect)
     rows: list[list] = []
@@ -238,8 +292,8 @@ def append(conn: Session | Connection, events: Iterable[AuditEvent], signer: Sig
         seq += 1
         values = [_fit(value, length) for value, length in zip([getattr(pending, name) for name in EVENT_FIELDS], _LENGTHS)]
         canonical = _canonical(values)
-        tags = field_tags(key, canonical)
-        digest = seal(key, seq, prev, kid, tags, canonical)
+        tags = macs.tags(canonical)
+        digest = macs.seal(seq, prev, kid, tags, canonical)
         if stamp:
             values[_TS] = stamp(values[_TS])
         values += (seq, prev, kid, tags, digest)
@@ -306,13 +360,18 @@ def about_patients(session: Session, patients: list[str]) -> ColumnElement[bool]
     return AuditEntry.seq.in_(seqs)
 
 
-def write_batch(engine: Engine, events: list[AuditEvent], signer: Signer) -> Head | None:
-    """Append ``events`` in one transaction, retrying on a concurrent writer; None if it failed."""
+def write_batch(target: Engine | Connection, events: list[AuditEvent], signer: Signer) -> Head | None:
+    """Append ``events`` in one transaction, retrying on a concurrent writer; None if it failed.
+    ``target``: an engine (a pooled connection for each batch), or the connection a writer keeps
+    for all its batches (the writer process: a pool checkout and return cost it ~20 us a batch;
+    a connection lost with its server reconnects on the next attempt)."""
     for attempt in range(20):
         try:
-            with engine.begin() as conn:
-                head = append(conn, events, signer)
-            return head
+            if isinstance(target, Connection):
+                with target.begin():
+                    return append(target, events, signer)
+            with target.begin() as conn:
+                return append(conn, events, signer)
         except (IntegrityError, OperationalError):
             log.warning("audit append retry %d", attempt + 1)
     log.error("audit append failed for %d events", len(events))
@@ -371,12 +430,16 @@ class Commits:
         with self._lock:
             if self.committed >= ticket:
                 return not self._failed(ticket)
-            future = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
             heapq.heappush(self._waiters, (ticket, next(self._order), future))
+        # A timer that settles it as failed: every audited request waits here, and asyncio.wait_for
+        # (two more futures and their callbacks) cost twice as much.
+        expiry = loop.call_later(timeout, _settle, [future], False)
         try:
-            return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            return False
+            return await future
+        finally:
+            expiry.cancel()
 
 
 def _settle(futures: list[asyncio.Future], ok: bool) -> None:

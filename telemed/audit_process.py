@@ -166,13 +166,14 @@ def main() -> None:
     """The child: events from stdin into the database, each group in one transaction; the
     last ticket of each committed group on stdout."""
     engine = child_engine()
+    connection = engine.connect()
     signer = Signer.from_env(os.environ[SIGNER_VARIABLE])
     stdin, head, buffer = sys.stdin.buffer.fileno(), Head(0, ""), b""
     while chunk := os.read(stdin, 1 << 20):  # whatever has arrived: the group to commit
         events, buffer = _events(buffer + chunk)
         if not events:
             continue
-        written = write_batch(engine, [event for _, event in events], signer)
+        written = write_batch(connection, [event for _, event in events], signer)
         if written is None:
             sys.exit(1)  # the server replaces this writer and sends the events again
         head = written
@@ -182,6 +183,7 @@ def main() -> None:
         except BrokenPipeError:
             pass  # the server is gone; what it sent is still committed
     signer.checkpoints.write(signer.keys, head, force=True)
+    connection.close()
     engine.dispose()
 
 
