@@ -53,6 +53,14 @@ MODULES = {
     # tests/test_audit.py drives the server and 10,000-entry trails, too slow to run per mutant;
     # the seal tests exercise every function it does.
     "audit": Module("telemed/audit.py", ("tests/test_audit_seal.py",)),
+    "checkdigit": Module("rounds/checkdigit.py", ("tests/test_rounds_identity.py",)),
+    "medpass": Module("rounds/medpass.py", ("tests/test_rounds_medpass.py",)),
+    "missed_doses": Module("rounds/adherence.py", ("tests/test_rounds_medpass.py",)),
+    "rounds_flags": Module("rounds/flags.py", ("tests/test_rounds_medpass.py",)),
+    "scopes": Module("telemed/scopes.py", ("tests/test_smart_scopes.py", "tests/test_smart_backend.py")),
+    "groups": Module("ehr/groups.py", ("tests/test_fhir_group_export.py",)),
+    "consult_views": Module("webrtc/views.py", ("tests/test_consults_workflow.py",)),
+    "intake_flags": Module("care/consequences.py", ("tests/test_care_consequences.py", "tests/test_care_api.py")),
 }
 
 
