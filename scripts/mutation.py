@@ -58,8 +58,11 @@ MODULES = {
     "missed_doses": Module("rounds/adherence.py", ("tests/test_rounds_medpass.py",)),
     "rounds_flags": Module("rounds/flags.py", ("tests/test_rounds_medpass.py",)),
     "scopes": Module("telemed/scopes.py", ("tests/test_smart_scopes.py", "tests/test_smart_backend.py")),
-    "groups": Module("ehr/groups.py", ("tests/test_fhir_group_export.py",)),
-    "consult_views": Module("webrtc/views.py", ("tests/test_consults_workflow.py",)),
+    "groups": Module("ehr/groups.py", ("tests/test_fhir_group_rules.py", "tests/test_fhir_group_export.py")),
+    "ehr_access": Module("ehr/access.py", ("tests/test_ehr_access.py", "tests/test_fhir_group_export.py",
+                                          "tests/test_smart_backend.py")),
+    "custody_tasks": Module("custody/tasks.py", ("tests/test_custody_tasks.py",)),
+    "consult_seeing": Module("webrtc/seeing.py", ("tests/test_consults_workflow.py", "tests/test_consults_pages.py")),
     "intake_flags": Module("care/consequences.py", ("tests/test_care_consequences.py", "tests/test_care_api.py")),
 }
 
