@@ -56,7 +56,7 @@ MODULES = {
     "checkdigit": Module("rounds/checkdigit.py", ("tests/test_rounds_identity.py",)),
     "medpass": Module("rounds/medpass.py", ("tests/test_rounds_dose_rules.py", "tests/test_rounds_medpass.py")),
     "missed_doses": Module("rounds/adherence.py", ("tests/test_rounds_dose_rules.py", "tests/test_rounds_medpass.py")),
-    "rounds_flags": Module("rounds/flags.py", ("tests/test_rounds_medpass.py",)),
+    "rounds_flags": Module("rounds/flags.py", ("tests/test_rounds_flags.py", "tests/test_rounds_medpass.py")),
     "scopes": Module("telemed/scopes.py", ("tests/test_smart_scopes.py", "tests/test_smart_backend.py")),
     "groups": Module("ehr/groups.py", ("tests/test_fhir_group_rules.py", "tests/test_fhir_group_export.py")),
     "ehr_access": Module("ehr/access.py", ("tests/test_ehr_access.py", "tests/test_fhir_group_export.py",
