@@ -56,14 +56,14 @@ MODULES = {
     "checkdigit": Module("rounds/checkdigit.py", ("tests/test_rounds_identity.py",)),
     "medpass": Module("rounds/medpass.py", ("tests/test_rounds_dose_rules.py", "tests/test_rounds_medpass.py")),
     "missed_doses": Module("rounds/adherence.py", ("tests/test_rounds_dose_rules.py", "tests/test_rounds_medpass.py")),
-    "rounds_flags": Module("rounds/flags.py", ("tests/test_rounds_flags.py", "tests/test_rounds_medpass.py")),
+    "rounds_flags": Module("rounds/flags.py", ("tests/test_rounds_flags.py",)),
     "scopes": Module("telemed/scopes.py", ("tests/test_smart_scopes.py", "tests/test_smart_backend.py")),
     "groups": Module("ehr/groups.py", ("tests/test_fhir_group_rules.py", "tests/test_fhir_group_export.py")),
     "ehr_access": Module("ehr/access.py", ("tests/test_ehr_access.py", "tests/test_fhir_group_export.py",
                                           "tests/test_smart_backend.py")),
     "custody_tasks": Module("custody/tasks.py", ("tests/test_custody_tasks.py",)),
-    "consult_seeing": Module("webrtc/seeing.py", ("tests/test_consults_workflow.py", "tests/test_consults_pages.py")),
-    "intake_flags": Module("care/consequences.py", ("tests/test_care_consequences.py", "tests/test_care_api.py")),
+    "consult_seeing": Module("webrtc/seeing.py", ("tests/test_consults_workflow.py",)),
+    "intake_flags": Module("care/consequences.py", ("tests/test_care_consequences.py",)),
 }
 
 
