@@ -46,13 +46,17 @@ def test_one_flag_per_event_whole_and_active(context, world):
         flags = sorted(active(session, "fac-a", P1), key=lambda f: f["identifier"][0]["value"])
         everyone = active(session, "fac-a")
         elsewhere = active(session, "fac-b")
+        # the same event key on another detainee's record is another event
+        same_key_other_patient = raise_flag(session, gate, "fac-a", "fac-a-p3", FlagKind.MISSED,
+                                            "rx1/2026-03-02/morning", "d", "Nurse Li")
         closed = dict(flags[1], status="inactive")
         store.update(session, closed, closed["id"])
         session.flush()
-        return first, again, other_kind, other_patient, flags, everyone, elsewhere, active(session, "fac-a", P1)
+        return (first, again, other_kind, other_patient, same_key_other_patient), flags, everyone, elsewhere, \
+            active(session, "fac-a", P1)
 
-    first, again, other_kind, other_patient, flags, everyone, elsewhere, after = context.db.call(run)
-    assert (first, again, other_kind, other_patient) == (True, False, True, True)
+    raised, flags, everyone, elsewhere, after = context.db.call(run)
+    assert raised == (True, False, True, True, True)
     assert len(everyone) == 3 and elsewhere == []
     missed = flags[0]
     assert {k: v for k, v in missed.items() if k not in ("id", "meta", "period")} == {
