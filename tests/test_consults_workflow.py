@@ -127,6 +127,12 @@ async def test_decline_needs_a_reason_and_closes_the_request(client, login, cont
     assert declined["status"] == "declined"
     assert context.db.call(store.read, "ServiceRequest", cid).resource["status"] == "revoked"
     await call(client, "POST", f"/api/consults/{cid}/triage", spec, {"decision": "decline", "reason": "x"}, status=409)
+    # the declined request is in the history of its hospital's cardiologists, and of no other
+    # hospital's, even without the detainee's name
+    add_outside_specialist(context, world)
+    assert cid in [c["id"] for c in await call(client, "GET", "/api/consults/history", spec)]
+    elsewhere = await call(client, "GET", "/api/consults/history", await login("spec-x"))
+    assert cid not in [c["id"] for c in elsewhere]
 
 
 async def test_emergency_rings_the_on_duty_specialists(client, login, context, world):
