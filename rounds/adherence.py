@@ -25,13 +25,18 @@ from rounds.schedule import DOSE_SYSTEM, Dose
 DAYS = 30
 
 
+def closed(dose: Dose, now: datetime, tz: ZoneInfo, window: timedelta) -> bool:
+    """Whether the dose's window has closed by ``now``: from that instant on, unrecorded, it is missed."""
+    return dose.due_at(tz) + window <= now
+
+
 def past_doses(session: Session, facility_id: str, now: datetime, tz: ZoneInfo, window: timedelta, days: int,
                patient_id: str | None = None) -> list[Dose]:
     """Scheduled doses of the last ``days`` days whose window has closed by ``now``."""
     today = now.astimezone(tz).date()
     return [dose for day in schedule.days_back(today, days)
             for dose in schedule.doses(session, facility_id, day, patient_id=patient_id)
-            if dose.due_at(tz) + window <= now]
+            if closed(dose, now, tz, window)]
 
 
 def sweep(session: Session, gate: Gate, facility_id: str, now: datetime, tz: ZoneInfo, window: timedelta,

@@ -14,7 +14,7 @@ _ALNUM = re.compile(r"[^0-9A-Z]")
 
 
 def _numeric(text: str) -> int:
-    return int("".join(str(int(ch, 36)) for ch in _ALNUM.sub("", text.upper())) or "0")
+    return int("".join(str(int(ch, 36)) for ch in _ALNUM.sub("", text.upper())))
 
 
 def check_digits(booking: str) -> str:

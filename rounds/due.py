@@ -13,7 +13,7 @@ from care import sickcall
 from care.models import FollowUp
 from labs.models import LabAlert
 from rounds import flags, schedule, watch
-from rounds.adherence import Adherence
+from rounds.adherence import Adherence, closed
 from rounds.blocks import block_of
 from rounds.medpass import outcome_of
 from rounds.models import ControlledCount, PatientPhoto
@@ -80,7 +80,7 @@ def of_block(session: Session, facility_id: str, block: str, now: datetime, tz: 
 def _state(dose: Dose, resource: dict | None, now: datetime, tz: ZoneInfo, window: timedelta) -> str:
     if resource is not None:
         return outcome_of(resource)
-    return "missed" if dose.due_at(tz) + window <= now else "due"
+    return "missed" if closed(dose, now, tz, window) else "due"
 
 
 def pill_line(session: Session, facility_id: str, day: date, slot: str, block: str | None, now: datetime,

@@ -53,6 +53,17 @@ MODULES = {
     # tests/test_audit.py drives the server and 10,000-entry trails, too slow to run per mutant;
     # the seal tests exercise every function it does.
     "audit": Module("telemed/audit.py", ("tests/test_audit_seal.py",)),
+    "checkdigit": Module("rounds/checkdigit.py", ("tests/test_rounds_identity.py",)),
+    "medpass": Module("rounds/medpass.py", ("tests/test_rounds_dose_rules.py", "tests/test_rounds_medpass.py")),
+    "missed_doses": Module("rounds/adherence.py", ("tests/test_rounds_dose_rules.py", "tests/test_rounds_medpass.py")),
+    "rounds_flags": Module("rounds/flags.py", ("tests/test_rounds_flags.py",)),
+    "scopes": Module("telemed/scopes.py", ("tests/test_smart_scopes.py", "tests/test_smart_backend.py")),
+    "groups": Module("ehr/groups.py", ("tests/test_fhir_group_rules.py", "tests/test_fhir_group_export.py")),
+    "ehr_access": Module("ehr/access.py", ("tests/test_ehr_access.py", "tests/test_fhir_group_export.py",
+                                          "tests/test_smart_backend.py")),
+    "custody_tasks": Module("custody/tasks.py", ("tests/test_custody_tasks.py",)),
+    "consult_seeing": Module("webrtc/seeing.py", ("tests/test_consults_workflow.py",)),
+    "intake_flags": Module("care/consequences.py", ("tests/test_care_consequences.py",)),
 }
 
 

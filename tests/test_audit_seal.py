@@ -153,7 +153,9 @@ def test_checkpoints_reach_a_syslog_socket_and_survive_its_absence(tmp_path, cap
     with caplog.at_level(logging.WARNING, logger="telemed.audit"):
         points.write(keys, Head(7, "a" * 64), force=True)  # syslog down: the file still has it
     assert [line["seq"] for _, line in Checkpoints.read(points.path)] == [4, 6, 7]
-    assert "audit checkpoint not sent to syslog" in caplog.text
+    [warned] = [r for r in caplog.records if r.name == "telemed.audit"]
+    assert warned.getMessage() == "audit checkpoint not sent to syslog"
+    assert warned.socket == str(socket_path) and "No such file" in warned.error  # which socket, and why
 
 
 def test_the_installed_signer_sends_to_syslog_only_when_asked(monkeypatch, tmp_path):
@@ -764,3 +766,25 @@ def test_a_session_writer_checkpoints_the_head_it_committed(engine, tmp_path, mo
         second = append(session, [event(3)], sealer)
         session.commit()  # within the period of the last checkpoint: written all the same
     assert [(p["seq"], p["hash"]) for _, p in Checkpoints.read(path)] == [(2, first.hash), (3, second.hash)]
+
+
+def test_a_field_is_cut_to_its_column_and_a_nul_replaced(rolled_back):
+    """PostgreSQL refuses NUL in text: the entry keeps the rest, the NUL shown as U+FFFD; a field
+    longer than its column is cut to it, on both databases alike."""
+    session, _ = rolled_back
+    append(session, [event(1, reason="line\x00break", resource="Observation/" + "o" * 300)], signer())
+    row = session.exec(select(AuditEntry)).one()
+    assert row.reason == "line\ufffdbreak"
+    assert row.resource == ("Observation/" + "o" * 300)[:200]
+
+
+def test_a_rollback_after_a_committed_append_is_harmless(engine, tmp_path):
+    """The session writer's rollback hook forgets a pending head; with none pending it does nothing."""
+    from sqlmodel import Session
+
+    with Session(engine) as session:
+        append(session, [event(1)], signer(tmp_path / "points.jsonl"))
+        session.commit()
+        session.execute(select(AuditEntry.seq)).all()  # a new transaction, nothing appended in it
+        session.rollback()
+        assert "audit_head" not in session.info

@@ -127,6 +127,12 @@ async def test_decline_needs_a_reason_and_closes_the_request(client, login, cont
     assert declined["status"] == "declined"
     assert context.db.call(store.read, "ServiceRequest", cid).resource["status"] == "revoked"
     await call(client, "POST", f"/api/consults/{cid}/triage", spec, {"decision": "decline", "reason": "x"}, status=409)
+    # the declined request is in the history of its hospital's cardiologists, and of no other
+    # hospital's, even without the detainee's name
+    add_outside_specialist(context, world)
+    assert cid in [c["id"] for c in await call(client, "GET", "/api/consults/history", spec)]
+    elsewhere = await call(client, "GET", "/api/consults/history", await login("spec-x"))
+    assert cid not in [c["id"] for c in elsewhere]
 
 
 async def test_emergency_rings_the_on_duty_specialists(client, login, context, world):
@@ -190,3 +196,24 @@ async def test_sign_only_by_the_assigned_specialist_with_an_outcome(client, logi
     assert counts["transfer-to-hospital"] == 1 and counts["trips_avoided"] == 0
     shares = context.db.call(lambda s: s.exec(select(ConsultShare).where(ConsultShare.consult_id == cid)).all())
     assert [s.resource_type for s in shares] == ["DocumentReference"]
+
+
+async def test_a_specialists_part_is_decided_at_the_instant_asked(client, login, context, world):
+    """role_in weighs the consult window at the instant it is given, not at the present: a window
+    that closed long ago was open then."""
+    from telemed.security import principal_of
+    from telemed.models import User
+    from webrtc.seeing import role_in
+
+    cid = (await scheduled(client, login))["id"]
+    accepted, closed = utcnow() - timedelta(days=50), utcnow() - timedelta(days=40)
+
+    def weigh(session):
+        access = session.exec(select(ConsultAccess).where(ConsultAccess.consult_id == cid)).one()
+        access.accepted_at, access.closed_at = accepted, closed
+        session.add(access)
+        session.flush()
+        spec = principal_of(session.exec(select(User).where(User.username == "spec-1")).one())
+        consult = session.get(Consult, cid)
+        return role_in(session, spec, consult, closed), role_in(session, spec, consult)
+    assert context.db.call(weigh) == ("specialist", None)

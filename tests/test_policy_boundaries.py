@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from telemed.accounts import add_user
 from telemed.models import BreakGlass, ConsultAccess, ConsultShare, Detainee, Role, User
-from telemed.policy import (BREAK_GLASS_HOURS, decide_custody, ROLE_CAPABILITIES, BreakGlassRefused, Capability, Decision,
+from telemed.policy import (BREAK_GLASS_HOURS, HOSPITAL_SYSTEM, decide_custody, ROLE_CAPABILITIES, BreakGlassRefused, Capability, Decision,
                             PatientScope, active_consults, decide, decide_facility, may, open_break_glass,
                             patient_scope, shared_resources)
 from telemed.security import Principal, principal_of
@@ -158,6 +158,21 @@ def test_the_list_scope_follows_the_consult_window(rolled_back):
     assert patient_scope(session, spec, NOW + TICK) == PatientScope()
     assert patient_scope(session, spec, NOW + timedelta(hours=1)) == PatientScope(
         patient_ids=frozenset({"fac-b-p1"}))
+
+
+def test_a_hospital_system_reads_through_its_own_hospitals_specialists_only(rolled_back):
+    """A partner hospital's system sees what the consults of that hospital's specialists opened,
+    window by window, and nothing a user of another organisation was given."""
+    session, world = rolled_back
+    system = Principal(user_id=0, username="client:x", display_name="x", role=HOSPITAL_SYSTEM, org_id="hosp-1")
+    access(session, world, consult="c-1", patient="fac-a-p1")
+    access(session, world, consult="c-2", patient="fac-a-p2", specialist="spec-2")
+    access(session, world, consult="c-3", patient="fac-b-p1", specialist="doc-b")  # not of hosp-1
+    assert patient_scope(session, system, NOW) == PatientScope(patient_ids=frozenset({"fac-a-p1", "fac-a-p2"}))
+    assert active_consults(session, system, "fac-a-p2", NOW) == ("c-2",)
+    assert active_consults(session, system, "fac-b-p1", NOW) == ()
+    elsewhere = Principal(user_id=0, username="client:y", display_name="y", role=HOSPITAL_SYSTEM, org_id="fac-b")
+    assert patient_scope(session, elsewhere, NOW) == PatientScope(patient_ids=frozenset({"fac-b-p1"}))
 
 
 def test_the_list_scope_of_a_doctor_counts_only_live_grants_of_their_own(rolled_back):

@@ -48,6 +48,15 @@ def test_known_value_and_what_is_refused():
         assert booking_of(bad) is None
 
 
+def test_only_letters_and_digits_count():
+    """Dashes and other marks in a booking number are skipped, both ways; check "digits" that
+    are letters and a booking number of marks alone are refused even where the sum would pass."""
+    assert check_digits("ks-2025/00012") == check_digits("KS202500012") == "49"
+    assert booking_of("KS-2025-00012 49") == "KS-2025-00012"
+    assert booking_of("KS202500012AI") is None  # 'AI' would satisfy MOD 97-10, but is not two digits
+    assert booking_of("--01") is None and booking_of("-01") is None  # the sum of nothing and 01 is 1
+
+
 @both_databases
 async def test_scan_path_decodes_the_qr_on_the_server(client, login, context, world):
     doctor = await login("doc-a")

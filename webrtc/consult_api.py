@@ -16,7 +16,7 @@ from telemed.notifications import notify
 from telemed.i18n import translate
 from telemed.policy import Capability
 from telemed.ui import language
-from webrtc import stats, views, workflow
+from webrtc import seeing, stats, views, workflow
 from webrtc.models import Consult, Urgency
 from webrtc.shared_view import room_items
 from webrtc.signaling import close_room
@@ -99,7 +99,7 @@ async def show(request: web.Request) -> web.Response:
 async def _check_reader(request: web.Request, consult: Consult, action: str, *, triage_ok: bool = True) -> str:
     """The caller's part in this consult, audited; 403 for anyone else."""
     who = principal(request)
-    part = await context_of(request).db.run(views.role_in, who, consult)
+    part = await context_of(request).db.run(seeing.role_in, who, consult)
     if part in ("facility", "specialist"):
         await authorize(request, C.CLINICAL_READ, consult.patient_id, action)
         return part
@@ -171,7 +171,7 @@ draft = _plain_step(C.SIGN_CONSULT, "consult.draft", workflow.save_draft)
 
 
 async def invite(request: web.Request) -> web.Response:
-    capability = views.acting_capability(principal(request))
+    capability = seeing.acting_capability(principal(request))
     invitation = await _step(request, capability, "consult.invite", workflow.invite)
     consult = await _consult(request)
     await _push(request, consult, "consult.invited", "webrtc.notice_invited", user(invitation.user_id),

@@ -16,7 +16,7 @@ from telemed.http import api_error, authorize, json_response, principal, require
 from telemed.models import Detainee, Organization, OrgKind, Role, User
 from telemed.policy import Capability
 from telemed.ui import language
-from webrtc import prescriptions, turn, views
+from webrtc import prescriptions, seeing, turn, views
 from webrtc.media import browser_ice_servers
 from webrtc.models import Consult, ConsultStatus
 from webrtc.shared_view import Reader
@@ -52,7 +52,7 @@ async def _participant(request: web.Request) -> tuple[Consult, str]:
         consult = await ctx.db.run(get_consult, request.match_info["consult_id"])
     except WorkflowError as error:
         raise web.HTTPNotFound(text=error.message) from None
-    part = await ctx.db.run(views.role_in, principal(request), consult)
+    part = await ctx.db.run(seeing.role_in, principal(request), consult)
     if part not in ("facility", "specialist"):
         raise web.HTTPForbidden(text="you are not a participant of this consult")
     return consult, part
@@ -108,7 +108,7 @@ def _options(session: Session) -> dict:
 async def options(request: web.Request) -> web.Response:
     """Hospitals, their specialties and specialists: for the request form and for invitations."""
     _consult_staff(request)
-    require(request, views.acting_capability(principal(request)), "consult.options")
+    require(request, seeing.acting_capability(principal(request)), "consult.options")
     return json_response(await context_of(request).db.run(_options))
 
 

@@ -27,7 +27,7 @@ from telemed.metrics import METRICS
 from telemed.policy import Capability
 from telemed.security import Principal
 from telemed.timeutil import utcnow
-from webrtc import stats, turn, views, workflow
+from webrtc import seeing, stats, turn, views, workflow
 from webrtc.endpoints import is_facility_endpoint
 from webrtc.media import Description, MediaBackend, Sample, browser_ice_servers
 from webrtc.models import Consult, ConsultStatus
@@ -231,7 +231,7 @@ async def admit(request: web.Request, consult: Consult) -> str:
     """May the caller join this consult's room, from where they are? Audited either way."""
     who = principal(request)
     ctx = context_of(request)
-    part = await ctx.db.run(views.role_in, who, consult)
+    part = await ctx.db.run(seeing.role_in, who, consult)
     resource = f"ServiceRequest/{consult.id}"
     refusal = None
     if part not in ("facility", "specialist"):

@@ -1,5 +1,5 @@
 """What the consult pages and API show: one consult as JSON, the work lists, the outcome counts.
-Who sees which consult is decided here, over the foundation's access window."""
+Who sees which consult is decided in ``webrtc.seeing``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from sqlalchemy import or_
 from sqlmodel import Session, func, select
 
 from custody import tasks as custody_tasks
-from telemed.models import ConsultAccess, ConsultShare, Detainee, Role
-from telemed.policy import Capability, active_consults
+from telemed.models import ConsultShare, Detainee, Role
 from telemed.security import Principal
 from telemed.timeutil import as_utc, utcnow
 from webrtc.deadlines import breached
 from webrtc.models import Consult, ConsultInvite, ConsultStatus, Outcome
-from webrtc.workflow import is_facility_doctor, is_triager, user_name
+from webrtc.seeing import identifies, role_in, visible
+from webrtc.workflow import user_name
 
 S = ConsultStatus
 LISTS = ("awaiting_decision", "scheduled", "referred_not_seen", "awaiting_signature")
@@ -59,44 +59,16 @@ def summary(consult: Consult, detainee: Detainee | None, now: datetime, *, ident
     return data
 
 
-def acting_capability(who: Principal) -> Capability:
-    """What a consult step that either side may take (an invitation) asks of the caller's role."""
-    return Capability.TRIAGE_CONSULT if who.role == Role.SPECIALIST else Capability.REQUEST_CONSULT
-
-
-def role_in(session: Session, who: Principal, consult: Consult, now: datetime | None = None) -> str | None:
-    """'facility', 'specialist' (assigned or invited, window open), 'triage' (may only see the
-    request to decide on it) or None."""
-    if is_facility_doctor(who, consult):
-        return "facility"
-    if who.role == Role.SPECIALIST and consult.id in active_consults(session, who, consult.patient_id, now):
-        return "specialist"
-    if consult.status == S.REQUESTED and is_triager(who, consult):
-        return "triage"
-    return None
-
-
 def consult_view(session: Session, who: Principal, consult: Consult) -> dict:
     now = utcnow()
     data = summary(consult, session.get(Detainee, consult.patient_id), now,
-                   identified=role_in(session, who, consult, now) in ("facility", "specialist"))
+                   identified=identifies(role_in(session, who, consult, now)))
     data["shared"] = [{"type": r.resource_type, "id": r.resource_id, "produced": r.produced}
                       for r in session.exec(select(ConsultShare).where(ConsultShare.consult_id == consult.id))]
     data["invited"] = [{"user_id": i.user_id, "kind": i.kind}
                        for i in session.exec(select(ConsultInvite).where(ConsultInvite.consult_id == consult.id))]
     data["draft"] = consult.draft if who.user_id == consult.specialist_id else {}
     return data
-
-
-def _visible(session: Session, who: Principal, *, triaged: tuple[str, ...] = (S.REQUESTED,)):
-    """Consults of the caller's facility; for a specialist, those they took part in and those
-    their hospital and specialty triage (``triaged``: in which states)."""
-    if who.role == Role.FACILITY_DOCTOR:
-        return Consult.facility_id == who.org_id
-    accessible = select(ConsultAccess.consult_id).where(ConsultAccess.specialist_id == who.user_id)
-    triage = (Consult.status.in_(triaged)) & (Consult.hospital_id == who.org_id) & \
-        (Consult.specialty == (who.specialty or ""))
-    return or_(Consult.id.in_(accessible), triage)
 
 
 def work_lists(session: Session, who: Principal) -> dict[str, list[dict]]:
@@ -106,7 +78,7 @@ def work_lists(session: Session, who: Principal) -> dict[str, list[dict]]:
         return lists
     rows = session.exec(
         select(Consult, Detainee).join(Detainee, Detainee.patient_id == Consult.patient_id, isouter=True)
-        .where(_visible(session, who), Consult.status.in_((S.REQUESTED, S.ACCEPTED, S.SCHEDULED, S.HELD)))
+        .where(visible(who), Consult.status.in_((S.REQUESTED, S.ACCEPTED, S.SCHEDULED, S.HELD)))
         .order_by(Consult.requested_at)
     ).all()
     calls = custody_tasks.state_by_source(session, [f"Appointment/{c.appointment_id}" for c, _ in rows
@@ -159,7 +131,7 @@ def history(session: Session, who: Principal, query: str = "") -> list[dict]:
     number, name or cell, among the consults whose detainee the caller may know."""
     now = utcnow()
     statement = (select(Consult, Detainee).join(Detainee, Detainee.patient_id == Consult.patient_id, isouter=True)
-                 .where(_visible(session, who, triaged=(S.DECLINED,)), Consult.status.in_(CLOSED))
+                 .where(visible(who, triaged=(S.DECLINED,)), Consult.status.in_(CLOSED))
                  .order_by(func.coalesce(Consult.signed_at, Consult.decided_at).desc()).limit(HISTORY_LIMIT))
     if query:
         pattern = f"%{query.strip()}%"
@@ -167,7 +139,7 @@ def history(session: Session, who: Principal, query: str = "") -> list[dict]:
                                         Detainee.cell.ilike(pattern)))
     found = []
     for consult, detainee in session.exec(statement).all():
-        identified = role_in(session, who, consult, now) in ("facility", "specialist")
+        identified = identifies(role_in(session, who, consult, now))
         if query and not identified:
             continue  # a search by detainee must not reveal whom an anonymous row is about
         found.append(summary(consult, detainee, now, identified=identified) | {
