@@ -64,7 +64,10 @@ async def template_context(request: web.Request) -> dict:
         return local(value, tz).strftime(fmt) if value else ""
 
     nav = [(_(key), href) for key, href, roles in NAV if who and who.role in roles]
-    unread = await context_of(request).db.read(unread_count, who.user_id) if who else 0
+    # Every request runs this (aiohttp_jinja2's middleware); only pages show the bell, and a
+    # database read per API or FHIR request cost more than the rest of a FHIR read's answer.
+    wants_bell = who is not None and not request.path.startswith(MACHINE_PREFIXES)
+    unread = await context_of(request).db.read(unread_count, who.user_id) if wants_bell else 0
     return {"unread_notices": unread, "record_href": addresses.record,
             "_": _, "lang": lang, "languages": LANGUAGES, "principal": who, "nav": nav,
             "csrf_token": who.csrf_token if who else "", "localtime": localtime,

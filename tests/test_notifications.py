@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import event
 from sqlmodel import select
 
 from telemed.events import Audience, notice, staff_of, users
@@ -90,3 +91,25 @@ async def test_a_custody_task_is_kept_for_the_facilitys_officers_without_clinica
     assert "王小明" in words and not any(w.lower() in words.lower() for w in (*CLINICAL_WORDS, "chest pain"))
     page = await (await client.get("/notifications?lang=en", headers=await login("guard-a"))).text()
     assert "Custody task" in page and 'href="/custody"' in page
+
+
+async def test_only_pages_read_the_bells_count(client, login, context, world):
+    """The bell is counted for pages alone: the template context runs for every request, and a
+    count per API or FHIR request doubled the server's cost of a FHIR read."""
+    context.db.call(store, _message(), users([world.users["doc-a"]]), PATIENT)
+    asked: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        if "notification" in statement:
+            asked.append(statement)
+
+    event.listen(context.db.engine, "before_cursor_execute", seen)
+    try:
+        doctor = await login("doc-a")
+        for path in ("/api/me", f"/fhir/Patient/{PATIENT}"):
+            assert (await client.get(path, headers=doctor)).status == 200
+        assert asked == []
+        page = await (await client.get("/?lang=en", headers=doctor)).text()
+        assert '<span class="bell-count" data-testid="bell-count">1</span>' in page and asked
+    finally:
+        event.remove(context.db.engine, "before_cursor_execute", seen)
