@@ -122,7 +122,7 @@ def serve(url: str, port: int, data_dir: str) -> None:
     async def constant(_request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/fhir+json")
 
-    app.router.add_get("/bench/constant", constant)
+    app.router.add_get("/api/bench/constant", constant)  # the middlewares treat it as the API they treat /fhir as
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
@@ -198,7 +198,7 @@ async def read_throughput(session: aiohttp.ClientSession, base: str, server_pid:
     ceiling_lat: list[float] = []
     for _ in range(rounds):
         cpu = cpu_seconds(server_pid)
-        ceiling, latencies = await load(session, base, lambda: "/bench/constant", 32, seconds)
+        ceiling, latencies = await load(session, base, lambda: "/api/bench/constant", 32, seconds)
         ceiling_lat += latencies
         cpu, ceiling_cpu = cpu_seconds(server_pid), (cpu_seconds(server_pid) - cpu) / (ceiling * seconds)
         reads, latencies = await load(session, base, read_path, 32, seconds)
@@ -237,7 +237,7 @@ async def measure(base: str, server_pid: int, patient_ids: list[str], sample: li
             token = (await r.json())["access_token"]
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector, headers={"Authorization": f"Bearer {token}"}) as session:
-        await load(session, base, lambda: "/bench/constant", 8, 1)  # warm up
+        await load(session, base, lambda: "/api/bench/constant", 8, 1)  # warm up
         seconds = args.seconds
 
         read_path = lambda: f"/fhir/Observation/{rng.choice(sample)}"  # noqa: E731
@@ -249,7 +249,7 @@ async def measure(base: str, server_pid: int, patient_ids: list[str], sample: li
             code = rng.choice(CODES)[0]
             return f"/fhir/Observation?patient={rng.choice(patient_ids)}&code=http://loinc.org|{code}"
 
-        _, single_lat = await load(session, base, lambda: "/bench/constant", 1, min(seconds, 3))
+        _, single_lat = await load(session, base, lambda: "/api/bench/constant", 1, min(seconds, 3))
         _, search_lat = await load(session, base, query, 1, seconds)
         p99 = percentile(search_lat, .99)
         print(f"(b) Observation?patient=X&code=Y over {args.observations:,} Observations, 1 client: "
