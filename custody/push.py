@@ -14,10 +14,9 @@ from telemed.context import context_of
 from telemed.events import Audience, notice
 from telemed.i18n import translate
 from telemed.models import Detainee, Role
-from telemed.notifications import notify
+from telemed.notifications import Kept, announce, keep
 from telemed.pusher import Pusher
 from telemed.timeutil import utcnow
-
 
 
 def claim_unpushed(session: Session) -> list[tuple[dict, set[int]]]:
@@ -53,12 +52,17 @@ def message(task: dict) -> dict:
     return {**toast, "task": {k: v for k, v in task.items() if k != "facility_id"}}
 
 
+def claim_and_keep(session: Session) -> list[Kept]:
+    return [keep(session, message(task), officers_of(task["facility_id"], elsewhere), task["patient_id"])
+            for task, elsewhere in claim_unpushed(session)]
+
+
 async def publish_pending(app: web.Application) -> int:
     ctx = context_of(app)
-    claimed = await ctx.db.run(claim_unpushed)
-    for task, elsewhere in claimed:
-        await notify(ctx, message(task), officers_of(task["facility_id"], elsewhere), patient_id=task["patient_id"])
-    return len(claimed)
+    kept = await ctx.db.run(claim_and_keep)
+    for one in kept:
+        announce(ctx, one)
+    return len(kept)
 
 
 PUSHER = Pusher("custody", publish_pending)

@@ -11,13 +11,13 @@ from sqlmodel import Session
 from labs.catalog import catalogue
 from labs.marks import row_marks
 from labs.models import LabAlert, LabResult
-from telemed.context import context_of
 from telemed import addresses, display
+from telemed.context import context_of
 from telemed.events import notice, staff_of
 from telemed.i18n import LANGUAGES, translate
 from telemed.metrics import METRICS
 from telemed.models import Detainee, Role
-from telemed.notifications import notify
+from telemed.notifications import Kept, announce, keep
 from telemed.pusher import Pusher
 from telemed.timeutil import utcnow
 
@@ -89,14 +89,18 @@ def push_message(alert: dict) -> dict:
     return {**message, "alert": alert}
 
 
+def claim_and_keep(session: Session) -> list[tuple[dict, Kept]]:
+    return [(alert, keep(session, push_message(alert), staff_of(alert["facility_id"], Role.FACILITY_DOCTOR),
+                         alert["patient_id"])) for alert in claim_unpushed(session)]
+
+
 async def publish_pending(app: web.Application) -> int:
     ctx = context_of(app)
-    alerts = await ctx.db.run(claim_unpushed)
-    for alert in alerts:
-        await notify(ctx, push_message(alert), staff_of(alert["facility_id"], Role.FACILITY_DOCTOR),
-                     patient_id=alert["patient_id"])
+    claimed = await ctx.db.run(claim_and_keep)
+    for alert, kept in claimed:
+        announce(ctx, kept)
         app[PUSHED].labels(alert["flag"]).inc()
-    return len(alerts)
+    return len(claimed)
 
 
 PUSHER = Pusher("labs_alerts", publish_pending)

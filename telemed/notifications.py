@@ -43,10 +43,28 @@ def store(session: Session, message: dict, audience: Audience, patient_id: str |
     return key
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A notification stored for its audience, to be pushed to the pages open now."""
+
+    message: dict
+    audience: Audience
+    key: str
+
+
+def keep(session: Session, message: dict, audience: Audience, patient_id: str | None = None) -> Kept:
+    """Store ``message`` in the caller's transaction: an outbox pusher keeps its notifications in
+    the transaction that claims them, so a process killed in between loses none."""
+    return Kept(message, audience, store(session, message, audience, patient_id))
+
+
+def announce(ctx: Context, kept: Kept) -> None:
+    ctx.hub.publish({**kept.message, "notice": kept.key}, kept.audience)
+
+
 async def notify(ctx: Context, message: dict, audience: Audience, *, patient_id: str | None = None) -> None:
     """Keep ``message`` for its audience, then push it to the pages open now."""
-    key = await ctx.db.run(store, message, audience, patient_id)
-    ctx.hub.publish({**message, "notice": key}, audience)
+    announce(ctx, await ctx.db.run(keep, message, audience, patient_id))
 
 
 @dataclass(frozen=True)

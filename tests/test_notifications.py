@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
+from custody import push
 from telemed.events import Audience, notice, staff_of, users
 from telemed.models import Notification, Role, User
 from telemed.notifications import dismiss, listed, store, unread_count
@@ -113,3 +115,22 @@ async def test_only_pages_read_the_bells_count(client, login, context, world):
         assert '<span class="bell-count" data-testid="bell-count">1</span>' in page and asked
     finally:
         event.remove(context.db.engine, "before_cursor_execute", seen)
+
+
+@both_databases
+def test_a_claimed_task_and_its_notification_are_one_transaction(context, world):
+    """The pusher claims a task and keeps its notification in one transaction: rolled back, the
+    task is claimable again and nothing is kept; committed, the notification is there whether or
+    not the push that follows reaches anyone (a process killed before it loses nothing)."""
+    assign(context)
+
+    def claim_then_fail(session) -> None:
+        assert len(push.claim_and_keep(session)) == 1
+        raise RuntimeError("killed before commit")
+
+    with pytest.raises(RuntimeError):
+        context.db.call(claim_then_fail)
+    assert context.db.call(unread_count, world.users["guard-a"]) == 0
+    [kept] = context.db.call(push.claim_and_keep)
+    assert kept.key and context.db.call(unread_count, world.users["guard-a"]) == 1
+    assert context.db.call(push.claim_and_keep) == []  # claimed once
