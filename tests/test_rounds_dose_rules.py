@@ -103,6 +103,8 @@ def test_a_dose_not_given_carries_its_coded_reason_and_an_override_its_note():
     assert "note" not in refused and outcome_of(refused) == "refused"
     assert outcome_of({"status": "not-done", "statusReason": [{"coding": [{"system": "other", "code": "held"}]}]}) == ""
     assert outcome_of({"status": "not-done"}) == ""
+    assert outcome_of({"status": "not-done", "statusReason": [{"text": "spat it out"}]}) == ""
+    assert outcome_of({"status": "not-done", "statusReason": [{"coding": [{"system": REASON_CODES}]}]}) == ""
 
 
 def test_recorded_doses_order_by_day_then_call():

@@ -18,7 +18,7 @@ from ehr.access import Gate
 from rounds import adherence, medpass
 from rounds.adherence import Adherence
 from rounds.flags import active
-from rounds.medpass import DoseEntry, DoseRefused
+from rounds.medpass import REASON_CODES, DoseEntry, DoseRefused
 from rounds.models import ControlledCount, RoundsEntry
 from rounds.records import by_identifier
 from rounds.schedule import DOSE_SYSTEM
@@ -81,8 +81,10 @@ def written(session, patient_id: str) -> dict[str, dict]:
 
 
 def flags(session, patient_id: str) -> dict[str, str]:
-    """The patient's active Flags: identifier -> text."""
-    return {f["identifier"][0]["value"]: f["code"]["text"] for f in active(session, FAC, patient_id)}
+    """The patient's active Flags: identifier -> text; each raised by the nurse at the line."""
+    raised = active(session, FAC, patient_id)
+    assert all(f["author"] == {"display": NURSE} for f in raised)
+    return {f["identifier"][0]["value"]: f["code"]["text"] for f in raised}
 
 
 def stock(session, medicine: str, count: int) -> ControlledCount:
@@ -279,6 +281,25 @@ def test_a_flag_already_raised_for_the_dose_is_not_reported_again(rolled_back):
     assert sorted(flags(session, P1)) == [f"refusals:{key(rx)}", f"wrong-detainee:{key(rx)}"]
 
 
+def test_a_dose_recorded_elsewhere_without_its_prescription_is_not_in_the_run(rolled_back):
+    """A MedicationAdministration another system stored under a dose's key, naming no prescription."""
+    session, _ = rolled_back
+    rx = prescribe(session, P1, "Amlodipine")
+    foreign = administration_without_request(days_ago(rx, 3))
+    store.create(session, foreign)
+    give(session, days_ago(rx, 2), "refused")
+    give(session, days_ago(rx, 1), "refused")
+    assert give(session, days_ago(rx, 0), "refused")["flags"] == ["refusals"]
+
+
+def administration_without_request(dose_key: str) -> dict:
+    return {"resourceType": "MedicationAdministration", "status": "not-done",
+            "identifier": [{"system": DOSE_SYSTEM, "value": dose_key}],
+            "statusReason": [{"coding": [{"system": REASON_CODES, "code": "refused"}]}],
+            "medicationCodeableConcept": {"text": "Amlodipine"}, "subject": {"reference": f"Patient/{P1}"},
+            "effectiveDateTime": "2026-02-27T00:05:00Z"}
+
+
 # -- a dose sent again with the browser's key -------------------------------------------------------
 def test_a_resent_dose_gets_the_first_answer_and_writes_nothing(rolled_back):
     session, _ = rolled_back
@@ -312,12 +333,13 @@ def test_a_dose_sent_with_a_key_and_no_time_is_kept_as_received_now(rolled_back)
 # -- missed doses ---------------------------------------------------------------------------------
 def test_the_sweep_flags_a_dose_from_the_instant_its_window_closes(rolled_back):
     session, _ = rolled_back
-    rx = prescribe(session, P1, "Amlodipine", start=DAY)
+    rx, other = prescribe(session, P1, "Amlodipine", start=DAY), prescribe(session, P2, "Omeprazole", start=DAY)
     closes = at(DAY, 8) + WINDOW
     assert adherence.sweep(session, gate(session), FAC, closes - timedelta(microseconds=1), SHANGHAI, WINDOW, NURSE) == 0
     assert flags(session, P1) == {}
-    assert adherence.sweep(session, gate(session), FAC, closes, SHANGHAI, WINDOW, NURSE) == 1
+    assert adherence.sweep(session, gate(session), FAC, closes, SHANGHAI, WINDOW, NURSE) == 2
     assert flags(session, P1) == {f"missed-dose:{key(rx)}": "Amlodipine 10 mg (2026-03-02 morning)"}
+    assert list(flags(session, P2)) == [f"missed-dose:{key(other)}"]
     assert adherence.sweep(session, gate(session), FAC, closes + timedelta(hours=1), SHANGHAI, WINDOW, NURSE) == 0
 
 
