@@ -367,6 +367,16 @@ def test_the_sweep_passes_doses_recorded_and_days_before_yesterday(rolled_back):
 
 
 # -- adherence ------------------------------------------------------------------------------------
+def test_a_detainee_adherence_is_read_from_their_own_record(rolled_back):
+    """A dose another system wrote on the wrong detainee's record is not this detainee's."""
+    session, _ = rolled_back
+    rx = prescribe(session, P1, "Amlodipine", start=DAY)
+    store.create(session, {**administration_without_request(key(rx)), "status": "completed",
+                           "subject": {"reference": f"Patient/{P2}"}})
+    assert adherence.of_detainee(session, FAC, P1, at(DAY, 12), SHANGHAI, WINDOW) == [
+        Adherence("Amlodipine", 0, 1, {"missed": 1})]
+
+
 def test_the_percentage_rounds_and_has_none_without_doses_due():
     assert [Adherence("x", given, due, {}).percent for given, due in ((1, 3), (2, 3), (0, 4), (4, 4), (0, 0))] == [
         33, 67, 0, 100, None]
