@@ -27,6 +27,7 @@ def entry(**fields) -> DoseEntry:
 def refusal(**fields) -> tuple[str, str, int]:
     with pytest.raises(DoseRefused) as refused:
         _check(entry(**fields), DOSE)
+    assert str(refused.value) == f"{refused.value.field}: {refused.value.key}"  # what a log shows
     return refused.value.field, refused.value.key, refused.value.status
 
 
