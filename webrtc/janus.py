@@ -17,9 +17,11 @@ its own media (``welcome.receive == "separate"``), and the server then sends it 
 ``media-offer`` for the receiving connection, answered with ``media-answer``. When a slot
 changes hands (somebody dropped and rejoined), the existing receiving connection is switched to
 the new publisher (the videoroom's ``switch``); when somebody new fills the next slot, their
-streams are added to it (``subscribe``). Janus renegotiates that connection and the participant
-answers on it (``renegotiate``): no new connection, no frozen picture. Only when somebody leaves
-for good does the viewer get a new receiving connection with the shorter layout.
+streams are added to it (``subscribe``); when somebody leaves for good, the slots move up
+(``switch``) and the last one's streams are taken off (``unsubscribe``). Janus renegotiates that
+connection and the participant answers on it (``renegotiate``): no new connection, no frozen
+picture. A new receiving connection is made only for a participant's first, or where Janus did
+not put a new slot's streams on the m-lines the pages expect for it.
 """
 
 from __future__ import annotations
@@ -171,6 +173,11 @@ class SubStream:
     mid: str
     kind: str
     slot: int
+
+    @property
+    def placed(self) -> bool:
+        """Where the pages will show it: they take the pair of m-lines 2n, 2n+1 as slot n."""
+        return self.mid == str(2 * self.slot + (self.kind == "video"))
 
 
 @dataclass(eq=False)
@@ -386,6 +393,8 @@ class JanusBackend:
             return await self._switch(room, viewer, member, feeds)
         if member.subscriber is not None and feeds[:len(member.feeds)] == member.feeds:
             return await self._add(room, viewer, member, feeds)
+        if member.subscriber is not None and len(feeds) < len(member.feeds):
+            return await self._shrink(room, viewer, member, feeds)
         return await self._subscribe(room, viewer, member, feeds)
 
     async def _add(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
@@ -397,26 +406,59 @@ class JanusBackend:
             log.info("janus: adding to %s in %s: %s", viewer, room.name, error)
             return False
         self._received(member, feeds, reply)
+        if not all(s.placed for s in member.streams):  # Janus did not reuse the freed m-lines
+            return await self._subscribe(room, viewer, member, feeds)
         await self._renegotiate(room, viewer, reply)
         return True
 
-    async def _switch(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
-        """Point the changed slots of the receiving connection at their new publishers."""
+    async def _switch(self, room: Room, viewer: int, member: Member, feeds: tuple[int | None, ...],
+                      wait: bool = False) -> bool:
+        """Point the changed slots of the receiving connection at their new publishers (a slot
+        now showing nobody is left as it is)."""
         streams = [{"feed": str(feeds[s.slot]), "mid": room.members[feeds[s.slot]].mids[s.kind], "sub_mid": s.mid}
                    for s in member.streams
-                   if feeds[s.slot] != member.feeds[s.slot] and s.kind in room.members[feeds[s.slot]].mids]
+                   if feeds[s.slot] is not None and feeds[s.slot] != member.feeds[s.slot]
+                   and s.kind in room.members[feeds[s.slot]].mids]
         try:
             reply = await member.session.send(member.subscriber, {"request": "switch", "streams": streams})
         except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as error:
             log.info("janus: switching %s in %s: %s", viewer, room.name, error)
             return False
         member.feeds = feeds
-        await self._renegotiate(room, viewer, reply)  # streams Janus had stopped: it renegotiates them
+        await self._renegotiate(room, viewer, reply, wait)  # streams Janus had stopped: it renegotiates them
         return True
 
-    async def _renegotiate(self, room: Room, viewer: int, reply: dict) -> None:
-        if reply.get("jsep") and self._offer is not None:
-            await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], "offer", renegotiate=True))
+    async def _shrink(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
+        """Somebody left for good: the kept slots switched to whom they now show, then the
+        streams of the slots beyond them taken off, on the same connection (a renegotiation
+        answered before the next)."""
+        beyond = [{"sub_mid": s.mid} for s in member.streams
+                  if s.slot >= len(feeds) and member.feeds[s.slot] is not None]
+        padded = feeds + (None,) * (len(member.feeds) - len(feeds))
+        if padded != member.feeds and not await self._switch(room, viewer, member, padded, wait=True):
+            return False
+        if beyond:
+            try:
+                reply = await member.session.send(member.subscriber, {"request": "unsubscribe", "streams": beyond})
+            except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+                log.info("janus: taking slots off %s in %s: %s", viewer, room.name, error)
+                return False
+            await self._renegotiate(room, viewer, reply, wait=True)
+        member.feeds = feeds
+        member.streams = tuple(s for s in member.streams if s.slot < len(feeds))
+        return True
+
+    async def _renegotiate(self, room: Room, viewer: int, reply: dict, wait: bool = False) -> None:
+        """Janus's new offer for the receiving connection to the viewer; with ``wait``, until
+        answered (or ``ANSWER_SECONDS``)."""
+        if not reply.get("jsep") or self._offer is None:
+            return
+        member = room.members[viewer]
+        member.answered.clear()
+        await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], "offer", renegotiate=True))
+        if wait:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(member.answered.wait(), ANSWER_SECONDS)
 
     @staticmethod
     def _received(member: Member, feeds: tuple[int, ...], reply: dict) -> None:
