@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import aiohttp
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
@@ -95,3 +96,44 @@ async def test_an_unused_token_is_refused_past_its_lifetime_and_a_held_one_is_ke
     finally:
         await camera.close()
         await backend.close()
+
+
+async def _tokens(backend: JanusBackend) -> set[str]:
+    return {t["token"] for t in (await backend.api.admin("list_tokens"))["data"]["tokens"]}
+
+
+async def test_a_killed_processs_tokens_are_removed_by_another_and_a_running_ones_kept(janus_settings):
+    killed, running, sweeper = (JanusBackend(janus_settings) for _ in range(3))
+    sweeper.dead_seconds = 0.5
+    try:
+        for backend in (killed, running, sweeper):
+            await backend.warm()  # each holds its own session's token and a beacon
+        left = {t for t in await _tokens(killed) if t.startswith(killed._prefix)}
+        assert killed.control.token in left and len(left) == 2
+        killed._sweeper.cancel()  # killed: it removes nothing and renews nothing
+        await killed.api.close()
+
+        assert await sweeper.sweep() == []  # first seen: nobody is judged on one look
+        await asyncio.sleep(0.6)
+        await running.sweep()  # renews its beacon
+        assert set(await sweeper.sweep()) == left  # the killed one's is unchanged past dead_seconds
+        listed = await _tokens(sweeper)
+        assert not left & listed
+        assert running.control.token in listed and running._beacon in listed and sweeper._beacon in listed
+        with pytest.raises(JanusError, match="403"):
+            await sweeper.api.post(sweeper.api.url, {"janus": "create", "token": killed.control.token})
+    finally:
+        killed._sweeper.cancel()
+        for backend in (running, sweeper):
+            await backend.close()
+
+
+async def test_janus_runs_its_media_on_as_many_loops_as_the_configuration_says(janus_server, janus_settings):
+    api = Api(janus_settings)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{api.url}/info") as response:
+                info = await response.json(content_type=None)
+        assert info["static-event-loops"] == janus_server.options.event_loops > 0
+    finally:
+        await api.close()

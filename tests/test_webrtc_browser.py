@@ -76,6 +76,7 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
             await doctor.click("#invite-form button.primary")
             await doctor.wait_for_selector(".toast:has-text('Invited')")
             assert (await call(client, "GET", f"/api/consults/{cid}", await login("spec-2")))["invited"]
+            await _a_third_comes_and_the_first_leaves_for_good(browser, base, room, doctor, specialist)
 
             await write_note(specialist, note="Stable angina likely.", recommendations="Exercise ECG in 2 weeks.",
                              code="I20.9", medication="Aspirin", dose="100")
@@ -86,6 +87,34 @@ async def test_facility_and_specialist_pages_see_each_other(client, login, conte
             assert await doctor.is_visible("#closed-items li[data-type=MedicationRequest]:has-text('once daily')")
         finally:
             await browser.close()
+
+
+def _playing(slot: int, after: int = 0) -> str:
+    return (f"() => {{ const v = document.getElementById('remote-{slot}'); "
+            f"return v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > {after}; }}")
+
+
+async def _a_third_comes_and_the_first_leaves_for_good(browser: Browser, base: str, room: str, doctor: Page,
+                                                       specialist: Page) -> None:
+    """The invited guest fills the doctor's second slot; the specialist leaves for good and the
+    guest's picture moves to the first slot and plays on, the second shown empty; the specialist
+    comes back into the second slot."""
+    guest = await _open(browser, base, "spec-2", room)
+    await guest.wait_for_function(_playing(0), timeout=15000)
+    await doctor.wait_for_function(_playing(1), timeout=15000)
+    guest_name = await doctor.text_content("#remote-1-name")
+    await specialist.click("#leave")
+    await specialist.wait_for_url(f"{base}/consults")
+    await doctor.wait_for_function(f"() => document.getElementById('remote-0-name').textContent === {guest_name!r}",
+                                   timeout=10000)
+    await doctor.wait_for_selector("figure.empty #remote-1", state="attached", timeout=10000)
+    frames = "document.getElementById('remote-0').getVideoPlaybackQuality().totalVideoFrames"
+    await doctor.wait_for_function(f"() => {frames} > {await doctor.evaluate(frames)} + 30", timeout=10000)
+    await specialist.goto(f"{base}{room}", wait_until="domcontentloaded")
+    await specialist.wait_for_function(PLAYING, timeout=15000)
+    await doctor.wait_for_function(_playing(1), timeout=15000)
+    assert await doctor.text_content("#remote-0-name") == guest_name
+    await guest.close()
 
 
 @pytest.mark.browser

@@ -176,10 +176,23 @@ async def test_an_invited_third_participant_fills_the_second_slot(client, login,
     assert [p.receiving for p in pair] == receiving and (media == "embedded" or None not in receiving)
     assert set(doc.state["slots"]) == {world.users["spec-1"], world.users["spec-2"]}
     assert set(guest.state["slots"]) == {world.users["doc-a"], world.users["spec-1"]}
-    # The specialist leaves for good: the doctor and the guest go on seeing each other in slot 0.
+    # The specialist leaves for good: the doctor and the guest go on seeing each other in slot 0,
+    # on the connections they had (Janus switches the doctor's first slot to the guest and takes
+    # the second off; the guest's second slot is taken off).
+    kept = [doc.receiving, guest.receiving]
     await pair[1].close()
     await asyncio.gather(doc.wait_frames(30, timeout=30), guest.wait_frames(30, timeout=30))
     assert doc.state["slots"] == [world.users["spec-2"], None]
+    assert guest.state["slots"] == [world.users["doc-a"], None]
+    assert [doc.receiving, guest.receiving] == kept
+    # They come back: into the second slot, on the same connections again.
+    back = await _join(client, login, cid, "spec-1")
+    await back.wait_live()
+    await back.call()
+    people = [doc, guest, back]
+    await asyncio.gather(*(p.wait_frames(15, slot=s, timeout=60) for p in people for s in (0, 1)))
+    assert doc.state["slots"] == [world.users["spec-2"], world.users["spec-1"]]
+    assert [doc.receiving, guest.receiving] == kept
     await asyncio.gather(*(p.close() for p in people))
 
 

@@ -18,6 +18,7 @@ import av
 import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+from aiortc.sdp import SessionDescription
 
 from webrtc.media import ONE_TRANSPORT, SLOTS
 
@@ -165,6 +166,7 @@ class Participant:
         if renegotiate and self.receiving is not None:
             same = self.receiving
             await same.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            _route_new_sources(same, sdp)
             await same.setLocalDescription(await same.createAnswer())
             if self.receiving is same:  # not replaced meanwhile by a new connection's offer
                 await self.send({"type": "media-answer", "sdp": same.localDescription.sdp})
@@ -228,3 +230,14 @@ class Participant:
             await self._ws.close()
         if self._session is not None:
             await self._session.close()
+
+
+def _route_new_sources(pc: RTCPeerConnection, sdp: str) -> None:
+    """Point the sources a renegotiation gives a slot (Janus switched it to another publisher)
+    at that slot's receiver. aiortc routes RTP by SSRC, learnt from the first description only,
+    and drops a packet of an unknown SSRC when its payload type fits more than one receiver."""
+    for media in SessionDescription.parse(sdp).media:
+        transceiver = next((t for t in pc.getTransceivers() if t.mid == media.rtp.muxId), None)
+        if transceiver is not None and transceiver.receiver.transport is not None:
+            for source in media.ssrc:
+                transceiver.receiver.transport._rtp_router.ssrc_table[source.ssrc] = transceiver.receiver

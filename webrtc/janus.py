@@ -6,7 +6,9 @@ the admin API (Janus runs with ``token_auth``), opens a Janus session with it, a
 token when the participant leaves: no token, no session, no media. A token has
 ``TOKEN_SECONDS`` to be used: a sweep removes every token of this application's that no
 participant in a room holds once that time has passed (a join that failed half-way, a removal
-that failed). Each consult's room is created with the application's key, a secret (to edit or
+that failed). A process that dies cannot remove its tokens: each process renews a beacon token
+at every sweep, and a sweep removes every token of another process whose beacon has not changed
+for ``DEAD_SECONDS`` (no clocks are compared: each process times what it sees). Each consult's room is created with the application's key, a secret (to edit or
 destroy it) and a pin (to join it), all random and known only to the application.
 
 Janus takes a participant's camera and microphone on one connection (the publisher) and gives
@@ -15,9 +17,11 @@ its own media (``welcome.receive == "separate"``), and the server then sends it 
 ``media-offer`` for the receiving connection, answered with ``media-answer``. When a slot
 changes hands (somebody dropped and rejoined), the existing receiving connection is switched to
 the new publisher (the videoroom's ``switch``); when somebody new fills the next slot, their
-streams are added to it (``subscribe``). Janus renegotiates that connection and the participant
-answers on it (``renegotiate``): no new connection, no frozen picture. Only when somebody leaves
-for good does the viewer get a new receiving connection with the shorter layout.
+streams are added to it (``subscribe``); when somebody leaves for good, the slots move up
+(``switch``) and the last one's streams are taken off (``unsubscribe``). Janus renegotiates that
+connection and the participant answers on it (``renegotiate``): no new connection, no frozen
+picture. A new receiving connection is made only for a participant's first, or where Janus did
+not put a new slot's streams on the m-lines the pages expect for it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ RETRIES = 20
 RETRY_SECONDS = 0.5  # the longest wait for a publisher's media to start; its start wakes it at once
 TOKEN_SECONDS = 120.0  # to join with a token the application added
 SWEEP_SECONDS = 30.0
+DEAD_SECONDS = 3 * SWEEP_SECONDS  # a beacon unchanged this long: its process is gone
+PREFIX = "telemed-"  # every token of this application's; then the process's own 8 hex digits and "-"
+BEACON = "alive-"  # after a process's prefix: the token it renews at every sweep
 ANSWER_SECONDS = 10
 PP_REC = shutil.which("janus-pp-rec") or "janus-pp-rec"  # Debian's janus-tools
 Offer = Callable[[str, int, Description], Awaitable[None]]
@@ -167,6 +174,11 @@ class SubStream:
     kind: str
     slot: int
 
+    @property
+    def placed(self) -> bool:
+        """Where the pages will show it: they take the pair of m-lines 2n, 2n+1 as slot n."""
+        return self.mid == str(2 * self.slot + (self.kind == "video"))
+
 
 @dataclass(eq=False)
 class Member:
@@ -214,8 +226,12 @@ class JanusBackend:
         self.recordings: dict[str, Path] = {}  # room -> where Janus records it
         self._tasks: set[asyncio.Task] = set()
         self.token_seconds = TOKEN_SECONDS
-        self._prefix = f"telemed-{secrets.token_hex(4)}-"  # this backend's tokens, among others' in Janus
+        self.dead_seconds = DEAD_SECONDS
+        self._prefix = f"{PREFIX}{secrets.token_hex(4)}-"  # this backend's tokens, among others' in Janus
         self._issued: dict[str, float] = {}  # token -> when added, until its participant is in a room
+        self._beacon: str | None = None
+        # Another process's prefix -> its beacons as last seen, and since when (monotonic) unchanged.
+        self._others: dict[str, tuple[frozenset[str], float]] = {}
         self._sweeper: asyncio.Task | None = None
 
     def on_offer(self, send: Offer) -> None:
@@ -230,6 +246,7 @@ class JanusBackend:
                 control = await Session(self.api, self._token()).open()
                 self._control_handle = await control.attach()
                 self.control = control
+                await self._beat()
                 self._sweeper = self._sweeper or asyncio.ensure_future(self._sweep_every())
         return self.control, self._control_handle
 
@@ -239,21 +256,54 @@ class JanusBackend:
         return token
 
     async def sweep(self) -> list[str]:
-        """Remove this backend's tokens that nobody in a room holds and that are older than
-        ``token_seconds``; returns them."""
-        held = {m.session.token for room in self.rooms.values() for m in room.members.values()}
-        held |= {self.control.token} if self.control else set()
-        now, removed = time.monotonic(), []
-        for entry in (await self.api.admin("list_tokens"))["data"]["tokens"]:
-            token = entry["token"]
-            if (token.startswith(self._prefix) and token not in held
-                    and now - self._issued.get(token, 0.0) > self.token_seconds):
-                with contextlib.suppress(JanusError):
-                    await self.api.admin("remove_token", token=token)
-                removed.append(token)
+        """Renew this process's beacon, then remove its own tokens that nobody in a room holds and
+        that are older than ``token_seconds``, and every token of another process whose beacon
+        stopped; returns the removed tokens."""
+        await self._beat()
+        tokens = [entry["token"] for entry in (await self.api.admin("list_tokens"))["data"]["tokens"]]
+        removed = self._unused(tokens) + self._orphaned(tokens)
         for token in removed:
+            with contextlib.suppress(JanusError):
+                await self.api.admin("remove_token", token=token)
             self._issued.pop(token, None)
         return removed
+
+    async def _beat(self) -> None:
+        """A new beacon, then the old one gone: other processes see this one still runs."""
+        beacon = f"{self._prefix}{BEACON}{secrets.token_urlsafe(16)}"
+        await self.api.admin("add_token", token=beacon, plugins=[PLUGIN])
+        old, self._beacon = self._beacon, beacon
+        if old is not None:
+            with contextlib.suppress(JanusError):
+                await self.api.admin("remove_token", token=old)
+
+    def _unused(self, tokens: list[str]) -> list[str]:
+        held = {m.session.token for room in self.rooms.values() for m in room.members.values()}
+        held |= {self.control.token} if self.control else set()
+        held |= {self._beacon} if self._beacon else set()
+        now = time.monotonic()
+        return [token for token in tokens if token.startswith(self._prefix) and token not in held
+                and now - self._issued.get(token, 0.0) > self.token_seconds]
+
+    def _orphaned(self, tokens: list[str]) -> list[str]:
+        """The tokens of other processes whose beacon has not changed for ``dead_seconds``."""
+        width, now = len(self._prefix), time.monotonic()
+        by_owner: dict[str, list[str]] = {}
+        for token in tokens:
+            if token.startswith(PREFIX) and not token.startswith(self._prefix):
+                by_owner.setdefault(token[:width], []).append(token)
+        for gone in set(self._others) - set(by_owner):
+            del self._others[gone]
+        orphaned: list[str] = []
+        for owner, held in by_owner.items():
+            beacons = frozenset(t for t in held if t[width:].startswith(BEACON))
+            seen, since = self._others.get(owner, (None, now))
+            if seen != beacons:
+                self._others[owner] = (beacons, now)
+            elif now - since > self.dead_seconds:
+                orphaned += held
+                del self._others[owner]
+        return orphaned
 
     async def _sweep_every(self) -> None:
         while True:
@@ -343,6 +393,8 @@ class JanusBackend:
             return await self._switch(room, viewer, member, feeds)
         if member.subscriber is not None and feeds[:len(member.feeds)] == member.feeds:
             return await self._add(room, viewer, member, feeds)
+        if member.subscriber is not None and len(feeds) < len(member.feeds):
+            return await self._shrink(room, viewer, member, feeds)
         return await self._subscribe(room, viewer, member, feeds)
 
     async def _add(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
@@ -354,26 +406,59 @@ class JanusBackend:
             log.info("janus: adding to %s in %s: %s", viewer, room.name, error)
             return False
         self._received(member, feeds, reply)
+        if not all(s.placed for s in member.streams):  # Janus did not reuse the freed m-lines
+            return await self._subscribe(room, viewer, member, feeds)
         await self._renegotiate(room, viewer, reply)
         return True
 
-    async def _switch(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
-        """Point the changed slots of the receiving connection at their new publishers."""
+    async def _switch(self, room: Room, viewer: int, member: Member, feeds: tuple[int | None, ...],
+                      wait: bool = False) -> bool:
+        """Point the changed slots of the receiving connection at their new publishers (a slot
+        now showing nobody is left as it is)."""
         streams = [{"feed": str(feeds[s.slot]), "mid": room.members[feeds[s.slot]].mids[s.kind], "sub_mid": s.mid}
                    for s in member.streams
-                   if feeds[s.slot] != member.feeds[s.slot] and s.kind in room.members[feeds[s.slot]].mids]
+                   if feeds[s.slot] is not None and feeds[s.slot] != member.feeds[s.slot]
+                   and s.kind in room.members[feeds[s.slot]].mids]
         try:
             reply = await member.session.send(member.subscriber, {"request": "switch", "streams": streams})
         except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as error:
             log.info("janus: switching %s in %s: %s", viewer, room.name, error)
             return False
         member.feeds = feeds
-        await self._renegotiate(room, viewer, reply)  # streams Janus had stopped: it renegotiates them
+        await self._renegotiate(room, viewer, reply, wait)  # streams Janus had stopped: it renegotiates them
         return True
 
-    async def _renegotiate(self, room: Room, viewer: int, reply: dict) -> None:
-        if reply.get("jsep") and self._offer is not None:
-            await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], "offer", renegotiate=True))
+    async def _shrink(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
+        """Somebody left for good: the kept slots switched to whom they now show, then the
+        streams of the slots beyond them taken off, on the same connection (a renegotiation
+        answered before the next)."""
+        beyond = [{"sub_mid": s.mid} for s in member.streams
+                  if s.slot >= len(feeds) and member.feeds[s.slot] is not None]
+        padded = feeds + (None,) * (len(member.feeds) - len(feeds))
+        if padded != member.feeds and not await self._switch(room, viewer, member, padded, wait=True):
+            return False
+        if beyond:
+            try:
+                reply = await member.session.send(member.subscriber, {"request": "unsubscribe", "streams": beyond})
+            except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+                log.info("janus: taking slots off %s in %s: %s", viewer, room.name, error)
+                return False
+            await self._renegotiate(room, viewer, reply, wait=True)
+        member.feeds = feeds
+        member.streams = tuple(s for s in member.streams if s.slot < len(feeds))
+        return True
+
+    async def _renegotiate(self, room: Room, viewer: int, reply: dict, wait: bool = False) -> None:
+        """Janus's new offer for the receiving connection to the viewer; with ``wait``, until
+        answered (or ``ANSWER_SECONDS``)."""
+        if not reply.get("jsep") or self._offer is None:
+            return
+        member = room.members[viewer]
+        member.answered.clear()
+        await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], "offer", renegotiate=True))
+        if wait:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(member.answered.wait(), ANSWER_SECONDS)
 
     @staticmethod
     def _received(member: Member, feeds: tuple[int, ...], reply: dict) -> None:
@@ -493,6 +578,9 @@ class JanusBackend:
             self._sweeper.cancel()
         if self.control is not None:
             await self.control.close()
+        if self._beacon is not None:
+            with contextlib.suppress(JanusError):
+                await self.api.admin("remove_token", token=self._beacon)
         await self.api.close()
 
 
