@@ -4,6 +4,7 @@ what a cancelled source closes, an officer's post, and which tasks each list sho
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,6 +13,7 @@ from sqlmodel import select
 from custody import tasks
 from custody.models import CustodyPost, CustodyTask
 from ehr import store
+from ehr.models import FhirResource
 from telemed.models import Detainee, User
 from telemed.timeutil import as_utc, utcnow
 
@@ -75,27 +77,53 @@ def test_a_task_without_a_note_or_a_level_records_none(rolled_back):
     assert "note" not in resource and [i["type"]["text"] for i in resource["input"]] == ["place"]
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"kind": "transport"}, "kind must be one of bring_to_clinic, escort, witness"),
-    ({"due": datetime(2026, 12, 7, 9, 30)}, "due must be a time with its zone"),
-    ({"place": ""}, "place is required, at most 200 characters"),
-    ({"place": "x" * 201}, "place is required, at most 200 characters"),
-    ({"source": "Consult"}, "source must be a reference starting Appointment/, Task/, ServiceRequest/, Consult/"),
-    ({"source": "Task/"}, "source must be a reference starting Appointment/, Task/, ServiceRequest/, Consult/"),
-    ({"source": "Appointment/" + "a" * 189}, "source must be a reference starting Appointment/, Task/, "
-                                            "ServiceRequest/, Consult/"),
-    ({"security_level": "maximum"}, "security_level must be one of standard, enhanced, high"),
-    ({"kind": "escort", "security_level": None}, "an escort needs a security level"),
-    ({"note": "x" * 501}, "note is at most 500 characters"),
-    ({"patient_id": "fac-b-p1"}, "no detainee fac-b-p1 in facility fac-a"),
-    ({"patient_id": "nobody"}, "no detainee nobody in facility fac-a"),
+SOURCE_RULE = ("source must be one of Appointment/, Task/, ServiceRequest/, Consult/ "
+               "and an id of 1 to 64 letters, digits, - or .")
+
+
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"kind": "transport"}, "kind", "kind must be one of bring_to_clinic, escort, witness"),
+    ({"due": datetime(2026, 12, 7, 9, 30)}, "due", "due must be a time with its zone"),
+    ({"due": "2026-12-07T09:30:00+00:00"}, "due", "due must be a time with its zone"),
+    ({"place": ""}, "place", "place is required, at most 200 characters"),
+    ({"place": "  "}, "place", "place is required, at most 200 characters"),
+    ({"place": "x" * 201}, "place", "place is required, at most 200 characters"),
+    ({"source": "Observation/o-1"}, "source", SOURCE_RULE),
+    ({"source": "Consult"}, "source", SOURCE_RULE),
+    ({"source": "Task/"}, "source", SOURCE_RULE),
+    ({"source": "ServiceRequest/" + "a" * 65}, "source", SOURCE_RULE),
+    ({"source": "Appointment/a-1/_history/2"}, "source", SOURCE_RULE),
+    ({"source": "Task/t 1"}, "source", SOURCE_RULE),
+    ({"source": "Appointment/a-1 "}, "source", SOURCE_RULE),
+    ({"security_level": "maximum"}, "security_level", "security_level must be one of standard, enhanced, high"),
+    ({"kind": "escort"}, "security_level", "an escort needs a security level"),
+    ({"note": "x" * 501}, "note", "note is at most 500 characters"),
+    ({"patient_id": "fac-b-p1"}, "patient_id", "no detainee fac-b-p1 in facility fac-a"),
+    ({"patient_id": "nobody"}, "patient_id", "no detainee nobody in facility fac-a"),
 ])
-def test_a_refused_task_says_why_and_writes_nothing(rolled_back, change, message):
+def test_a_refused_task_names_its_field_says_why_and_writes_nothing(rolled_back, change, field, message):
     session, _ = rolled_back
-    before = count(session)
-    with pytest.raises(tasks.TaskRefused, match=f"^{message}$"):
+    with pytest.raises(tasks.TaskRefused, match=f"^{re.escape(message)}$") as refused:
         assign(session, **change)
-    assert count(session) == before
+    assert refused.value.field == field
+    assert count(session) == 0 and session.exec(select(FhirResource).where(FhirResource.type == "Task")).all() == []
+
+
+@pytest.mark.parametrize("change", [
+    {"place": "x" * tasks.MAX_PLACE}, {"note": "x" * tasks.MAX_NOTE},
+    {"source": "ServiceRequest/" + "A-z.9" * 12 + "0123"},
+    *({"source": f"{prefix}x-1"} for prefix in tasks.SOURCES),
+    *({"kind": "escort", "security_level": level} for level in ("standard", "enhanced", "high")),
+    {"kind": "witness"}, {"note": ""},
+])
+def test_each_value_is_taken_up_to_its_limit(rolled_back, change):
+    session, _ = rolled_back
+    task = assign(session, **change)
+    stored = session.get(CustodyTask, task.id)
+    assert (stored.kind, stored.security_level, stored.source) == (change.get("kind", "bring_to_clinic"),
+                                                                   change.get("security_level"),
+                                                                   change.get("source", "Appointment/a-1"))
+    assert (stored.place, stored.note) == (change.get("place", "clinic"), change.get("note", ""))
 
 
 def test_a_detainee_no_longer_in_custody_gets_no_task(rolled_back):
