@@ -31,7 +31,7 @@ PLACES = ("clinic", "consult_room", "gate")
 class TaskRefused(ValueError):
     """A task that cannot be assigned or marked; ``field`` names the argument at fault."""
 
-    def __init__(self, message: str, field: str = "") -> None:
+    def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
 
