@@ -4,6 +4,7 @@ unavailable. A task names whom, what, where, when and how guarded, and nothing c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +19,9 @@ from telemed.models import CustodyStatus, Detainee, User
 from telemed.timeutil import as_utc, utcnow
 
 SOURCES = ("Appointment/", "Task/", "ServiceRequest/", "Consult/")
+# The request behind a task, as the Task's focus: one of SOURCES and a FHIR id, which the store's
+# reference index keeps in 64 characters.
+SOURCE = re.compile(f"(?:{'|'.join(SOURCES)})[A-Za-z0-9.-]{{1,64}}")
 OUTCOMES = (TaskState.BROUGHT, TaskState.REFUSED, TaskState.UNAVAILABLE)
 MAX_PLACE, MAX_NOTE = 200, 500
 # Places the pages name in the reader's language (custody.place.<code>); any other is shown as written.
@@ -27,7 +31,7 @@ PLACES = ("clinic", "consult_room", "gate")
 class TaskRefused(ValueError):
     """A task that cannot be assigned or marked; ``field`` names the argument at fault."""
 
-    def __init__(self, message: str, field: str = "") -> None:
+    def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
 
@@ -60,8 +64,9 @@ def _checked(session: Session, *, facility_id: str, patient_id: str, kind: str, 
         raise TaskRefused("due must be a time with its zone", "due")
     if not place.strip() or len(place) > MAX_PLACE:
         raise TaskRefused(f"place is required, at most {MAX_PLACE} characters", "place")
-    if not source.startswith(SOURCES) or len(source) > 200 or not source.partition("/")[2]:
-        raise TaskRefused(f"source must be a reference starting {', '.join(SOURCES)}", "source")
+    if not SOURCE.fullmatch(source):
+        raise TaskRefused(f"source must be one of {', '.join(SOURCES)} and an id of 1 to 64 letters, digits, - or .",
+                          "source")
     if security_level is not None and security_level not in set(SecurityLevel):
         raise TaskRefused(f"security_level must be one of {', '.join(SecurityLevel)}", "security_level")
     if kind == TaskKind.ESCORT and security_level is None:

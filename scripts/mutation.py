@@ -64,7 +64,7 @@ MODULES = {
     "groups": Module("ehr/groups.py", ("tests/test_fhir_group_rules.py", "tests/test_fhir_group_export.py")),
     "ehr_access": Module("ehr/access.py", ("tests/test_ehr_access.py", "tests/test_fhir_group_export.py",
                                           "tests/test_smart_backend.py")),
-    "custody_tasks": Module("custody/tasks.py", ("tests/test_custody_tasks.py",)),
+    "custody_tasks": Module("custody/tasks.py", ("tests/test_custody_tasks.py", "tests/test_custody_task_rules.py")),
     "consult_seeing": Module("webrtc/seeing.py", ("tests/test_consults_workflow.py",)),
     "intake_flags": Module("care/consequences.py", ("tests/test_care_consequences.py",)),
 }
