@@ -70,10 +70,14 @@ CARE = "http://telemed.example.org/fhir/CodeSystem/care"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 
 
+def doctor(world) -> Principal:
+    return Principal(user_id=world.users["doc-a"], username="doc-a", display_name="Dr A", role=Role.FACILITY_DOCTOR,
+                     org_id="fac-a")
+
+
 @both_databases
 def test_what_is_written_and_when_it_is_due(context, world):
-    doc = Principal(user_id=world.users["doc-a"], username="doc-a", display_name="Dr A", role=Role.FACILITY_DOCTOR,
-                    org_id="fac-a")
+    doc = doctor(world)
 
     def screen(session):
         patient, intake_id = arrive(session, sex="female")
@@ -128,8 +132,7 @@ def test_what_is_written_and_when_it_is_due(context, world):
 
 @both_databases
 def test_a_pregnancy_is_flagged_and_nothing_more_is_ordered(context, world):
-    doc = Principal(user_id=world.users["doc-a"], username="doc-a", display_name="Dr A", role=Role.FACILITY_DOCTOR,
-                    org_id="fac-a")
+    doc = doctor(world)
 
     def screen(session):
         patient, intake_id = arrive(session, sex="female")
