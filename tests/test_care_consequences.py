@@ -66,12 +66,18 @@ def test_withdrawal_is_checked_on_the_scale_of_the_substance(given, scales):
 
 
 NOW = datetime(2026, 3, 1, 16, 30, tzinfo=timezone.utc)
+CARE = "http://telemed.example.org/fhir/CodeSystem/care"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+
+
+def doctor(world) -> Principal:
+    return Principal(user_id=world.users["doc-a"], username="doc-a", display_name="Dr A", role=Role.FACILITY_DOCTOR,
+                     org_id="fac-a")
 
 
 @both_databases
 def test_what_is_written_and_when_it_is_due(context, world):
-    doc = Principal(user_id=world.users["doc-a"], username="doc-a", display_name="Dr A", role=Role.FACILITY_DOCTOR,
-                    org_id="fac-a")
+    doc = doctor(world)
 
     def screen(session):
         patient, intake_id = arrive(session, sex="female")
@@ -83,7 +89,7 @@ def test_what_is_written_and_when_it_is_due(context, world):
         flags = {s.resource["code"]["coding"][0]["code"]: s.resource for s in store.by_patient(session, patient, ("Flag",))}
         requests = [s.resource for s in store.by_patient(session, patient, ("ServiceRequest",))]
         tasks = {s.id: s.resource for s in store.by_patient(session, patient, ("Task",))}
-        orders = sorted(o.tests for o in session.exec(select(LabOrder).where(LabOrder.patient_id == patient)))
+        orders = sorted((o.tests, o.note) for o in session.exec(select(LabOrder).where(LabOrder.patient_id == patient)))
         return patient, intake_id, found, follow, flags, requests, tasks, orders
 
     patient, intake_id, found, follow, flags, requests, tasks, orders = context.db.call(screen)
@@ -94,10 +100,20 @@ def test_what_is_written_and_when_it_is_due(context, world):
         "isolation": ("safety", "Airborne isolation (TB symptoms)", NOW.isoformat(), "active"),
         "withdrawal": ("clinical", "Withdrawal monitoring", NOW.isoformat(), "active")}
     assert all(f["subject"] == {"reference": f"Patient/{patient}"} for f in flags.values())
-    assert orders == ["2106-3", "71773-6"]
+    # The codings another system matches a flag on: HL7's flag category and this platform's own code.
+    assert all(f["category"][0]["coding"][0]["system"] == FLAG_CATEGORY for f in flags.values())
+    assert all(f["code"]["coding"] == [{"system": CARE, "code": code}] for code, f in flags.items())
+    # The lab sees why each test was ordered.
+    assert orders == [("2106-3", "intake screening: opioid use"), ("71773-6", "intake screening: TB symptoms")]
     [xray] = [r for r in requests if r.get("code", {}).get("coding", [{}])[0].get("code") == "36643-5"]
-    assert (xray["priority"], xray["code"]["text"], xray["authoredOn"], xray["subject"]["reference"],
-            xray["requester"]["display"]) == ("urgent", "XR Chest 2 Views", NOW.isoformat(), f"Patient/{patient}", "Dr A")
+    assert {k: v for k, v in xray.items() if k not in ("id", "meta")} == {
+                    "resourceType": "ServiceRequest", "status": "active", "intent": "order", "priority": "urgent",
+                    "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "363679005",
+                                              "display": "Imaging"}]}],
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "36643-5",
+                                         "display": "XR Chest 2 Views"}], "text": "XR Chest 2 Views"},
+                    "subject": {"reference": f"Patient/{patient}"}, "authoredOn": NOW.isoformat(),
+                    "requester": {"display": "Dr A"}, "reasonCode": [{"text": "intake screening: TB symptoms"}]}
 
     due = sorted((f.kind, f.detail, f.due.replace(tzinfo=timezone.utc) - NOW) for f in follow)
     hours = [timedelta(hours=h) for h in range(4, 73, 4)]
@@ -107,7 +123,27 @@ def test_what_is_written_and_when_it_is_due(context, world):
     assert all((f.intake_id, f.facility_id, f.patient_id) == (intake_id, "fac-a", patient) for f in follow)
     for f in follow:
         task = tasks[f.id]
+        assert task["code"]["coding"] == [{"system": CARE, "code": f.kind}]
         assert task["priority"] == ("stat" if f.kind == "urgent_review" else "urgent")
         assert task["code"]["text"] == f"{f.kind} {f.detail}".strip() and task["for"]["reference"] == f"Patient/{patient}"
         assert datetime.fromisoformat(task["restriction"]["period"]["end"]) - NOW == f.due.replace(tzinfo=timezone.utc) - NOW
         assert (task["status"], task["intent"], task["authoredOn"]) == ("requested", "order", NOW.isoformat())
+
+
+@both_databases
+def test_a_pregnancy_is_flagged_and_nothing_more_is_ordered(context, world):
+    doc = doctor(world)
+
+    def screen(session):
+        patient, intake_id = arrive(session, sex="female")
+        found = apply(session, doc, session.get(Intake, intake_id), answers(pregnant="yes"), "female", NOW)
+        session.flush()
+        flags = [s.resource for s in store.by_patient(session, patient, ("Flag",))]
+        orders = session.exec(select(LabOrder).where(LabOrder.patient_id == patient)).all()
+        return found, flags, orders
+
+    found, [flag], orders = context.db.call(screen)
+    assert found == [R.PREGNANCY] and orders == []
+    assert (flag["category"], flag["code"]) == (
+        [{"coding": [{"system": FLAG_CATEGORY, "code": "clinical"}]}],
+        {"coding": [{"system": CARE, "code": "pregnancy"}], "text": "Pregnant"})
