@@ -131,11 +131,13 @@ def test_a_full_tag_cache_is_emptied_and_its_tags_stay_right(monkeypatch):
 
 
 def test_each_key_has_one_sealer_in_the_process():
-    """The key's HMAC state is set up once per process; another key has its own, and its own tags."""
-    assert audit.sealer(KEY) is audit.sealer(KEY)
-    assert audit.sealer(OTHER_KEY) is not audit.sealer(KEY)
+    """The key's HMAC state is set up once per process; another key has its own, and its own tags.
+    (A key of this test's own: other tests' keys have their sealers already.)"""
+    key = os.urandom(32)
+    assert audit.sealer(key) is audit.sealer(key)
+    assert audit.sealer(key) is not audit.sealer(KEY)
     values = _canonical(getattr(event(1), name) for name in EVENT_FIELDS)
-    assert audit.sealer(OTHER_KEY).tags(values) == fresh_tags(OTHER_KEY, values)
+    assert audit.sealer(key).tags(values) == fresh_tags(key, values) != fresh_tags(KEY, values)
 
 
 # -- checkpoints and signers ----------------------------------------------------------------------
