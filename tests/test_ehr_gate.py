@@ -30,7 +30,7 @@ NO_CLINICAL_READ = ("admin", "guard-a", "kiosk-a")
 @dataclass
 class Ward:
     """The shared world and what each test here adds to it: Observations on both facilities'
-    detainees, a Group of facility A, facility A's Organization, and spec-1's consult on fac-a-p1
+    detainees, a Group of each facility, facility A's Organization, and spec-1's consult on fac-a-p1
     sharing one Observation."""
 
     session: object
@@ -57,6 +57,7 @@ def ward(rolled_back) -> Ward:
     store.create(session, observation("fac-b-p1"), resource_id="obs-b1")
     store.create(session, condition("fac-a-p1"), resource_id="cond-a1")
     made = store.create(session, group("fac-a", "fac-a-p1"))
+    store.create(session, group("fac-b", "fac-b-p1"), resource_id="group-b")
     store.create(session, {"resourceType": "Organization", "name": "Facility A"}, resource_id="fac-a")
     open_consult(session, "c-1", "fac-a-p1", world.users["spec-1"], shared=(("Observation", "obs-a1"),))
     session.flush()
@@ -171,13 +172,15 @@ def test_an_update_needs_write_access_to_the_detainee_before_and_after(ward):
     moved = {**observation("fac-a-p2"), "id": "obs-a1"}
     gate = Gate(doc_a)
     gate.check_write(session, "fhir.update", moved, "obs-a1", "fac-a-p2", ward.stored("Observation", "obs-a1"))
-    assert [(n.patient_id, n.allowed) for n in gate.noted] == [("fac-a-p2", True), ("fac-a-p1", True)]
+    assert gate.noted == [Noted("fhir.update", True, "", pid, "Observation/obs-a1") for pid in ("fac-a-p2", "fac-a-p1")]
     gate = Gate(doc_a)  # taken from another facility's detainee: refused on the one it held
     with pytest.raises(Denied) as raised:
         gate.check_write(session, "fhir.update", {**observation("fac-a-p1"), "id": "obs-b1"}, "obs-b1", "fac-a-p1",
                          ward.stored("Observation", "obs-b1"))
     assert answer(raised.value) == answer(not_yours("Patient/fac-b-p1"))
-    assert [(n.patient_id, n.allowed) for n in gate.noted] == [("fac-a-p1", True), ("fac-b-p1", False)]
+    assert gate.noted == [Noted("fhir.update", True, "", "fac-a-p1", "Observation/obs-b1"),
+                          Noted("fhir.update", False, "detainee belongs to another facility", "fac-b-p1",
+                                "Observation/obs-b1")]
     gate = Gate(doc_a)  # a create: only the detainee it names
     gate.check_write(session, "fhir.create", observation("fac-a-p3"), "new-obs", "fac-a-p3", None)
     assert [(n.patient_id, n.resource) for n in gate.noted] == [("fac-a-p3", "Observation/new-obs")]
@@ -198,6 +201,8 @@ def test_a_new_detainee_is_written_only_in_ones_own_facility(ward):
     with pytest.raises(FhirError) as raised:
         gate.check_write(ward.session, "fhir.create", nowhere, "new-p", "new-p", None)
     assert raised.value.status == 422 and raised.value.issues[0].expression == ["Patient.managingOrganization"]
+    assert raised.value.issues[0].diagnostics == ("a detainee needs its facility: Patient.managingOrganization (or the "
+                                                  "custody extension's facility) is required")
     assert gate.noted == []
 
 
@@ -230,7 +235,7 @@ def test_a_group_is_its_facilitys_and_as_absent_as_a_missing_one_to_others(ward)
         error = refusal(gate, ward.session, READ, "Group", gid, None)
         assert error.issues[0].diagnostics == "facility fac-a is not yours"
         assert answer(error) == answer(not_found("Group", gid))
-        assert ward.visible_ids(gate, "Group") == []
+        assert ward.visible_ids(gate, "Group") == ["group-b"]
     missing = Gate(ward.who("doc-a")).decide(ward.session, READ, "Group", "no-such-group", None)
     assert missing == Decision(False, "facility (none) is not yours")
     for username in ("spec-1", "admin"):
@@ -264,7 +269,8 @@ def test_a_group_is_written_by_its_facility_and_the_one_that_kept_it(ward):
     gate = Gate(ward.who("doc-a"))
     with pytest.raises(FhirError):  # handed to another facility: refused by the one it names
         gate.check_write(session, "fhir.update", group("fac-b"), gid, None, ward.stored("Group", gid))
-    assert [(n.allowed, n.reason) for n in gate.noted] == [(True, ""), (False, "facility fac-b is not yours")]
+    assert gate.noted == [Noted("fhir.update", True, "", None, f"Group/{gid}"),
+                          Noted("fhir.update", False, "facility fac-b is not yours", None, f"Group/{gid}")]
 
 
 # -- a system's scopes ----------------------------------------------------------------------------
@@ -294,6 +300,7 @@ def test_a_systems_searches_keep_to_its_scopes(ward):
     assert ward.visible_ids(Gate(system("system/*.read")), "Patient") == ["fac-a-p1"]
     reader.require_clinical("fhir.search", "Observation", {"fac-a-p1"})
     reader.require_clinical("fhir.history", "*")  # the system history: the types are weighed one by one
+    Gate(system("system/Observation.rs")).require_clinical("fhir.read", "Observation/obs-a1")  # weighed on its type
     assert reader.noted == []
     readonly = Gate(system("system/Observation.r"))  # may read one by one, not search
     with pytest.raises(FhirError) as raised:
@@ -333,13 +340,22 @@ def test_a_search_is_restricted_to_what_each_role_may_read(ward):
         assert "fac-a" in ward.visible_ids(gate, "Organization")  # reference data: unrestricted
 
 
+def test_a_share_is_of_one_type_and_id(ward):
+    """A Condition that happens to have the id of a shared Observation is not shared with it."""
+    store.create(ward.session, condition("fac-a-p1"), resource_id="obs-a1")
+    specialist = Gate(ward.who("spec-1"))
+    assert ward.visible_ids(specialist, "Observation") == ["obs-a1"]
+    assert ward.visible_ids(specialist, "Condition") == []
+
+
 def test_a_specialist_sees_of_a_record_only_what_was_shared(ward):
     found = [ward.stored("Observation", rid) for rid in ("obs-a1", "obs-a2")]
     specialist = Gate(ward.who("spec-1"))
     assert specialist.shares_only and Gate(system("system/*.read")).shares_only
     assert [s.id for s in specialist.record_of(ward.session, found, "ehr.record")] == ["obs-a1"]
-    assert [(n.action, n.allowed, n.resource) for n in specialist.noted] == [
-        ("ehr.record", True, "Observation/obs-a1"), ("ehr.record", False, "Observation/obs-a2")]
+    assert specialist.noted == [
+        Noted("ehr.record", True, "", "fac-a-p1", "Observation/obs-a1"),
+        Noted("ehr.record", False, "Observation/obs-a2 was not shared with your consult", "fac-a-p1", "Observation/obs-a2")]
     doctor = Gate(ward.who("doc-a"))
     assert not doctor.shares_only
     assert doctor.record_of(ward.session, found, "ehr.record") == found and doctor.noted == []
