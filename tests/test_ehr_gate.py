@@ -355,7 +355,8 @@ def test_a_specialist_sees_of_a_record_only_what_was_shared(ward):
     assert [s.id for s in specialist.record_of(ward.session, found, "ehr.record")] == ["obs-a1"]
     assert specialist.noted == [
         Noted("ehr.record", True, "", "fac-a-p1", "Observation/obs-a1"),
-        Noted("ehr.record", False, "Observation/obs-a2 was not shared with your consult", "fac-a-p1", "Observation/obs-a2")]
+        Noted("ehr.record", False, "Observation/obs-a2 was not shared with your consult", "fac-a-p1",
+              "Observation/obs-a2")]
     doctor = Gate(ward.who("doc-a"))
     assert not doctor.shares_only
     assert doctor.record_of(ward.session, found, "ehr.record") == found and doctor.noted == []
