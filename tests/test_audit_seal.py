@@ -529,6 +529,19 @@ def test_a_batch_is_written_or_given_up_after_twenty_tries(engine, tmp_path, cap
     assert messages == [f"audit append retry {n}" for n in range(1, 21)] + ["audit append failed for 2 events"]
 
 
+def test_the_writer_process_writes_each_batch_on_the_connection_it_keeps(engine):
+    """The writer process keeps one connection for all its batches: each batch is committed on it,
+    sealed with the signer it was given, and linked to the batch before."""
+    other = signer(keys={OTHER_KID: OTHER_KEY}, current=OTHER_KID)
+    with engine.connect() as kept:
+        first = write_batch(kept, [event(1), event(2)], other)
+        second = write_batch(kept, [event(3)], other)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT seq, prev_hash, hash, key_id FROM audit_entry ORDER BY seq")).all()
+    assert [(r.seq, r.key_id) for r in rows] == [(1, OTHER_KID), (2, OTHER_KID), (3, OTHER_KID)]
+    assert (first, second) == (Head(2, rows[1].hash), Head(3, rows[2].hash)) and rows[2].prev_hash == first.hash
+
+
 def test_the_writer_commits_what_is_recorded_and_checkpoints_on_close(engine, tmp_path):
     path = tmp_path / "checkpoints.jsonl"
     log = AuditLog(engine, signer(path), batch=2)
