@@ -62,8 +62,9 @@ MODULES = {
     "rounds_flags": Module("rounds/flags.py", ("tests/test_rounds_flags.py",)),
     "scopes": Module("telemed/scopes.py", ("tests/test_smart_scopes.py", "tests/test_smart_backend.py")),
     "groups": Module("ehr/groups.py", ("tests/test_fhir_group_rules.py", "tests/test_fhir_group_export.py")),
-    "ehr_access": Module("ehr/access.py", ("tests/test_ehr_access.py", "tests/test_fhir_group_export.py",
-                                          "tests/test_smart_backend.py")),
+    # The Gate decided directly, on a shared database: the API tests (tests/test_ehr_access.py,
+    # the Group export, the SMART client) start a migrated server per test, minutes per mutant.
+    "ehr_access": Module("ehr/access.py", ("tests/test_ehr_gate.py",)),
     "custody_tasks": Module("custody/tasks.py", ("tests/test_custody_tasks.py", "tests/test_custody_task_rules.py")),
     "consult_seeing": Module("webrtc/seeing.py", ("tests/test_consults_workflow.py",)),
     "intake_flags": Module("care/consequences.py", ("tests/test_care_consequences.py",)),

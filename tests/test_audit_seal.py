@@ -96,6 +96,50 @@ def test_the_seal_covers_key_position_link_key_id_tags_and_values():
         assert seal(*changed) != sealed, position
 
 
+def fresh_tags(key: bytes, values: list) -> str:
+    """The tags as the verifier's rule states them, one ``hmac.digest`` per field, no cache."""
+    return "".join(hmac.digest(key, orjson.dumps([name, value]), "sha256").hex()[:TAG_HEX]
+                   for name, value in zip(EVENT_FIELDS, values))
+
+
+def test_a_remembered_tag_is_the_tag_computed_afresh():
+    """The writer's cache of recurring values' tags: each tag, remembered or not, is the one a
+    fresh computation gives, for values Python calls equal but JSON writes apart (True and 1)."""
+    sealer = audit.Sealer(KEY)
+    base = _canonical(getattr(event(1), name) for name in EVENT_FIELDS)
+    user, glass = EVENT_FIELDS.index("user_id"), EVENT_FIELDS.index("break_glass")
+    for user_id, break_glass in ((1, True), (True, 1), (1, True), (1.0, False), (0, False), (False, 0)):
+        values = list(base)
+        values[user], values[glass] = user_id, break_glass
+        assert sealer.tags(values) == fresh_tags(KEY, values), (user_id, break_glass)
+    assert sealer.tags(base) == sealer.tags(base) == fresh_tags(KEY, base)
+    assert audit.Sealer(OTHER_KEY).tags(base) == fresh_tags(OTHER_KEY, base) != fresh_tags(KEY, base)
+
+
+def test_a_full_tag_cache_is_emptied_and_its_tags_stay_right(monkeypatch):
+    """The cache is bounded: past its size it starts afresh, and the tags never change."""
+    monkeypatch.setattr(audit, "_TAG_CACHE", 20)
+    sealer, remembered = audit.Sealer(KEY), len(EVENT_FIELDS) - len(audit._UNIQUE)
+    sizes = []
+    for n in range(1, 13):
+        values = _canonical(getattr(event(n, username=f"doc-{n}", user_id=n, patient_id=f"fac-a-p{n}",
+                                           reason=f"r{n}", ip=f"10.0.0.{n}"), name) for name in EVENT_FIELDS)
+        assert sealer.tags(values) == fresh_tags(KEY, values), n
+        sizes.append(len(sealer._tags))
+        assert sizes[-1] <= 20 + remembered
+    assert min(sizes[3:]) < max(sizes)  # emptied on the way, not grown for ever
+
+
+def test_each_key_has_one_sealer_in_the_process():
+    """The key's HMAC state is set up once per process; another key has its own, and its own tags.
+    (A key of this test's own: other tests' keys have their sealers already.)"""
+    key = os.urandom(32)
+    assert audit.sealer(key) is audit.sealer(key)
+    assert audit.sealer(key) is not audit.sealer(KEY)
+    values = _canonical(getattr(event(1), name) for name in EVENT_FIELDS)
+    assert audit.sealer(key).tags(values) == fresh_tags(key, values) != fresh_tags(KEY, values)
+
+
 # -- checkpoints and signers ----------------------------------------------------------------------
 
 def test_a_checkpoint_line_is_signed_with_the_current_key():
@@ -483,6 +527,19 @@ def test_a_batch_is_written_or_given_up_after_twenty_tries(engine, tmp_path, cap
     broken.dispose()
     messages = [r.getMessage() for r in caplog.records]
     assert messages == [f"audit append retry {n}" for n in range(1, 21)] + ["audit append failed for 2 events"]
+
+
+def test_the_writer_process_writes_each_batch_on_the_connection_it_keeps(engine):
+    """The writer process keeps one connection for all its batches: each batch is committed on it,
+    sealed with the signer it was given, and linked to the batch before."""
+    other = signer(keys={OTHER_KID: OTHER_KEY}, current=OTHER_KID)
+    with engine.connect() as kept:
+        first = write_batch(kept, [event(1), event(2)], other)
+        second = write_batch(kept, [event(3)], other)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT seq, prev_hash, hash, key_id FROM audit_entry ORDER BY seq")).all()
+    assert [(r.seq, r.key_id) for r in rows] == [(1, OTHER_KID), (2, OTHER_KID), (3, OTHER_KID)]
+    assert (first, second) == (Head(2, rows[1].hash), Head(3, rows[2].hash)) and rows[2].prev_hash == first.hash
 
 
 def test_the_writer_commits_what_is_recorded_and_checkpoints_on_close(engine, tmp_path):
