@@ -227,7 +227,9 @@ class Round:
     server_cores: float  # the application's processes and Janus's
     client_cores: float
     http_ms: list[float]  # latencies of API requests made while the calls ran
-    memory_per_call: float  # bytes: the server's memory during the calls over its memory when idle and warm
+    # bytes: the server's memory during the calls less its memory when idle and warm, over N; not
+    # clamped at zero, so a server that grows nothing per call shows it (as a small negative).
+    memory_per_call: float
     media_cores: float = 0.0  # of server_cores, the media workers' or Janus's
     requests_per_second: float = 0.0  # the work-list requests the round made
 
@@ -300,7 +302,7 @@ async def run_round(world: World, base: str, server: Server, calls: int, seconds
     gaps = sorted(1000 * (b - a) for times in windows for a, b in zip(times, times[1:])) or [float("inf")]
     return Round(calls, [len(t) / span for t in windows], min(per_second), gaps[int(0.99 * (len(gaps) - 1))],
                  join, (server1 - server0) / span, (client1 - client0) / span, http_ms,
-                 max(0, memory_during - idle_memory) / calls, (media1 - media0) / span, len(http_ms) / span)
+                 (memory_during - idle_memory) / calls, (media1 - media0) / span, len(http_ms) / span)
 
 
 async def probe_http(base: str, headers: dict[str, str], seconds: float) -> list[float]:
