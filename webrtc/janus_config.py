@@ -32,9 +32,6 @@ class JanusOptions:
     rtp_ports: str = "20000-40000"
     session_timeout: int = 60
     debug_level: int = 3
-    # Media threads: this many event loops shared by every connection, rather than a thread
-    # per connection (Janus's default): fewer threads to wake and switch between per packet.
-    event_loops: int = os.cpu_count() or 1
     libraries: Path = LIBRARIES
 
 
@@ -72,8 +69,7 @@ def files(options: JanusOptions, folder: Path) -> dict[str, str]:
         "transports_folder": str(options.libraries / "transports"),
         "events_folder": str(options.libraries / "events"), "loggers_folder": str(options.libraries / "loggers"),
         "debug_level": options.debug_level, "admin_secret": options.admin_secret, "token_auth": True,
-        "session_timeout": options.session_timeout, "event_loops": options.event_loops,
-        "protected_folders": PROTECTED, "server_name": "telemed-janus",
+        "session_timeout": options.session_timeout, "protected_folders": PROTECTED, "server_name": "telemed-janus",
     }
     if options.media_ip:
         nat["nat_1_1_mapping"] = options.media_ip
