@@ -8,8 +8,9 @@ token when the participant leaves: no token, no session, no media. A token has
 participant in a room holds once that time has passed (a join that failed half-way, a removal
 that failed). A process that dies cannot remove its tokens: each process renews a beacon token
 at every sweep, and a sweep removes every token of another process whose beacon has not changed
-for ``DEAD_SECONDS`` (no clocks are compared: each process times what it sees). Each consult's room is created with the application's key, a secret (to edit or
-destroy it) and a pin (to join it), all random and known only to the application.
+for ``DEAD_SECONDS`` (no clocks are compared: each process times what it sees). Each consult's
+room is created with the application's key, a secret (to edit or destroy it) and a pin (to join
+it), all random and known only to the application.
 
 Janus takes a participant's camera and microphone on one connection (the publisher) and gives
 the others' media on another (the subscriber, offered by Janus). So a participant offers only
@@ -408,7 +409,7 @@ class JanusBackend:
         self._received(member, feeds, reply)
         if not all(s.placed for s in member.streams):  # Janus did not reuse the freed m-lines
             return await self._subscribe(room, viewer, member, feeds)
-        await self._renegotiate(room, viewer, reply)
+        await self._renegotiate(room, viewer, member, reply)
         return True
 
     async def _switch(self, room: Room, viewer: int, member: Member, feeds: tuple[int | None, ...],
@@ -425,7 +426,7 @@ class JanusBackend:
             log.info("janus: switching %s in %s: %s", viewer, room.name, error)
             return False
         member.feeds = feeds
-        await self._renegotiate(room, viewer, reply, wait)  # streams Janus had stopped: it renegotiates them
+        await self._renegotiate(room, viewer, member, reply, wait)  # streams Janus had stopped: it renegotiates them
         return True
 
     async def _shrink(self, room: Room, viewer: int, member: Member, feeds: tuple[int, ...]) -> bool:
@@ -443,17 +444,16 @@ class JanusBackend:
             except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as error:
                 log.info("janus: taking slots off %s in %s: %s", viewer, room.name, error)
                 return False
-            await self._renegotiate(room, viewer, reply, wait=True)
+            await self._renegotiate(room, viewer, member, reply, wait=True)
         member.feeds = feeds
         member.streams = tuple(s for s in member.streams if s.slot < len(feeds))
         return True
 
-    async def _renegotiate(self, room: Room, viewer: int, reply: dict, wait: bool = False) -> None:
+    async def _renegotiate(self, room: Room, viewer: int, member: Member, reply: dict, wait: bool = False) -> None:
         """Janus's new offer for the receiving connection to the viewer; with ``wait``, until
         answered (or ``ANSWER_SECONDS``)."""
         if not reply.get("jsep") or self._offer is None:
             return
-        member = room.members[viewer]
         member.answered.clear()
         await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], "offer", renegotiate=True))
         if wait:
