@@ -450,12 +450,18 @@ class JanusBackend:
         return True
 
     async def _renegotiate(self, room: Room, viewer: int, member: Member, reply: dict, wait: bool = False) -> None:
-        """Janus's new offer for the receiving connection to the viewer; with ``wait``, until
-        answered (or ``ANSWER_SECONDS``)."""
-        if not reply.get("jsep") or self._offer is None:
+        """Janus's new offer for the receiving connection it has, if its reply made one."""
+        if reply.get("jsep"):
+            offer = Description(reply["jsep"]["sdp"], "offer", renegotiate=True)
+            await self._offer_to(room, viewer, member, offer, wait)
+
+    async def _offer_to(self, room: Room, viewer: int, member: Member, offer: Description, wait: bool) -> None:
+        """Janus's offer for the viewer's receiving connection; with ``wait``, until answered (or
+        ``ANSWER_SECONDS``)."""
+        if self._offer is None:
             return
         member.answered.clear()
-        await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], "offer", renegotiate=True))
+        await self._offer(room.name, viewer, offer)
         if wait:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(member.answered.wait(), ANSWER_SECONDS)
@@ -480,11 +486,7 @@ class JanusBackend:
             return False
         member.subscriber = handle
         self._received(member, feeds, reply)
-        member.answered.clear()
-        if self._offer is not None:
-            await self._offer(room.name, viewer, Description(reply["jsep"]["sdp"], reply["jsep"]["type"]))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(member.answered.wait(), ANSWER_SECONDS)
+        await self._offer_to(room, viewer, member, Description(reply["jsep"]["sdp"], reply["jsep"]["type"]), wait=True)
         if old is not None:
             await member.session.detach(old)
         return True
